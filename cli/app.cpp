@@ -1,0 +1,188 @@
+#include <csignal>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "context.hpp"
+#include "impact/cancel.hpp"
+#include "impact/error.hpp"
+#include "impact/paths.hpp"
+#include "impact/redact.hpp"
+
+namespace impact::cli {
+
+void VerboseObserver::on_exchange(const http::Exchange& ex) {
+  auto& err = term_.err();
+  std::string status = ex.status ? std::to_string(ex.status) : "---";
+  err << term_.err_style("*", Terminal::Style::dim) << ' ' << ex.method << ' ' << ex.url << ' ' << status << ' '
+      << fmt::format("{:.0f}ms", ex.seconds * 1000);
+  if (ex.attempt > 1) err << " (attempt " << ex.attempt << ")";
+  if (!ex.error.empty()) err << " error: " << ex.error;
+  err << '\n';
+  if (!headers_) return;
+  for (const auto& h : ex.request_headers) err << "> " << h.name << ": " << h.value << '\n';
+  for (const auto& h : ex.response_headers) err << "< " << h.name << ": " << h.value << '\n';
+}
+
+Format Context::format() const {
+  if (globals.json || globals.format == "json") return Format::json;
+  if (globals.format == "tsv") return Format::tsv;
+  if (globals.format == "table") return Format::table;
+  return term_.out_tty() ? Format::table : Format::tsv;
+}
+
+std::filesystem::path Context::config_path() const {
+  return globals.config.empty() ? Config::default_path() : std::filesystem::path(globals.config);
+}
+
+Config Context::load_config() const {
+  Config c = Config::load(config_path());
+  for (const auto& w : c.warnings()) term_.warn(w);
+  return c;
+}
+
+const Profile& Context::profile(const Config& config) const {
+  return config.select(globals.profile.empty() ? std::nullopt : std::optional<std::string>(globals.profile));
+}
+
+http::Options Context::http_options() {
+  http::Options o = http::default_options();
+  if (!globals.cacert.empty()) o.ca_file = globals.cacert;
+  if (globals.verbose > 0 || globals.debug) {
+    if (!observer_) observer_.emplace(term_, globals.debug);
+    o.observer = &*observer_;
+    o.debug = globals.debug;
+  }
+  return o;
+}
+
+namespace {
+
+constexpr const char* kOverview = R"(impact: work with a GA4GH federated biomedical cloud from the command line.
+
+The usual journey:
+  impact profile add NODE --registry URL   configure a federation node from its service registry
+  impact login                             log in with your institution (device flow)
+  impact search individuals --filter HP:0001250
+                                           ask every beacon of the node
+  impact drs download drs://HOST/ID        fetch the data you are entitled to, verified
+  impact run submit WORKFLOW --wait        run an analysis in the secure environment
+  impact results download RUN_ID           bring the non-sensitive results home
+
+Check your setup with: impact doctor
+Every command: impact COMMAND --help. Exit codes: impact --help-exit-codes.
+)";
+
+constexpr const char* kExitCodes = R"(Exit codes:
+  0    success
+  1    error (network, server, protocol, local files, configuration)
+  2    usage: bad arguments or input
+  4    authentication needed or expired (run: impact login)
+  5    permission denied (403, or no visa for the data)
+  6    partial success: some beacons, objects or runs failed, the rest done
+  8    still pending: a wait timed out while the work goes on
+  130  interrupted (Ctrl-C)
+)";
+
+extern "C" void on_sigint(int) { request_cancel(); }
+
+void install_signal_handlers() {
+  struct sigaction sa{};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+// The subcommand whose help a parse error should point to.
+std::string command_path(const CLI::App& app) {
+  std::string path = "impact";
+  const CLI::App* cur = &app;
+  while (true) {
+    auto subs = cur->get_subcommands();
+    if (subs.empty()) break;
+    cur = subs.front();
+    path += " " + cur->get_name();
+  }
+  return path;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  install_signal_handlers();
+  Context ctx(Terminal::from_environment(std::cout, std::cerr));
+
+  CLI::App app{"impact: a command-line client for GA4GH federated biomedical clouds", "impact"};
+  app.fallthrough();
+  app.require_subcommand(0, 1);
+  app.set_help_all_flag("", "");
+  bool exit_codes = false;
+  bool show_version = false;
+  auto& g = ctx.globals;
+  app.add_option("--profile", g.profile, "Profile to use (default: $IMPACT_PROFILE, then the default profile)")
+      ->group("Global options");
+  app.add_flag("--json", g.json, "Print JSON (the library's data model)")->group("Global options");
+  app.add_option("--format", g.format, "Output format")
+      ->check(CLI::IsMember({"table", "tsv", "json"}))
+      ->group("Global options");
+  app.add_flag("-v,--verbose", g.verbose, "Print one line per HTTP request on stderr")->group("Global options");
+  app.add_flag("--debug", g.debug, "Also print HTTP headers (secrets redacted)")->group("Global options");
+  app.add_flag("--no-color", g.no_color, "Never colour the output (also: NO_COLOR)")->group("Global options");
+  app.add_option("--config", g.config, "Configuration file (default: $IMPACT_CONFIG, then XDG)")->group("Global options");
+  app.add_option("--cacert", g.cacert, "CA bundle for TLS (default: $SSL_CERT_FILE, then the system store)")
+      ->check(CLI::ExistingFile)
+      ->group("Global options");
+  app.add_flag("--version", show_version, "Print the version and exit")->group("Global options");
+  app.add_flag("--help-exit-codes", exit_codes, "Print the table of exit codes")->group("Global options");
+
+  register_profile(app, ctx);
+  register_service_info(app, ctx);
+  register_doctor(app, ctx);
+  register_version(app, ctx);
+
+  auto& term = ctx.term();
+  try {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+      app.exit(e, std::cout, std::cerr);
+      return exit_code::ok;
+    } catch (const CLI::CallForAllHelp& e) {
+      app.exit(e, std::cout, std::cerr);
+      return exit_code::ok;
+    } catch (const CLI::ParseError& e) {
+      term.error(e.what(), "run: " + command_path(app) + " --help");
+      return exit_code::usage;
+    }
+    if (g.no_color) term.disable_color();
+    if (show_version) {
+      print_version(ctx);
+      return exit_code::ok;
+    }
+    if (exit_codes) {
+      std::cout << kExitCodes;
+      return exit_code::ok;
+    }
+    if (app.get_subcommands().empty()) {
+      std::cout << kOverview;
+      return exit_code::ok;
+    }
+    return ctx.exit_code;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) {
+      term.error("interrupted");
+      return exit_code::interrupted;
+    }
+    term.error(e.what(), e.hint());
+    return exit_code_for(e.kind());
+  } catch (const std::exception& e) {
+    term.error(std::string("unexpected error: ") + e.what(), "this is a bug in impact; please report it");
+    return exit_code::error;
+  }
+}
+
+}  // namespace impact::cli

@@ -1,0 +1,51 @@
+// impact doctor
+#include <nlohmann/json.hpp>
+
+#include "context.hpp"
+#include "impact/cancel.hpp"
+#include "impact/doctor.hpp"
+
+namespace impact::cli {
+namespace {
+
+void run(Context& ctx) {
+  Config config = ctx.load_config();
+  const Profile& p = ctx.profile(config);
+  DoctorReport rep = run_doctor(p, ctx.http_options());
+  throw_if_cancelled();
+  if (ctx.json()) {
+    nlohmann::json j = rep;
+    j["profile"] = p.name;
+    ctx.term().print_json(j);
+  } else {
+    const auto& term = ctx.term();
+    Table t{{"SERVICE", "CHECK", "STATUS", "DETAIL"}, {}};
+    for (const auto& c : rep.checks) {
+      std::string status(to_string(c.status));
+      if (ctx.format() == Format::table) {
+        status = c.status == CheckStatus::ok     ? term.style("ok", Terminal::Style::green)
+                 : c.status == CheckStatus::warn ? term.style("warn", Terminal::Style::yellow)
+                                                 : term.style("FAIL", Terminal::Style::red);
+      }
+      std::string detail = c.detail;
+      if (!c.hint.empty() && c.status != CheckStatus::ok) detail += " (hint: " + c.hint + ")";
+      t.rows.push_back({c.service, c.name, status, detail});
+    }
+    term.print_table(t, ctx.format());
+    std::size_t failed = 0;
+    for (const auto& c : rep.checks) failed += c.status == CheckStatus::fail;
+    if (failed) term.error(std::to_string(failed) + " check(s) failed for profile '" + p.name + "'");
+  }
+  if (!rep.ok()) ctx.exit_code = exit_code::error;
+}
+
+}  // namespace
+
+void register_doctor(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
+      "doctor", "Check each service of the profile: reachability (DNS, TCP, TLS), service-info, clock skew");
+  cmd->footer("Exits 0 when no check fails, 1 otherwise.\n\nExamples:\n  impact doctor\n  impact --profile ega doctor --json");
+  cmd->callback(ctx.action([&ctx] { run(ctx); }));
+}
+
+}  // namespace impact::cli

@@ -1,0 +1,97 @@
+// impact service-info [wes|drs|beacon|storage]
+#include <nlohmann/json.hpp>
+
+#include "context.hpp"
+#include "impact/error.hpp"
+#include "impact/redact.hpp"
+#include "impact/service_info.hpp"
+#include "impact/url.hpp"
+
+namespace impact::cli {
+namespace {
+
+struct Entry {
+  std::string label;
+  ServiceKind kind;
+  std::string url;
+};
+
+// S3 has no service-info of its own: describe it from the profile and what the endpoint answers.
+ServiceInfo storage_info(http::Client& client, const StorageConfig& st) {
+  http::Request req;
+  req.url = join_url(st.url, "");
+  auto r = client.send(std::move(req));
+  if (r.status >= 500) http::throw_for_status(r, "contacting the object storage");
+  ServiceInfo s;
+  s.id = "storage";
+  s.name = "S3-compatible object storage";
+  s.type = {"org.impact", "s3", "1.0.0"};
+  s.url = st.url;
+  if (auto server = r.header("Server")) s.version = std::string(*server);
+  s.extra = {{"bucket", st.bucket}, {"region", st.region}, {"sts", st.sts}, {"http_status", r.status}};
+  return s;
+}
+
+void run(Context& ctx, const std::string& which) {
+  Config config = ctx.load_config();
+  const Profile& p = ctx.profile(config);
+  std::vector<Entry> entries;
+  auto want = [&](const char* k) { return which.empty() || which == k; };
+  if (want("wes") && !p.wes.empty()) entries.push_back({"wes", ServiceKind::wes, p.wes});
+  if (want("drs"))
+    for (const auto& [n, u] : p.drs) entries.push_back({"drs " + n, ServiceKind::drs, u});
+  if (want("beacon"))
+    for (const auto& [n, u] : p.beacons) entries.push_back({"beacon " + n, ServiceKind::beacon, u});
+  if (want("storage") && p.storage) entries.push_back({"storage", ServiceKind::storage, p.storage->url});
+  if (entries.empty())
+    throw Error(ErrorKind::config,
+                "profile '" + p.name + "' has no " + (which.empty() ? std::string("services") : which + " service"),
+                "run: impact profile show");
+
+  auto client = ctx.client();
+  std::vector<ServiceInfo> found;
+  std::vector<std::string> labels;  // parallel to `found`
+  nlohmann::json failures = nlohmann::json::array();
+  std::optional<Error> last;
+  for (const auto& e : entries) {
+    try {
+      ServiceInfo s = e.kind == ServiceKind::storage ? storage_info(client, *p.storage)
+                                                     : fetch_service_info(client, e.url, e.label);
+      if (s.url.empty()) s.url = e.url;
+      found.push_back(std::move(s));
+      labels.push_back(e.label);
+    } catch (const Error& err) {
+      if (err.kind() == ErrorKind::cancelled) throw;
+      failures.push_back({{"service", e.label}, {"url", redact_url(e.url)}, {"error", err.what()}});
+      if (!ctx.json()) ctx.term().error(e.label + ": " + err.what(), err.hint());
+      last = err;
+    }
+  }
+  if (ctx.json()) {
+    ctx.term().print_json({{"services", found}, {"failed", failures}});
+  } else if (!found.empty()) {
+    Table t{{"SERVICE", "NAME", "TYPE", "VERSION", "ORGANIZATION", "URL"}, {}};
+    for (std::size_t i = 0; i < found.size(); ++i) {
+      const auto& s = found[i];
+      t.rows.push_back({labels[i], s.name, s.type.group + ":" + s.type.artifact + ":" + s.type.version, s.version,
+                        s.organization_name, redact_url(s.url)});
+    }
+    ctx.term().print_table(t, ctx.format());
+  }
+  if (!failures.empty()) {
+    if (found.empty() && last) throw *last;
+    ctx.exit_code = exit_code::partial;
+  }
+}
+
+}  // namespace
+
+void register_service_info(CLI::App& app, Context& ctx) {
+  auto which = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("service-info", "Show what each configured service says of itself (GA4GH service-info)");
+  cmd->add_option("service", *which, "Only this kind of service")->check(CLI::IsMember({"wes", "drs", "beacon", "storage"}));
+  cmd->footer("Examples:\n  impact service-info\n  impact service-info wes --json");
+  cmd->callback(ctx.action([&ctx, which] { run(ctx, *which); }));
+}
+
+}  // namespace impact::cli

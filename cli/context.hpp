@@ -1,0 +1,80 @@
+// What every command gets: the global options, the terminal, and the library's settings built from them.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "impact/config.hpp"
+#include "impact/http.hpp"
+#include "io.hpp"
+
+namespace impact::cli {
+
+struct Globals {
+  std::string profile;
+  std::string format;   // table | tsv | json; empty = table on a TTY, tsv otherwise
+  bool json = false;
+  int verbose = 0;
+  bool debug = false;
+  bool no_color = false;
+  std::string config;
+  std::string cacert;
+};
+
+// Prints one line per HTTP exchange on stderr for -v, and the headers too for --debug. Every field it
+// gets has already been redacted by the HTTP layer.
+class VerboseObserver : public http::Observer {
+ public:
+  explicit VerboseObserver(const Terminal& term, bool headers) : term_(term), headers_(headers) {}
+  void on_exchange(const http::Exchange& ex) override;
+
+ private:
+  const Terminal& term_;
+  bool headers_;
+};
+
+class Context {
+ public:
+  explicit Context(Terminal term) : term_(std::move(term)) {}
+
+  Globals globals;
+  int exit_code = 0;  // a command that succeeds partly sets this instead of throwing
+  const Terminal& term() const noexcept { return term_; }
+  Terminal& term() noexcept { return term_; }
+
+  Format format() const;           // from --json / --format and the TTY
+  bool json() const { return format() == Format::json; }
+  std::filesystem::path config_path() const;
+  Config load_config() const;      // prints the file's warnings once
+  const Profile& profile(const Config& config) const;
+  http::Options http_options();    // --cacert, -v/--debug observer, user agent
+  http::Client client() { return http::Client(http_options()); }
+
+  // Wraps a command's body so that the global options (colour) apply before it runs.
+  template <class F>
+  std::function<void()> action(F f) {
+    return [this, f] {
+      if (globals.no_color) term_.disable_color();
+      f();
+    };
+  }
+
+ private:
+  Terminal term_;
+  std::optional<VerboseObserver> observer_;
+};
+
+// One registration function per command group, each in its own file.
+void register_profile(CLI::App& app, Context& ctx);
+void register_service_info(CLI::App& app, Context& ctx);
+void register_doctor(CLI::App& app, Context& ctx);
+void register_version(CLI::App& app, Context& ctx);
+void print_version(Context& ctx);  // `impact version` and `impact --version`
+
+// The program: parses, dispatches, maps errors to exit codes. Returns the exit code.
+int run(int argc, char** argv);
+
+}  // namespace impact::cli

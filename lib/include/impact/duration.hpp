@@ -1,0 +1,10 @@
+// Durations as users write them on the command line: "90", "90s", "15m", "2h", "3d", "1h30m".
+#pragma once
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace impact {
+std::chrono::seconds parse_duration(std::string_view text);  // throws Error(usage)
+std::string format_duration(std::chrono::seconds d);          // "1h30m", "45s"
+}  // namespace impact

@@ -1,0 +1,162 @@
+// The HTTP layer's public face. libcurl stays behind this header (only lib/src/http/ includes it).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "impact/error.hpp"
+
+namespace impact::http {
+
+enum class Method { get, head, post, put, del, options, patch };
+std::string_view to_string(Method m) noexcept;
+// GET, HEAD, PUT, DELETE and OPTIONS may be repeated without changing the outcome (RFC 9110 9.2.2).
+bool is_idempotent(Method m) noexcept;
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+using Headers = std::vector<Header>;
+std::optional<std::string_view> find_header(const Headers& headers, std::string_view name);
+
+// One part of a multipart/form-data body: a plain field (value) or a file (path, sent as `filename`).
+struct FormPart {
+  std::string name;
+  std::string value;
+  std::filesystem::path file;
+  std::string filename;
+  std::string content_type;
+};
+
+// Receives the body of a streamed response, chunk by chunk. It may throw; the transfer is then aborted and
+// the exception rethrown to the caller once libcurl has returned.
+using Sink = std::function<void(std::string_view chunk)>;
+
+struct Request {
+  Method method = Method::get;
+  std::string url;
+  Headers headers;
+  std::string body;
+  std::vector<FormPart> form;     // sent as multipart/form-data when not empty
+  bool retry_safe = false;        // a non-idempotent request that is known to be safe to repeat
+  std::size_t max_body = 0;       // cap for a body read into memory; 0 = the client's default
+  Sink sink;                      // stream the body here instead of into Response::body
+  std::function<void()> on_retry; // called before a retry restarts the transfer (reset the sink)
+};
+
+struct Timings {
+  double dns = 0, connect = 0, tls = 0, first_byte = 0, total = 0;  // seconds since the start
+};
+
+struct Response {
+  long status = 0;
+  Headers headers;
+  std::string body;
+  std::string url;  // the final URL, after redirects
+  Timings timings;
+  int attempts = 1;
+  std::chrono::system_clock::time_point received;  // when the response was complete (for clock skew)
+  std::optional<std::string_view> header(std::string_view name) const { return find_header(headers, name); }
+  bool ok() const noexcept { return status >= 200 && status < 300; }
+};
+
+// What an observer sees of each attempt. Every string in it has been redacted.
+struct Exchange {
+  std::string method;
+  std::string url;
+  long status = 0;          // 0 when no response arrived
+  double seconds = 0;
+  int attempt = 1;
+  std::string error;        // empty on a response
+  Headers request_headers;  // filled only when Options::debug is set
+  Headers response_headers;
+};
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void on_exchange(const Exchange&) {}
+  // Bytes received so far and expected in total (0 = unknown) for the transfer with this index.
+  virtual void on_progress(std::size_t /*index*/, std::uint64_t /*now*/, std::uint64_t /*total*/) {}
+};
+
+struct RetryPolicy {
+  int max_attempts = 4;                          // including the first
+  std::chrono::milliseconds base{500};           // first back-off
+  std::chrono::milliseconds cap{20'000};         // longest back-off
+  std::chrono::milliseconds max_retry_after{120'000};  // a longer Retry-After is not waited for
+};
+
+struct Options {
+  std::string user_agent;
+  std::string ca_file;                 // --cacert, else SSL_CERT_FILE / CURL_CA_BUNDLE, else the system store
+  long connect_timeout_ms = 10'000;
+  long stall_seconds = 30;             // abort when under 1 byte/s for this long
+  std::size_t max_body = 32u << 20;    // default cap for bodies read into memory
+  int max_redirects = 5;
+  RetryPolicy retry;
+  Observer* observer = nullptr;
+  bool debug = false;                  // also report headers to the observer
+};
+
+// Options from the environment and defaults; the CLI then applies its flags.
+Options default_options();
+
+// A synchronous client. One instance keeps one connection cache: requests to the same host reuse it.
+// HTTP statuses come back as data; network failures, caps and refusals throw impact::Error.
+class Client {
+ public:
+  explicit Client(Options options = default_options());
+  ~Client();
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  Response send(Request request);
+  const Options& options() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Outcome of one request in a batch: a response (any status) or the error that ended it.
+struct Outcome {
+  std::optional<Response> response;
+  std::exception_ptr error;
+};
+
+// Runs many requests over libcurl's multi interface, at most `max_parallel` at once, each with its own
+// retry state; results come back in request order.
+class Batch {
+ public:
+  Batch(Options options, std::size_t max_parallel);
+  ~Batch();
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  std::vector<Outcome> run(std::vector<Request> requests);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Throws the Error that fits a non-2xx response, with the server's own message where it sent one.
+// `what` names the operation ("fetching service-info").
+[[noreturn]] void throw_for_status(const Response& response, std::string_view what);
+
+// Library versions for `impact version`.
+std::string curl_version();
+
+}  // namespace impact::http

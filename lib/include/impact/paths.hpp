@@ -1,0 +1,22 @@
+// Where impact keeps its files, and the one way it writes them.
+#pragma once
+#include <filesystem>
+#include <string_view>
+
+namespace impact {
+
+std::filesystem::path config_home();  // $XDG_CONFIG_HOME/impact or ~/.config/impact
+std::filesystem::path state_home();   // $XDG_STATE_HOME/impact or ~/.local/state/impact
+std::filesystem::path cache_home();   // $XDG_CACHE_HOME/impact or ~/.cache/impact
+
+// Creates `dir` (and parents) and sets its mode to `mode` (default 0700).
+void ensure_private_dir(const std::filesystem::path& dir, unsigned mode = 0700);
+
+// Writes `data` to a temporary file beside `path` with `mode`, fsyncs it and renames it over `path`, so a
+// reader sees either the old content or the new, never a half-written file.
+void write_file_atomic(const std::filesystem::path& path, std::string_view data, unsigned mode = 0600);
+
+// Reads a whole file, refusing files larger than `max_bytes`. Throws Error(io).
+std::string read_file(const std::filesystem::path& path, std::size_t max_bytes = 16u << 20);
+
+}  // namespace impact

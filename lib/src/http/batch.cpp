@@ -1,0 +1,170 @@
+// Bounded-parallel transfers over libcurl's multi interface (the shape of curl's 10-at-a-time example):
+// a pool of at most `max_parallel` easy handles, reused across requests so connections are too, each
+// request with its own retry state.
+#include <algorithm>
+#include <deque>
+
+#include "curl_easy.hpp"
+#include "impact/cancel.hpp"
+#include "impact/retry.hpp"
+#include "retry_wait.hpp"
+
+namespace impact::http {
+
+struct Batch::Impl {
+  Options options;
+  std::size_t max_parallel;
+  detail::Multi multi;
+  std::vector<detail::Easy> pool;  // idle handles
+};
+
+Batch::Batch(Options options, std::size_t max_parallel)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->max_parallel = std::max<std::size_t>(1, max_parallel);
+  curl_multi_setopt(impl_->multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(impl_->max_parallel));
+}
+Batch::~Batch() = default;
+
+namespace {
+struct Slot {
+  std::size_t index;
+  detail::Easy easy;
+};
+struct Waiting {
+  std::size_t index;
+  std::chrono::steady_clock::time_point due;
+};
+}  // namespace
+
+std::vector<Outcome> Batch::run(std::vector<Request> requests) {
+  const std::size_t n = requests.size();
+  std::vector<Outcome> out(n);
+  std::vector<std::unique_ptr<detail::Transfer>> transfers;
+  transfers.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    transfers.push_back(std::make_unique<detail::Transfer>(requests[i], impl_->options, i));
+
+  std::deque<std::size_t> queue;
+  for (std::size_t i = 0; i < n; ++i) queue.push_back(i);
+  std::vector<Waiting> waiting;                 // retries not yet due
+  std::vector<std::unique_ptr<Slot>> active;    // attached to the multi handle
+  CURLM* m = impl_->multi.get();
+
+  auto take_handle = [&]() {
+    if (!impl_->pool.empty()) {
+      detail::Easy e = std::move(impl_->pool.back());
+      impl_->pool.pop_back();
+      return e;
+    }
+    return detail::Easy{};
+  };
+  auto start = [&](std::size_t i, detail::Easy easy) {
+    try {
+      transfers[i]->setup(easy.get());
+    } catch (...) {
+      out[i].error = std::current_exception();
+      impl_->pool.push_back(std::move(easy));
+      return;
+    }
+    auto slot = std::make_unique<Slot>(Slot{i, std::move(easy)});
+    curl_easy_setopt(slot->easy.get(), CURLOPT_PRIVATE, slot.get());
+    curl_multi_add_handle(m, slot->easy.get());
+    active.push_back(std::move(slot));
+  };
+  auto detach = [&](Slot* s) {
+    curl_multi_remove_handle(m, s->easy.get());
+    auto it = std::find_if(active.begin(), active.end(), [&](const auto& p) { return p.get() == s; });
+    auto owned = std::move(*it);
+    active.erase(it);
+    return owned;
+  };
+  auto abort_all = [&]() {
+    while (!active.empty()) {
+      auto s = detach(active.back().get());
+      out[s->index].error = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
+    }
+    for (auto i : queue) out[i].error = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
+    for (auto& w : waiting) out[w.index].error = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
+    queue.clear();
+    waiting.clear();
+  };
+
+  while (!queue.empty() || !waiting.empty() || !active.empty()) {
+    if (cancel_requested()) {
+      abort_all();
+      break;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    // Retries that are due go first, then new requests, up to the bound.
+    for (auto it = waiting.begin(); it != waiting.end() && active.size() < impl_->max_parallel;) {
+      if (it->due <= now) {
+        std::size_t i = it->index;
+        it = waiting.erase(it);
+        transfers[i]->restart();
+        start(i, take_handle());
+      } else {
+        ++it;
+      }
+    }
+    while (!queue.empty() && active.size() < impl_->max_parallel) {
+      std::size_t i = queue.front();
+      queue.pop_front();
+      start(i, take_handle());
+    }
+    if (active.empty() && waiting.empty()) continue;
+
+    int running = 0;
+    curl_multi_perform(m, &running);
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(m, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      Slot* raw = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
+      const CURLcode code = msg->data.result;
+      auto slot = detach(raw);
+      auto& t = *transfers[slot->index];
+      const auto step = t.finish(slot->easy.get(), code);
+      if (step == detail::Transfer::Step::redirect) {
+        start(slot->index, std::move(slot->easy));
+        continue;
+      }
+      Attempt a;
+      a.number = t.response().attempts;
+      a.idempotent = t.idempotent();
+      bool done = true;
+      if (step == detail::Transfer::Step::failed) {
+        a.failed_in = t.failed_phase();
+        if (a.failed_in != NetPhase::none) {
+          auto d = decide_retry(impl_->options.retry, a, std::chrono::system_clock::now(), detail::retry_rng());
+          if (d.retry) {
+            waiting.push_back({slot->index, std::chrono::steady_clock::now() + d.wait});
+            done = false;
+          }
+        }
+        if (done) out[slot->index].error = t.error();
+      } else {
+        a.status = t.response().status;
+        a.retry_after = t.response().header("Retry-After");
+        auto d = decide_retry(impl_->options.retry, a, std::chrono::system_clock::now(), detail::retry_rng());
+        if (d.retry) {
+          waiting.push_back({slot->index, std::chrono::steady_clock::now() + d.wait});
+          done = false;
+        } else {
+          out[slot->index].response = std::move(t.response());
+        }
+      }
+      impl_->pool.push_back(std::move(slot->easy));
+    }
+    // Sleep until there is socket activity, a retry falls due, or 50 ms pass (to notice Ctrl-C).
+    int timeout_ms = 50;
+    for (const auto& w : waiting) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(w.due - std::chrono::steady_clock::now()).count();
+      timeout_ms = static_cast<int>(std::clamp<long long>(ms, 0, timeout_ms));
+    }
+    if (!active.empty() || timeout_ms > 0) curl_multi_poll(m, nullptr, 0, timeout_ms, nullptr);
+  }
+  return out;
+}
+
+}  // namespace impact::http

@@ -1,0 +1,173 @@
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "curl_easy.hpp"
+#include "impact/about.hpp"
+#include "impact/cancel.hpp"
+#include "impact/redact.hpp"
+#include "impact/retry.hpp"
+#include "retry_wait.hpp"
+
+namespace impact::http {
+
+std::string_view to_string(Method m) noexcept {
+  switch (m) {
+    case Method::get: return "GET";
+    case Method::head: return "HEAD";
+    case Method::post: return "POST";
+    case Method::put: return "PUT";
+    case Method::del: return "DELETE";
+    case Method::options: return "OPTIONS";
+    case Method::patch: return "PATCH";
+  }
+  return "GET";
+}
+
+bool is_idempotent(Method m) noexcept {
+  return m == Method::get || m == Method::head || m == Method::put || m == Method::del || m == Method::options;
+}
+
+std::optional<std::string_view> find_header(const Headers& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (h.name.size() == name.size() &&
+        std::equal(h.name.begin(), h.name.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
+      return std::string_view(h.value);
+  }
+  return std::nullopt;
+}
+
+Options default_options() {
+  Options o;
+  o.user_agent = user_agent();
+  for (const char* var : {"SSL_CERT_FILE", "CURL_CA_BUNDLE"}) {
+    if (const char* v = std::getenv(var); v && *v) {
+      o.ca_file = v;
+      break;
+    }
+  }
+  return o;
+}
+
+std::string curl_version() {
+  detail::global_init();
+  const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+  return info && info->version ? info->version : "unknown";
+}
+
+namespace detail {
+
+std::mt19937_64& retry_rng() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng;
+}
+
+void wait_interruptibly(std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < until) {
+    throw_if_cancelled();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(50)));
+  }
+  throw_if_cancelled();
+}
+
+}  // namespace detail
+
+struct Client::Impl {
+  Options options;
+  detail::Easy easy;
+};
+
+Client::Client(Options options) : impl_(std::make_unique<Impl>(Impl{std::move(options), detail::Easy{}})) {}
+Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+const Options& Client::options() const noexcept { return impl_->options; }
+
+Response Client::send(Request request) {
+  detail::Transfer t(request, impl_->options, 0);
+  CURL* h = impl_->easy.get();
+  for (;;) {
+    throw_if_cancelled();
+    t.setup(h);
+    const CURLcode code = curl_easy_perform(h);
+    const auto step = t.finish(h, code);
+    if (step == detail::Transfer::Step::redirect) continue;
+
+    Attempt a;
+    a.number = t.response().attempts;
+    a.idempotent = t.idempotent();
+    if (step == detail::Transfer::Step::failed) {
+      a.failed_in = t.failed_phase();
+      const bool network = a.failed_in != NetPhase::none;
+      if (!network) std::rethrow_exception(t.error());
+      auto d = decide_retry(impl_->options.retry, a, std::chrono::system_clock::now(), detail::retry_rng());
+      if (!d.retry) std::rethrow_exception(t.error());
+      detail::wait_interruptibly(d.wait);
+      t.restart();
+      continue;
+    }
+    a.status = t.response().status;
+    a.retry_after = t.response().header("Retry-After");
+    auto d = decide_retry(impl_->options.retry, a, std::chrono::system_clock::now(), detail::retry_rng());
+    if (!d.retry) return std::move(t.response());
+    detail::wait_interruptibly(d.wait);
+    t.restart();
+  }
+}
+
+namespace {
+// The server's own words for an error, from the common JSON shapes (GA4GH {msg}, Beacon
+// {error:{errorMessage}}, OAuth {error, error_description}), shortened to one line.
+std::string server_message(const Response& r) {
+  std::string msg;
+  auto ct = r.header("Content-Type");
+  if (ct && ct->find("json") != std::string_view::npos) {
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    if (j.is_object()) {
+      auto str = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : std::string(); };
+      if (j.contains("msg")) msg = str(j["msg"]);
+      else if (j.contains("message")) msg = str(j["message"]);
+      else if (j.contains("error_description")) msg = str(j["error_description"]);
+      else if (j.contains("error") && j["error"].is_object() && j["error"].contains("errorMessage"))
+        msg = str(j["error"]["errorMessage"]);
+      else if (j.contains("error")) msg = str(j["error"]);
+    }
+  } else if (ct && ct->find("text/plain") != std::string_view::npos) {
+    msg = r.body;
+  }
+  std::replace_if(msg.begin(), msg.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
+  msg.erase(std::remove_if(msg.begin(), msg.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }), msg.end());
+  if (msg.size() > 200) msg = msg.substr(0, 197) + "...";
+  return msg;
+}
+}  // namespace
+
+void throw_for_status(const Response& r, std::string_view what) {
+  const ErrorKind kind = kind_for_status(r.status);
+  std::string text = fmt::format("{} failed: HTTP {}", what, r.status);
+  if (auto m = server_message(r); !m.empty()) text += ": " + m;
+  std::string hint;
+  switch (kind) {
+    case ErrorKind::auth_required: hint = "run: impact login"; break;
+    case ErrorKind::forbidden: hint = "your account or passport does not grant this; see: impact passport"; break;
+    case ErrorKind::rate_limited: {
+      auto ra = r.header("Retry-After");
+      hint = ra ? fmt::format("the server asks to wait ({}) before trying again", *ra) : "try again later";
+      break;
+    }
+    case ErrorKind::server: hint = "the service has a problem; try again later or contact its operators"; break;
+    default: break;
+  }
+  throw Error(kind, text, hint).with_status(r.status).with_url(r.url);
+}
+
+}  // namespace impact::http

@@ -1,0 +1,401 @@
+#include "curl_easy.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "impact/cancel.hpp"
+#include "impact/redact.hpp"
+#include "impact/url.hpp"
+
+namespace impact::http::detail {
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+Easy::Easy() {
+  global_init();
+  h_ = curl_easy_init();
+  if (!h_) throw Error(ErrorKind::generic, "libcurl could not create a handle (out of memory?)");
+}
+Easy::~Easy() {
+  if (h_) curl_easy_cleanup(h_);
+}
+Easy& Easy::operator=(Easy&& o) noexcept {
+  if (this != &o) {
+    if (h_) curl_easy_cleanup(h_);
+    h_ = o.h_;
+    o.h_ = nullptr;
+  }
+  return *this;
+}
+
+Multi::Multi() {
+  global_init();
+  h_ = curl_multi_init();
+  if (!h_) throw Error(ErrorKind::generic, "libcurl could not create a multi handle (out of memory?)");
+}
+Multi::~Multi() {
+  if (h_) curl_multi_cleanup(h_);
+}
+
+void Slist::append(const std::string& line) {
+  curl_slist* n = curl_slist_append(l_, line.c_str());
+  if (!n) throw Error(ErrorKind::generic, "out of memory building request headers");
+  l_ = n;
+}
+
+void Mime::build(CURL* easy, const std::vector<FormPart>& parts) {
+  clear();
+  m_ = curl_mime_init(easy);
+  for (const auto& p : parts) {
+    curl_mimepart* part = curl_mime_addpart(m_);
+    curl_mime_name(part, p.name.c_str());
+    if (!p.file.empty()) {
+      if (curl_mime_filedata(part, p.file.c_str()) != CURLE_OK)
+        throw Error(ErrorKind::io, "cannot read " + p.file.string());
+      if (!p.filename.empty()) curl_mime_filename(part, p.filename.c_str());
+    } else {
+      curl_mime_data(part, p.value.data(), p.value.size());
+      if (!p.filename.empty()) curl_mime_filename(part, p.filename.c_str());
+    }
+    if (!p.content_type.empty()) curl_mime_type(part, p.content_type.c_str());
+  }
+}
+
+namespace {
+
+bool ieq(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+NetPhase phase_of(CURLcode c, CURL* easy) {
+  switch (c) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return NetPhase::dns;
+    case CURLE_COULDNT_CONNECT:
+      return NetPhase::connect;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      return NetPhase::tls;
+    case CURLE_OPERATION_TIMEDOUT: {
+      double connect = 0;
+      curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME, &connect);
+      return connect > 0 ? NetPhase::transfer : NetPhase::connect;
+    }
+    default:
+      return NetPhase::transfer;
+  }
+}
+
+}  // namespace
+
+Transfer::Transfer(const Request& request, const Options& options, std::size_t index)
+    : request_(request), options_(options), index_(index), url_(request.url), method_(request.method),
+      cap_(request.max_body ? request.max_body : options.max_body) {}
+
+bool Transfer::idempotent() const noexcept { return is_idempotent(request_.method) || request_.retry_safe; }
+
+void Transfer::restart() {
+  url_ = request_.url;
+  method_ = request_.method;
+  send_body_ = true;
+  strip_credentials_ = false;
+  redirects_ = 0;
+  ++attempt_;
+  response_ = Response{};
+  response_.attempts = attempt_;
+  error_ = nullptr;
+  failed_phase_ = NetPhase::none;
+  if (request_.on_retry) request_.on_retry();
+}
+
+void Transfer::setup(CURL* h) {
+  require_allowed_url(url_, "request URL");
+  curl_easy_reset(h);
+  errbuf_[0] = '\0';
+  status_checked_ = false;
+  to_sink_ = false;
+  callback_error_ = nullptr;
+  response_.headers.clear();
+  response_.body.clear();
+  response_.status = 0;
+  sent_headers_.clear();
+
+  curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);  // redirects are followed by finish(), with our rules
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf_);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, options_.stall_seconds);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (!request_.sink) curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+
+  headers_.clear();
+  for (const auto& hd : request_.headers) {
+    if (strip_credentials_ && is_sensitive_header(hd.name)) continue;
+    if (!send_body_ && ieq(hd.name, "content-type")) continue;
+    headers_.append(hd.name + ": " + hd.value);
+  }
+  if (send_body_ && !request_.form.empty()) headers_.append("Expect:");
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers_.get());
+
+  const bool body = send_body_ && (!request_.body.empty() || method_ == Method::post || method_ == Method::put ||
+                                   method_ == Method::patch);
+  switch (method_) {
+    case Method::get: curl_easy_setopt(h, CURLOPT_HTTPGET, 1L); break;
+    case Method::head: curl_easy_setopt(h, CURLOPT_NOBODY, 1L); break;
+    case Method::post: curl_easy_setopt(h, CURLOPT_POST, 1L); break;
+    default: curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, std::string(to_string(method_)).c_str()); break;
+  }
+  if (body) {
+    if (!request_.form.empty()) {
+      mime_.build(h, request_.form);
+      curl_easy_setopt(h, CURLOPT_MIMEPOST, mime_.get());
+    } else {
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request_.body.size()));
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, request_.body.data());
+    }
+  }
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, this);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, this);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &Transfer::on_progress);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, this);
+  if (options_.debug) {
+    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, &Transfer::on_debug);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, this);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+  }
+}
+
+size_t Transfer::on_write(char* data, size_t size, size_t n, void* self_) {
+  auto* self = static_cast<Transfer*>(self_);
+  const size_t len = size * n;
+  try {
+    if (!self->status_checked_) {
+      // The status line is known by now; only a success body goes to the sink, anything else is kept
+      // (capped) as the error body.
+      self->status_checked_ = true;
+      self->to_sink_ = self->request_.sink && self->response_.status >= 200 && self->response_.status < 300;
+    }
+    if (self->to_sink_) {
+      self->request_.sink(std::string_view(data, len));
+      return len;
+    }
+    const std::size_t cap = self->request_.sink ? std::min<std::size_t>(self->cap_, 64u << 10) : self->cap_;
+    if (self->response_.body.size() + len > cap) {
+      if (self->request_.sink) return len;  // an error body: keep what fits, ignore the rest
+      throw Error(ErrorKind::protocol,
+                  fmt::format("the response from {} is larger than {} MiB; refusing to read it into memory",
+                              redact_url(self->url_), cap >> 20));
+    }
+    self->response_.body.append(data, len);
+    return len;
+  } catch (...) {
+    self->callback_error_ = std::current_exception();
+    return CURL_WRITEFUNC_ERROR;
+  }
+}
+
+size_t Transfer::on_header(char* data, size_t size, size_t n, void* self_) {
+  auto* self = static_cast<Transfer*>(self_);
+  const size_t len = size * n;
+  try {
+    std::string_view line(data, len);
+    if (line.rfind("HTTP/", 0) == 0) {
+      // A new response (after 100 Continue or a proxy's CONNECT): start over.
+      self->response_.headers.clear();
+      auto sp = line.find(' ');
+      self->response_.status = sp == std::string_view::npos ? 0 : std::atol(std::string(line.substr(sp + 1, 3)).c_str());
+      return len;
+    }
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) return len;
+    if (self->response_.headers.size() > 500) throw Error(ErrorKind::protocol, "the server sent too many headers");
+    self->response_.headers.push_back({std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+    return len;
+  } catch (...) {
+    self->callback_error_ = std::current_exception();
+    return 0;
+  }
+}
+
+int Transfer::on_progress(void* self_, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl_off_t) {
+  auto* self = static_cast<Transfer*>(self_);
+  if (cancel_requested()) return 1;
+  if (self->options_.observer && dlnow > 0) {
+    try {
+      self->options_.observer->on_progress(self->index_, static_cast<std::uint64_t>(dlnow),
+                                           static_cast<std::uint64_t>(dltotal));
+    } catch (...) {
+      self->callback_error_ = std::current_exception();
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int Transfer::on_debug(CURL*, curl_infotype type, char* data, size_t size, void* self_) {
+  auto* self = static_cast<Transfer*>(self_);
+  if (type != CURLINFO_HEADER_OUT) return 0;
+  try {
+    std::string_view block(data, size);
+    bool first = true;
+    while (!block.empty()) {
+      auto eol = block.find('\n');
+      auto line = trim(block.substr(0, eol));
+      block = eol == std::string_view::npos ? std::string_view{} : block.substr(eol + 1);
+      if (first) { first = false; continue; }  // the request line; the URL is reported separately
+      auto colon = line.find(':');
+      if (colon == std::string_view::npos) continue;
+      self->sent_headers_.push_back({std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+    }
+  } catch (...) {
+  }
+  return 0;
+}
+
+void Transfer::report(long status, const std::string& error_text) const {
+  if (!options_.observer) return;
+  Exchange ex;
+  ex.method = std::string(to_string(method_));
+  ex.url = redact_url(url_);
+  ex.status = status;
+  ex.seconds = response_.timings.total;
+  ex.attempt = attempt_;
+  ex.error = redact(error_text);
+  if (options_.debug) {
+    for (const auto& h : sent_headers_) ex.request_headers.push_back({h.name, redact_header(h.name, h.value)});
+    for (const auto& h : response_.headers) ex.response_headers.push_back({h.name, redact_header(h.name, h.value)});
+  }
+  try {
+    options_.observer->on_exchange(ex);
+  } catch (...) {
+    // An observer that fails to print must not change the outcome of a transfer.
+  }
+}
+
+Transfer::Step Transfer::finish(CURL* h, CURLcode code) {
+  curl_easy_getinfo(h, CURLINFO_NAMELOOKUP_TIME, &response_.timings.dns);
+  curl_easy_getinfo(h, CURLINFO_CONNECT_TIME, &response_.timings.connect);
+  curl_easy_getinfo(h, CURLINFO_APPCONNECT_TIME, &response_.timings.tls);
+  curl_easy_getinfo(h, CURLINFO_STARTTRANSFER_TIME, &response_.timings.first_byte);
+  curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &response_.timings.total);
+  response_.attempts = attempt_;
+  response_.received = std::chrono::system_clock::now();
+
+  if (callback_error_) {
+    error_ = callback_error_;
+    report(0, "aborted");
+    failed_phase_ = NetPhase::none;
+    return Step::failed;
+  }
+  if (code != CURLE_OK) {
+    const Url u = Url::parse(url_).value_or(Url{});
+    const std::string where = u.host + ":" + std::to_string(u.port);
+    const std::string detail = errbuf_[0] ? std::string(errbuf_) : std::string(curl_easy_strerror(code));
+    if (code == CURLE_ABORTED_BY_CALLBACK && cancel_requested()) {
+      error_ = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
+      report(0, "interrupted");
+      return Step::failed;
+    }
+    failed_phase_ = phase_of(code, h);
+    Error e(ErrorKind::network, "");
+    switch (failed_phase_) {
+      case NetPhase::dns:
+        e = Error(ErrorKind::network, "cannot resolve host " + u.host, "check the URL in your profile and your DNS or proxy settings");
+        break;
+      case NetPhase::connect:
+        e = code == CURLE_OPERATION_TIMEDOUT
+                ? Error(ErrorKind::timeout, "timed out connecting to " + where, "check that the service is up and reachable from here")
+                : Error(ErrorKind::network, "cannot connect to " + where + ": " + detail,
+                        "check that the service is up and reachable from here");
+        break;
+      case NetPhase::tls:
+        e = Error(ErrorKind::network, "TLS with " + where + " failed: " + detail,
+                  "if the server uses a private CA, pass --cacert FILE or set SSL_CERT_FILE");
+        break;
+      default:
+        e = code == CURLE_OPERATION_TIMEDOUT
+                ? Error(ErrorKind::timeout,
+                        fmt::format("transfer from {} stalled (no data for {} s)", where, options_.stall_seconds))
+                : Error(ErrorKind::network, "transfer from " + where + " failed: " + detail);
+        break;
+    }
+    e.with_url(url_).with_phase(failed_phase_);
+    error_ = std::make_exception_ptr(e);
+    report(0, e.what());
+    return Step::failed;
+  }
+
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response_.status);
+  response_.url = url_;
+  report(response_.status, {});
+
+  const long s = response_.status;
+  const bool redirect = s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
+  if (!redirect) return Step::done;
+  char* next = nullptr;
+  curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &next);
+  if (!next) return Step::done;  // a 3xx without Location is the caller's to interpret
+  if (++redirects_ > options_.max_redirects) {
+    error_ = std::make_exception_ptr(
+        Error(ErrorKind::protocol, fmt::format("more than {} redirects", options_.max_redirects)).with_url(request_.url));
+    return Step::failed;
+  }
+  const std::string target(next);
+  const auto from = Url::parse(url_);
+  const auto to = Url::parse(target);
+  if (!to) {
+    error_ = std::make_exception_ptr(Error(ErrorKind::protocol, "the server redirected to an invalid URL").with_url(url_));
+    return Step::failed;
+  }
+  const bool cross = !from || !same_origin(*from, *to);
+  const bool keeps_body = (s == 307 || s == 308) && send_body_ &&
+                          (!request_.body.empty() || !request_.form.empty());
+  if (cross && keeps_body) {
+    // The body may carry passports; never forward it to another host.
+    error_ = std::make_exception_ptr(
+        Error(ErrorKind::protocol, "the server redirected a request with a body to another host (" + to->host +
+                                       "); refusing to forward it")
+            .with_url(url_));
+    return Step::failed;
+  }
+  if (cross) strip_credentials_ = true;
+  if (s == 303 || ((s == 301 || s == 302) && method_ == Method::post)) {
+    method_ = method_ == Method::head ? Method::head : Method::get;
+    send_body_ = false;
+  }
+  url_ = target;
+  return Step::redirect;
+}
+
+}  // namespace impact::http::detail

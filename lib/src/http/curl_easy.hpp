@@ -1,0 +1,121 @@
+// RAII over libcurl, and one transfer attempt shared by Client and Batch. Internal: never include this
+// header outside lib/src/http/.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <exception>
+#include <optional>
+#include <string>
+
+#include "impact/http.hpp"
+
+namespace impact::http::detail {
+
+void global_init();  // curl_global_init, once per process
+
+class Easy {
+ public:
+  Easy();
+  ~Easy();
+  Easy(Easy&& o) noexcept : h_(o.h_) { o.h_ = nullptr; }
+  Easy& operator=(Easy&& o) noexcept;
+  Easy(const Easy&) = delete;
+  Easy& operator=(const Easy&) = delete;
+  CURL* get() const noexcept { return h_; }
+
+ private:
+  CURL* h_ = nullptr;
+};
+
+class Multi {
+ public:
+  Multi();
+  ~Multi();
+  Multi(const Multi&) = delete;
+  Multi& operator=(const Multi&) = delete;
+  CURLM* get() const noexcept { return h_; }
+
+ private:
+  CURLM* h_ = nullptr;
+};
+
+class Slist {
+ public:
+  Slist() = default;
+  ~Slist() { curl_slist_free_all(l_); }
+  Slist(const Slist&) = delete;
+  Slist& operator=(const Slist&) = delete;
+  void append(const std::string& line);
+  void clear() { curl_slist_free_all(l_); l_ = nullptr; }
+  curl_slist* get() const noexcept { return l_; }
+
+ private:
+  curl_slist* l_ = nullptr;
+};
+
+class Mime {
+ public:
+  Mime() = default;
+  ~Mime() { curl_mime_free(m_); }
+  Mime(const Mime&) = delete;
+  Mime& operator=(const Mime&) = delete;
+  void build(CURL* easy, const std::vector<FormPart>& parts);
+  curl_mime* get() const noexcept { return m_; }
+  void clear() { curl_mime_free(m_); m_ = nullptr; }
+
+ private:
+  curl_mime* m_ = nullptr;
+};
+
+// One request as it travels: redirects change its URL (and for 301/302/303 its method), and a move to
+// another origin strips credentials. One Transfer lives across all attempts of a request.
+class Transfer {
+ public:
+  Transfer(const Request& request, const Options& options, std::size_t index);
+
+  // Prepares `easy` for the next attempt (after curl_easy_reset).
+  void setup(CURL* easy);
+
+  enum class Step { done, redirect, failed };
+  // Reads the result of a finished attempt. On `done` the response is in response(); on `redirect` call
+  // setup() again; on `failed` error() holds what went wrong (a network error has no response).
+  Step finish(CURL* easy, CURLcode code);
+
+  Response& response() noexcept { return response_; }
+  std::exception_ptr error() const noexcept { return error_; }
+  NetPhase failed_phase() const noexcept { return failed_phase_; }
+  void restart();  // before a retry: back to the original URL, fresh response, sink reset
+  const Request& request() const noexcept { return request_; }
+  bool idempotent() const noexcept;
+
+ private:
+  static size_t on_write(char* data, size_t size, size_t n, void* self);
+  static size_t on_header(char* data, size_t size, size_t n, void* self);
+  static int on_progress(void* self, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl_off_t);
+  static int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* self);
+  void report(long status, const std::string& error_text) const;
+
+  const Request& request_;
+  const Options& options_;
+  std::size_t index_;
+  std::string url_;
+  Method method_;
+  bool send_body_ = true;
+  bool strip_credentials_ = false;
+  int redirects_ = 0;
+  int attempt_ = 1;
+  Response response_;
+  bool status_checked_ = false;
+  bool to_sink_ = false;
+  std::size_t cap_;
+  std::exception_ptr error_;
+  std::exception_ptr callback_error_;
+  NetPhase failed_phase_ = NetPhase::none;
+  Headers sent_headers_;
+  Slist headers_;
+  Mime mime_;
+  char errbuf_[CURL_ERROR_SIZE] = {};
+};
+
+}  // namespace impact::http::detail

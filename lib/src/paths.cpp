@@ -1,0 +1,116 @@
+#include "impact/paths.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <random>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "impact/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace impact {
+namespace {
+
+fs::path home() {
+  const char* h = std::getenv("HOME");
+  if (!h || !*h) throw Error(ErrorKind::config, "HOME is not set", "set HOME or the XDG_*_HOME variables");
+  return h;
+}
+
+fs::path xdg(const char* var, const char* fallback) {
+  const char* v = std::getenv(var);
+  // The XDG spec says relative paths are invalid and must be ignored.
+  if (v && *v == '/') return fs::path(v) / "impact";
+  return home() / fallback / "impact";
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+}  // namespace
+
+fs::path config_home() { return xdg("XDG_CONFIG_HOME", ".config"); }
+fs::path state_home() { return xdg("XDG_STATE_HOME", ".local/state"); }
+fs::path cache_home() { return xdg("XDG_CACHE_HOME", ".cache"); }
+
+void ensure_private_dir(const fs::path& dir, unsigned mode) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(ErrorKind::io, "cannot create " + dir.string() + ": " + ec.message());
+  if (::chmod(dir.c_str(), mode) != 0)
+    throw Error(ErrorKind::io, "cannot set permissions on " + dir.string() + ": " + errno_text());
+}
+
+void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  std::random_device rd;
+  const fs::path tmp = dir / ("." + path.filename().string() + ".tmp" + std::to_string(::getpid()) + "-" +
+                              std::to_string(rd() & 0xffffff));
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0) throw Error(ErrorKind::io, "cannot write " + path.string() + ": " + errno_text());
+  auto fail = [&](const std::string& what) {
+    const std::string reason = errno_text();
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw Error(ErrorKind::io, what + " " + path.string() + ": " + reason);
+  };
+  if (::fchmod(fd, mode) != 0) fail("cannot set permissions on");
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot write");
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) fail("cannot flush");
+  if (::close(fd) != 0) {
+    const std::string reason = errno_text();
+    ::unlink(tmp.c_str());
+    throw Error(ErrorKind::io, "cannot write " + path.string() + ": " + reason);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string reason = errno_text();
+    ::unlink(tmp.c_str());
+    throw Error(ErrorKind::io, "cannot replace " + path.string() + ": " + reason);
+  }
+  // Make the rename itself durable.
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+std::string read_file(const fs::path& path, std::size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    ErrorKind k = errno == ENOENT ? ErrorKind::not_found : ErrorKind::io;
+    throw Error(k, "cannot read " + path.string() + ": " + errno_text());
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string reason = errno_text();
+      ::close(fd);
+      throw Error(ErrorKind::io, "cannot read " + path.string() + ": " + reason);
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+      ::close(fd);
+      throw Error(ErrorKind::io, path.string() + " is larger than expected; refusing to read it");
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace impact
