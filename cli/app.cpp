@@ -154,6 +154,13 @@ int run(int argc, char** argv) {
     } catch (const CLI::CallForAllHelp& e) {
       app.exit(e, std::cout, std::cerr);
       return exit_code::ok;
+    } catch (const CLI::ExtrasError& e) {
+      auto extras = app.remaining();
+      if (app.get_subcommands().empty() && !extras.empty() && !extras.front().empty() && extras.front()[0] != '-')
+        term.error("unknown command '" + extras.front() + "'", "run: impact --help");
+      else
+        term.error(e.what(), "run: " + command_path(app) + " --help");
+      return exit_code::usage;
     } catch (const CLI::ParseError& e) {
       term.error(e.what(), "run: " + command_path(app) + " --help");
       return exit_code::usage;

@@ -50,7 +50,9 @@ std::string mask_jwts(std::string_view in) {
   out.reserve(in.size());
   std::size_t i = 0;
   while (i < in.size()) {
-    if (in.compare(i, 3, "eyJ") == 0 && (i == 0 || !is_b64url(in[i - 1]))) {
+    const bool boundary = i == 0 || (!std::isalnum(static_cast<unsigned char>(in[i - 1])) && in[i - 1] != '-' &&
+                                     in[i - 1] != '_');
+    if (in.compare(i, 3, "eyJ") == 0 && boundary) {
       std::size_t j = i;
       int dots = 0;
       while (j < in.size() && (is_b64url(in[j]) || (in[j] == '.' && dots < 2))) {

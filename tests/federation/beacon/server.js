@@ -20,17 +20,7 @@ const svc = require('../lib/service');
 const { Model, ENTRY_TYPES } = require('./model');
 const identityLib = require('./identity');
 
-// lib/beacon-schema.js from the base helper. FALLBACK (only if it is missing): a structural check.
-let beaconSchema;
-try {
-  beaconSchema = require('../lib/beacon-schema');
-} catch (e) {
-  beaconSchema = {
-    checkResponse: (kind, body) => (body && body.meta ? [] : [`${kind}: no meta`]),
-    checkRequest: (body) => (body && body.meta && body.meta.apiVersion ? [] : ['request: meta.apiVersion required']),
-    init: null,
-  };
-}
+const beaconSchema = require('../lib/beacon-schema');
 
 const API_VERSION = 'v2.1.1';
 const GRAN = ['boolean', 'count', 'record'];
@@ -46,7 +36,6 @@ const VARIANT_PARAMS = ['referenceName', 'start', 'end', 'referenceBases', 'alte
 function badRequest(msg) { const e = new Error(msg); e.status = 400; return e; }
 
 function gVariantValidator() {
-  if (!beaconSchema.init) return null;
   try {
     return beaconSchema.init().ajv.getSchema(`${beaconSchema.RAW}models/json/beacon-v2-default-model/genomicVariations/requestParameters.json#/g_variant`) || null;
   } catch (e) { return null; }
@@ -235,9 +224,8 @@ function start(opts = {}) {
   const entryTypeDefs = () => Object.fromEntries(Object.entries(ENTRY_TYPES).map(([, et]) => [et.id, {
     id: et.id, name: et.name, partOfSpecification: 'Beacon v2.1.1',
     ontologyTermForThisType: { id: et.ontology, label: et.label },
-    defaultSchema: { id: `ga4gh-beacon-${et.id}-v2.0.0`, name: `Default schema for ${et.name}`, referenceToSchemaDefinition: beaconSchema.schemaUrl ? beaconSchema.schemaUrl(`models/json/beacon-v2-default-model/${et.schema}/defaultSchema.json`) : `https://raw.githubusercontent.com/ga4gh-beacon/beacon-v2/main/models/json/beacon-v2-default-model/${et.schema}/defaultSchema.json`, schemaVersion: 'v2.1.1' },
+    defaultSchema: { id: `ga4gh-beacon-${et.id}-v2.0.0`, name: `Default schema for ${et.name}`, referenceToSchemaDefinition: beaconSchema.schemaUrl(`models/json/beacon-v2-default-model/${et.schema}/defaultSchema.json`), schemaVersion: 'v2.1.1' },
     nonFilteredQueriesAllowed: true,
-    ...(et.collection ? {} : {}),
   }]));
   const apiBase = () => `${baseUrl}/api`;
   const docs = {
@@ -255,7 +243,7 @@ function start(opts = {}) {
     configuration: () => ({
       meta: infoMeta('configuration', 'beacon-configuration-v2.0.0'),
       response: {
-        $schema: beaconSchema.schemaUrl ? beaconSchema.schemaUrl('framework/json/configuration/beaconConfigurationSchema.json') : 'beaconConfigurationSchema.json',
+        $schema: beaconSchema.schemaUrl('framework/json/configuration/beaconConfigurationSchema.json'),
         maturityAttributes: { productionStatus: 'TEST' },
         securityAttributes: { defaultGranularity: 'boolean', securityLevels: [inst.security] },
         entryTypes: entryTypeDefs(),
@@ -265,7 +253,7 @@ function start(opts = {}) {
     map: () => ({
       meta: infoMeta('map', 'beacon-map-v2.0.0'),
       response: {
-        $schema: beaconSchema.schemaUrl ? beaconSchema.schemaUrl('framework/json/configuration/beaconMapSchema.json') : 'beaconMapSchema.json',
+        $schema: beaconSchema.schemaUrl('framework/json/configuration/beaconMapSchema.json'),
         endpointSets: Object.fromEntries(Object.entries(ENTRY_TYPES).map(([path_, et]) => [et.id, {
           entryType: et.id,
           rootUrl: `${apiBase()}/${path_}`,

@@ -361,6 +361,7 @@ async function start(opts = {}) {
     name: 'Local OIDC provider / GA4GH passport broker',
     type: { group: 'org.ga4gh', artifact: 'passport-broker', version: '1.2.0' },
     issuer,
+    client_id: 'impact-cli', // the public client a CLI uses for the device flow
   });
 
   mainHandler = async (req, res) => {

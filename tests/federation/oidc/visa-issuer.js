@@ -21,6 +21,8 @@ function createHandler({ issuer, keys, log, visaTtl = 3600, soonVisaTtl = 120 })
     name: 'Local GA4GH visa issuer',
     type: { group: 'org.ga4gh', artifact: 'visa-issuer', version: '1.2.0' },
     issuer,
+    // Where this issuer's keys are (the `jku` of its visas): clients pin iss -> jku from here.
+    jku: `${origin}/jwks`,
   });
   const r = svc.router({ log });
   const jwks = { keys: [publicJwk(keys.visa)] };

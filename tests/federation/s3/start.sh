@@ -3,9 +3,9 @@
 #
 #   s3/start.sh --port P --state DIR [--mon-port M] [--sts-port S] [--no-sts]
 #
-# Starts (all state under DIR/ceph/, always fresh): one ceph-mon on 127.0.0.1:M (default P+1000,
-# env FED_S3_MON_PORT), one ceph-osd (bluestore on a sparse file), radosgw on 127.0.0.1:P with SigV4
-# and STS on, creates the user with static keys (FED_S3_ACCESS_KEY / FED_S3_SECRET_KEY, or the fixed
+# Starts (all state under DIR/ceph/, always fresh): one ceph-mon on 127.0.0.1:M (default P+1069,
+# or env FED_S3_MON_PORT), one ceph-osd (bluestore on a sparse file), radosgw on 127.0.0.1:P with SigV4
+# signature checking, creates the user with static keys (FED_S3_ACCESS_KEY / FED_S3_SECRET_KEY, or the fixed
 # test keys), the buckets `results` and `drs-data` (FED_RESULTS_BUCKET / FED_DATA_BUCKET), writes
 # DIR/s3.json, then starts the STS front (s3/sts.js) on 127.0.0.1:S (default P+1) unless --no-sts.
 # Prints "S3 READY" once everything answers, and keeps running until SIGTERM/SIGINT, when it stops
@@ -25,7 +25,15 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$PORT" ] && [ -n "$STATE" ] || { echo "usage: start.sh --port P --state DIR [--mon-port M] [--sts-port S] [--no-sts]" >&2; exit 2; }
-MON_PORT="${MON_PORT:-$((PORT + 1000))}"
+if [ -z "$MON_PORT" ]; then
+  # P+1069: with federations on base ports 100 apart (S3 at B+30) this lands on B'+99, which no service
+  # uses; if it is taken anyway, try the next few ports
+  MON_PORT=$((PORT + 1069))
+  for _ in $(seq 1 20); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$MON_PORT") 2>/dev/null || break
+    MON_PORT=$((MON_PORT + 1))
+  done
+fi
 STS_PORT="${STS_PORT:-$((PORT + 1))}"
 ACCESS_KEY="${FED_S3_ACCESS_KEY:-FEDTESTACCESSKEY0001}"
 SECRET_KEY="${FED_S3_SECRET_KEY:-fedTestSecretKey0001fedTestSecretKey0001}"
@@ -33,6 +41,12 @@ REGION="${FED_S3_REGION:-us-east-1}"
 BUCKETS="${FED_RESULTS_BUCKET:-results} ${FED_DATA_BUCKET:-drs-data}"
 for b in radosgw ceph-mon ceph-osd ceph monmaptool radosgw-admin; do
   command -v "$b" >/dev/null || { echo "start.sh: $b not installed (run s3/install.sh)" >&2; exit 3; }
+done
+
+for p in "$PORT" "$MON_PORT" $([ "$STS" = 1 ] && echo "$STS_PORT"); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "start.sh: port 127.0.0.1:$p is already in use (another federation running? try ./down or --base-port)" >&2; exit 1
+  fi
 done
 
 mkdir -p "$STATE"
@@ -54,6 +68,7 @@ stop_pids() {
     sleep 0.1
   done
   for p in "$@"; do kill -KILL "$p" 2>/dev/null || true; done
+  wait "$@" 2>/dev/null || true   # reap them, so no zombie is left to init
 }
 cleanup() {
   trap - TERM INT EXIT

@@ -4,8 +4,8 @@
 // If radosgw is not installed the tests FAIL (run s3/install.sh), they do not skip.
 //
 // The STS tests use a small fake OIDC issuer started here (discovery, userinfo, JWKS).
-// TODO(lead): also exercise the STS against the real oidc/server.js once the federation's `up` runs it
-// (opaque access token from the device flow -> AssumeRoleWithWebIdentity -> S3).
+// One test also runs the real oidc/server.js (device flow + oidc/approve.js) against a second STS
+// instance. TODO(lead): impact's own S3/STS tests should do the same through `up`.
 
 const test = require('node:test');
 const assert = require('node:assert');
@@ -38,11 +38,11 @@ function portFree(port) {
   });
 }
 
-// P (rgw), P+1 (sts), P+1000 (mon) all free; bounded number of tries.
+// P (rgw), P+1 (sts), P+1069 (mon) all free; bounded number of tries.
 async function pickPorts() {
   for (let i = 0; i < 50; i++) {
     const p = 30000 + crypto.randomInt(0, 8000);
-    if (await portFree(p) && await portFree(p + 1) && await portFree(p + 1000)) return p;
+    if (await portFree(p) && await portFree(p + 1) && await portFree(p + 1069)) return p;
   }
   throw new Error('no free port triple found');
 }
@@ -127,7 +127,6 @@ test.after(async () => {
   if (fed && fed.proc.exitCode === null) { try { process.kill(-fed.proc.pid, 'SIGKILL'); } catch {} }
   if (issuer) { issuer.server.closeAllConnections(); issuer.server.close(); }
   if (fed) fs.rmSync(fed.dir, { recursive: true, force: true });
-  setTimeout(() => console.error('HANDLES', process._getActiveHandles().map((h) => h.constructor.name + ' ' + (h.remotePort || h.localPort || h.pid || ''))), 3000).unref();
 });
 
 test('s3.json describes the endpoint, keys and buckets', () => {
@@ -310,12 +309,71 @@ test('STS: credentials stop working when they expire', async () => {
   assert.strictEqual(lastErr.code, 'InvalidAccessKeyId');
 });
 
+// spawn a node program, resolve when `ready(output)` returns a truthy value (bounded)
+function spawnUntil(args, env, ready, ms = 30000) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    let settled = false;
+    const finish = (err, val) => { if (settled) return; settled = true; clearInterval(poll); clearTimeout(timer); if (err) { proc.kill('SIGKILL'); reject(err); } else resolve({ proc, value: val }); };
+    const check = () => { let v; try { v = ready(out); } catch { v = null; } if (v) finish(null, v); };
+    const timer = setTimeout(() => finish(new Error(`${args[0]} not ready in ${ms} ms:\n${out.slice(-2000)}`)), ms);
+    const poll = setInterval(check, 200);
+    proc.stdout.on('data', (d) => { out += d; check(); });
+    proc.stderr.on('data', (d) => { out += d; });
+    proc.on('exit', (c) => finish(new Error(`${args[0]} exited with ${c}:\n${out.slice(-2000)}`)));
+  });
+}
+
+test('STS with the real OIDC provider: device-flow access token and ID token both work', async () => {
+  const oidcState = path.join(fed.dir, 'oidc-state');
+  fs.mkdirSync(oidcState);
+  const readyFile = path.join(oidcState, 'oidc', 'ready.json');
+  const procs = [];
+  try {
+    const oidc = await spawnUntil(['oidc/server.js', '--port', '0', '--bad-port', '0', '--visa-port', '0'],
+      { FED_STATE: oidcState, FED_ISSUER: '', FED_BAD_ISSUER: '', FED_VISA_ISSUER: '' },
+      () => fs.existsSync(readyFile) && JSON.parse(fs.readFileSync(readyFile, 'utf8')).issuer);
+    procs.push(oidc.proc);
+    const iss = oidc.value;
+    const st = await spawnUntil(['s3/sts.js', '--port', '0', '--uid', 'fed', '--ceph-conf', fed.info.ceph_conf, '--issuer', iss],
+      { FED_STATE: oidcState }, (out) => { const m = /sts listening on 127\.0\.0\.1:(\d+)/.exec(out); return m && `http://127.0.0.1:${m[1]}`; });
+    procs.push(st.proc);
+    const stsUrl = st.value;
+
+    const form = (o) => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(o).toString() });
+    const dev = await (await fetch(`${iss}/device/auth`, form({ client_id: 'impact-cli', scope: 'openid profile' }))).json();
+    assert.ok(dev.device_code && dev.user_code, JSON.stringify(dev));
+    execFileSync(process.execPath, ['oidc/approve.js', '--issuer', iss, '--user-code', dev.user_code, '--user', 'alice'],
+      { cwd: ROOT, stdio: 'ignore', timeout: 30000 });
+    let tok = null;
+    const deadline = Date.now() + 20000;
+    while (Date.now() < deadline) {
+      tok = await (await fetch(`${iss}/token`, form({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: dev.device_code, client_id: 'impact-cli' }))).json();
+      if (tok.access_token || (tok.error && tok.error !== 'authorization_pending' && tok.error !== 'slow_down')) break;
+      await new Promise((r) => setTimeout(r, (dev.interval || 1) * 1000));
+    }
+    assert.ok(tok && tok.access_token && tok.id_token, `no tokens: ${JSON.stringify(tok)}`);
+    for (const token of [tok.access_token, tok.id_token]) {
+      const c = await S3.assumeRoleWithWebIdentity(stsUrl, { token, durationSeconds: 900 });
+      assert.strictEqual(S3.xmlTag(c.xml, 'SubjectFromWebIdentityToken'), 'alice');
+      const s3 = client({ accessKey: c.accessKeyId, secretKey: c.secretAccessKey, sessionToken: c.sessionToken });
+      assert.ok(Array.isArray((await s3.listObjectsV2('drs-data')).contents));
+    }
+    await assert.rejects(S3.assumeRoleWithWebIdentity(stsUrl, { token: tok.access_token + 'x' }), (e) => e.code === 'InvalidIdentityToken');
+  } finally {
+    for (const p of procs) p.kill('SIGTERM');
+  }
+});
+
 test('SIGTERM to start.sh stops every daemon it started', async () => {
   const pids = fed.info.pids;
   assert.ok(pids.length >= 4, `expected mon, osd, rgw, sts pids, got ${pids}`);
   const exited = new Promise((r) => fed.proc.once('exit', r));
   process.kill(fed.proc.pid, 'SIGTERM');
-  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 30000))]);
+  let timer;
+  const code = await Promise.race([exited, new Promise((r) => { timer = setTimeout(() => r('timeout'), 30000); })]);
+  clearTimeout(timer);
   assert.notStrictEqual(code, 'timeout', 'start.sh did not exit within 30 s of SIGTERM');
   const alive = pids.filter((p) => { try { process.kill(p, 0); return true; } catch { return false; } });
   assert.deepStrictEqual(alive, [], `daemons survived: ${alive}`);

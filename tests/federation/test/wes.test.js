@@ -32,7 +32,7 @@ const hasCwltool = (() => {
 
 // Start wes/server.js on a free port; resolves {url, port, child, state, stop()}.
 async function startWes({ args = [], env = {}, state } = {}) {
-  const dir = state || fs.mkdtempSync(path.join(os.tmpdir(), 'wes-test-'));
+  const dir = state || tempDir('wes-test-');
   const child = fork(path.join(ROOT, 'wes', 'server.js'), ['--port', '0', ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME || dir, FED_STATE: dir, FED_WES_FAKE_AUTH: '1', ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -97,6 +97,17 @@ async function waitFor(srv, runId, pred, ms = 60000, token = ALICE) {
   }
   throw new Error(`run ${runId}: condition not reached within ${ms} ms (last state ${last && last.json.state})`);
 }
+// temp dirs are removed at exit unless FED_TEST_KEEP is set
+const TEMP = [];
+function tempDir(prefix) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  TEMP.push(d);
+  return d;
+}
+process.on('exit', () => {
+  if (!process.env.FED_TEST_KEEP) for (const d of TEMP) try { fs.rmSync(d, { recursive: true, force: true }); } catch (e) { /* busy */ }
+});
+
 const TERMINAL = ['COMPLETE', 'EXECUTOR_ERROR', 'SYSTEM_ERROR', 'CANCELED'];
 const finished = (srv, id, ms, token) => waitFor(srv, id, (s) => TERMINAL.includes(s), ms, token);
 
@@ -361,7 +372,7 @@ test('WES 1.1 with cwltool', { skip: !hasCwltool && 'cwltool not installed (wes/
 // ---------------------------------------------------------------- shutdown and restart
 
 test('SIGTERM kills active runs; a restart keeps the runs, unfinished ones as SYSTEM_ERROR', { skip: !hasCwltool && 'cwltool not installed', timeout: 120000 }, async (t) => {
-  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'wes-restart-'));
+  const state = tempDir('wes-restart-');
   const first = await startWes({ state });
   let stopped = false;
   t.after(() => (stopped ? undefined : first.stop()));
@@ -410,7 +421,7 @@ const hasRgw = (() => {
 })();
 
 test('crawler uploads declared outputs to the results bucket (RGW)', { skip: (!hasCwltool || !hasRgw) && 'needs cwltool and Ceph RGW (s3/install.sh)', timeout: 300000 }, async (t) => {
-  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'wes-rgw-'));
+  const state = tempDir('wes-rgw-');
   const s3port = 19000 + Math.floor(Math.random() * 800);
   const keys = { FED_S3_ACCESS_KEY: 'FEDTESTACCESSKEY0001', FED_S3_SECRET_KEY: 'fedTestSecretKey0001fedTestSecretKey0001', FED_S3_REGION: 'us-east-1', FED_RESULTS_BUCKET: 'results' };
   const rgw = spawn(path.join(ROOT, 's3', 'start.sh'), ['--port', String(s3port), '--state', path.join(state, 's3'), '--no-sts'], {
@@ -513,7 +524,7 @@ async function deviceLogin(issuer, user) {
 }
 
 test('real OIDC access tokens (oidc/server.js): per-user runs', { skip: !hasOidc && 'oidc/ not there', timeout: 120000 }, async (t) => {
-  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'wes-oidc-'));
+  const state = tempDir('wes-oidc-');
   const oidc = spawn(process.execPath, [path.join(ROOT, 'oidc', 'server.js'), '--port', '0', '--bad-port', '0', '--visa-port', '0'], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME || state, FED_STATE: state, FED_DEVICE_INTERVAL: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
   });

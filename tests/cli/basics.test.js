@@ -1,0 +1,95 @@
+'use strict';
+// The command line itself: help, usage errors, version, output modes. No network.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { home, impact } = require('./helpers');
+
+test('no arguments prints the overview and exits 0', (t) => {
+  const r = impact(home(t), []);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /The usual journey/);
+  assert.match(r.stdout, /impact profile add/);
+});
+
+test('--help lists the commands and the global options', (t) => {
+  const r = impact(home(t), ['--help']);
+  assert.equal(r.code, 0);
+  for (const cmd of ['profile', 'service-info', 'doctor', 'version']) assert.match(r.stdout, new RegExp(`\\b${cmd}\\b`));
+  for (const opt of ['--profile', '--json', '--format', '--verbose', '--debug', '--no-color', '--config', '--cacert'])
+    assert.ok(r.stdout.includes(opt), opt);
+});
+
+test('subcommand help shows examples', (t) => {
+  const r = impact(home(t), ['profile', 'add', '--help']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /Examples:/);
+  assert.match(r.stdout, /--registry/);
+});
+
+test('an unknown command is a usage error (exit 2) with a hint, never a CLI11 code', (t) => {
+  const r = impact(home(t), ['frobnicate']);
+  assert.equal(r.code, 2);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /^impact: unknown command 'frobnicate'/);
+  assert.match(r.stderr, /hint: run: impact --help/);
+});
+
+test('an unknown flag and a missing argument are usage errors', (t) => {
+  const dir = home(t);
+  let r = impact(dir, ['profile', 'list', '--bogus']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^impact: /);
+  assert.match(r.stderr, /impact profile list --help/);
+  r = impact(dir, ['profile', 'add']);
+  assert.equal(r.code, 2);
+  r = impact(dir, ['--format', 'xml', 'version']);
+  assert.equal(r.code, 2);
+  r = impact(dir, ['profile']);
+  assert.equal(r.code, 2);
+});
+
+test('version and --version print the versions of impact, libcurl and OpenSSL', (t) => {
+  const dir = home(t);
+  for (const args of [['version'], ['--version']]) {
+    const r = impact(dir, args);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^impact \d+\.\d+\.\d+ \(libcurl \d+\.\d+\.\d+, OpenSSL \d/);
+  }
+  const j = JSON.parse(impact(dir, ['version', '--json']).stdout);
+  assert.match(j.version, /^\d+\.\d+\.\d+$/);
+  assert.match(j.curl, /^\d+\./);
+  assert.match(j.tls, /OpenSSL/);
+  assert.ok(j.build_type);
+});
+
+test('--help-exit-codes prints the documented table', (t) => {
+  const r = impact(home(t), ['--help-exit-codes']);
+  assert.equal(r.code, 0);
+  for (const code of ['0', '1', '2', '4', '5', '6', '8', '130']) assert.match(r.stdout, new RegExp(`^\\s+${code}\\s`, 'm'));
+});
+
+test('tables on a TTY are styled; NO_COLOR and --no-color turn colour off; pipes get TSV', (t) => {
+  const dir = home(t);
+  assert.equal(impact(dir, ['profile', 'add', 'a', '--wes', 'https://wes.example.org/ga4gh/wes/v1']).code, 0);
+  const tty = impact(dir, ['profile', 'list'], { env: { IMPACT_FORCE_TTY: '1', IMPACT_WIDTH: '100' } });
+  assert.equal(tty.code, 0);
+  assert.match(tty.stdout, /\x1b\[1mNAME/);
+  const plain = impact(dir, ['profile', 'list'], { env: { IMPACT_FORCE_TTY: '1', NO_COLOR: '1' } });
+  assert.doesNotMatch(plain.stdout, /\x1b\[/);
+  assert.match(plain.stdout, /^NAME\s+DEFAULT/);
+  const flag = impact(dir, ['profile', 'list', '--no-color'], { env: { IMPACT_FORCE_TTY: '1' } });
+  assert.doesNotMatch(flag.stdout, /\x1b\[/);
+  const pipe = impact(dir, ['profile', 'list']);
+  assert.equal(pipe.stdout, 'a\t*\t\t0\t0\tyes\t-\n');
+  const forced = impact(dir, ['profile', 'list', '--format', 'table']);
+  assert.match(forced.stdout, /^NAME/);
+});
+
+test('tables fit the terminal width', (t) => {
+  const dir = home(t);
+  const long = 'https://' + 'w'.repeat(120) + '.example.org/ga4gh/wes/v1';
+  assert.equal(impact(dir, ['profile', 'add', 'a', '--wes', long]).code, 0);
+  const r = impact(dir, ['profile', 'show', '--no-color'], { env: { IMPACT_FORCE_TTY: '1', IMPACT_WIDTH: '60' } });
+  for (const line of r.stdout.trimEnd().split('\n')) assert.ok([...line].length <= 60, line);
+  assert.match(r.stdout, /…/);
+});

@@ -1,0 +1,81 @@
+'use strict';
+// Runs the impact binary as a user would, each test in its own temporary XDG home.
+const { spawnSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const http = require('node:http');
+
+const BIN = process.env.IMPACT_BIN || path.resolve(__dirname, '../../build/cli/impact');
+const FED_STATE = process.env.FED_STATE || '';
+
+function federation() {
+  if (!FED_STATE) throw new Error('FED_STATE is not set: these tests need the local federation (ctest starts it)');
+  return JSON.parse(fs.readFileSync(path.join(FED_STATE, 'federation.json'), 'utf8'));
+}
+
+function home(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-cli-'));
+  if (t) t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// Synchronous run with a bounded time; returns {code, stdout, stderr}.
+function impact(dir, args, { env = {}, input, timeout = 30000 } = {}) {
+  const baseEnv = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+    XDG_STATE_HOME: path.join(dir, 'state'),
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
+    LANG: 'C.UTF-8',
+  };
+  for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) if (process.env[k]) baseEnv[k] = process.env[k];
+  const r = spawnSync(BIN, args, { env: { ...baseEnv, ...env }, input, timeout, encoding: 'utf8' });
+  if (r.error) throw r.error;
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+// Asynchronous run, for tests whose server lives in this process.
+function impactAsync(dir, args, { env = {}, timeout = 30000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, {
+      env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'),
+        XDG_STATE_HOME: path.join(dir, 'state'), ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`impact ${args.join(' ')} timed out`)); }, timeout);
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+function serviceInfo(id, artifact, url) {
+  return {
+    id, name: `test ${artifact}`, type: { group: 'org.ga4gh', artifact, version: '1.0.0' },
+    organization: { name: 'tests', url: 'https://example.org' }, version: '1.0.0', url,
+  };
+}
+
+// A loopback server for one test, answering with `handler(req, body)` -> {status, headers, body}.
+async function server(t, handler) {
+  const seen = [];
+  const s = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      seen.push({ method: req.method, url: req.url, headers: req.headers, body });
+      const r = handler(req, body) || { status: 404, body: '' };
+      const payload = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+      res.writeHead(r.status, { 'Content-Type': 'application/json', ...(r.headers || {}) });
+      res.end(payload);
+    });
+  });
+  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { s.closeAllConnections(); s.close(resolve); }));
+  return { url: `http://127.0.0.1:${s.address().port}`, seen };
+}
+
+module.exports = { BIN, FED_STATE, federation, home, impact, impactAsync, server, serviceInfo };

@@ -1,0 +1,173 @@
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+
+#include "impact/config.hpp"
+#include "impact/error.hpp"
+#include "impact/paths.hpp"
+#include "temp_dir.hpp"
+
+using namespace impact;
+
+namespace {
+const char* kGood = R"(
+default_profile = "local"
+
+[profiles.local]
+issuer = "http://127.0.0.1:18001"
+client_id = "impact-cli"
+scopes = ["openid", "offline_access"]
+wes = "http://127.0.0.1:18020/ga4gh/wes/v1"
+
+[profiles.local.beacons]
+public = "http://127.0.0.1:18010/api"
+controlled = "http://127.0.0.1:18012/api"
+
+[profiles.local.storage]
+url = "http://127.0.0.1:18030"
+bucket = "results"
+
+[profiles.ega]
+issuer = "https://login.example.org/realms/ega"
+[profiles.ega.trusted_visa_issuers]
+"https://visas.example.org/" = "https://visas.example.org/jwks"
+)";
+
+ErrorKind kind_of_failure(const std::string& text) {
+  try {
+    Config::parse(text, "test.toml");
+  } catch (const Error& e) {
+    return e.kind();
+  }
+  return ErrorKind::generic;
+}
+}  // namespace
+
+TEST_CASE("a well-formed file is read completely") {
+  auto c = Config::parse(kGood, "test.toml");
+  CHECK(c.default_profile() == "local");
+  REQUIRE(c.profiles().size() == 2);
+  const auto& p = c.profiles().at("local");
+  CHECK(p.issuer == "http://127.0.0.1:18001");
+  CHECK(p.scopes == std::vector<std::string>{"openid", "offline_access"});
+  CHECK(p.beacons.size() == 2);
+  CHECK(p.beacons.at("public") == "http://127.0.0.1:18010/api");
+  REQUIRE(p.storage);
+  CHECK(p.storage->bucket == "results");
+  CHECK(p.storage->region == "us-east-1");  // default
+  CHECK(p.storage->result_prefix == "runs/{run_id}/");
+  CHECK(c.profiles().at("ega").trusted_visa_issuers.at("https://visas.example.org/") == "https://visas.example.org/jwks");
+  CHECK(c.warnings().empty());
+}
+
+TEST_CASE("serialize then parse gives the same configuration") {
+  auto c = Config::parse(kGood, "test.toml");
+  auto again = Config::parse(c.serialize(), "round-trip");
+  CHECK(again.default_profile() == c.default_profile());
+  CHECK(again.serialize() == c.serialize());
+  CHECK(again.profiles().at("local").beacons == c.profiles().at("local").beacons);
+}
+
+TEST_CASE("malformed files give a config error with line and column") {
+  try {
+    Config::parse("[profiles.x\nissuer = 1\n", "bad.toml");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::config);
+    CHECK(std::string(e.what()).rfind("bad.toml:1:", 0) == 0);
+    CHECK(!e.hint().empty());
+  }
+  try {
+    Config::parse("[profiles.x]\nissuer = 1\n", "typed.toml");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::config);
+    CHECK(std::string(e.what()) == "typed.toml:2:10: 'issuer' must be a string");
+  }
+  CHECK(kind_of_failure("profiles = 3") == ErrorKind::config);
+  CHECK(kind_of_failure("[profiles.x]\nbeacons = [\"a\"]") == ErrorKind::config);
+  CHECK(kind_of_failure("[profiles.x]\nscopes = \"openid\"") == ErrorKind::config);
+  CHECK(kind_of_failure("[profiles.\"bad name\"]\n") == ErrorKind::config);
+  CHECK(kind_of_failure(std::string("a = \"\xff\"")) == ErrorKind::config);
+}
+
+TEST_CASE("unknown keys are kept as warnings, not errors") {
+  auto c = Config::parse("colour = true\n[profiles.x]\nwes = \"https://w\"\nwsm = \"typo\"\n", "w.toml");
+  REQUIRE(c.warnings().size() == 2);
+  CHECK(c.warnings()[0] == "w.toml: unknown setting 'colour' (ignored)");
+  CHECK(c.warnings()[1] == "w.toml: unknown setting 'profiles.x.wsm' (ignored)");
+}
+
+TEST_CASE("profile selection: flag, then IMPACT_PROFILE, then default, then the only one") {
+  auto c = Config::parse(kGood, "t");
+  ::unsetenv("IMPACT_PROFILE");
+  CHECK(c.select(std::nullopt).name == "local");
+  CHECK(c.select(std::string("ega")).name == "ega");
+  ::setenv("IMPACT_PROFILE", "ega", 1);
+  CHECK(c.select(std::nullopt).name == "ega");
+  CHECK(c.select(std::string("local")).name == "local");
+  ::setenv("IMPACT_PROFILE", "nope", 1);
+  CHECK_THROWS_AS(c.select(std::nullopt), Error);
+  ::unsetenv("IMPACT_PROFILE");
+
+  auto one = Config::parse("[profiles.only]\nwes = \"https://w\"\n", "t");
+  CHECK(one.select(std::nullopt).name == "only");
+  auto none = Config::parse("", "t");
+  try {
+    none.select(std::nullopt);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::config);
+    CHECK(e.hint().find("impact profile add") != std::string::npos);
+  }
+  auto two = Config::parse("[profiles.a]\nwes = \"https://w\"\n[profiles.b]\nwes = \"https://w\"\n", "t");
+  CHECK_THROWS_AS(two.select(std::nullopt), Error);
+}
+
+TEST_CASE("validate refuses plain http to remote hosts") {
+  Profile p;
+  p.name = "x";
+  p.wes = "http://wes.example.org/ga4gh/wes/v1";
+  CHECK_THROWS_AS(p.validate(), Error);
+  p.wes = "https://wes.example.org/ga4gh/wes/v1";
+  p.beacons["b"] = "http://127.0.0.1:1/api";
+  CHECK_NOTHROW(p.validate());
+}
+
+TEST_CASE("load: a missing file is empty; a malformed file is left untouched; save is private") {
+  test::TempDir dir;
+  auto path = dir.path() / "sub" / "config.toml";
+  auto empty = Config::load(path);
+  CHECK(empty.profiles().empty());
+  CHECK_FALSE(std::filesystem::exists(path));
+
+  auto c = Config::parse(kGood, "t");
+  Config target = Config::load(path);
+  target.profiles() = c.profiles();
+  target.set_default_profile("local");
+  target.save();
+  struct stat st{};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(::stat(path.parent_path().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  CHECK(Config::load(path).profiles().size() == 2);
+
+  const std::string broken = "[profiles.local\n";
+  { std::ofstream(path) << broken; }
+  CHECK_THROWS_AS(Config::load(path), Error);
+  CHECK(read_file(path) == broken);
+}
+
+TEST_CASE("profile names") {
+  CHECK(valid_profile_name("local"));
+  CHECK(valid_profile_name("ega-prod_2.eu"));
+  CHECK_FALSE(valid_profile_name(""));
+  CHECK_FALSE(valid_profile_name("-x"));
+  CHECK_FALSE(valid_profile_name("a b"));
+  CHECK_FALSE(valid_profile_name("a/b"));
+  CHECK_FALSE(valid_profile_name(std::string(65, 'a')));
+}

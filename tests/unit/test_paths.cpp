@@ -1,0 +1,62 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <sys/stat.h>
+
+#include "impact/error.hpp"
+#include "impact/paths.hpp"
+#include "temp_dir.hpp"
+
+using namespace impact;
+
+TEST_CASE("write_file_atomic writes with the mode asked, replaces, leaves no temp file") {
+  test::TempDir dir;
+  auto f = dir.path() / "tokens.json";
+  write_file_atomic(f, "first", 0600);
+  write_file_atomic(f, "second", 0600);
+  CHECK(read_file(f) == "second");
+  struct stat st{};
+  REQUIRE(::stat(f.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
+  CHECK(entries == 1);
+}
+
+TEST_CASE("write_file_atomic into a missing folder fails cleanly") {
+  test::TempDir dir;
+  CHECK_THROWS_AS(write_file_atomic(dir.path() / "nope" / "f", "x"), Error);
+}
+
+TEST_CASE("read_file refuses oversized files and reports missing ones as not_found") {
+  test::TempDir dir;
+  write_file_atomic(dir.path() / "big", std::string(2048, 'x'));
+  CHECK_THROWS_AS(read_file(dir.path() / "big", 1024), Error);
+  try {
+    read_file(dir.path() / "missing");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::not_found);
+  }
+}
+
+TEST_CASE("ensure_private_dir creates folders 0700") {
+  test::TempDir dir;
+  auto d = dir.path() / "a" / "b";
+  ensure_private_dir(d);
+  struct stat st{};
+  REQUIRE(::stat(d.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+}
+
+TEST_CASE("XDG variables are honoured, relative ones ignored") {
+  ::setenv("XDG_CONFIG_HOME", "/tmp/xdg-test", 1);
+  CHECK(config_home() == std::filesystem::path("/tmp/xdg-test/impact"));
+  ::setenv("XDG_CONFIG_HOME", "relative", 1);
+  ::setenv("HOME", "/home/someone", 1);
+  CHECK(config_home() == std::filesystem::path("/home/someone/.config/impact"));
+  ::setenv("XDG_STATE_HOME", "/tmp/state", 1);
+  CHECK(state_home() == std::filesystem::path("/tmp/state/impact"));
+  ::unsetenv("XDG_CONFIG_HOME");
+  ::unsetenv("XDG_STATE_HOME");
+}
