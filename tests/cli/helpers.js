@@ -20,9 +20,8 @@ function home(t) {
   return dir;
 }
 
-// Synchronous run with a bounded time; returns {code, stdout, stderr}.
-function impact(dir, args, { env = {}, input, timeout = 30000 } = {}) {
-  const baseEnv = {
+function baseEnv(dir) {
+  const env = {
     PATH: process.env.PATH,
     HOME: dir,
     XDG_CONFIG_HOME: path.join(dir, 'config'),
@@ -30,8 +29,13 @@ function impact(dir, args, { env = {}, input, timeout = 30000 } = {}) {
     XDG_CACHE_HOME: path.join(dir, 'cache'),
     LANG: 'C.UTF-8',
   };
-  for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) if (process.env[k]) baseEnv[k] = process.env[k];
-  const r = spawnSync(BIN, args, { env: { ...baseEnv, ...env }, input, timeout, encoding: 'utf8' });
+  for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) if (process.env[k]) env[k] = process.env[k];
+  return env;
+}
+
+// Synchronous run with a bounded time; returns {code, stdout, stderr}.
+function impact(dir, args, { env = {}, input, timeout = 30000 } = {}) {
+  const r = spawnSync(BIN, args, { env: { ...baseEnv(dir), ...env }, input, timeout, encoding: 'utf8' });
   if (r.error) throw r.error;
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
@@ -39,10 +43,7 @@ function impact(dir, args, { env = {}, input, timeout = 30000 } = {}) {
 // Asynchronous run, for tests whose server lives in this process.
 function impactAsync(dir, args, { env = {}, timeout = 30000 } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, {
-      env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'),
-        XDG_STATE_HOME: path.join(dir, 'state'), ...env },
-    });
+    const child = spawn(BIN, args, { env: { ...baseEnv(dir), ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });

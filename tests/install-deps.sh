@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building impact and running the local federation need, on Debian bookworm as root.
+# Idempotent: packages already installed are not touched. Used by tests/run.sh and examples/quickstart.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DEBIAN_FRONTEND=noninteractive
+
+packages=(build-essential cmake ninja-build pkg-config
+          libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev libcurl4-openssl-dev doctest-dev
+          libtomlplusplus-dev util-linux procps "$@")
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v npm >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends npm >/dev/null
+
+# The federation's services: Ceph RGW, cwltool, and the npm packages from the committed lockfile.
+for script in "$ROOT"/tests/federation/*/install.sh; do
+  [ -f "$script" ] && bash "$script"
+done
+if [ ! -d "$ROOT/tests/federation/node_modules" ] || \
+   [ "$ROOT/tests/federation/package-lock.json" -nt "$ROOT/tests/federation/node_modules/.package-lock.json" ]; then
+  (cd "$ROOT/tests/federation" && npm ci --no-audit --no-fund --loglevel=error)
+fi

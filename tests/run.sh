@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds impact and runs its whole test suite. Works on a fresh Debian bookworm machine as root: it installs
+# what it needs (Debian packages, the federation's npm packages from the committed lockfile).
+#
+#   tests/run.sh            g++ build with -Werror and the full suite (unit, CLI, federation), after a
+#                           clang++ ASan+UBSan build that runs the unit and CLI tests
+#   IMPACT_SKIP_SANITIZE=1  leave out the sanitizer pass (quicker local runs)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+JOBS="$(nproc 2>/dev/null || echo 2)"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "Dependencies (Debian packages, the federation's services and npm packages)"
+extra=()
+[ "${IMPACT_SKIP_SANITIZE:-0}" = 1 ] || extra=(clang libclang-rt-14-dev)
+tests/install-deps.sh "${extra[@]}"
+
+if [ "${IMPACT_SKIP_SANITIZE:-0}" != 1 ]; then
+  step "clang++ build with AddressSanitizer and UndefinedBehaviorSanitizer"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+        -DIMPACT_WERROR=ON -DIMPACT_SANITIZE=ON -DIMPACT_FED_BASE_PORT=18600 >/dev/null
+  cmake --build build-asan -j "$JOBS"
+  step "unit and CLI tests under the sanitizers"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan -L sanitize --output-on-failure --timeout 600
+fi
+
+step "g++ build with -Werror"
+cmake -S . -B build-ci -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DIMPACT_WERROR=ON -DIMPACT_FED_BASE_PORT=18500 >/dev/null
+cmake --build build-ci -j "$JOBS"
+
+step "the whole suite"
+ctest --test-dir build-ci --output-on-failure --timeout 900
