@@ -7,6 +7,7 @@
 #include <set>
 
 #include "impact/url.hpp"
+#include "text.hpp"
 
 namespace impact {
 namespace {
@@ -28,18 +29,8 @@ std::set<std::string, LongerFirst>& secrets() {
   return s;
 }
 
-bool ieq(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-bool icontains(std::string_view hay, std::string_view needle) {
-  return std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         }) != hay.end();
-}
-
+using text::icontains;
+using text::iequals;
 bool is_b64url(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '=';
 }
@@ -78,7 +69,7 @@ std::string mask_auth_schemes(std::string_view in) {
   while (i < in.size()) {
     bool masked = false;
     for (std::string_view scheme : {std::string_view("Bearer "), std::string_view("Basic ")}) {
-      if (in.size() - i > scheme.size() && ieq(in.substr(i, scheme.size()), scheme)) {
+      if (in.size() - i > scheme.size() && iequals(in.substr(i, scheme.size()), scheme)) {
         std::size_t j = i + scheme.size();
         std::size_t k = j;
         while (k < in.size() && !std::isspace(static_cast<unsigned char>(in[k])) && in[k] != '"' && in[k] != '\'')
@@ -105,7 +96,7 @@ constexpr std::array<std::string_view, 16> kSensitiveQueryKeys = {
 
 bool sensitive_query_key(std::string_view key) {
   for (auto k : kSensitiveQueryKeys)
-    if (ieq(key, k)) return true;
+    if (iequals(key, k)) return true;
   return icontains(key, "token") || icontains(key, "secret") || icontains(key, "signature") ||
          icontains(key, "passport");
 }
@@ -177,7 +168,7 @@ bool is_sensitive_header(std::string_view name) {
   static constexpr std::array<std::string_view, 6> exact = {
       "authorization", "proxy-authorization", "cookie", "set-cookie", "x-amz-security-token", "x-api-key"};
   for (auto e : exact)
-    if (ieq(name, e)) return true;
+    if (iequals(name, e)) return true;
   return icontains(name, "token") || icontains(name, "secret") || icontains(name, "passport") ||
          icontains(name, "password");
 }
@@ -186,11 +177,11 @@ std::string redact_header(std::string_view name, std::string_view value) {
   if (is_sensitive_header(name)) {
     // Keep the scheme word so that a debug log still shows which kind of credential was sent.
     auto sp = value.find(' ');
-    if (ieq(name, "authorization") && sp != std::string_view::npos && sp < 16)
+    if (iequals(name, "authorization") && sp != std::string_view::npos && sp < 16)
       return std::string(value.substr(0, sp + 1)).append(kMask);
     return std::string(kMask);
   }
-  if (ieq(name, "location") || ieq(name, "content-location")) return redact_url(value);
+  if (iequals(name, "location") || iequals(name, "content-location")) return redact_url(value);
   return redact(value);
 }
 

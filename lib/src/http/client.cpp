@@ -13,6 +13,7 @@
 #include "impact/redact.hpp"
 #include "impact/retry.hpp"
 #include "retry_wait.hpp"
+#include "text.hpp"
 
 namespace impact::http {
 
@@ -34,13 +35,8 @@ bool is_idempotent(Method m) noexcept {
 }
 
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name) {
-  for (const auto& h : headers) {
-    if (h.name.size() == name.size() &&
-        std::equal(h.name.begin(), h.name.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-        }))
-      return std::string_view(h.value);
-  }
+  for (const auto& h : headers)
+    if (text::iequals(h.name, name)) return std::string_view(h.value);
   return std::nullopt;
 }
 

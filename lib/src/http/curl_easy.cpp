@@ -9,6 +9,7 @@
 #include "impact/cancel.hpp"
 #include "impact/redact.hpp"
 #include "impact/url.hpp"
+#include "text.hpp"
 
 namespace impact::http::detail {
 
@@ -69,17 +70,8 @@ void Mime::build(CURL* easy, const std::vector<FormPart>& parts) {
 
 namespace {
 
-bool ieq(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+using text::iequals;
+using text::trim;
 
 NetPhase phase_of(CURLcode c, CURL* easy) {
   switch (c) {
@@ -159,7 +151,7 @@ void Transfer::setup(CURL* h) {
   headers_.clear();
   for (const auto& hd : request_.headers) {
     if (strip_credentials_ && is_sensitive_header(hd.name)) continue;
-    if (!send_body_ && ieq(hd.name, "content-type")) continue;
+    if (!send_body_ && iequals(hd.name, "content-type")) continue;
     headers_.append(hd.name + ": " + hd.value);
   }
   if (send_body_ && !request_.form.empty()) headers_.append("Expect:");
