@@ -68,25 +68,25 @@ Terminal Terminal::from_environment(std::ostream& out, std::ostream& err) {
   return t;
 }
 
-std::string Terminal::err_style(std::string_view text, Style s) const {
-  Terminal copy = *this;
-  copy.color_ = err_color_;
-  return copy.style(text, s);
-}
-
-std::string Terminal::style(std::string_view text, Style s) const {
-  if (!color_) return std::string(text);
+namespace {
+// ANSI styling, or the text unchanged when colour is off for that stream.
+std::string paint(std::string_view text, Terminal::Style s, bool enabled) {
+  if (!enabled) return std::string(text);
   const char* code = "";
   switch (s) {
-    case Style::bold: code = "1"; break;
-    case Style::dim: code = "2"; break;
-    case Style::red: code = "31"; break;
-    case Style::green: code = "32"; break;
-    case Style::yellow: code = "33"; break;
-    case Style::cyan: code = "36"; break;
+    case Terminal::Style::bold: code = "1"; break;
+    case Terminal::Style::dim: code = "2"; break;
+    case Terminal::Style::red: code = "31"; break;
+    case Terminal::Style::green: code = "32"; break;
+    case Terminal::Style::yellow: code = "33"; break;
+    case Terminal::Style::cyan: code = "36"; break;
   }
   return std::string("\033[") + code + "m" + std::string(text) + "\033[0m";
 }
+}  // namespace
+
+std::string Terminal::style(std::string_view text, Style s) const { return paint(text, s, color_); }
+std::string Terminal::err_style(std::string_view text, Style s) const { return paint(text, s, err_color_); }
 
 void Terminal::print_table(const Table& t, Format format) const {
   if (format == Format::tsv) {
