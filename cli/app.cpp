@@ -57,6 +57,14 @@ http::Options Context::http_options() {
   return o;
 }
 
+auth::Credentials& Context::credentials(const Profile& profile) {
+  if (!credentials_) credentials_ = auth::from_environment();
+  if (!credentials_)
+    throw Error(ErrorKind::auth_required, fmt::format("not logged in to profile '{}'", profile.name),
+                "run: impact login");
+  return *credentials_;
+}
+
 namespace {
 
 constexpr const char* kOverview = R"(impact: work with a GA4GH federated biomedical cloud from the command line.

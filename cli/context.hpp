@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "impact/config.hpp"
+#include "impact/credentials.hpp"
 #include "impact/http.hpp"
 #include "io.hpp"
 
@@ -52,6 +53,9 @@ class Context {
   const Profile& profile(const Config& config) const;
   http::Options http_options();    // --cacert, -v/--debug observer, user agent
   http::Client client() { return http::Client(http_options()); }
+  // The credentials for this profile: IMPACT_TOKEN when set, else the profile's login session. Built on
+  // first use and kept for the life of the command.
+  auth::Credentials& credentials(const Profile& profile);
 
   // Wraps a command's body so that the global options (colour) apply before it runs.
   template <class F>
@@ -65,6 +69,7 @@ class Context {
  private:
   Terminal term_;
   std::optional<VerboseObserver> observer_;
+  std::unique_ptr<auth::Credentials> credentials_;
 };
 
 // One registration function per command group, each in its own file.

@@ -79,4 +79,24 @@ async function server(t, handler) {
   return { url: `http://127.0.0.1:${s.address().port}`, seen };
 }
 
-module.exports = { BIN, FED_STATE, federation, home, impact, impactAsync, server, serviceInfo };
+// An access token of a federation user, got the way a person would (device flow + scripted approval),
+// for tests that pass it to impact as IMPACT_TOKEN. Returns the provider's token response.
+async function userToken(user = 'alice', scope = 'openid profile email offline_access ga4gh_passport_v1') {
+  const fed = federation();
+  const post = async (url, form) => {
+    const r = await fetch(url, { method: 'POST', body: new URLSearchParams(form), signal: AbortSignal.timeout(10000) });
+    return r.json();
+  };
+  const da = await post(`${fed.issuer}/device/auth`, { client_id: 'impact-cli', scope });
+  if (!da.device_code) throw new Error(`device authorization failed: ${JSON.stringify(da)}`);
+  const approve = spawnSync(process.execPath,
+    [path.join(__dirname, '../federation/oidc/approve.js'), '--issuer', fed.issuer, '--user-code', da.user_code, '--user', user],
+    { encoding: 'utf8', timeout: 30000 });
+  if (approve.status !== 0) throw new Error(`approval failed: ${approve.stderr}`);
+  const t = await post(`${fed.issuer}/token`,
+    { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: 'impact-cli', device_code: da.device_code });
+  if (!t.access_token) throw new Error(`token request failed: ${JSON.stringify(t)}`);
+  return t;
+}
+
+module.exports = { BIN, FED_STATE, federation, home, impact, impactAsync, server, serviceInfo, userToken };
