@@ -9,6 +9,7 @@
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
 #include "impact/redact.hpp"
+#include "impact/session.hpp"
 
 namespace impact::cli {
 
@@ -58,10 +59,8 @@ http::Options Context::http_options() {
 }
 
 auth::Credentials& Context::credentials(const Profile& profile) {
-  if (!credentials_) credentials_ = auth::from_environment();
-  if (!credentials_)
-    throw Error(ErrorKind::auth_required, fmt::format("not logged in to profile '{}'", profile.name),
-                "run: impact login");
+  if (!credentials_) credentials_ = auth::from_environment(profile);
+  if (!credentials_) credentials_ = std::make_unique<auth::Session>(profile, http_options());
   return *credentials_;
 }
 
@@ -148,6 +147,7 @@ int run(int argc, char** argv) {
   app.add_flag("--help-exit-codes", exit_codes, "Print the table of exit codes")->group("Global options");
 
   register_profile(app, ctx);
+  register_auth(app, ctx);
   register_service_info(app, ctx);
   register_doctor(app, ctx);
   register_version(app, ctx);

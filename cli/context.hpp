@@ -74,6 +74,7 @@ class Context {
 
 // One registration function per command group, each in its own file.
 void register_profile(CLI::App& app, Context& ctx);
+void register_auth(CLI::App& app, Context& ctx);
 void register_service_info(CLI::App& app, Context& ctx);
 void register_doctor(CLI::App& app, Context& ctx);
 void register_version(CLI::App& app, Context& ctx);

@@ -5,9 +5,14 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace impact {
+struct Profile;
+}
 
 namespace impact::auth {
 
@@ -31,7 +36,11 @@ class Credentials {
 };
 
 // Bearer token from IMPACT_TOKEN (never prompts, never refreshes, has no passport), or nullptr when the
-// variable is unset or empty. The token is registered with the redaction filter.
-std::unique_ptr<Credentials> from_environment();
+// variable is unset or empty. Like a login, it is sent only to the profile's services. The token is
+// registered with the redaction filter.
+std::unique_ptr<Credentials> from_environment(const Profile& profile);
+
+// The value of IMPACT_TOKEN when set (checked: no whitespace or control characters, else Error(usage)).
+std::optional<std::string> environment_token();
 
 }  // namespace impact::auth

@@ -38,6 +38,11 @@ const envInt = (name, dflt) => {
   return v !== undefined && /^\d+$/.test(v) ? Number(v) : dflt;
 };
 
+// Token endpoint outcomes ("success:<grant_type>", "error:<grant_type>:<error>", "revoked"), for tests
+// that count what reached the provider: GET /__stats, DELETE /__stats to reset.
+const stats = {};
+const count = (key) => { stats[key] = (stats[key] || 0) + 1; };
+
 // Mutable at run time through POST /__control.
 function initialSettings() {
   return {
@@ -241,7 +246,10 @@ ${form}
   }, ['subject_token', 'subject_token_type', 'requested_token_type', 'actor_token', 'actor_token_type', 'audience', 'resource', 'scope']);
 
   provider.on('server_error', (ctx, err) => log.error('server_error', err));
+  provider.on('grant.success', (ctx) => count(`success:${ctx.oidc.params.grant_type}`));
+  provider.on('grant.revoked', () => count('revoked'));
   provider.on('grant.error', (ctx, err) => {
+    count(`error:${(ctx.oidc && ctx.oidc.params && ctx.oidc.params.grant_type) || '?'}:${err.error || err.message}`);
     if (err.message !== 'authorization_pending') log.info(`grant error: ${err.message} ${err.error_description || ''}`);
   });
   return provider;
@@ -372,6 +380,10 @@ async function start(opts = {}) {
     try {
       if (url.pathname === '/service-info' && req.method === 'GET') return svc.sendJson(res, 200, info);
       if (url.pathname.startsWith('/interaction/')) return await handleInteraction(provider, req, res, log);
+      if (url.pathname === '/__stats') {
+        if (req.method === 'DELETE') for (const k of Object.keys(stats)) delete stats[k];
+        return svc.sendJson(res, 200, stats);
+      }
       if (url.pathname === '/__control') {
         if (req.method === 'POST') {
           const body = (await svc.readJson(req)) || {};

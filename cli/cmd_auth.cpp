@@ -1,0 +1,314 @@
+// impact login | logout | token | auth status | passport
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <fcntl.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "context.hpp"
+#include "impact/duration.hpp"
+#include "impact/error.hpp"
+#include "impact/redact.hpp"
+#include "impact/session.hpp"
+#include "qr.hpp"
+
+extern char** environ;
+
+namespace impact::cli {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+std::string when(std::int64_t epoch, std::int64_t now) {
+  if (epoch == 0) return "unknown";
+  if (epoch <= now) return "expired " + format_duration(seconds(now - epoch)) + " ago";
+  return "in " + format_duration(seconds(epoch - now));
+}
+
+std::string date_of(std::int64_t epoch) {
+  if (epoch == 0) return "";
+  std::time_t t = static_cast<std::time_t>(epoch);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+bool env_set(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0';
+}
+
+// Hands the URL to the desktop's opener, without a shell; output discarded. Best effort.
+void open_browser(const std::string& url) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  std::string prog = "xdg-open";
+  std::vector<char*> argv{prog.data(), const_cast<char*>(url.c_str()), nullptr};
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, prog.c_str(), &fa, nullptr, argv.data(), environ) == 0) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+}
+
+class LoginObserver final : public oidc::DeviceObserver {
+ public:
+  LoginObserver(Context& ctx, std::string profile, bool qr, bool browser)
+      : ctx_(ctx), profile_(std::move(profile)), qr_(qr), browser_(browser) {}
+
+  void on_code(const oidc::DeviceCode& c) override {
+    auto& err = ctx_.term().err();
+    const auto& t = ctx_.term();
+    err << fmt::format("To log in to profile '{}', open this page on any device:\n    {}\n", profile_,
+                       t.err_style(c.verification_uri, Terminal::Style::bold));
+    err << fmt::format("and enter the code:  {}\n", t.err_style(c.user_code, Terminal::Style::bold));
+    if (!c.verification_uri_complete.empty()) {
+      err << fmt::format("(or open {} , which has the code in it)\n", c.verification_uri_complete);
+      if (qr_) err << qr_code(c.verification_uri_complete);
+    }
+    err << fmt::format("Waiting for approval; the code expires in {}. Ctrl-C cancels.\n", format_duration(c.expires_in));
+    err.flush();
+    if (browser_) open_browser(c.verification_uri_complete.empty() ? c.verification_uri : c.verification_uri_complete);
+  }
+
+  void on_slow_down(seconds interval) override {
+    ctx_.term().note(fmt::format("the identity provider asks impact to poll less often: every {} now", format_duration(interval)));
+  }
+
+ private:
+  Context& ctx_;
+  std::string profile_;
+  bool qr_;
+  bool browser_;
+};
+
+json visa_json(const auth::Visa& v) {
+  return {{"type", v.type}, {"value", v.value}, {"source", v.source}, {"by", v.by}, {"issuer", v.iss},
+          {"asserted", v.asserted}, {"expires", v.exp}, {"verified", v.verified}, {"problem", v.problem}};
+}
+
+std::string passport_summary(const std::vector<auth::Visa>& visas) {
+  std::size_t ok = 0;
+  for (const auto& v : visas) ok += v.verified ? 1 : 0;
+  return fmt::format("{} visa{}, {} verified", visas.size(), visas.size() == 1 ? "" : "s", ok);
+}
+
+struct LoginOptions {
+  bool no_browser = false;
+  bool qr = false;
+  bool no_qr = false;
+  bool client_credentials = false;
+  std::vector<std::string> scopes;
+};
+
+void login(Context& ctx, const LoginOptions& o) {
+  Config config = ctx.load_config();
+  auth::Session session(ctx.profile(config), ctx.http_options());
+  if (env_set("IMPACT_TOKEN")) ctx.term().warn("IMPACT_TOKEN is set: commands use it instead of this login until you unset it");
+  auth::TokenState s;
+  if (o.client_credentials) {
+    s = session.login_client_credentials(o.scopes);
+  } else {
+    const bool display = env_set("DISPLAY") || env_set("WAYLAND_DISPLAY");
+    const bool qr = o.qr || (!o.no_qr && ctx.term().err_tty());
+    LoginObserver observer(ctx, session.profile().name, qr, display && !o.no_browser);
+    s = session.login_device(observer, o.scopes);
+  }
+  std::vector<auth::Visa> visas;
+  if (!s.visas.empty()) visas = session.passport(false);
+  const auto now = auth::epoch_now();
+  if (ctx.json()) {
+    json out = {{"profile", session.profile().name}, {"issuer", s.issuer}, {"subject", s.subject},
+                {"username", s.username}, {"grant", s.grant}, {"scope", s.scope},
+                {"access_expires", s.access_expires}, {"refresh_expires", s.refresh_expires},
+                {"visas", json::array()}};
+    for (const auto& v : visas) out["visas"].push_back(visa_json(v));
+    ctx.term().print_json(out);
+    return;
+  }
+  std::string who = s.username.empty() ? s.subject : s.username;
+  ctx.term().err() << fmt::format("Logged in to profile '{}'{} (access token expires {}{}).\n", session.profile().name,
+                                  who.empty() ? std::string(" with client ") + s.client_id : " as " + who,
+                                  when(s.access_expires, now), s.refresh_token.empty() ? ", no refresh token" : "");
+  if (!visas.empty()) ctx.term().err() << "Passport: " << passport_summary(visas) << " (see: impact passport)\n";
+}
+
+void logout(Context& ctx, bool all) {
+  Config config = ctx.load_config();
+  std::vector<std::string> names;
+  if (all) {
+    names = auth::TokenStore::standard().profiles();
+  } else {
+    names.push_back(ctx.profile(config).name);
+  }
+  json done = json::array();
+  for (const auto& name : names) {
+    auto it = config.profiles().find(name);
+    std::string warning;
+    bool had = false;
+    if (it == config.profiles().end()) {  // state of a profile that no longer exists: nothing to revoke with
+      had = auth::TokenStore::standard().remove(name);
+    } else {
+      auth::Session session(it->second, ctx.http_options());
+      had = session.logout(warning);
+    }
+    if (!warning.empty()) ctx.term().warn(name + ": " + warning);
+    done.push_back({{"profile", name}, {"logged_out", had}, {"warning", warning}});
+    if (!ctx.json()) ctx.term().err() << (had ? fmt::format("Logged out of profile '{}'.\n", name)
+                                             : fmt::format("Profile '{}' was not logged in.\n", name));
+  }
+  if (ctx.json()) ctx.term().print_json({{"profiles", done}});
+}
+
+void token(Context& ctx, const std::string& min_valid) {
+  const seconds need = min_valid.empty() ? seconds(60) : parse_duration(min_valid);
+  if (auto env = auth::environment_token()) {
+    ctx.term().out() << *env << '\n';
+    return;
+  }
+  Config config = ctx.load_config();
+  auth::Session session(ctx.profile(config), ctx.http_options());
+  auto s = session.fresh(need);
+  if (ctx.json()) {
+    ctx.term().print_json({{"access_token", s.access_token}, {"token_type", "Bearer"}, {"expires", s.access_expires}});
+  } else {
+    ctx.term().out() << s.access_token << '\n';
+  }
+}
+
+void status(Context& ctx, const std::string& min_valid) {
+  const seconds need = min_valid.empty() ? seconds(0) : parse_duration(min_valid);
+  Config config = ctx.load_config();
+  const Profile& profile = ctx.profile(config);
+  auth::Session session(profile, ctx.http_options());
+  const auto now = auth::epoch_now();
+  if (env_set("IMPACT_TOKEN")) {
+    if (ctx.json()) ctx.term().print_json({{"profile", profile.name}, {"source", "IMPACT_TOKEN"}, {"ok", true}});
+    else ctx.term().out() << "profile " << profile.name << ": using the bearer token in IMPACT_TOKEN (expiry unknown to impact)\n";
+    return;
+  }
+  auto stored = session.stored();
+  if (!stored) throw Error(ErrorKind::auth_required, fmt::format("not logged in to profile '{}'", profile.name), "run: impact login");
+  auth::TokenState s = *stored;
+  std::vector<std::string> problems;
+  // The session lasts as long as the refresh token (or, without one, the access token).
+  const std::int64_t until = s.refresh_token.empty() ? s.access_expires : s.refresh_expires;
+  if (!s.refresh_token.empty() && s.refresh_expires != 0 && s.refresh_expires <= now) problems.push_back("the session has expired");
+  if (s.refresh_token.empty() && s.access_expires <= now) problems.push_back("the access token has expired and cannot be refreshed");
+  if (problems.empty() && until != 0 && until - now < need.count())
+    problems.push_back(fmt::format("the session ends {}, before the {} asked for", when(until, now), format_duration(need)));
+  std::vector<auth::Visa> visas;
+  if (problems.empty() && !s.visas.empty()) {
+    visas = session.passport(false);
+    for (const auto& v : visas)
+      if (v.verified && v.exp - now < need.count())
+        problems.push_back(fmt::format("visa {} {} expires {}", v.type, v.value, when(v.exp, now)));
+  }
+  s = session.stored().value_or(s);
+  if (ctx.json()) {
+    json out = {{"profile", profile.name}, {"issuer", s.issuer}, {"client_id", s.client_id}, {"grant", s.grant},
+                {"subject", s.subject}, {"username", s.username}, {"name", s.name}, {"email", s.email},
+                {"scope", s.scope}, {"access_expires", s.access_expires}, {"refresh_expires", s.refresh_expires},
+                {"has_refresh_token", !s.refresh_token.empty()}, {"visas", json::array()},
+                {"min_valid", need.count()}, {"ok", problems.empty()}, {"problems", problems}};
+    for (const auto& v : visas) out["visas"].push_back(visa_json(v));
+    ctx.term().print_json(out);
+  } else {
+    Table t{{"FIELD", "VALUE"}, {}};
+    t.rows.push_back({"profile", profile.name});
+    t.rows.push_back({"issuer", s.issuer});
+    t.rows.push_back({"user", s.username.empty() ? s.subject : s.username + (s.name.empty() ? "" : " (" + s.name + ")")});
+    t.rows.push_back({"grant", s.grant});
+    t.rows.push_back({"scopes", s.scope});
+    t.rows.push_back({"access token", "expires " + when(s.access_expires, now)});
+    t.rows.push_back({"refresh token", s.refresh_token.empty() ? "none" : "expires " + when(s.refresh_expires, now)});
+    for (const auto& v : visas)
+      t.rows.push_back({"visa " + v.type, v.verified ? v.value + ", expires " + when(v.exp, now) : "NOT VERIFIED: " + v.problem});
+    ctx.term().print_table(t, ctx.format() == Format::json ? Format::table : ctx.format());
+  }
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+    throw Error(ErrorKind::auth_required, all, "run: impact login");
+  }
+}
+
+void passport(Context& ctx, bool refresh, bool raw) {
+  Config config = ctx.load_config();
+  auth::Session session(ctx.profile(config), ctx.http_options());
+  auto visas = session.passport(refresh);
+  const auto now = auth::epoch_now();
+  if (raw) {  // the JWTs themselves, one per line: credentials, for piping into another tool
+    for (const auto& v : visas) ctx.term().out() << v.jwt << '\n';
+    return;
+  }
+  if (ctx.json()) {
+    json out = json::array();
+    for (const auto& v : visas) out.push_back(visa_json(v));
+    ctx.term().print_json({{"visas", out}});
+    return;
+  }
+  if (visas.empty()) {
+    ctx.term().note("the passport has no visas");
+    return;
+  }
+  Table t{{"TYPE", "VALUE", "SOURCE", "BY", "ASSERTED", "EXPIRES", "VERIFIED"}, {}};
+  for (const auto& v : visas)
+    t.rows.push_back({v.type, v.value, v.source, v.by, date_of(v.asserted), when(v.exp, now),
+                      v.verified ? "yes" : "no: " + v.problem});
+  ctx.term().print_table(t, ctx.format());
+}
+
+}  // namespace
+
+void register_auth(CLI::App& app, Context& ctx) {
+  auto lo = std::make_shared<LoginOptions>();
+  auto* login_cmd = app.add_subcommand("login", "Log in with the device flow (or a CI client's credentials)");
+  login_cmd->add_flag("--no-browser", lo->no_browser, "Do not try to open a browser (implied without a display)");
+  auto* qr = login_cmd->add_flag("--qr", lo->qr, "Show a QR code of the login URL (default on a terminal)");
+  login_cmd->add_flag("--no-qr", lo->no_qr, "Never show a QR code")->excludes(qr);
+  login_cmd->add_option("--scope", lo->scopes, "Scope to request (repeatable; default: the profile's, else openid offline_access ga4gh_passport_v1)");
+  login_cmd->add_flag("--client-credentials", lo->client_credentials,
+                      "Use the profile's confidential client (secret from its client_secret_file or IMPACT_CLIENT_SECRET)");
+  login_cmd->footer("Examples:\n  impact login\n  impact --profile ci login --client-credentials");
+  login_cmd->callback(ctx.action([&ctx, lo] { login(ctx, *lo); }));
+
+  auto all = std::make_shared<bool>(false);
+  auto* logout_cmd = app.add_subcommand("logout", "Revoke the tokens (RFC 7009) and forget them");
+  logout_cmd->add_flag("--all", *all, "Every profile, not just the current one");
+  logout_cmd->callback(ctx.action([&ctx, all] { logout(ctx, *all); }));
+
+  auto token_min = std::make_shared<std::string>();
+  auto* token_cmd = app.add_subcommand("token", "Print an access token valid for at least --min-valid, refreshing it if needed");
+  token_cmd->add_option("--min-valid", *token_min, "How long the token must stay valid (default 1m), e.g. 10m, 1h");
+  token_cmd->footer("Examples:\n  curl -H @<(printf 'Authorization: Bearer %s\\n' \"$(impact token)\") URL\n"
+                    "  impact token --min-valid 10m");
+  token_cmd->callback(ctx.action([&ctx, token_min] { token(ctx, *token_min); }));
+
+  auto* auth_grp = app.add_subcommand("auth", "Inspect the login state");
+  auth_grp->require_subcommand(1);
+  auto status_min = std::make_shared<std::string>();
+  auto* status_cmd = auth_grp->add_subcommand("status", "Who you are, token and visa expiry; exit 0 only if all stay valid long enough");
+  status_cmd->add_option("--min-valid", *status_min, "Fail (exit 4) unless the session and every visa stay valid this long, e.g. 72h");
+  status_cmd->footer("Examples:\n  impact auth status\n  impact auth status --min-valid 72h || impact login");
+  status_cmd->callback(ctx.action([&ctx, status_min] { status(ctx, *status_min); }));
+
+  auto refresh = std::make_shared<bool>(false);
+  auto raw = std::make_shared<bool>(false);
+  auto* passport_cmd = app.add_subcommand("passport", "List the visas of your GA4GH Passport, verified");
+  passport_cmd->add_flag("--refresh", *refresh, "Fetch the passport again from the identity provider");
+  passport_cmd->add_flag("--raw", *raw, "Print the visa JWTs themselves, one per line (they are credentials)");
+  passport_cmd->callback(ctx.action([&ctx, refresh, raw] { passport(ctx, *refresh, *raw); }));
+}
+
+}  // namespace impact::cli

@@ -1,0 +1,37 @@
+#include "qr.hpp"
+
+#ifdef IMPACT_HAVE_QRENCODE
+#include <qrencode.h>
+#endif
+
+namespace impact::cli {
+
+std::string qr_code([[maybe_unused]] std::string_view text) {
+#ifdef IMPACT_HAVE_QRENCODE
+  std::string input(text);
+  QRcode* qr = QRcode_encodeString(input.c_str(), 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+  if (qr == nullptr) return {};
+  const int n = qr->width;
+  const int quiet = 2;
+  auto dark = [&](int x, int y) {
+    if (x < 0 || y < 0 || x >= n || y >= n) return false;
+    return (qr->data[y * n + x] & 1) != 0;
+  };
+  // Light modules are drawn, dark ones left blank: reads well on the usual dark terminal background
+  // and scanners accept the inverted code.
+  std::string out;
+  for (int y = -quiet; y < n + quiet; y += 2) {
+    for (int x = -quiet; x < n + quiet; ++x) {
+      bool top = !dark(x, y), bottom = !dark(x, y + 1) && y + 1 < n + quiet;
+      out += top && bottom ? "\u2588" : top ? "\u2580" : bottom ? "\u2584" : " ";
+    }
+    out += '\n';
+  }
+  QRcode_free(qr);
+  return out;
+#else
+  return {};
+#endif
+}
+
+}  // namespace impact::cli

@@ -1,0 +1,79 @@
+// A profile's login session: the Credentials the rest of impact uses, and the operations behind
+// `impact login`, `logout`, `token`, `auth status` and `passport`. Token state lives in a TokenStore and
+// every refresh happens under its lock (read -> check -> refresh -> write), so concurrent processes
+// rotate a refresh token once and all get the new access token.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "impact/config.hpp"
+#include "impact/credentials.hpp"
+#include "impact/http.hpp"
+#include "impact/oidc.hpp"
+#include "impact/passport.hpp"
+#include "impact/token_store.hpp"
+
+namespace impact::auth {
+
+// openid offline_access ga4gh_passport_v1: what a profile asks for unless it says otherwise.
+std::vector<std::string> default_scopes();
+
+class Session final : public Credentials {
+ public:
+  Session(Profile profile, http::Options options, TokenStore store = TokenStore::standard());
+  ~Session() override;
+
+  const Profile& profile() const noexcept { return profile_; }
+
+  // The device flow, then userinfo (and the passport); stores the result. Empty scopes = the profile's.
+  TokenState login_device(oidc::DeviceObserver& observer, std::vector<std::string> scopes = {});
+  // The client credentials grant with the profile's confidential client (secret from its
+  // client_secret_file or $IMPACT_CLIENT_SECRET).
+  TokenState login_client_credentials(std::vector<std::string> scopes = {});
+  // Revokes what can be revoked (RFC 7009) and forgets the state. Returns false when there was none.
+  // A revocation failure is returned in `warning` (the local state is removed regardless).
+  bool logout(std::string& warning);
+
+  // The stored state as it is (possibly expired); nullopt when not logged in.
+  std::optional<TokenState> stored() const;
+  // A state whose access token stays valid for `min_valid`, refreshing under the lock when needed.
+  TokenState fresh(std::chrono::seconds min_valid);
+
+  // The visas of the passport, verified. Fetches it again when `refresh`, when it was never fetched, or
+  // when a verified visa is about to expire.
+  std::vector<Visa> passport(bool refresh);
+
+  // Credentials
+  std::string bearer_token(std::string_view service_url, std::chrono::seconds min_valid) override;
+  bool has_token() override;
+  std::vector<std::string> passports_for(const std::vector<std::string>& issuers) override;
+
+  static constexpr std::chrono::seconds kMargin{30};  // a token this close to expiry counts as expired
+
+ private:
+  const oidc::Discovery& discovery();
+  oidc::ClientAuth client_auth(bool need_secret) const;
+  TokenState from_tokens(const oidc::Tokens& t, const std::string& grant, std::vector<std::string> scopes);
+  void fetch_passport(TokenState& s);
+  std::vector<Visa> verify(const std::vector<std::string>& jwts);
+  std::vector<std::string> scopes_or_default(std::vector<std::string> scopes) const;
+
+  Profile profile_;
+  http::Client client_;
+  TokenStore store_;
+  std::optional<oidc::Discovery> discovery_;
+  std::unique_ptr<HttpKeySets> keys_;
+};
+
+// Whether `url` belongs to one of the profile's services (same origin as a configured service URL or
+// the issuer); tokens are sent nowhere else.
+bool is_profile_service(const Profile& profile, std::string_view url);
+
+std::int64_t epoch_now();
+
+}  // namespace impact::auth

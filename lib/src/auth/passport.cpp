@@ -1,0 +1,156 @@
+#include "impact/passport.hpp"
+
+#include <openssl/sha.h>
+
+#include <fmt/format.h>
+
+#include "impact/error.hpp"
+#include "impact/jwt.hpp"
+#include "impact/oidc.hpp"
+#include "impact/paths.hpp"
+#include "impact/service_info.hpp"
+#include "impact/url.hpp"
+
+namespace impact::auth {
+namespace {
+
+using nlohmann::json;
+
+std::string text(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::int64_t integer(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<std::int64_t>() : 0;
+}
+
+std::string sha256_hex(std::string_view s) {
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
+  std::string out;
+  for (unsigned char c : d) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+std::int64_t now_epoch() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Visa::~Visa() { oidc::wipe(jwt); }
+
+HttpKeySets::HttpKeySets(http::Client& client, std::filesystem::path dir, std::chrono::seconds ttl)
+    : client_(client), dir_(std::move(dir)), ttl_(ttl) {}
+
+json HttpKeySets::get(const std::string& jku, bool refresh) {
+  if (!refresh)
+    if (auto it = memory_.find(jku); it != memory_.end()) return it->second;
+  auto path = dir_ / (sha256_hex(jku) + ".json");
+  if (!refresh) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) {
+      auto cached = json::parse(read_file(path, 1u << 20), nullptr, false);
+      if (cached.is_object() && cached.value("jku", "") == jku && now_epoch() - cached.value("fetched", std::int64_t{0}) < ttl_.count() &&
+          cached.contains("jwks"))
+        return memory_[jku] = cached["jwks"];
+    }
+  }
+  require_allowed_url(jku, "visa key set (jku)");
+  http::Request req;
+  req.url = jku;
+  req.headers.push_back({"Accept", "application/json"});
+  req.max_body = 1u << 20;
+  auto r = client_.send(std::move(req));
+  if (!r.ok()) http::throw_for_status(r, "fetching the visa issuer's keys");
+  json jwks = parse_json_body(r, "the visa issuer's key set");
+  if (!jwks.is_object() || !jwks.contains("keys") || !jwks["keys"].is_array())
+    throw Error(ErrorKind::protocol, "the visa issuer's key set is not a JWKS");
+  ensure_private_dir(dir_);
+  write_file_atomic(path, json{{"jku", jku}, {"fetched", now_epoch()}, {"jwks", jwks}}.dump(), 0600);
+  return memory_[jku] = jwks;
+}
+
+Visa decode_visa(const std::string& token) {
+  Visa v;
+  v.jwt = token;
+  try {
+    jwt::Jws jws = jwt::decode(token);
+    v.alg = text(jws.header, "alg");
+    v.jku = text(jws.header, "jku");
+    v.kid = text(jws.header, "kid");
+    v.iss = text(jws.payload, "iss");
+    v.sub = text(jws.payload, "sub");
+    v.iat = integer(jws.payload, "iat");
+    v.exp = integer(jws.payload, "exp");
+    auto claim = jws.payload.find("ga4gh_visa_v1");
+    if (claim == jws.payload.end() || !claim->is_object()) {
+      v.problem = "not a visa (no ga4gh_visa_v1 claim)";
+      return v;
+    }
+    v.type = text(*claim, "type");
+    v.value = text(*claim, "value");
+    v.source = text(*claim, "source");
+    v.by = text(*claim, "by");
+    v.asserted = integer(*claim, "asserted");
+    if (claim->contains("conditions")) v.conditions = (*claim)["conditions"].dump();
+  } catch (const Error& e) {
+    v.problem = e.what();
+  }
+  return v;
+}
+
+std::vector<Visa> verify_visas(const std::vector<std::string>& jwts, const TrustedIssuers& trusted, KeySets& keys,
+                               std::int64_t now, std::chrono::seconds leeway) {
+  std::vector<Visa> out;
+  out.reserve(jwts.size());
+  for (const auto& token : jwts) {
+    Visa v = decode_visa(token);
+    auto check = [&]() -> std::string {
+      if (!v.problem.empty()) return v.problem;
+      if (!jwt::supported_algorithm(v.alg))
+        return v.alg.empty() ? "no algorithm" : fmt::format("algorithm '{}' is not accepted", v.alg);
+      auto t = trusted.find(v.iss);
+      if (t == trusted.end()) return fmt::format("issuer '{}' is not trusted by this profile", v.iss);
+      if (v.jku.empty()) return "no jku in the header (impact only follows the trusted key-set URL)";
+      if (v.jku != t->second) return fmt::format("jku '{}' is not the key set trusted for this issuer", v.jku);
+      if (v.type.empty() || v.value.empty() || v.source.empty() || v.asserted == 0)
+        return "the ga4gh_visa_v1 claim lacks type, value, source or asserted";
+      if (v.exp == 0) return "no expiry (exp)";
+      if (v.exp + leeway.count() <= now) return "expired";
+      if (v.iat > now + leeway.count()) return "issued in the future (iat)";
+      jwt::Jws jws = jwt::decode(token);
+      if (auto nbf = integer(jws.payload, "nbf"); nbf > now + leeway.count()) return "not valid yet (nbf)";
+      try {
+        json set = keys.get(v.jku, false);
+        const json* key = nullptr;
+        try {
+          key = &jwt::select_key(set, jws);
+        } catch (const Error&) {
+          set = keys.get(v.jku, true);  // a rotated key: one fresh fetch
+          key = &jwt::select_key(set, jws);
+        }
+        jwt::verify(jws, *key);
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::cancelled) throw;
+        return e.what();
+      }
+      return {};
+    };
+    v.problem = check();
+    v.verified = v.problem.empty();
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::int64_t earliest_expiry(const std::vector<Visa>& visas) {
+  std::int64_t e = 0;
+  for (const auto& v : visas)
+    if (v.verified && (e == 0 || v.exp < e)) e = v.exp;
+  return e;
+}
+
+}  // namespace impact::auth

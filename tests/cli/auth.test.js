@@ -1,0 +1,311 @@
+'use strict';
+// Login, tokens and passports against the federation's real OIDC provider (oidc-provider) and its
+// scripted misbehaving device endpoint. Every impact run is a separate process in its own XDG home.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn, execFileSync } = require('node:child_process');
+const { BIN, federation, home, impact, impactAsync } = require('./helpers');
+
+const fed = federation();
+const APPROVE = path.join(__dirname, '../federation/oidc/approve.js');
+
+async function getJson(url, opts = {}) {
+  const r = await fetch(url, { ...opts, signal: AbortSignal.timeout(10000) });
+  return { status: r.status, json: await r.json().catch(() => null) };
+}
+const stats = async () => (await getJson(`${fed.issuer}/__stats`)).json;
+const resetStats = () => fetch(`${fed.issuer}/__stats`, { method: 'DELETE', signal: AbortSignal.timeout(5000) });
+const control = (settings) => fetch(`${fed.issuer}/__control`, {
+  method: 'POST', body: JSON.stringify(settings), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000),
+});
+const userinfo = (token) => getJson(`${fed.issuer}/me`, { headers: { authorization: `Bearer ${token}` } });
+
+function profile(t, args = ['--registry', fed.registry]) {
+  const dir = home(t);
+  const r = impact(dir, ['profile', 'add', 'local', ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  return dir;
+}
+const tokenFile = (dir, name = 'local') => path.join(dir, 'state', 'impact', 'tokens', `${name}.json`);
+const readState = (dir) => JSON.parse(fs.readFileSync(tokenFile(dir), 'utf8'));
+// Makes the stored access token look expired, as it will be after its lifetime: the next use refreshes.
+function expireAccessToken(dir) {
+  const s = readState(dir);
+  s.access_expires = Math.floor(Date.now() / 1000) - 10;
+  fs.writeFileSync(tokenFile(dir), JSON.stringify(s), { mode: 0o600 });
+  return s;
+}
+
+// Runs `impact login` as a process; once it prints the user code, `onCode(code, stderrSoFar)` acts as
+// the person at the browser. Resolves with the finished process' {code, stdout, stderr}.
+function login(dir, args, onCode, { env = {}, timeout = 60000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['login', ...args], {
+      env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_STATE_HOME: path.join(dir, 'state'),
+        XDG_CACHE_HOME: path.join(dir, 'cache'), LANG: 'C.UTF-8', ...pick(process.env, ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']), ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    let acted = false;
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`impact login timed out; stderr: ${stderr}`)); }, timeout);
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      const m = /enter the code:\s+(\S+)/.exec(stderr);
+      if (m && !acted) { acted = true; Promise.resolve(onCode(m[1], child)).catch(reject); }
+    });
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+function pick(obj, keys) { const o = {}; for (const k of keys) if (obj[k]) o[k] = obj[k]; return o; }
+const approve = (code, user = 'alice', extra = []) => execFileSync(process.execPath,
+  [APPROVE, '--issuer', fed.issuer, '--user-code', code, '--user', user, ...extra], { encoding: 'utf8', timeout: 30000 });
+
+async function loggedIn(t, user = 'alice') {
+  const dir = profile(t);
+  const r = await login(dir, ['--no-qr'], (code) => approve(code, user));
+  assert.equal(r.code, 0, r.stderr);
+  return dir;
+}
+
+test.before(() => control({ deviceInterval: 1 }));
+
+test('device flow end to end: code on stderr, approval, private token state, passport verified', async (t) => {
+  const dir = profile(t);
+  const r = await login(dir, ['--no-qr'], (code) => approve(code, 'alice'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /open this page on any device:\n\s+http:\/\/127\.0\.0\.1:\d+\/device\n/);
+  assert.match(r.stderr, /device\?user_code=/);
+  assert.match(r.stderr, /Logged in to profile 'local' as alice/);
+  assert.match(r.stderr, /Passport: 4 visas, 4 verified/);
+  assert.equal(fs.statSync(tokenFile(dir)).mode & 0o777, 0o600);
+  assert.equal(fs.statSync(path.dirname(tokenFile(dir))).mode & 0o777, 0o700);
+  const state = readState(dir);
+  assert.ok(state.refresh_token, 'offline_access gives a refresh token');
+  assert.ok(!r.stderr.includes(state.access_token) && !r.stdout.includes(state.access_token));
+  assert.ok(state.refresh_expires > Date.now() / 1000 + 3600, 'refresh expiry learnt by introspection');
+
+  const tok = impact(dir, ['token']);
+  assert.equal(tok.code, 0, tok.stderr);
+  assert.equal(tok.stdout.trim(), state.access_token);
+  assert.equal((await userinfo(tok.stdout.trim())).json.sub, 'alice');
+
+  const st = impact(dir, ['auth', 'status', '--json']);
+  assert.equal(st.code, 0, st.stderr);
+  const j = JSON.parse(st.stdout);
+  assert.equal(j.subject, 'alice');
+  assert.equal(j.issuer, fed.issuer);
+  assert.deepEqual(j.scope.split(' ').sort(), ['ga4gh_passport_v1', 'offline_access', 'openid']);
+  assert.equal(j.visas.length, 4);
+  assert.ok(j.visas.every((v) => v.verified));
+  assert.ok(!st.stdout.includes(state.access_token));
+
+  const pp = JSON.parse(impact(dir, ['passport', '--json']).stdout);
+  const types = pp.visas.map((v) => v.type).sort();
+  assert.deepEqual(types, ['AcceptedTermsAndPolicies', 'AffiliationAndRole', 'ControlledAccessGrants', 'LinkedIdentities']);
+  const grant = pp.visas.find((v) => v.type === 'ControlledAccessGrants');
+  assert.equal(grant.value, 'https://ega-archive.org/datasets/EGAD-CONTROLLED-1');
+  assert.equal(grant.by, 'dac');
+  // the table has the columns the researcher reads
+  const table = impact(dir, ['passport', '--format', 'table'], { env: { IMPACT_WIDTH: '200' } });
+  assert.match(table.stdout, /TYPE\s+VALUE\s+SOURCE\s+BY\s+ASSERTED\s+EXPIRES\s+VERIFIED/);
+});
+
+test('auth status --min-valid is a preflight: a visa that ends sooner fails it (exit 4)', async (t) => {
+  const dir = await loggedIn(t);
+  assert.equal(impact(dir, ['auth', 'status', '--min-valid', '30s']).code, 0);
+  // LinkedIdentities expires 120 s after the login
+  const r = impact(dir, ['auth', 'status', '--min-valid', '10m']);
+  assert.equal(r.code, 4);
+  assert.match(r.stderr, /visa LinkedIdentities .* expires in/);
+  assert.match(r.stderr, /hint: run: impact login/);
+  const long = impact(dir, ['auth', 'status', '--min-valid', '48h', '--json']);
+  assert.equal(long.code, 4);
+  assert.match(JSON.parse(long.stdout).problems[0], /session ends in/);
+});
+
+test('an expired access token is refreshed once, the refresh token rotates, and --debug shows no secret', async (t) => {
+  const dir = await loggedIn(t);
+  const before = expireAccessToken(dir);
+  await resetStats();
+  const r = impact(dir, ['--debug', 'token']);
+  assert.equal(r.code, 0, r.stderr);
+  const after = readState(dir);
+  assert.notEqual(after.access_token, before.access_token);
+  assert.notEqual(after.refresh_token, before.refresh_token, 'the provider rotates refresh tokens');
+  assert.equal(r.stdout.trim(), after.access_token);
+  assert.deepEqual(await stats(), { 'success:refresh_token': 1 });
+  assert.match(r.stderr, /POST http:\/\/127\.0\.0\.1:\d+\/token 200/);
+  for (const secret of [before.access_token, before.refresh_token, after.access_token, after.refresh_token]) {
+    assert.ok(!r.stderr.includes(secret), 'no token in the --debug output');
+  }
+  assert.equal((await userinfo(after.access_token)).json.sub, 'alice');
+  // a valid token is served from the file: no request at all
+  const again = impact(dir, ['-v', 'token']);
+  assert.equal(again.stdout.trim(), after.access_token);
+  assert.equal(again.stderr, '');
+});
+
+test('32 concurrent `impact token` on an expired token: 32 successes, one refresh, grant alive', async (t) => {
+  const dir = await loggedIn(t);
+  expireAccessToken(dir);
+  await resetStats();
+  const runs = await Promise.all(Array.from({ length: 32 }, () => impactAsync(dir, ['token'], { timeout: 60000 })));
+  const failed = runs.filter((r) => r.code !== 0);
+  assert.equal(failed.length, 0, failed.map((r) => r.stderr).join('\n'));
+  const tokens = new Set(runs.map((r) => r.stdout.trim()));
+  assert.equal(tokens.size, 1, 'every process got the same fresh token');
+  assert.deepEqual(await stats(), { 'success:refresh_token': 1 });
+  // the grant survived: its refresh token still works
+  expireAccessToken(dir);
+  const next = impact(dir, ['token']);
+  assert.equal(next.code, 0, next.stderr);
+  assert.equal((await userinfo(next.stdout.trim())).json.sub, 'alice');
+});
+
+test('logout revokes at the provider and forgets the state', async (t) => {
+  const dir = await loggedIn(t);
+  const state = readState(dir);
+  await resetStats();
+  const r = impact(dir, ['logout']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /Logged out of profile 'local'/);
+  assert.ok(!fs.existsSync(tokenFile(dir)));
+  // the refresh token is dead: refreshing with it fails at the provider
+  const refresh = await fetch(`${fed.issuer}/token`, { method: 'POST', signal: AbortSignal.timeout(5000),
+    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'impact-cli', refresh_token: state.refresh_token }) });
+  assert.equal((await refresh.json()).error, 'invalid_grant');
+  const tok = impact(dir, ['token']);
+  assert.equal(tok.code, 4);
+  assert.match(tok.stderr, /not logged in to profile 'local'\nhint: run: impact login/);
+  assert.equal(impact(dir, ['logout']).code, 0, 'logging out twice is fine');
+});
+
+test('a corrupt or truncated token file asks for a new login (exit 4), never a crash', async (t) => {
+  const dir = await loggedIn(t);
+  const text = fs.readFileSync(tokenFile(dir), 'utf8');
+  for (const bad of [text.slice(0, text.length / 2), '', '{"format":1}', '\u0000\u0001']) {
+    fs.writeFileSync(tokenFile(dir), bad);
+    const r = impact(dir, ['token']);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /login state .* is unreadable/);
+    assert.match(r.stderr, /hint: run: impact login/);
+  }
+});
+
+test('mallory: bad visas are shown as unverified with the reason, and only the good one verifies', async (t) => {
+  const dir = await loggedIn(t, 'mallory');
+  const r = impact(dir, ['passport', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const visas = JSON.parse(r.stdout).visas;
+  assert.equal(visas.length, 6);
+  assert.deepEqual(visas.filter((v) => v.verified).map((v) => v.type), ['AcceptedTermsAndPolicies']);
+  const problems = visas.filter((v) => !v.verified).map((v) => v.problem).sort();
+  assert.equal(problems.length, 5);
+  assert.ok(problems.some((p) => p === 'expired'));
+  assert.ok(problems.some((p) => p === 'the signature does not verify'));
+  assert.ok(problems.some((p) => /'none' is not accepted/.test(p)));
+  assert.ok(problems.some((p) => /issuer .* is not trusted/.test(p)));
+  assert.ok(problems.some((p) => /jku .* is not the key set trusted/.test(p)));
+  // the rogue and untrusted key sets were never fetched
+  const log = fs.readFileSync(path.join(fed.state, 'logs', 'oidc.log'), 'utf8');
+  assert.ok(!/GET \/(rogue|untrusted)\/jwks/.test(log), 'impact fetched an untrusted key set');
+});
+
+test('client credentials: the secret comes from a file or the environment, never argv', async (t) => {
+  const secretFile = fed.clients['impact-ci'].secret_file;
+  const dir = profile(t, ['--issuer', fed.issuer, '--client-id', 'impact-ci', '--client-secret-file', secretFile]);
+  const r = impact(dir, ['login', '--client-credentials']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /Logged in to profile 'local' with client impact-ci/);
+  const state = readState(dir);
+  assert.equal(state.grant, 'client_credentials');
+  const secret = fs.readFileSync(secretFile, 'utf8').trim();
+  assert.ok(!fs.readFileSync(tokenFile(dir), 'utf8').includes(secret), 'the secret is not copied into the state');
+  // an expired client-credentials token is simply requested again
+  expireAccessToken(dir);
+  const tok = impact(dir, ['token']);
+  assert.equal(tok.code, 0, tok.stderr);
+  assert.notEqual(tok.stdout.trim(), state.access_token);
+
+  const envDir = profile(t, ['--issuer', fed.issuer, '--client-id', 'impact-ci']);
+  const missing = impact(envDir, ['login', '--client-credentials']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /needs the client's secret/);
+  const viaEnv = impact(envDir, ['login', '--client-credentials'], { env: { IMPACT_CLIENT_SECRET: secret } });
+  assert.equal(viaEnv.code, 0, viaEnv.stderr);
+  const wrong = impact(envDir, ['login', '--client-credentials'], { env: { IMPACT_CLIENT_SECRET: 'wrong-secret-value' } });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /refused the client/);
+  assert.ok(!wrong.stderr.includes('wrong-secret-value'));
+});
+
+test('IMPACT_TOKEN: used as is, never prompts, and must be a bare token', (t) => {
+  const dir = profile(t);
+  const env = { IMPACT_TOKEN: 'env-token-0123456789' };
+  const tok = impact(dir, ['token'], { env });
+  assert.equal(tok.code, 0);
+  assert.equal(tok.stdout, 'env-token-0123456789\n');
+  const st = impact(dir, ['auth', 'status', '--json'], { env });
+  assert.equal(JSON.parse(st.stdout).source, 'IMPACT_TOKEN');
+  const bad = impact(dir, ['token'], { env: { IMPACT_TOKEN: 'two words' } });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /IMPACT_TOKEN contains whitespace/);
+});
+
+// The misbehaving device-flow provider: a profile whose issuer is it.
+async function badProfile(t, script) {
+  const r = await fetch(`${fed.bad_issuer}/__script`, { method: 'POST', body: JSON.stringify(script), signal: AbortSignal.timeout(5000) });
+  assert.equal(r.status, 200);
+  return profile(t, ['--issuer', fed.bad_issuer, '--client-id', 'impact-cli']);
+}
+const polls = async () => (await getJson(`${fed.bad_issuer}/__polls`)).json.polls;
+
+test('device polling honours the interval and slow_down (+5 s), never polling early', async (t) => {
+  const dir = await badProfile(t, { steps: ['authorization_pending', 'slow_down', 'token'], interval: 1 });
+  const r = await impactAsync(dir, ['login', '--no-qr'], { timeout: 30000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /poll less often: every 6s/);
+  const p = await polls();
+  assert.equal(p.length, 3);
+  assert.ok(p.every((x) => !x.early), JSON.stringify(p));
+  assert.ok(p[2].dt_ms >= 6000 - 200, `after slow_down the next poll waits 6 s (waited ${p[2].dt_ms} ms)`);
+});
+
+for (const [step, pattern, code] of [
+  ['access_denied', /the login was denied at the identity provider/, 4],
+  ['expired_token', /the login code expired before it was approved/, 4],
+  ['malformed', /answered HTTP 200 with something that is not JSON/, 1],
+  ['invalid_grant', /the session has expired or was revoked/, 4],
+]) {
+  test(`device polling: ${step} ends the login with a clear message (exit ${code})`, async (t) => {
+    const dir = await badProfile(t, { steps: ['authorization_pending', step], interval: 1 });
+    const r = await impactAsync(dir, ['login', '--no-qr'], { timeout: 30000 });
+    assert.equal(r.code, code, r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.ok(!fs.existsSync(tokenFile(dir)), 'no token state after a failed login');
+  });
+}
+
+test('device polling stops at the code expiry, and Ctrl-C exits 130 leaving nothing behind', async (t) => {
+  const dir = await badProfile(t, { steps: ['authorization_pending'], interval: 1, expires_in: 3 });
+  const started = Date.now();
+  const r = await impactAsync(dir, ['login', '--no-qr'], { timeout: 30000 });
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /expired before it was approved/);
+  assert.ok(Date.now() - started < 10000, 'it gave up at expires_in');
+
+  const dir2 = await badProfile(t, { steps: ['authorization_pending'], interval: 1 });
+  const c = await login(dir2, ['--no-qr'], (code, child) => { child.kill('SIGINT'); });
+  assert.equal(c.code, 130, c.stderr);
+  assert.ok(!fs.existsSync(tokenFile(dir2)));
+});
+
+test('a login that is denied in the browser exits 4', async (t) => {
+  const dir = profile(t);
+  const r = await login(dir, ['--no-qr'], (code) => approve(code, 'bob', ['--deny']));
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /denied/);
+});

@@ -1,0 +1,113 @@
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "impact/error.hpp"
+#include "impact/token_store.hpp"
+#include "temp_dir.hpp"
+
+using namespace impact;
+
+namespace {
+auth::TokenState sample() {
+  auth::TokenState s;
+  s.issuer = "https://login.example.org";
+  s.client_id = "impact-cli";
+  s.grant = "device_code";
+  s.access_token = "access-token-value-1";
+  s.access_expires = 1'800'000'000;
+  s.refresh_token = "refresh-token-value-1";
+  s.scope = "openid offline_access";
+  s.visas = {"a.b.c"};
+  return s;
+}
+unsigned mode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return st.st_mode & 0777;
+}
+}  // namespace
+
+TEST_CASE("token store: round trip, 0600 file in a 0700 folder, remove") {
+  test::TempDir tmp;
+  auth::TokenStore store(tmp.path() / "tokens");
+  CHECK_FALSE(store.load("p").has_value());
+  store.save("p", sample());
+  auto back = store.load("p");
+  REQUIRE(back.has_value());
+  CHECK(back->access_token == "access-token-value-1");
+  CHECK(back->refresh_token == "refresh-token-value-1");
+  CHECK(back->access_expires == 1'800'000'000);
+  CHECK(back->visas == std::vector<std::string>{"a.b.c"});
+  CHECK(mode_of(store.file("p")) == 0600);
+  CHECK(mode_of(tmp.path() / "tokens") == 0700);
+  CHECK(store.profiles() == std::vector<std::string>{"p"});
+  CHECK(store.remove("p"));
+  CHECK_FALSE(store.load("p").has_value());
+}
+
+TEST_CASE("token store: corrupt, truncated or foreign files ask for a new login") {
+  test::TempDir tmp;
+  auth::TokenStore store(tmp.path());
+  std::string good = auth::serialize(sample());
+  for (std::string bad : {good.substr(0, good.size() / 2), std::string("[]"), std::string("{\"format\": 9}"),
+                          std::string("{\"format\": 1, \"access_token\": 5}"), std::string("{\"format\": 1}"),
+                          std::string("\x00\x01garbage", 9)}) {
+    CAPTURE(bad);
+    { std::ofstream(store.file("p"), std::ios::binary) << bad; }
+    try {
+      store.load("p");
+      FAIL("loaded");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::auth_required);
+      CHECK(e.hint() == "run: impact login");
+      CHECK(std::string(e.what()).find("refresh-token-value-1") == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("token store: the lock excludes other holders and times out") {
+  test::TempDir tmp;
+  auth::TokenStore store(tmp.path());
+  std::atomic<int> inside{0}, most{0};
+  {
+    auto held = store.lock("p");
+    CHECK_THROWS_AS(store.lock("p", std::chrono::milliseconds(50)), Error);
+  }
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] {
+      auto l = store.lock("p");
+      int now = ++inside;
+      int prev = most.load();
+      while (now > prev && !most.compare_exchange_weak(prev, now)) {}
+      for (int k = 0; k < 1000; ++k) std::this_thread::yield();
+      --inside;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(most.load() == 1);
+}
+
+#include "impact/config.hpp"
+#include "impact/session.hpp"
+
+TEST_CASE("tokens go only to the profile's services (same origin as a configured URL)") {
+  Profile p;
+  p.name = "p";
+  p.issuer = "https://login.example.org/realms/x";
+  p.wes = "https://wes.example.org/ga4gh/wes/v1";
+  p.beacons["b"] = "https://beacon.example.org:8443/api";
+  p.storage = StorageConfig{"https://s3.example.org", "results", "us-east-1", "https://sts.example.org", "runs/{run_id}/"};
+  CHECK(auth::is_profile_service(p, "https://wes.example.org/ga4gh/wes/v1/runs"));
+  CHECK(auth::is_profile_service(p, "https://beacon.example.org:8443/api/individuals"));
+  CHECK(auth::is_profile_service(p, "https://sts.example.org/"));
+  CHECK_FALSE(auth::is_profile_service(p, "https://beacon.example.org/api"));        // other port
+  CHECK_FALSE(auth::is_profile_service(p, "http://wes.example.org/ga4gh/wes/v1"));    // other scheme
+  CHECK_FALSE(auth::is_profile_service(p, "https://wes.example.org.evil.test/"));
+  CHECK_FALSE(auth::is_profile_service(p, "https://evil.test/?u=https://wes.example.org"));
+  CHECK_FALSE(auth::is_profile_service(p, "not a url"));
+}
