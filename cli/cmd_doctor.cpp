@@ -4,6 +4,7 @@
 #include "context.hpp"
 #include "impact/cancel.hpp"
 #include "impact/doctor.hpp"
+#include "impact/session.hpp"
 
 namespace impact::cli {
 namespace {
@@ -13,6 +14,10 @@ void run(Context& ctx) {
   const Profile& p = ctx.profile(config);
   DoctorReport rep = run_doctor(p, ctx.http_options());
   throw_if_cancelled();
+  if (!p.issuer.empty()) {
+    auth::Session session(p, ctx.http_options());
+    for (auto& c : auth::login_checks(session)) rep.checks.push_back(std::move(c));
+  }
   if (ctx.json()) {
     nlohmann::json j = rep;
     j["profile"] = p.name;

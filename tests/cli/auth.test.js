@@ -108,6 +108,12 @@ test('device flow end to end: code on stderr, approval, private token state, pas
   const grant = pp.visas.find((v) => v.type === 'ControlledAccessGrants');
   assert.equal(grant.value, 'https://ega-archive.org/datasets/EGAD-CONTROLLED-1');
   assert.equal(grant.by, 'dac');
+  const doctor = JSON.parse(impact(dir, ['doctor', '--json']).stdout);
+  const check = (name) => doctor.checks.find((c) => c.service === 'identity' && c.check === name);
+  assert.equal(check('login').status, 'ok');
+  assert.match(check('login').detail, /logged in as alice, session ends in/);
+  assert.equal(check('passport').status, 'ok');
+  assert.equal(check('passport').detail, '4 of 4 visas verified');
   // the table has the columns the researcher reads
   const table = impact(dir, ['passport', '--format', 'table'], { env: { IMPACT_WIDTH: '200' } });
   assert.match(table.stdout, /TYPE\s+VALUE\s+SOURCE\s+BY\s+ASSERTED\s+EXPIRES\s+VERIFIED/);

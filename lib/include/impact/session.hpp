@@ -13,6 +13,7 @@
 
 #include "impact/config.hpp"
 #include "impact/credentials.hpp"
+#include "impact/doctor.hpp"
 #include "impact/http.hpp"
 #include "impact/oidc.hpp"
 #include "impact/passport.hpp"
@@ -75,5 +76,9 @@ class Session final : public Credentials {
 bool is_profile_service(const Profile& profile, std::string_view url);
 
 std::int64_t epoch_now();
+
+// Doctor's view of the login: is there a usable session, and does the passport verify? No refresh is
+// forced; key sets may be fetched.
+std::vector<Check> login_checks(Session& session);
 
 }  // namespace impact::auth

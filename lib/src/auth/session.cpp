@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "impact/duration.hpp"
 #include "impact/error.hpp"
 #include "impact/jwt.hpp"
 #include "impact/paths.hpp"
@@ -273,7 +274,9 @@ std::vector<Visa> Session::passport(bool refresh) {
   auto visas = verify(s.visas);
   const auto soon = epoch_now() + kMargin.count();
   bool stale = s.visas_fetched == 0 || refresh ||
-               std::any_of(visas.begin(), visas.end(), [&](const Visa& v) { return v.verified && v.exp <= soon; }) ||
+               // a visa at or past its expiry that we have not asked for again since it expired
+               std::any_of(visas.begin(), visas.end(),
+                           [&](const Visa& v) { return v.exp != 0 && v.exp <= soon && s.visas_fetched < v.exp; }) ||
                (!s.passport.empty() && s.passport_expires <= soon);
   if (!stale || s.grant == "client_credentials") return visas;
   auto lock = store_.lock(profile_.name);
@@ -321,6 +324,72 @@ std::vector<std::string> Session::passports_for(const std::vector<std::string>& 
   std::vector<std::string> out;
   for (const auto& v : visas)
     if (v.verified && accepts(v.iss)) out.push_back(v.jwt);
+  return out;
+}
+
+std::vector<Check> login_checks(Session& session) {
+  const Profile& p = session.profile();
+  std::vector<Check> out;
+  Check login{"identity", redact_url(p.issuer), "login", CheckStatus::ok, "", ""};
+  if (auto env = environment_token()) {
+    login.detail = "using the bearer token in IMPACT_TOKEN";
+    out.push_back(login);
+    return out;
+  }
+  std::optional<TokenState> s;
+  try {
+    s = session.stored();
+  } catch (const Error& e) {
+    login.status = CheckStatus::fail;
+    login.detail = e.what();
+    login.hint = e.hint();
+    out.push_back(login);
+    return out;
+  }
+  const auto now = epoch_now();
+  if (!s) {
+    login.status = CheckStatus::warn;
+    login.detail = "not logged in";
+    login.hint = "run: impact login";
+    out.push_back(login);
+    return out;
+  }
+  const bool refreshable = !s->refresh_token.empty() || s->grant == "client_credentials";
+  const std::int64_t ends = s->refresh_token.empty() ? s->access_expires : s->refresh_expires;
+  std::string who = s->username.empty() ? (s->subject.empty() ? "client " + s->client_id : s->subject) : s->username;
+  if ((!refreshable && s->access_expires <= now) || (ends != 0 && ends <= now && s->grant != "client_credentials")) {
+    login.status = CheckStatus::fail;
+    login.detail = fmt::format("the session of {} has expired", who);
+    login.hint = "run: impact login";
+  } else {
+    login.detail = fmt::format("logged in as {}{}", who,
+                               ends == 0 || s->grant == "client_credentials" ? std::string()
+                                                                            : ", session ends in " + format_duration(seconds(ends - now)));
+  }
+  out.push_back(login);
+  if (login.status == CheckStatus::ok && !s->visas.empty()) {
+    Check pc{"identity", redact_url(p.issuer), "passport", CheckStatus::ok, "", ""};
+    try {
+      auto visas = session.passport(false);
+      std::size_t ok = 0;
+      std::string bad;
+      for (const auto& v : visas) {
+        if (v.verified) ++ok;
+        else bad += (bad.empty() ? "" : "; ") + (v.type.empty() ? std::string("?") : v.type) + ": " + v.problem;
+      }
+      pc.detail = fmt::format("{} of {} visas verified{}", ok, visas.size(), bad.empty() ? "" : " (" + bad + ")");
+      if (!bad.empty()) {
+        pc.status = CheckStatus::warn;
+        pc.hint = "unverified visas are never sent; check the profile's trusted visa issuers (impact profile show)";
+      }
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      pc.status = CheckStatus::fail;
+      pc.detail = e.what();
+      pc.hint = e.hint();
+    }
+    out.push_back(pc);
+  }
   return out;
 }
 
