@@ -252,12 +252,19 @@ void passport(Context& ctx, bool refresh, bool raw) {
     for (const auto& v : visas) ctx.term().out() << v.jwt << '\n';
     return;
   }
+  auto stored = session.stored();
+  const bool broker = stored && !stored->passport.empty();
   if (ctx.json()) {
     json out = json::array();
     for (const auto& v : visas) out.push_back(visa_json(v));
-    ctx.term().print_json({{"visas", out}});
+    json doc = {{"visas", out}};
+    if (broker) doc["broker_passport"] = {{"issuer", stored->issuer}, {"expires", stored->passport_expires}};
+    ctx.term().print_json(doc);
     return;
   }
+  if (broker)
+    ctx.term().note(fmt::format("a Passport signed by {} is also held (token exchange), expiring {}", stored->issuer,
+                                when(stored->passport_expires, now)));
   if (visas.empty()) {
     ctx.term().note("the passport has no visas");
     return;

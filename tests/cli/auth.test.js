@@ -261,6 +261,19 @@ test('IMPACT_TOKEN: used as is, never prompts, and must be a bare token', (t) =>
   assert.match(bad.stderr, /IMPACT_TOKEN contains whitespace/);
 });
 
+test('a confidential client also gets a broker-signed Passport by token exchange', async (t) => {
+  const dir = profile(t, ['--registry', fed.registry, '--client-id', 'impact-ci', '--client-secret-file', fed.clients['impact-ci'].secret_file]);
+  await resetStats();
+  const r = await login(dir, ['--no-qr'], (code) => approve(code, 'alice'));
+  assert.equal(r.code, 0, r.stderr);
+  const s = await stats();
+  assert.equal(s['success:urn:ietf:params:oauth:grant-type:token-exchange'], 1, JSON.stringify(s));
+  const pp = JSON.parse(impact(dir, ['passport', '--json']).stdout);
+  assert.equal(pp.broker_passport.issuer, fed.issuer);
+  assert.ok(pp.broker_passport.expires > Date.now() / 1000);
+  assert.equal(pp.visas.filter((v) => v.verified).length, 4);
+});
+
 // The misbehaving device-flow provider: a profile whose issuer is it.
 async function badProfile(t, script) {
   const r = await fetch(`${fed.bad_issuer}/__script`, { method: 'POST', body: JSON.stringify(script), signal: AbortSignal.timeout(5000) });

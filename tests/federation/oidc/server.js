@@ -122,7 +122,9 @@ async function createProvider({ issuer, keys, settings, ciSecret, ciAuthMethod, 
         client_name: 'impact CI (confidential)',
         client_secret: ciSecret,
         token_endpoint_auth_method: ciAuthMethod,
-        grant_types: ['client_credentials', TOKEN_EXCHANGE, 'refresh_token'],
+        // also the device flow: a site may register impact as a confidential client (then it can
+        // exchange the user's token for a broker-signed GA4GH Passport)
+        grant_types: ['client_credentials', TOKEN_EXCHANGE, 'refresh_token', DEVICE_GRANT],
         response_types: [],
         redirect_uris: [],
       },
@@ -421,7 +423,7 @@ async function start(opts = {}) {
       },
       'impact-ci': {
         client_id: 'impact-ci', type: 'confidential', token_endpoint_auth_method: process.env.FED_CI_AUTH_METHOD || 'client_secret_basic',
-        secret_file: secretFile, grant_types: ['client_credentials', TOKEN_EXCHANGE, 'refresh_token'],
+        secret_file: secretFile, grant_types: ['client_credentials', TOKEN_EXCHANGE, 'refresh_token', DEVICE_GRANT],
       },
     },
     users: Object.fromEntries(Object.entries(USERS).map(([name, u]) => [name, {
