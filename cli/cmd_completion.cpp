@@ -1,0 +1,326 @@
+// impact completion bash|zsh|fish — shell completion scripts generated from the command tree itself, so
+// every command and flag the binary has is completed. `impact __complete KIND` lists dynamic values
+// (profiles, beacons) for the scripts. completions/ holds the generated scripts; a test keeps them in
+// step with the binary.
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "context.hpp"
+#include "impact/error.hpp"
+
+namespace impact::cli {
+namespace {
+
+struct Flag {
+  std::vector<std::string> names;  // "--profile", "-v"
+  bool takes_value = false;
+  std::string kind;                // what its value is: file, dir, profile, beacon, format, value
+  std::string description;
+};
+
+struct Command {
+  std::string path;  // "" for the root, "run submit"
+  std::vector<std::pair<std::string, std::string>> subcommands;  // name, description
+  std::vector<Flag> flags;
+  std::string positional;  // kind of the positional arguments, if any
+};
+
+// What the values of a flag are, by name; flags not listed that take a value complete nothing.
+const std::map<std::string, std::string> kFlagKinds = {
+    {"--profile", "profile"}, {"--format", "word:table tsv json"}, {"--config", "file"},
+    {"--cacert", "file"},     {"--client-secret-file", "file"},   {"--params", "file"},
+    {"--attach", "file"},     {"--batch", "file"},                {"-o", "dir"},
+    {"--output", "dir"},      {"--beacon", "beacon"},              {"--granularity", "word:boolean count record"},
+    {"--state", "word:QUEUED INITIALIZING RUNNING PAUSED COMPLETE EXECUTOR_ERROR SYSTEM_ERROR CANCELED CANCELING PREEMPTED"},
+    {"--type", "word:CWL WDL NFL SMK"},
+};
+
+// What the positional arguments of a command are.
+const std::map<std::string, std::string> kPositionalKinds = {
+    {"profile use", "profile"},   {"profile show", "profile"}, {"profile remove", "profile"},
+    {"service-info", "word:wes drs beacon storage"},
+    {"run show", "run"},          {"run logs", "run"},         {"run cancel", "run"},
+    {"run wait", "run"},          {"run submit", "file"},      {"results ls", "run"},
+    {"results download", "run"},  {"beacon info", "beacon"},   {"beacon filters", "beacon"},
+    {"completion", "word:bash zsh fish"},
+};
+
+void collect(const CLI::App& app, const std::string& path, std::vector<Command>& out) {
+  Command c;
+  c.path = path;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App* a) { return !a->get_group().empty(); }))
+    c.subcommands.emplace_back(sub->get_name(), sub->get_description());
+  for (const CLI::Option* o : app.get_options([](const CLI::Option* opt) { return opt->nonpositional(); })) {
+    Flag f;
+    for (const auto& s : o->get_snames()) f.names.push_back("-" + s);
+    for (const auto& l : o->get_lnames()) f.names.push_back("--" + l);
+    if (f.names.empty()) continue;
+    f.takes_value = o->get_type_size() != 0;
+    f.description = o->get_description();
+    if (f.takes_value) {
+      f.kind = "value";
+      for (const auto& n : f.names)
+        if (auto k = kFlagKinds.find(n); k != kFlagKinds.end()) f.kind = k->second;
+    }
+    c.flags.push_back(std::move(f));
+  }
+  if (auto k = kPositionalKinds.find(path); k != kPositionalKinds.end()) c.positional = k->second;
+  out.push_back(c);
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App* a) { return !a->get_group().empty(); }))
+    collect(*sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), out);
+}
+
+std::string quote(std::string_view s) {  // single-quoted for sh, zsh and fish
+  std::string out = "'";
+  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+std::string fish_quote(std::string_view s) {  // fish: backslash escapes inside single quotes
+  std::string out = "'";
+  for (char ch : s) {
+    if (ch == '\'' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "'";
+}
+
+std::string first_line(std::string s) {
+  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+// Shell functions shared by bash and zsh: the command tree as case tables.
+std::string tables(const std::vector<Command>& cmds) {
+  std::ostringstream o;
+  o << "_impact_subs() {\n  case \"$1\" in\n";
+  for (const auto& c : cmds) {
+    if (c.subcommands.empty()) continue;
+    std::string words;
+    for (const auto& [n, d] : c.subcommands) words += (words.empty() ? "" : " ") + n;
+    o << "    " << quote(c.path) << ") echo " << quote(words) << " ;;\n";
+  }
+  o << "  esac\n}\n_impact_flags() {\n  case \"$1\" in\n";
+  for (const auto& c : cmds) {
+    std::string words;
+    for (const auto& f : c.flags)
+      for (const auto& n : f.names) words += (words.empty() ? "" : " ") + n;
+    if (!words.empty()) o << "    " << quote(c.path) << ") echo " << quote(words) << " ;;\n";
+  }
+  o << "  esac\n}\n_impact_flag_kind() {\n  case \"$1\" in\n";
+  std::map<std::string, std::string> kinds;
+  for (const auto& c : cmds)
+    for (const auto& f : c.flags)
+      if (f.takes_value)
+        for (const auto& n : f.names) kinds[n] = f.kind;
+  for (const auto& [n, k] : kinds) o << "    " << quote(n) << ") echo " << quote(k) << " ;;\n";
+  o << "  esac\n}\n_impact_positional_kind() {\n  case \"$1\" in\n";
+  for (const auto& c : cmds)
+    if (!c.positional.empty()) o << "    " << quote(c.path) << ") echo " << quote(c.positional) << " ;;\n";
+  o << "  esac\n}\n";
+  // The command path of the words typed so far: subcommand names, skipping flags and their values.
+  o << R"SH(_impact_path() {
+  local p="" w skip=0 subs
+  for w in "$@"; do
+    if [ "$skip" = 1 ]; then skip=0; continue; fi
+    case "$w" in
+      --*=*) ;;
+      -*) [ -n "$(_impact_flag_kind "$w")" ] && skip=1 ;;
+      *) subs=" $(_impact_subs "$p") "
+         case "$subs" in *" $w "*) p="${p:+$p }$w" ;; esac ;;
+    esac
+  done
+  echo "$p"
+}
+_impact_dynamic() {
+  case "$1" in
+    profile|beacon) impact __complete "$1" 2>/dev/null ;;
+    run) impact run list --format tsv 2>/dev/null | cut -f1 ;;
+    word:*) echo "${1#word:}" ;;
+  esac
+}
+)SH";
+  return o.str();
+}
+
+std::string bash_script(const std::vector<Command>& cmds) {
+  return "# bash completion for impact. Generated by `impact completion bash`; do not edit.\n" + tables(cmds) + R"SH(_impact() {
+  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmdpath kind
+  cmdpath=$(_impact_path "${COMP_WORDS[@]:1:COMP_CWORD-1}")
+  kind=""
+  case "$prev" in -*) kind=$(_impact_flag_kind "$prev") ;; esac
+  if [ -z "$kind" ]; then
+    if [[ "$cur" == -* ]]; then
+      COMPREPLY=($(compgen -W "$(_impact_flags "$cmdpath") $(_impact_flags "")" -- "$cur"))
+      return
+    fi
+    local subs
+    subs=$(_impact_subs "$cmdpath")
+    if [ -n "$subs" ]; then
+      COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+      return
+    fi
+    kind=$(_impact_positional_kind "$cmdpath")
+  fi
+  case "$kind" in
+    file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null ;;
+    dir) COMPREPLY=($(compgen -d -- "$cur")); compopt -o filenames 2>/dev/null ;;
+    ""|value) COMPREPLY=() ;;
+    *) COMPREPLY=($(compgen -W "$(_impact_dynamic "$kind")" -- "$cur")) ;;
+  esac
+}
+complete -F _impact impact
+)SH";
+}
+
+std::string zsh_script(const std::vector<Command>& cmds) {
+  std::ostringstream o;
+  o << "#compdef impact\n# zsh completion for impact. Generated by `impact completion zsh`; do not edit.\n"
+    << tables(cmds) << "_impact_described() {\n  case \"$1\" in\n";
+  for (const auto& c : cmds) {
+    if (c.subcommands.empty()) continue;
+    o << "    " << quote(c.path) << ") reply=(";
+    for (const auto& [n, d] : c.subcommands) o << " " << quote(n + ":" + first_line(d));
+    o << " ) ;;\n";
+  }
+  o << "    *) reply=() ;;\n  esac\n}\n";
+  o << R"SH(_impact() {
+  local cur=${words[CURRENT]} prev=${words[CURRENT-1]} cmdpath kind
+  local -a reply
+  cmdpath=$(_impact_path "${(@)words[2,CURRENT-1]}")
+  kind=""
+  case "$prev" in -*) kind=$(_impact_flag_kind "$prev") ;; esac
+  if [[ -z "$kind" ]]; then
+    if [[ "$cur" == -* ]]; then
+      compadd -- ${=$(_impact_flags "$cmdpath")} ${=$(_impact_flags "")}
+      return
+    fi
+    _impact_described "$cmdpath"
+    if (( ${#reply} )); then
+      _describe -t commands 'impact command' reply
+      return
+    fi
+    kind=$(_impact_positional_kind "$cmdpath")
+  fi
+  case "$kind" in
+    file) _files ;;
+    dir) _files -/ ;;
+    ""|value) ;;
+    *) compadd -- ${=$(_impact_dynamic "$kind")} ;;
+  esac
+}
+if [[ "$funcstack[1]" = "_impact" ]]; then _impact "$@"; else compdef _impact impact; fi
+)SH";
+  return o.str();
+}
+
+std::string fish_script(const std::vector<Command>& cmds) {
+  std::ostringstream o;
+  o << "# fish completion for impact. Generated by `impact completion fish`; do not edit.\n";
+  o << "function __impact_subs\n    switch $argv[1]\n";
+  for (const auto& c : cmds) {
+    if (c.subcommands.empty()) continue;
+    o << "        case " << fish_quote(c.path) << "\n            echo";
+    for (const auto& [n, d] : c.subcommands) o << " " << n;
+    o << "\n";
+  }
+  o << "    end\nend\nfunction __impact_takes_value\n    switch $argv[1]\n        case";
+  std::set<std::string> valued;
+  for (const auto& c : cmds)
+    for (const auto& f : c.flags)
+      if (f.takes_value)
+        for (const auto& n : f.names) valued.insert(n);
+  for (const auto& n : valued) o << " " << fish_quote(n);
+  o << R"SH(
+            return 0
+    end
+    return 1
+end
+function __impact_path
+    set -l p ''
+    set -l skip 0
+    for w in (commandline -opc)[2..-1]
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        switch $w
+            case '--*=*'
+            case '-*'
+                __impact_takes_value $w; and set skip 1
+            case '*'
+                if contains -- $w (string split ' ' -- (__impact_subs "$p"))
+                    set p (string trim -- "$p $w")
+                end
+        end
+    end
+    echo $p
+end
+function __impact_at
+    test (__impact_path) = "$argv[1]"
+end
+complete -c impact -f
+)SH";
+  auto dynamic = [](const std::string& kind) -> std::string {
+    if (kind == "file") return " -F";
+    if (kind == "dir") return " -a '(__fish_complete_directories)'";
+    if (kind == "profile" || kind == "beacon") return " -a '(impact __complete " + kind + " 2>/dev/null)'";
+    if (kind == "run") return " -a '(impact run list --format tsv 2>/dev/null | cut -f1)'";
+    if (kind.rfind("word:", 0) == 0) return " -a " + fish_quote(kind.substr(5));
+    return "";
+  };
+  for (const auto& c : cmds) {
+    std::string cond = " -n " + fish_quote("__impact_at " + fish_quote(c.path));
+    for (const auto& [n, d] : c.subcommands)
+      o << "complete -c impact" << cond << " -a " << fish_quote(n) << " -d " << fish_quote(first_line(d)) << "\n";
+    if (!c.positional.empty() && c.subcommands.empty()) o << "complete -c impact" << cond << dynamic(c.positional) << "\n";
+    for (const auto& f : c.flags) {
+      o << "complete -c impact";
+      if (!c.path.empty()) o << cond;  // the root's (global) flags apply everywhere
+      for (const auto& n : f.names) o << (n.rfind("--", 0) == 0 ? " -l " + n.substr(2) : " -s " + n.substr(1));
+      if (f.takes_value) o << " -r" << dynamic(f.kind);
+      o << " -d " << fish_quote(first_line(f.description)) << "\n";
+    }
+  }
+  return o.str();
+}
+
+void complete_values(Context& ctx, const std::string& kind) {
+  Config config = ctx.load_config();
+  if (kind == "profile") {
+    for (const auto& [name, p] : config.profiles()) ctx.term().out() << name << '\n';
+  } else if (kind == "beacon") {
+    for (const auto& [name, url] : ctx.profile(config).beacons) ctx.term().out() << name << '\n';
+  }
+}
+
+}  // namespace
+
+std::string completion_script(const CLI::App& root, const std::string& shell) {
+  std::vector<Command> cmds;
+  collect(root, "", cmds);
+  if (shell == "bash") return bash_script(cmds);
+  if (shell == "zsh") return zsh_script(cmds);
+  if (shell == "fish") return fish_script(cmds);
+  throw Error(ErrorKind::usage, fmt::format("no completion for the shell '{}'", shell), "use bash, zsh or fish");
+}
+
+void register_completion(CLI::App& app, Context& ctx) {
+  auto shell = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("completion", "Print the shell completion script for bash, zsh or fish");
+  cmd->add_option("shell", *shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
+  cmd->footer("Examples:\n  source <(impact completion bash)\n  impact completion zsh > \"${fpath[1]}/_impact\"\n"
+              "  impact completion fish > ~/.config/fish/completions/impact.fish");
+  cmd->callback(ctx.action([&ctx, &app, shell] { ctx.term().out() << completion_script(app, *shell); }));
+
+  auto kind = std::make_shared<std::string>();
+  auto* hidden = app.add_subcommand("__complete", "")->group("");  // for the scripts, not for people
+  hidden->add_option("kind", *kind)->required()->check(CLI::IsMember({"profile", "beacon"}));
+  hidden->callback(ctx.action([&ctx, kind] { complete_values(ctx, *kind); }));
+}
+
+}  // namespace impact::cli
