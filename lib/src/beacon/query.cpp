@@ -174,7 +174,8 @@ std::string query_string(const Query& q) {
     ids += (ids.empty() ? "" : ",") + f.id;
   }
   if (!ids.empty()) out += "&filters=" + percent_encode(ids);
-  for (const auto& [k, v] : request_parameters(q.variant).items()) {
+  const json rp = request_parameters(q.variant);  // items() must not outlive what it iterates
+  for (const auto& [k, v] : rp.items()) {
     std::string value;
     if (v.is_array()) {
       for (const auto& x : v) value += (value.empty() ? "" : ",") + x.dump();
@@ -284,7 +285,8 @@ Answer parse_answer(const json& body, const Query& sent) {
   if (meta && !sent.variant.empty()) {
     if (auto* rrs = member(*meta, "receivedRequestSummary", json::value_t::object); rrs && rrs->contains("requestParameters")) {
       const json echo = flat_request_parameters((*rrs)["requestParameters"]);
-      for (const auto& [k, v] : request_parameters(sent.variant).items())
+      const json sent_rp = request_parameters(sent.variant);
+      for (const auto& [k, v] : sent_rp.items())
         if (!echo.contains(k)) a.ignored_parameters.push_back(k);
     }
   }
