@@ -1,4 +1,5 @@
 // impact beacon list | info [BEACON] | filters [BEACON]
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "beacon_common.hpp"
@@ -77,16 +78,6 @@ beacon::Settings beacon_settings(Context& ctx, const BeaconSelection& sel) {
 
 namespace {
 
-Error as_error(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const Error& err) {
-    return err;
-  } catch (const std::exception& ex) {
-    return Error(ErrorKind::generic, ex.what());
-  }
-}
-
 // Reports beacons that could not give `doc`; returns how many could. Sets exit code 6 when only some could,
 // throws the first error when none could.
 std::size_t report_failures(Context& ctx, const std::vector<beacon::Target>& targets,
@@ -99,13 +90,13 @@ std::size_t report_failures(Context& ctx, const std::vector<beacon::Target>& tar
       ++ok;
       continue;
     }
-    Error e = f.error ? as_error(f.error)
-                      : Error(ErrorKind::protocol, f.missing.count(doc) ? f.missing.at(doc) : "no answer");
+    Error e = f.error ? *f.error : Error(ErrorKind::protocol, f.missing.count(doc) ? f.missing.at(doc) : "no answer");
     failures.push_back({{"name", targets[i].name}, {"url", redact_url(targets[i].url)}, {"error", e.what()}});
     if (!ctx.json()) ctx.term().error(targets[i].name + ": " + e.what(), e.hint());
     if (!first) first = e;
   }
-  if (ok == 0 && first) throw *first;
+  if (ok == 0 && first)  // each failure was reported above; exit with the first one's code
+    throw Error(first->kind(), fmt::format("no beacon answered ({} failed)", targets.size()), first->hint());
   if (ok < targets.size()) ctx.exit_code = exit_code::partial;
   return ok;
 }

@@ -120,9 +120,9 @@ void run(Context& ctx, const SearchOpts& o) {
     answered += b.answered ? 1 : 0;
     unsupported += b.supported ? 0 : 1;
   }
-  if (answered == 0 && failed > 0) {
+  if (answered == 0 && failed > 0) {  // each failure was reported above; exit with the first one's code
     for (const auto& b : res.beacons)
-      if (b.error) throw *b.error;
+      if (b.error) throw Error(b.error->kind(), fmt::format("no beacon answered ({} failed)", failed), b.error->hint());
   }
   if (answered == 0 && unsupported == res.beacons.size())
     throw Error(ErrorKind::not_found, fmt::format("no beacon offers {}", q.entry), "run: impact beacon info");

@@ -5,11 +5,11 @@
 //
 //   node tests/bench/beacon-search.js [--beacons 16] [--delay-ms 150] [--runs 7] [--bin build/cli/impact]
 //
-// Starts N reference beacons in this process (tests/federation/beacon/server.js, public instance, every /api
-// request delayed by D ms), writes a profile naming them, warms the /map cache once, then times R runs of
+// Starts N reference beacons, each in its own process as in a real federation (tests/federation/beacon/
+// server.js, public instance, every /api request delayed by D ms), writes a profile naming them, warms the /map cache once, then times R runs of
 // `impact search individuals --filter HP:0001250` against 1 beacon and against all N, and prints the
 // medians and their ratio. Exit status 1 when the ratio is over 1.3.
-const { execFile } = require('node:child_process');
+const { execFile, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -30,11 +30,27 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
+// One beacon in a child process (this script with --serve); resolves to {apiUrl, close()}.
+function startChild(i) {
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, [__filename, '--serve', String(i), '--delay-ms', String(DELAY)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const timer = setTimeout(() => { child.kill(); fail(new Error('beacon did not start in 20 s')); }, 20000);
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (!out.includes('\n')) return;
+      clearTimeout(timer);
+      ok({ apiUrl: out.trim(), close: () => new Promise((done) => { child.once('exit', done); child.kill(); }) });
+    });
+    child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`beacon exited with ${code}`)); });
+  });
+}
+
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-bench-'));
   const servers = [];
   try {
-    for (let i = 0; i < N; i++) servers.push(await start({ port: 0, instance: 'public', name: `bench-${i}`, delayMs: DELAY, log: quiet }));
+    for (let i = 0; i < N; i++) servers.push(await startChild(i));
     const env = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_CACHE_HOME: path.join(dir, 'cache') };
     // Asynchronous: the beacons live in this process and must keep answering while impact runs.
     const run = (args) => new Promise((ok, fail) => {
@@ -73,4 +89,9 @@ async function main() {
   }
 }
 
-main().catch((e) => { console.error(e.message); process.exitCode = 2; });
+if (process.argv.includes('--serve')) {
+  start({ port: 0, instance: 'public', name: `bench-${arg('serve')}`, delayMs: DELAY, log: quiet })
+    .then((b) => process.stdout.write(`${b.apiUrl}\n`));
+} else {
+  main().catch((e) => { console.error(e.message); process.exitCode = 2; });
+}

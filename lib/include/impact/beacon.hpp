@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <exception>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -130,7 +129,7 @@ struct Settings {
 struct Fetched {
   std::map<Document, nlohmann::json> docs;  // the documents' `response` objects (or whole bodies)
   std::map<Document, std::string> missing;  // documents it could not give, and why
-  std::exception_ptr error;                 // set when the beacon did not answer at all
+  std::optional<Error> error;               // set when the beacon did not answer at all
 };
 // Fetches `which` from every target in parallel, cached documents first.
 std::vector<Fetched> fetch_documents(const std::vector<Target>& targets, const std::vector<Document>& which,

@@ -146,7 +146,7 @@ std::vector<Fetched> fetch_documents(const std::vector<Target>& targets, const s
     if (o.error) {
       const Error e = error_of(o.error);
       if (e.kind() == ErrorKind::cancelled) throw e;
-      if (!f.error) f.error = o.error;
+      if (!f.error) f.error = e;
       f.missing[d] = e.what();
       continue;
     }
@@ -227,7 +227,7 @@ SearchResult search(const std::vector<Target>& targets, const Query& q, const Se
     r.name = targets[i].name;
     r.url = targets[i].url;
     if (fetched[i].error) {  // it did not answer at all: do not wait for it a second time
-      r.error = error_of(fetched[i].error);
+      r.error = fetched[i].error;
       r.seconds = elapsed();
       continue;
     }
