@@ -187,6 +187,27 @@ test('a hanging beacon and a failing one are reported; the rest answer; exit cod
   assert.equal(onlyBroken.code, 1, 'when every beacon fails the search fails');
 });
 
+test('a beacon whose query hangs behind the fault proxy (no /map there) times out; the others answer', async (t) => {
+  const { startProxy } = require('../federation/proxy/server');
+  const proxy = await startProxy({ target: new URL(fed.services['beacon-public']).origin, port: 0 });
+  t.after(() => proxy.close());
+  proxy.addFault({ path: '^/api/map', status: 404, times: -1 });
+  proxy.addFault({ method: 'POST', path: '^/api/individuals', stall_ms: 20000, times: -1 });
+  const dir = localProfile(t, ['--beacon', `proxied=${proxy.url}/api`]);
+  const started = Date.now();
+  const r = await impactAsync(dir, ['search', 'individuals', '--timeout', '2s', '--json']);
+  const took = Date.now() - started;
+  assert.equal(r.code, 6, r.stderr);
+  assert.ok(took < 8000, `took ${took} ms`);
+  const b = byName(JSON.parse(r.stdout));
+  assert.equal(b.proxied.error.kind, 'timeout');
+  assert.equal(b.proxied.method, 'POST');
+  assert.equal(b.public.answered, true);
+  const posts = proxy.requests().filter((x) => x.method === 'POST');
+  assert.equal(posts.length, 1, 'asked once, at the conventional path, and not retried');
+  assert.equal(posts[0].url, '/api/individuals');
+});
+
 // A scripted beacon with the quirks seen in the wild: GET only, nested echo, its own filtering terms.
 function quirkyBeacon(t) {
   return server(t, (req) => {
