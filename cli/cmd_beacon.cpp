@@ -15,7 +15,7 @@ using nlohmann::json;
 
 void add_beacon_options(CLI::App* cmd, BeaconSelection& sel, bool with_beacon) {
   if (with_beacon) cmd->add_option("--beacon", sel.names, "Ask only this beacon of the profile (name or URL); repeatable");
-  cmd->add_option("--timeout", sel.timeout, "Give up on a beacon that has not answered after this long")
+  cmd->add_option("--timeout", sel.timeout, "Give up on a beacon that sends nothing for this long")
       ->capture_default_str();
   cmd->add_flag("--refresh", sel.refresh, "Fetch the beacons' /info, /map, /configuration and /filtering_terms again, not the cached copies");
   cmd->add_flag("--anonymous", sel.anonymous, "Send no token, even when logged in");

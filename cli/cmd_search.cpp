@@ -144,8 +144,8 @@ void add_common(CLI::App* cmd, SearchOpts& o) {
 void add_variant_options(CLI::App* cmd, SearchOpts& o) {
   auto& v = o.variant;
   cmd->add_option("--chrom", v.reference_name, "Reference name: 17, chr17 or NC_000017.11");
-  cmd->add_option("--start", v.start, "0-based start; twice for a bracket query")->expected(1);
-  cmd->add_option("--end", v.end, "0-based exclusive end (a range query); twice for a bracket query")->expected(1);
+  cmd->add_option("--start", v.start, "0-based start; twice for a bracket query")->allow_extra_args(false);
+  cmd->add_option("--end", v.end, "0-based exclusive end (a range query); twice for a bracket query")->allow_extra_args(false);
   cmd->add_option("--ref", v.reference_bases, "Reference bases");
   cmd->add_option("--alt", v.alternate_bases, "Alternate bases (N matches any base)");
   cmd->add_option("--assembly", v.assembly_id, "Assembly, e.g. GRCh38");

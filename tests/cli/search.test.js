@@ -115,6 +115,10 @@ test('variant queries: the anchors are found where their carriers are', (t) => {
   const range = search(dir, ['variants', '--chrom', '17', '--start', '43045700', '--end', '43045720', '--granularity', 'count'], env);
   assert.ok(byName(range.json).registered.count >= 1);
 
+  const bracket = (s2) => byName(search(dir, ['variants', '--chrom', '17', '--start', '43045700', '--start', s2, '--end', '43045712', '--end', '43045720', '--beacon', 'public']).json).public.exists;
+  assert.equal(bracket('43045711'), true, 'a bracket query around the anchor finds it');
+  assert.equal(bracket('43045701'), false, 'a bracket that ends before it does not');
+
   const bad = impact(dir, ['search', 'variants', '--start', '5', '--alt', 'G']);
   assert.equal(bad.code, 2, 'a query the spec forbids is refused before anything is sent');
   assert.match(bad.stderr, /--start needs --chrom/);
