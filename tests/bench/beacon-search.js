@@ -8,7 +8,9 @@
 // Starts N reference beacons, each in its own process as in a real federation (tests/federation/beacon/
 // server.js, public instance, every /api request delayed by D ms), writes a profile naming them, warms the /map cache once, then times R runs of
 // `impact search individuals --filter HP:0001250` against 1 beacon and against all N, and prints the
-// medians and their ratio. Exit status 1 when the ratio is over 1.3.
+// medians and their ratio. Exit status 1 when the ratio is over 1.3. Measure a Release build
+// (cmake -B build-release -DCMAKE_BUILD_TYPE=Release; --bin build-release/cli/impact): a Debug build spends
+// more of the time in JSON parsing, and the beacons' own CPU use counts too (16 Node processes on the cores).
 const { execFile, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
