@@ -78,6 +78,8 @@ void register_auth(CLI::App& app, Context& ctx);
 void register_service_info(CLI::App& app, Context& ctx);
 void register_doctor(CLI::App& app, Context& ctx);
 void register_version(CLI::App& app, Context& ctx);
+void register_search(CLI::App& app, Context& ctx);  // and register_beacon: `impact search`, `impact beacon`
+void register_beacon(CLI::App& app, Context& ctx);
 void register_completion(CLI::App& app, Context& ctx);  // register last: it reads the whole tree
 std::string completion_script(const CLI::App& root, const std::string& shell);
 void print_version(Context& ctx);  // `impact version` and `impact --version`

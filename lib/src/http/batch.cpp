@@ -162,7 +162,8 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(w.due - std::chrono::steady_clock::now()).count();
       timeout_ms = static_cast<int>(std::clamp<long long>(ms, 0, timeout_ms));
     }
-    if (!active.empty() || timeout_ms > 0) curl_multi_poll(m, nullptr, 0, timeout_ms, nullptr);
+    // Nothing in flight and no retry pending: the loop is done (or starts queued work) without waiting.
+    if (!active.empty() || !waiting.empty()) curl_multi_poll(m, nullptr, 0, timeout_ms, nullptr);
   }
   return out;
 }

@@ -1,0 +1,188 @@
+// impact search variants|individuals|biosamples|datasets|cohorts|runs|analyses: ask every beacon at once.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "beacon_common.hpp"
+#include "impact/error.hpp"
+
+namespace impact::cli {
+namespace {
+
+using nlohmann::json;
+
+struct SearchOpts {
+  std::string entry;
+  std::vector<std::string> filters;
+  bool no_descendants = false;
+  std::string granularity;  // empty: the spec's default (record for datasets/cohorts, else boolean)
+  int limit = 10;
+  int skip = 0;
+  BeaconSelection sel;
+  beacon::VariantQuery variant;
+  std::optional<std::int64_t> min_length, max_length;
+};
+
+std::string record_id(const json& r) {
+  for (const char* k : {"id", "variantInternalId"})
+    if (r.contains(k) && r[k].is_string()) return r[k].get<std::string>();
+  return {};
+}
+
+std::string record_detail(const json& r) {
+  if (r.contains("identifiers") && r["identifiers"].is_object() && r["identifiers"].contains("genomicHGVSId"))
+    return r["identifiers"]["genomicHGVSId"].get<std::string>();
+  if (r.contains("name") && r["name"].is_string()) return r["name"].get<std::string>();
+  if (r.contains("sex") && r["sex"].is_object() && r["sex"].contains("label")) return "sex: " + r["sex"]["label"].get<std::string>();
+  return {};
+}
+
+std::string summary_note(const beacon::BeaconResult& b, beacon::Granularity requested) {
+  std::vector<std::string> notes;
+  if (b.answer.granularity != requested)
+    notes.push_back(fmt::format("{} granted (asked {})", beacon::to_string(b.answer.granularity), beacon::to_string(requested)));
+  if (!b.answer.unknown_filters.empty()) {
+    std::string ids;
+    for (const auto& f : b.answer.unknown_filters) ids += (ids.empty() ? "" : ",") + f;
+    notes.push_back("unknown filters: " + ids);
+  }
+  if (b.method == "GET") notes.push_back("GET only");
+  std::string s;
+  for (const auto& n : notes) s += (s.empty() ? "" : "; ") + n;
+  return s;
+}
+
+void report(Context& ctx, const beacon::SearchResult& res) {
+  const auto requested = res.query.granularity;
+  for (const auto& b : res.beacons) {
+    if (ctx.json()) break;
+    if (b.error) ctx.term().error(b.name + ": " + b.error->what(), b.error->hint());
+    if (!b.supported) ctx.term().note(fmt::format("{}: does not offer {} (per its /map)", b.name, res.query.entry));
+    for (const auto& f : b.answer.unknown_filters)
+      ctx.term().warn(fmt::format("{}: filter '{}' is unknown to this beacon; its answer ignores it", b.name, f));
+    for (const auto& p : b.answer.ignored_parameters)
+      ctx.term().warn(fmt::format("{}: the beacon did not echo '{}'; it may have ignored it", b.name, p));
+  }
+  if (ctx.json()) {
+    ctx.term().print_json(res);
+    return;
+  }
+  if (requested == beacon::Granularity::record) {
+    Table t{{"BEACON", "ID", "DETAIL"}, {}};
+    for (const auto& b : res.beacons) {
+      if (!b.answered) continue;
+      for (const auto& r : b.answer.records) t.rows.push_back({b.name, record_id(r), record_detail(r)});
+      const auto note = summary_note(b, requested);
+      ctx.term().note(fmt::format("{}: exists {}, count {}{}", b.name, b.answer.exists ? "yes" : "no",
+                                  b.answer.count ? std::to_string(*b.answer.count) : "-", note.empty() ? "" : "; " + note));
+    }
+    ctx.term().print_table(t, ctx.format());
+    return;
+  }
+  Table t{{"BEACON", "ANSWERED", "EXISTS", "COUNT", "GRANULARITY", "NOTE"}, {}};
+  for (const auto& b : res.beacons) {
+    if (!b.answered) {
+      t.rows.push_back({b.name, "no", "-", "-", "-", b.supported ? "failed: see above" : "entry type not offered"});
+      continue;
+    }
+    t.rows.push_back({b.name, "yes", b.answer.exists ? "yes" : "no", b.answer.count ? std::to_string(*b.answer.count) : "-",
+                      std::string(beacon::to_string(b.answer.granularity)), summary_note(b, requested)});
+  }
+  ctx.term().print_table(t, ctx.format());
+}
+
+void run(Context& ctx, const SearchOpts& o) {
+  beacon::Query q;
+  q.entry = std::string(beacon::entry_type(o.entry).path);
+  for (const auto& f : o.filters) q.filters.push_back(beacon::parse_filter(f, !o.no_descendants));
+  const bool collection = q.entry == "datasets" || q.entry == "cohorts";
+  if (o.granularity.empty()) {
+    q.granularity = collection ? beacon::Granularity::record : beacon::Granularity::boolean;
+  } else {
+    q.granularity = *beacon::parse_granularity(o.granularity);
+  }
+  if (o.limit < 0 || o.skip < 0) throw Error(ErrorKind::usage, "--limit and --skip must not be negative", "--limit 0 asks for all");
+  q.limit = o.limit;
+  q.skip = o.skip;
+  q.variant = o.variant;
+  q.variant.min_length = o.min_length;
+  q.variant.max_length = o.max_length;
+  q.variant.validate();  // before any request, so a bad query costs nothing
+
+  Config config = ctx.load_config();
+  const Profile& p = ctx.profile(config);
+  auto targets = beacon_targets(ctx, p, o.sel);
+  auto res = beacon::search(targets, q, beacon_settings(ctx, o.sel));
+  report(ctx, res);
+
+  const auto failed = res.failed();
+  std::size_t answered = 0, unsupported = 0;
+  for (const auto& b : res.beacons) {
+    answered += b.answered ? 1 : 0;
+    unsupported += b.supported ? 0 : 1;
+  }
+  if (answered == 0 && failed > 0) {  // each failure was reported above; exit with the first one's code
+    for (const auto& b : res.beacons)
+      if (b.error) throw Error(b.error->kind(), fmt::format("no beacon answered ({} failed)", failed), b.error->hint());
+  }
+  if (answered == 0 && unsupported == res.beacons.size())
+    throw Error(ErrorKind::not_found, fmt::format("no beacon offers {}", q.entry), "run: impact beacon info");
+  if (failed > 0) ctx.exit_code = exit_code::partial;
+}
+
+void add_common(CLI::App* cmd, SearchOpts& o) {
+  cmd->add_option("--filter", o.filters,
+                  "Filter: an ontology term (HP:0001250), a custom term (sampleOrigin:blood) or ID:OP:VALUE "
+                  "(age:>:P40Y); repeatable, all must match");
+  cmd->add_flag("--no-descendants", o.no_descendants, "Match ontology terms exactly, not their descendant terms");
+  cmd->add_option("--granularity", o.granularity, "boolean, count or record (beacons may grant less)")
+      ->check(CLI::IsMember({"boolean", "count", "record"}));
+  cmd->add_option("--limit", o.limit, "Records per beacon (0 = as many as the beacon allows)")->capture_default_str();
+  cmd->add_option("--skip", o.skip, "Pages of --limit records to skip")->capture_default_str();
+  add_beacon_options(cmd, o.sel);
+}
+
+void add_variant_options(CLI::App* cmd, SearchOpts& o) {
+  auto& v = o.variant;
+  cmd->add_option("--chrom", v.reference_name, "Reference name: 17, chr17 or NC_000017.11");
+  cmd->add_option("--start", v.start, "0-based start; twice for a bracket query")->allow_extra_args(false);
+  cmd->add_option("--end", v.end, "0-based exclusive end (a range query); twice for a bracket query")->allow_extra_args(false);
+  cmd->add_option("--ref", v.reference_bases, "Reference bases");
+  cmd->add_option("--alt", v.alternate_bases, "Alternate bases (N matches any base)");
+  cmd->add_option("--assembly", v.assembly_id, "Assembly, e.g. GRCh38");
+  cmd->add_option("--type", v.variant_type, "Variant type, e.g. SNP, INS, DEL");
+  cmd->add_option("--min-length", o.min_length, "Shortest variant length in bases");
+  cmd->add_option("--max-length", o.max_length, "Longest variant length in bases");
+  cmd->add_option("--gene", v.gene_id, "Gene id (HGNC symbol, e.g. BRCA1)");
+}
+
+}  // namespace
+
+void register_search(CLI::App& app, Context& ctx) {
+  auto* grp = app.add_subcommand("search", "Ask every Beacon of the profile at once and merge the answers");
+  grp->require_subcommand(1);
+  grp->footer(
+      "Exit code 6 when some beacons failed or timed out (the others' answers are printed).\n"
+      "Examples:\n"
+      "  impact search individuals --filter HP:0001250 --granularity count\n"
+      "  impact search variants --chrom 17 --start 43045711 --ref A --alt G --assembly GRCh38\n"
+      "  impact search biosamples --filter age:>:P40Y --beacon public --json");
+  const std::vector<std::pair<const char*, const char*>> entries = {
+      {"variants", "Genomic variants (g_variants) by position, bases, length or gene"},
+      {"individuals", "Individuals"},
+      {"biosamples", "Biosamples"},
+      {"datasets", "Datasets"},
+      {"cohorts", "Cohorts"},
+      {"runs", "Sequencing runs"},
+      {"analyses", "Analyses"},
+  };
+  for (const auto& [name, help] : entries) {
+    auto o = std::make_shared<SearchOpts>();
+    o->entry = name;
+    auto* cmd = grp->add_subcommand(name, help);
+    add_common(cmd, *o);
+    if (o->entry == "variants") add_variant_options(cmd, *o);
+    cmd->callback(ctx.action([&ctx, o] { run(ctx, *o); }));
+  }
+}
+
+}  // namespace impact::cli

@@ -1,0 +1,296 @@
+// Beacon v2 queries: filters, request bodies and GET parameters, and reading the answers tolerantly.
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "impact/beacon.hpp"
+#include "impact/url.hpp"
+
+namespace impact::beacon {
+
+using nlohmann::json;
+
+std::string_view to_string(Granularity g) noexcept {
+  switch (g) {
+    case Granularity::boolean: return "boolean";
+    case Granularity::count: return "count";
+    case Granularity::record: return "record";
+  }
+  return "boolean";
+}
+
+std::optional<Granularity> parse_granularity(std::string_view text) noexcept {
+  for (auto g : {Granularity::boolean, Granularity::count, Granularity::record})
+    if (text == to_string(g)) return g;
+  return std::nullopt;
+}
+
+const std::vector<EntryType>& entry_types() {
+  static const std::vector<EntryType> all = {
+      {"individuals", "individual"}, {"biosamples", "biosample"}, {"g_variants", "genomicVariant"},
+      {"runs", "run"},               {"analyses", "analysis"},    {"datasets", "dataset"},
+      {"cohorts", "cohort"},
+  };
+  return all;
+}
+
+const EntryType& entry_type(std::string_view name) {
+  if (name == "variants") name = "g_variants";
+  for (const auto& et : entry_types())
+    if (et.path == name || et.id == name) return et;
+  throw Error(ErrorKind::usage, fmt::format("unknown Beacon entry type '{}'", name),
+              "use one of: variants, individuals, biosamples, datasets, cohorts, runs, analyses");
+}
+
+// ------------------------------------------------------------------ filters
+
+namespace {
+
+constexpr std::array<std::string_view, 6> kOperators = {">=", "<=", "=", "<", ">", "!"};
+
+bool ontology_prefix(std::string_view prefix) {
+  if (prefix.empty() || !std::isupper(static_cast<unsigned char>(prefix.front()))) return false;
+  return std::all_of(prefix.begin(), prefix.end(), [](char c) {
+    return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+}  // namespace
+
+Filter parse_filter(std::string_view text, bool include_descendants) {
+  Filter f;
+  // ID:OP:VALUE, at the first ':' that is followed by an operator and another ':'.
+  for (std::size_t i = text.find(':'); i != std::string_view::npos; i = text.find(':', i + 1)) {
+    for (auto op : kOperators) {
+      if (text.substr(i + 1, op.size()) == op && text.substr(i + 1 + op.size(), 1) == ":") {
+        f.kind = Filter::Kind::alphanumeric;
+        f.id = std::string(text.substr(0, i));
+        f.op = std::string(op);
+        f.value = std::string(text.substr(i + 2 + op.size()));
+        if (f.id.empty() || f.value.empty())
+          throw Error(ErrorKind::usage, fmt::format("filter '{}' needs an id and a value", text),
+                      "write alphanumeric filters as ID:OP:VALUE, e.g. age:>:P40Y");
+        return f;
+      }
+    }
+  }
+  if (text.empty()) throw Error(ErrorKind::usage, "empty --filter", "e.g. --filter HP:0001250");
+  f.id = std::string(text);
+  const auto colon = text.find(':');
+  f.kind = colon != std::string_view::npos && colon + 1 < text.size() && ontology_prefix(text.substr(0, colon))
+               ? Filter::Kind::ontology
+               : Filter::Kind::custom;
+  f.include_descendants = include_descendants;
+  return f;
+}
+
+json to_json(const Filter& f) {
+  switch (f.kind) {
+    case Filter::Kind::alphanumeric: return {{"id", f.id}, {"operator", f.op}, {"value", f.value}};
+    case Filter::Kind::ontology: return {{"id", f.id}, {"includeDescendantTerms", f.include_descendants}};
+    case Filter::Kind::custom: break;
+  }
+  return {{"id", f.id}};
+}
+
+// ------------------------------------------------------------------ variant parameters
+
+bool VariantQuery::empty() const {
+  return reference_name.empty() && reference_bases.empty() && alternate_bases.empty() && assembly_id.empty() &&
+         variant_type.empty() && gene_id.empty() && start.empty() && end.empty() && !min_length && !max_length;
+}
+
+void VariantQuery::validate() const {
+  auto bad = [](std::string msg, std::string hint) { throw Error(ErrorKind::usage, std::move(msg), std::move(hint)); };
+  if (start.size() > 2 || end.size() > 2) bad("give at most two --start and two --end values", "two values make a bracket query");
+  if (!start.empty() && reference_name.empty()) bad("--start needs --chrom", "e.g. --chrom 17 --start 43045711");
+  if (!end.empty() && start.empty()) bad("--end needs --start", "positions are 0-based: --start 43045711 --end 43045712");
+  if (start.empty() && !reference_name.empty() && gene_id.empty())
+    bad("--chrom needs --start (or search by --gene)", "e.g. --chrom 17 --start 43045711 --alt G");
+  if (!start.empty() && end.empty() && alternate_bases.empty() && variant_type.empty())
+    bad("a query with --start but no --end needs --alt (or --type)",
+        "add --alt G for a sequence query, or --end N for a range query");
+  for (auto v : start)
+    if (v < 0) bad("--start must not be negative", "positions are 0-based");
+  for (auto v : end)
+    if (v < 1) bad("--end must be at least 1", "positions are 0-based, end exclusive");
+  if (start.size() == 1 && end.size() == 1 && end[0] <= start[0]) bad("--end must be greater than --start", "the range is [start, end)");
+  if ((min_length && *min_length < 0) || (max_length && *max_length < 0)) bad("variant lengths must not be negative", "");
+  if (min_length && max_length && *min_length > *max_length) bad("--min-length is greater than --max-length", "");
+  auto bases = [&](const std::string& b, const char* flag) {
+    if (!b.empty() && !std::all_of(b.begin(), b.end(), [](char c) { return std::string_view("ACGTNacgtn").find(c) != std::string_view::npos; }))
+      bad(fmt::format("{} must be bases (A, C, G, T, N)", flag), "");
+  };
+  bases(reference_bases, "--ref");
+  bases(alternate_bases, "--alt");
+}
+
+namespace {
+
+json request_parameters(const VariantQuery& v) {
+  json rp = json::object();
+  auto str = [&](const char* k, const std::string& s) {
+    if (!s.empty()) rp[k] = s;
+  };
+  str("assemblyId", v.assembly_id);
+  str("referenceName", v.reference_name);
+  if (!v.start.empty()) rp["start"] = v.start;
+  if (!v.end.empty()) rp["end"] = v.end;
+  str("referenceBases", v.reference_bases);
+  str("alternateBases", v.alternate_bases);
+  str("variantType", v.variant_type);
+  str("geneId", v.gene_id);
+  if (v.min_length) rp["variantMinLength"] = *v.min_length;
+  if (v.max_length) rp["variantMaxLength"] = *v.max_length;
+  return rp;
+}
+
+}  // namespace
+
+json request_body(const Query& q) {
+  json query = {
+      {"requestedGranularity", to_string(q.granularity)},
+      {"pagination", {{"skip", q.skip}, {"limit", q.limit}}},
+      {"includeResultsetResponses", "HIT"},
+  };
+  if (!q.filters.empty()) {
+    json fs = json::array();
+    for (const auto& f : q.filters) fs.push_back(to_json(f));
+    query["filters"] = std::move(fs);
+  }
+  if (!q.variant.empty()) query["requestParameters"] = request_parameters(q.variant);
+  return {{"meta", {{"apiVersion", api_version}}}, {"query", std::move(query)}};
+}
+
+std::string query_string(const Query& q) {
+  std::string out = fmt::format("requestedGranularity={}&skip={}&limit={}", to_string(q.granularity), q.skip, q.limit);
+  std::string ids;
+  for (const auto& f : q.filters) {
+    if (f.kind == Filter::Kind::alphanumeric || (f.kind == Filter::Kind::ontology && !f.include_descendants))
+      throw Error(ErrorKind::usage, fmt::format("filter '{}' cannot be sent to a beacon that only answers GET", f.id),
+                  "GET requests carry only filter ids; drop the filter or ask other beacons");
+    ids += (ids.empty() ? "" : ",") + f.id;
+  }
+  if (!ids.empty()) out += "&filters=" + percent_encode(ids);
+  const json rp = request_parameters(q.variant);  // items() must not outlive what it iterates
+  for (const auto& [k, v] : rp.items()) {
+    std::string value;
+    if (v.is_array()) {
+      for (const auto& x : v) value += (value.empty() ? "" : ",") + x.dump();
+    } else {
+      value = v.is_string() ? v.get<std::string>() : v.dump();
+    }
+    out += "&" + k + "=" + percent_encode(value);
+  }
+  return out;
+}
+
+json flat_request_parameters(const json& rp) {
+  if (!rp.is_object()) return json::object();
+  if (auto it = rp.find("g_variant"); it != rp.end() && it->is_object()) return *it;
+  return rp;
+}
+
+// ------------------------------------------------------------------ answers
+
+std::optional<std::string> error_message(const json& body) {
+  if (!body.is_object()) return std::nullopt;
+  auto e = body.find("error");
+  if (e == body.end() || !e->is_object()) return std::nullopt;
+  if (auto m = e->find("errorMessage"); m != e->end() && m->is_string()) return m->get<std::string>();
+  return std::string("error ") + e->value("errorCode", json(0)).dump();
+}
+
+namespace {
+
+const json* member(const json& j, const char* key, json::value_t type) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(key);
+  return it != j.end() && it->type() == type ? &*it : nullptr;
+}
+
+std::optional<std::int64_t> integer(const json& j, const char* key) {
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<std::int64_t>();
+}
+
+void add_unique(std::vector<std::string>& v, std::string s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(std::move(s));
+}
+
+void read_info(const json& info, Answer& a) {
+  if (!info.is_object()) return;
+  if (auto* m = member(info, "messages", json::value_t::array))
+    for (const auto& s : *m) add_unique(a.messages, s.is_string() ? s.get<std::string>() : s.dump());
+  if (auto* w = member(info, "warnings", json::value_t::object)) {
+    for (const auto& [k, v] : w->items()) {
+      if (k == "unsupportedFilters" && v.is_array()) {
+        for (const auto& f : v) add_unique(a.unknown_filters, f.is_string() ? f.get<std::string>() : f.value("id", f.dump()));
+      } else {
+        add_unique(a.messages, fmt::format("{}: {}", k, v.is_string() ? v.get<std::string>() : v.dump()));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Answer parse_answer(const json& body, const Query& sent) {
+  if (!body.is_object()) throw Error(ErrorKind::protocol, "the beacon's answer is not a JSON object");
+  Answer a;
+  const json empty = json::object();
+  const json* meta = member(body, "meta", json::value_t::object);
+  const json* summary = member(body, "responseSummary", json::value_t::object);
+  const json* response = member(body, "response", json::value_t::object);
+
+  bool has_records = false;
+  std::int64_t set_total = 0;
+  bool set_counts = false;
+  if (response) {
+    if (auto* sets = member(*response, "resultSets", json::value_t::array)) {
+      has_records = true;
+      for (const auto& rs : *sets) {
+        if (auto* results = member(rs, "results", json::value_t::array))
+          for (const auto& r : *results) a.records.push_back(r);
+        if (auto n = integer(rs, "resultsCount")) {
+          set_total += *n;
+          set_counts = true;
+        }
+      }
+    } else if (auto* cols = member(*response, "collections", json::value_t::array)) {
+      has_records = true;
+      a.records = *cols;
+    }
+  }
+  a.count = integer(summary ? *summary : empty, "numTotalResults");
+  if (!a.count && set_counts) a.count = set_total;
+  if (auto* e = summary ? member(*summary, "exists", json::value_t::boolean) : nullptr) {
+    a.exists = e->get<bool>();
+  } else if (has_records || a.count) {
+    a.exists = !a.records.empty() || (a.count && *a.count > 0);
+  } else {
+    throw Error(ErrorKind::protocol, "the beacon's answer has no responseSummary.exists");
+  }
+  const auto returned = meta && meta->contains("returnedGranularity") && (*meta)["returnedGranularity"].is_string()
+                            ? parse_granularity((*meta)["returnedGranularity"].get<std::string>())
+                            : std::nullopt;
+  a.granularity = returned ? *returned : has_records ? Granularity::record : a.count ? Granularity::count : Granularity::boolean;
+
+  if (auto* info = member(body, "info", json::value_t::object)) read_info(*info, a);
+  // Which of our variant parameters the beacon says it received (flat or nested, both are seen).
+  if (meta && !sent.variant.empty()) {
+    if (auto* rrs = member(*meta, "receivedRequestSummary", json::value_t::object); rrs && rrs->contains("requestParameters")) {
+      const json echo = flat_request_parameters((*rrs)["requestParameters"]);
+      const json sent_rp = request_parameters(sent.variant);
+      for (const auto& [k, v] : sent_rp.items())
+        if (!echo.contains(k)) a.ignored_parameters.push_back(k);
+    }
+  }
+  return a;
+}
+
+}  // namespace impact::beacon
