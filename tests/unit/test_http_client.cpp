@@ -299,3 +299,23 @@ TEST_CASE("a batch keeps to its bound, retries per transfer and returns results 
   CHECK(s.max_concurrent() <= 4);
   CHECK(s.connections() <= 5);  // handles, and their connections, are reused
 }
+
+TEST_CASE("a total timeout cuts off a response that trickles in") {
+  // sends the headers and a first byte, then nothing: under the stall limit but over the total limit
+  MiniServer s([](const auto&) { return impact::test::Reply{"HTTP/1.1 200 X\r\nContent-Length: 100\r\n\r\nx", false, true}; });
+  auto o = impact::http::default_options();
+  o.total_timeout_ms = 300;
+  o.stall_seconds = 30;
+  impact::http::Client c(o);
+  impact::http::Request rq;
+  rq.url = s.url("/slow");
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    c.send(rq);
+    FAIL("no timeout");
+  } catch (const impact::Error& e) {
+    CHECK(e.kind() == impact::ErrorKind::timeout);
+    CHECK(std::string(e.what()).find("within 300 ms") != std::string::npos);
+  }
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+}

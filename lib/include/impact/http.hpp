@@ -101,6 +101,7 @@ struct Options {
   std::string ca_file;                 // --cacert, else SSL_CERT_FILE / CURL_CA_BUNDLE, else the system store
   long connect_timeout_ms = 10'000;
   long stall_seconds = 30;             // abort when under 1 byte/s for this long
+  long total_timeout_ms = 0;           // abort a transfer that has not finished by then (0 = no limit)
   std::size_t max_body = 32u << 20;    // default cap for bodies read into memory
   int max_redirects = 5;
   RetryPolicy retry;

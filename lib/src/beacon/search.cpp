@@ -79,6 +79,7 @@ http::Options batch_options(const Settings& s) {
   const auto ms = std::max<long long>(1, s.timeout.count());
   o.stall_seconds = std::max<long>(1, static_cast<long>(std::ceil(static_cast<double>(ms) / 1000.0)));
   o.connect_timeout_ms = std::min<long>(o.connect_timeout_ms, static_cast<long>(ms));
+  o.total_timeout_ms = static_cast<long>(ms);  // a beacon that trickles bytes is cut off too
   o.retry.max_attempts = 1;  // a federated search answers now; a beacon that fails is reported, not retried
   return o;
 }

@@ -142,6 +142,7 @@ void Transfer::setup(CURL* h) {
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, options_.stall_seconds);
+  if (options_.total_timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, options_.total_timeout_ms);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
@@ -336,10 +337,13 @@ Transfer::Step Transfer::finish(CURL* h, CURLcode code) {
                   "if the server uses a private CA, pass --cacert FILE or set SSL_CERT_FILE");
         break;
       default:
-        e = code == CURLE_OPERATION_TIMEDOUT
-                ? Error(ErrorKind::timeout,
-                        fmt::format("transfer from {} stalled (no data for {} s)", where, options_.stall_seconds))
-                : Error(ErrorKind::network, "transfer from " + where + " failed: " + detail);
+        if (code != CURLE_OPERATION_TIMEDOUT) {
+          e = Error(ErrorKind::network, "transfer from " + where + " failed: " + detail);
+        } else if (options_.total_timeout_ms > 0 && response_.timings.total * 1000 + 50 >= static_cast<double>(options_.total_timeout_ms)) {
+          e = Error(ErrorKind::timeout, fmt::format("no complete answer from {} within {} ms", where, options_.total_timeout_ms));
+        } else {
+          e = Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (no data for {} s)", where, options_.stall_seconds));
+        }
         break;
     }
     e.with_url(url_).with_phase(failed_phase_);
