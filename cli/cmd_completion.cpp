@@ -282,7 +282,7 @@ complete -c impact -f
       o << "complete -c impact";
       if (!c.path.empty()) o << cond;  // the root's (global) flags apply everywhere
       for (const auto& n : f.names) o << (n.rfind("--", 0) == 0 ? " -l " + n.substr(2) : " -s " + n.substr(1));
-      if (f.takes_value) o << " -r" << dynamic(f.kind);
+      if (f.takes_value) o << (f.kind == "file" ? " -r" : " -x") << dynamic(f.kind);  // -x: no file names
       o << " -d " << fish_quote(first_line(f.description)) << "\n";
     }
   }

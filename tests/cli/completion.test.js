@@ -1,0 +1,82 @@
+'use strict';
+// Shell completion: the committed scripts are what the binary generates from its command tree (so every
+// command and flag is covered), and bash and fish complete real command lines with them.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { BIN, home, impact } = require('./helpers');
+
+const DIR = path.join(__dirname, '../../completions');
+const FILES = { bash: 'impact.bash', zsh: '_impact', fish: 'impact.fish' };
+
+function withProfiles(t) {
+  const dir = home(t);
+  for (const name of ['alpha', 'beta']) {
+    const r = impact(dir, ['profile', 'add', name, '--beacon', `pub=http://127.0.0.1:9/api`, '--beacon', `ctl=http://127.0.0.1:9/api2`]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  return dir;
+}
+
+// Runs a shell with the built impact first on PATH and the test's XDG home.
+function shell(dir, argv, script) {
+  const env = { PATH: `${path.dirname(path.resolve(BIN))}:${process.env.PATH}`, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'),
+    XDG_STATE_HOME: path.join(dir, 'state'), XDG_CACHE_HOME: path.join(dir, 'cache'), LANG: 'C.UTF-8' };
+  const r = spawnSync(argv[0], [...argv.slice(1), script], { env, encoding: 'utf8', timeout: 20000, cwd: dir });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0]);
+}
+const bash = (dir, words) => shell(dir, ['bash', '-c'],
+  `source ${JSON.stringify(path.join(DIR, FILES.bash))}; COMP_WORDS=(${words.map((w) => JSON.stringify(w)).join(' ')}); ` +
+  `COMP_CWORD=${words.length - 1}; _impact; printf '%s\\n' "\${COMPREPLY[@]}"`);
+const fish = (dir, line) => shell(dir, ['fish', '-c'], `source ${JSON.stringify(path.join(DIR, FILES.fish))}; complete -C ${JSON.stringify(line)}`);
+
+test('the committed completion scripts are what the binary generates (run completions/generate.sh)', (t) => {
+  const dir = home(t);
+  for (const [sh, file] of Object.entries(FILES)) {
+    const r = impact(dir, ['completion', sh]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.readFileSync(path.join(DIR, file), 'utf8'), r.stdout,
+      `completions/${file} is out of step with the binary: run completions/generate.sh ${BIN}`);
+  }
+  assert.equal(impact(dir, ['completion', 'tcsh']).code, 2);
+});
+
+test('every flag of every command is in the scripts', (t) => {
+  const dir = home(t);
+  const text = fs.readFileSync(path.join(DIR, FILES.bash), 'utf8');
+  for (const cmd of [[], ['login'], ['auth', 'status'], ['token'], ['passport'], ['profile', 'add'], ['search', 'variants'], ['doctor']]) {
+    const help = impact(dir, [...cmd, '--help']).stdout;
+    for (const flag of help.match(/(?<=\s)--[a-z][a-z0-9-]+/g) || []) assert.ok(text.includes(` ${flag}`) || text.includes(`'${flag}`), `${cmd.join(' ')} ${flag}`);
+  }
+});
+
+test('bash completes commands, subcommands, flags and dynamic values', (t) => {
+  const dir = withProfiles(t);
+  assert.deepEqual(bash(dir, ['impact', 'lo']), ['login', 'logout']);
+  assert.deepEqual(bash(dir, ['impact', 'auth', '']), ['status']);
+  const loginFlags = bash(dir, ['impact', 'login', '--']);
+  for (const f of ['--no-qr', '--client-credentials', '--scope', '--profile', '--json']) assert.ok(loginFlags.includes(f), f);
+  assert.deepEqual(bash(dir, ['impact', '--profile', '']), ['alpha', 'beta']);
+  assert.deepEqual(bash(dir, ['impact', '--profile', 'alpha', 'profile', 'use', 'b']), ['beta']);
+  assert.deepEqual(bash(dir, ['impact', '--format', '']), ['table', 'tsv', 'json']);
+  assert.deepEqual(bash(dir, ['impact', 'search', 'individuals', '--beacon', '']).sort(), ['ctl', 'pub']);
+  assert.deepEqual(bash(dir, ['impact', 'service-info', 'd']), ['drs']);
+  fs.writeFileSync(path.join(dir, 'params.json'), '{}');
+  assert.deepEqual(bash(dir, ['impact', 'login', '--config', 'par']), ['params.json']);
+});
+
+test('fish completes the same command lines', (t) => {
+  const dir = withProfiles(t);
+  assert.deepEqual(fish(dir, 'impact lo'), ['login', 'logout']);
+  assert.deepEqual(fish(dir, 'impact --profile '), ['alpha', 'beta']);
+  assert.deepEqual(fish(dir, 'impact search individuals --granularity '), ['boolean', 'count', 'record']);
+  assert.ok(fish(dir, 'impact passport --').includes('--refresh'));
+});
+
+test('the zsh script parses', () => {
+  const r = spawnSync('zsh', ['-n', path.join(DIR, FILES.zsh)], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 0, r.stderr);
+});
