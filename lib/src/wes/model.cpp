@@ -36,7 +36,8 @@ nlohmann::json as_object(const nlohmann::json& v) {
 
 Tags parse_tags(const nlohmann::json& v) {
   Tags tags;
-  for (const auto& [k, val] : as_object(v).items()) tags[k] = val.is_string() ? val.get<std::string>() : val.dump();
+  const auto obj = as_object(v);
+  for (const auto& [k, val] : obj.items()) tags[k] = val.is_string() ? val.get<std::string>() : val.dump();
   return tags;
 }
 
