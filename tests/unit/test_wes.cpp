@@ -188,8 +188,12 @@ TEST_CASE("type and version are filled from the file and the service") {
   CHECK_THROWS_AS(complete_request(unknown, cwl_service(), {}), Error);
   RunRequest snake;
   snake.workflow_url = "Snakefile";
-  CHECK_THROWS_AS(complete_request(snake, cwl_service(), {}), Error);  // SMK, but no version known
+  complete_request(snake, cwl_service(), {});  // SMK, which this service does not run: validate() says so
   CHECK(snake.type == "SMK");
+  CHECK(usage_message(snake, cwl_service()).find("workflow type SMK") != std::string::npos);
+  RunRequest silent;
+  silent.workflow_url = "wf.cwl";
+  CHECK_THROWS_AS(complete_request(silent, info_with(json::object()), {}), Error);  // no version to be had
 }
 
 TEST_CASE("back-off grows by half to its cap and starts again on reset") {
