@@ -257,6 +257,7 @@ void complete_request(RunRequest& r, const ServiceInfo& info, const std::filesys
     }
   }
   const auto& wtv = info.extra.value("workflow_type_versions", nlohmann::json::object());
+  if (wtv.is_object() && !wtv.empty() && !wtv.contains(r.type)) return;  // validate() names the type
   if (wtv.is_object() && wtv.contains(r.type)) {
     auto versions = strings_of(wtv[r.type].value("workflow_type_version", nlohmann::json::array()));
     if (!versions.empty()) {
