@@ -53,6 +53,22 @@ async function until(check, what, { tries = 120, every = 500 } = {}) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
+// A WES server of our own (seeded, or with injected faults) that checks tokens with the federation's
+// provider; its state (and violations.log) in a temporary folder.
+async function startWes(t, args) {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-wes-'));
+  t.after(() => fs.rmSync(state, { recursive: true, force: true }));
+  const child = fork(path.resolve(__dirname, '../federation/wes/server.js'), ['--port', '0', ...args], {
+    env: { PATH: process.env.PATH, HOME: state, FED_STATE: state, FED_ISSUER: fed.issuer }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  t.after(() => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }));
+  const port = await new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m.port));
+    child.once('exit', (c) => reject(new Error(`wes exited (${c})`)));
+  });
+  return { state, port };
+}
+
 test('a CWL workflow with attachments in a sub-directory runs to COMPLETE, with outputs, tasks and logs', (t) => {
   const s = setup(t);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-wf-'));
@@ -139,6 +155,22 @@ test('cancel of a running workflow: CANCELING or CANCELED at once, wait exits 12
   assert.match(mixed.stderr, /no-such-run/);
 });
 
+test('logs --follow prints stderr as it grows and stops when the run ends', (t) => {
+  const s = setup(t);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-follow-'));
+  t.after(() => fs.rmSync(work, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(work, 'p.json'), JSON.stringify({ seconds: 3 }));
+  const sub = s.run(['submit', path.join(WORKFLOWS, 'slow.cwl'), '--params', path.join(work, 'p.json')]);
+  assert.equal(sub.code, 0, sub.stderr);
+  const runId = sub.stdout.trim();
+  const f = s.run(['logs', runId, '--stderr', '--follow']);
+  assert.equal(f.code, 0, f.stderr);
+  assert.match(f.stdout, /\[job slow.cwl\]/);
+  assert.match(f.stdout, /Final process status is success\n$/);
+  assert.equal(s.json(['show', runId]).state, 'COMPLETE', 'follow returned only once the run ended');
+  assert.equal(f.stdout, s.run(['logs', runId, '--stderr']).stdout, 'nothing printed twice or lost');
+});
+
 test('submission is checked against service-info before anything is sent', (t) => {
   const s = setup(t);
   const wf = path.join(WORKFLOWS, 'fails.cwl');
@@ -189,6 +221,22 @@ test('a submission whose connection drops after the request went out ends with e
   const direct = setup(t);
   assert.deepEqual(direct.json(['list', '--tag', `case=${id}`]).runs.map((x) => x.run_id), [runId]);
   assert.equal(direct.run(['wait', runId, '--poll-interval', '1s']).code, 10);
+});
+
+test('a WES answering every 3rd request with 500: submit, wait and list still end right, with one run', async (t) => {
+  const { state, port } = await startWes(t, ['--fail-every', '3']);
+  const s = setup(t, { wes: `http://127.0.0.1:${port}/ga4gh/wes/v1` });
+  const id = tag();
+  for (let i = 0; i < 3; i++) {
+    const r = await s.runAsync(['submit', path.join(WORKFLOWS, 'fails.cwl'), '--tag', `case=${id}-${i}`, '--wait', '--poll-interval', '1s']);
+    assert.equal(r.code, 10, r.stderr);
+  }
+  for (let i = 0; i < 3; i++) {
+    const l = await s.runAsync(['list', '--tag', `case=${id}-${i}`]);
+    assert.equal(l.code, 0, l.stderr);
+    assert.equal(l.stdout.trim().split('\n').length, 1, `one run for submission ${i}: ${l.stdout}`);
+  }
+  assert.ok(!fs.existsSync(path.join(state, 'violations.log')), 'no spec violations');
 });
 
 test('a batch of 20 rows, interrupted and resumed, makes 20 runs and no more', async (t) => {
@@ -243,16 +291,7 @@ test('a batch of 20 rows, interrupted and resumed, makes 20 runs and no more', a
 });
 
 test('benchmark: run list over 10,000 runs in under 1 s (optimised build) and under 64 MiB', async (t) => {
-  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-wes-seed-'));
-  t.after(() => fs.rmSync(state, { recursive: true, force: true }));
-  const child = fork(path.resolve(__dirname, '../federation/wes/server.js'), ['--port', '0', '--seed-runs', '10000', '--seed-user', 'alice'], {
-    env: { PATH: process.env.PATH, HOME: state, FED_STATE: state, FED_ISSUER: fed.issuer }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  t.after(() => child.kill('SIGTERM'));
-  const port = await new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve(m.port));
-    child.once('exit', (c) => reject(new Error(`wes exited (${c})`)));
-  });
+  const { state, port } = await startWes(t, ['--seed-runs', '10000', '--seed-user', 'alice']);
   const s = setup(t, { wes: `http://127.0.0.1:${port}/ga4gh/wes/v1` });
   s.run(['list', '--limit', '1']);  // warm the token check
   const timeFile = path.join(state, 'time.txt');
