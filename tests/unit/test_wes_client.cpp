@@ -109,6 +109,18 @@ TEST_CASE("listing copes with a server that ignores page_size, and one that hand
   CHECK(calls == 2);  // the second page brought nothing new: stop
 }
 
+TEST_CASE("listing copes with a server that refuses our page size") {
+  Fixture f([](const SeenRequest& r) {
+    if (r.target == "/ga4gh/wes/v1/runs") return js(200, {{"runs", {{{"run_id", "a"}}}}, {"next_page_token", "2"}});
+    if (r.target == "/ga4gh/wes/v1/runs?page_token=2") return js(200, {{"runs", {{{"run_id", "b"}}}}});
+    return js(400, {{"msg", "page_size must be at most 50"}});
+  });
+  auto c = f.client();
+  std::vector<std::string> ids;
+  c.list([&](const RunSummary& s) { return ids.push_back(s.run_id), true; });
+  CHECK(ids == std::vector<std::string>{"a", "b"});
+}
+
 TEST_CASE("errors as {msg, status_code} or {msg, status}, and client errors reported as 500") {
   Fixture f([](const SeenRequest& r) {
     if (r.target == "/ga4gh/wes/v1/runs/gone") return js(500, {{"msg", "run gone not found"}, {"status_code", 404}});

@@ -162,6 +162,8 @@ class WaitObserver {
   virtual ~WaitObserver() = default;
   virtual void on_state(const std::string& /*run_id*/, State /*from*/, State /*to*/) {}
   virtual void on_problem(const std::string& /*message*/) {}  // a round failed; the wait goes on
+  // After each polling round: every run's state now.
+  virtual void on_round(const std::vector<std::pair<std::string, State>>& /*runs*/) {}
 };
 
 struct WaitResult {

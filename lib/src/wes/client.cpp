@@ -98,10 +98,17 @@ ServiceInfo Client::service_info() {
 void Client::list(const std::function<bool(const RunSummary&)>& visit, const ListOptions& opts) {
   std::string token;
   std::set<std::string> tokens, ids;
+  bool sized = true;  // cleared for a server that refuses our page_size: it then picks its own
   for (std::size_t page = 0; page < opts.max_pages; ++page) {
-    std::string path = fmt::format("runs?page_size={}", opts.page_size);
-    if (!token.empty()) path += "&page_token=" + percent_encode(token);
-    auto r = get_json(path, "listing runs");
+    std::string path = sized ? fmt::format("runs?page_size={}", opts.page_size) : std::string("runs");
+    if (!token.empty()) path += (sized ? "&" : "?") + std::string("page_token=") + percent_encode(token);
+    discover();
+    auto r = http_.send(request(http::Method::get, path));
+    if (page == 0 && sized && meant_status(r) == 400) {
+      sized = false;  // the retry counts as a page: still bounded
+      continue;
+    }
+    check(r, "listing runs");
     auto j = parse_json_body(r, "the WES run list");
     if (!j.is_object() || !j.contains("runs") || !j["runs"].is_array())
       throw Error(ErrorKind::protocol, "the WES run list has no 'runs' array").with_url(r.url);

@@ -75,6 +75,7 @@ WaitResult wait(Client& client, const std::vector<std::string>& run_ids, const W
       changed = true;
       if (observer) observer->on_state(result.runs[i].first, before[i].second, result.runs[i].second);
     }
+    if (observer) observer->on_round(result.runs);
     if (std::all_of(result.runs.begin(), result.runs.end(), [](const auto& r) { return is_terminal(r.second); }))
       return result;
     if (!pacer.pause(changed)) {
