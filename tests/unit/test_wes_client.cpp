@@ -230,12 +230,17 @@ TEST_CASE("a submission lost to a dead connection, with no run made, is sent aga
     return js(404, {});
   });
   auto c = f.client();
-  RunRequest rq;
+  c.list([](const RunSummary&) { return true; });  // the POST then goes on a reused connection, which
+  RunRequest rq;                                    // libcurl would silently re-send on if let
   rq.workflow_url = "wf.cwl";
   CHECK(c.submit(rq) == "second");
   REQUIRE(ids.size() == 2);
   CHECK(ids[0] == ids[1]);
-  CHECK(f.count("GET", "/ga4gh/wes/v1/runs?") >= 1);  // looked before re-sending
+  auto reqs = f.server.requests();
+  REQUIRE(reqs.size() == 4);
+  CHECK(reqs[1].method == "POST");
+  CHECK(reqs[2].method == "GET");  // looked for the run before re-sending
+  CHECK(reqs[3].method == "POST");
 }
 
 TEST_CASE("logs: content as is, URLs fetched, the token only on the WES origin") {
