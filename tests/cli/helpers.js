@@ -100,3 +100,44 @@ async function userToken(user = 'alice', scope = 'openid profile email offline_a
 }
 
 module.exports = { BIN, FED_STATE, federation, home, impact, impactAsync, server, serviceInfo, userToken };
+
+// A home with the profile 'local' for the federation's services (or only the WES at `wes`), and functions
+// that run `impact run ...` there with IMPACT_TOKEN=token: run (sync), runAsync, json (parsed --json).
+function runHome(t, { token, wes } = {}) {
+  const dir = home(t);
+  const args = wes ? ['profile', 'add', 'local', '--wes', wes] : ['profile', 'add', 'local', '--registry', federation().registry];
+  const r = impact(dir, args);
+  if (r.code !== 0) throw new Error(`profile add failed: ${r.stderr}`);
+  const env = { IMPACT_TOKEN: token };
+  return {
+    dir,
+    env,
+    run: (a, o = {}) => impact(dir, ['run', ...a], { env, timeout: 180000, ...o }),
+    runAsync: (a, o = {}) => impactAsync(dir, ['run', ...a], { env, timeout: 300000, ...o }),
+    json: (a) => {
+      const r2 = impact(dir, ['--json', 'run', ...a], { env, timeout: 180000 });
+      if (r2.code !== 0) throw new Error(`impact --json run ${a.join(' ')} exited ${r2.code}: ${r2.stderr}`);
+      return JSON.parse(r2.stdout);
+    },
+  };
+}
+
+// A WES server of our own (seeded, or with injected faults: wes/README.md) on a free port, checking tokens
+// with the federation's provider; its state (and violations.log) in a temporary folder. -> {state, port}
+async function startWes(t, args) {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'impact-wes-'));
+  t.after(() => fs.rmSync(state, { recursive: true, force: true }));
+  const child = require('node:child_process').fork(path.resolve(__dirname, '../federation/wes/server.js'), ['--port', '0', ...args], {
+    env: { PATH: process.env.PATH, HOME: state, FED_STATE: state, FED_ISSUER: federation().issuer },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  t.after(() => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }));
+  const port = await new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m.port));
+    child.once('exit', (c) => reject(new Error(`wes exited (${c})`)));
+  });
+  return { state, port };
+}
+
+module.exports.runHome = runHome;
+module.exports.startWes = startWes;

@@ -175,6 +175,9 @@ void Transfer::setup(CURL* h) {
       curl_easy_setopt(h, CURLOPT_POSTFIELDS, request_.body.data());
     }
   }
+  // libcurl silently re-sends a request whose reused connection died before any answer; a POST that is
+  // not safe to repeat (WES submission) must not be re-sent behind our back, so it gets a new connection.
+  curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, idempotent() ? 0L : 1L);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, this);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Transfer::on_header);

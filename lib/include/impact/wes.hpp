@@ -1,0 +1,227 @@
+// GA4GH Workflow Execution Service (WES 1.0 and 1.1): the model, a client that copes with the small ways
+// servers differ from the spec, exactly-once submission, and the polling rules `run wait` uses.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "impact/http.hpp"
+#include "impact/service_info.hpp"
+
+namespace impact::wes {
+
+enum class State {
+  unknown, queued, initializing, running, paused, complete, executor_error, system_error, canceled, canceling,
+  preempted
+};
+std::string_view to_string(State s) noexcept;
+State parse_state(std::string_view text) noexcept;  // unknown for anything it does not know
+bool is_terminal(State s) noexcept;                 // COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR, CANCELED, PREEMPTED
+// The exit code `run wait` ends with for a run in this final state (exit_code::run_* in error.hpp).
+int exit_code_for(State s) noexcept;
+
+using Tags = std::map<std::string, std::string>;
+
+// The tag impact adds to every submission so that a lost answer can be recovered without a second run.
+inline constexpr std::string_view kRequestIdTag = "impact_request_id";
+std::string new_request_id();  // 32 random hex digits
+
+struct RunSummary {
+  std::string run_id;
+  State state = State::unknown;
+  std::string start_time, end_time;
+  Tags tags;
+};
+
+// A run's or a task's log. `stdout_log`/`stderr_log` are URLs (spec) or the text itself (some servers).
+struct Log {
+  std::string id, name, cmd, start_time, end_time, stdout_log, stderr_log;
+  std::optional<long long> exit_code;
+  std::vector<std::string> system_logs;
+};
+
+struct RunLog {
+  std::string run_id;
+  State state = State::unknown;
+  nlohmann::json request = nlohmann::json::object();  // the echo; tags/params parsed when sent as strings
+  Log run_log;
+  std::vector<Log> task_logs;  // the deprecated inline list, when the server sends one
+  std::string task_logs_url;
+  nlohmann::json outputs = nlohmann::json::object();  // always an object (lists of {file_name,file_url} folded)
+  Tags tags() const;
+};
+
+void to_json(nlohmann::json& j, const RunSummary& r);
+void to_json(nlohmann::json& j, const Log& l);
+void to_json(nlohmann::json& j, const RunLog& r);
+RunSummary parse_summary(const nlohmann::json& j);
+Log parse_log(const nlohmann::json& j);
+RunLog parse_run_log(const nlohmann::json& j);
+
+struct Attachment {
+  std::filesystem::path file;  // on this machine
+  std::string name;            // relative name sent as the part's filename ("data/x.vcf")
+};
+
+struct RunRequest {
+  std::string workflow_url;
+  std::string type, type_version, engine, engine_version;
+  nlohmann::json params = nlohmann::json::object();
+  Tags tags;
+  std::map<std::string, std::string> engine_params;
+  std::vector<Attachment> attachments;
+};
+
+// The multipart/form-data fields of a RunRequest, in the order WES 1.0/1.1 list them.
+std::vector<http::FormPart> form_parts(const RunRequest& r);
+
+// Checks a request against what the server says it supports; throws Error(usage) naming each problem.
+void validate(const RunRequest& r, const ServiceInfo& info);
+
+// Fills type (from the file name), type_version (from a CWL file's cwlVersion, else the newest the server
+// lists) when the user left them empty.
+void complete_request(RunRequest& r, const ServiceInfo& info, const std::filesystem::path& local_workflow);
+
+// A safe relative attachment name: no absolute path, no "..", ".", empty segments or backslashes.
+bool valid_attachment_name(std::string_view name);
+
+using TokenFn = std::function<std::string()>;
+
+// Back-off for polling: starts at `initial`, grows by half each time up to `cap`, resets on change.
+class Backoff {
+ public:
+  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds cap) : initial_(initial), cap_(cap), cur_(initial) {}
+  std::chrono::milliseconds next();  // the wait to use now; the following one is longer
+  void reset() { cur_ = initial_; }
+  std::chrono::milliseconds initial() const { return initial_; }
+
+ private:
+  std::chrono::milliseconds initial_, cap_, cur_;
+};
+
+struct ListOptions {
+  std::size_t page_size = 1000;
+  std::size_t max_pages = 1000;  // bounds a listing whatever the server does
+};
+
+class Client {
+ public:
+  // `base_url` is the WES API root (…/ga4gh/wes/v1) or the server's origin (the root is then discovered).
+  Client(http::Client& http, std::string base_url, TokenFn token);
+
+  const std::string& base_url() const { return base_; }
+  ServiceInfo service_info();  // also settles the API root
+  // Calls `visit` for each run, page by page, until it returns false or the list ends.
+  void list(const std::function<bool(const RunSummary&)>& visit, const ListOptions& opts = {});
+  RunLog get(const std::string& run_id);
+  State status(const std::string& run_id);
+  // Tasks from WES 1.1 /runs/{id}/tasks (paged), else the RunLog's inline task_logs.
+  std::vector<Log> tasks(const RunLog& run);
+  void cancel(const std::string& run_id);
+  // Submits once: tags the request with a client request id; after a lost answer it looks that tag up
+  // before trying again, so at most one run is created. A 400 that asks for workflow_engine is answered
+  // by sending the server's only engine. Returns the run id.
+  std::string submit(RunRequest request, const ServiceInfo* info = nullptr);
+  // The run whose tag `kRequestIdTag` has this value, among the newest `max_runs` runs.
+  std::optional<std::string> find_by_request_id(const std::string& id, std::size_t max_runs = 2000);
+  // A log field's text: fetched when it is a URL (with the token only on the WES origin), else itself.
+  std::string fetch_log(const std::string& field);
+
+ private:
+  http::Response get_json(const std::string& path, std::string_view what);
+  http::Request request(http::Method m, const std::string& path);
+  void discover();
+
+  http::Client& http_;
+  std::string base_;
+  TokenFn token_;
+  bool discovered_ = false;
+};
+
+// ---- waiting for runs to end
+
+struct WaitOptions {
+  std::chrono::milliseconds initial{2000};   // first polling interval, and the one after any change
+  std::chrono::milliseconds cap{30000};      // longest polling interval
+  std::optional<std::chrono::milliseconds> timeout;
+  std::size_t list_threshold = 4;            // from this many pending runs on, poll with the run list
+  std::size_t list_pages = 10;               // at most this many list pages per round
+  int max_failed_rounds = 5;                 // consecutive rounds without an answer before giving up
+};
+
+class WaitObserver {
+ public:
+  virtual ~WaitObserver() = default;
+  virtual void on_state(const std::string& /*run_id*/, State /*from*/, State /*to*/) {}
+  virtual void on_problem(const std::string& /*message*/) {}  // a round failed; the wait goes on
+  // After each polling round: every run's state now.
+  virtual void on_round(const std::vector<std::pair<std::string, State>>& /*runs*/) {}
+};
+
+struct WaitResult {
+  std::vector<std::pair<std::string, State>> runs;  // in the order asked for
+  bool timed_out = false;
+  int requests = 0;  // HTTP requests made (for the rate bound)
+  int exit_code() const;  // 8 when timed out, else the highest exit_code_for() of the runs
+};
+
+// Polls until every run is in a final state or the timeout passes. Ctrl-C throws Error(cancelled).
+WaitResult wait(Client& client, const std::vector<std::string>& run_ids, const WaitOptions& opts,
+                WaitObserver* observer = nullptr);
+
+// ---- batches: one run per sample-sheet row, a bounded number active, a ledger for resuming
+
+// A TSV sheet: the header names workflow parameters; each row gives their values (a cell that is JSON —
+// number, boolean, object, array — is taken as such, anything else as a string). '#' lines are skipped.
+std::vector<nlohmann::json> parse_sheet(std::string_view tsv);
+
+struct BatchSpec {
+  RunRequest base;                  // each row's parameters are merged over base.params
+  std::vector<nlohmann::json> rows;
+  std::size_t max_in_flight = 4;
+  WaitOptions wait;                 // polling intervals and the timeout
+};
+
+struct BatchRow {
+  std::size_t row = 0;              // 1-based data row
+  std::string request_id, run_id;
+  State state = State::unknown;
+  bool attempted = false;           // a submission was started (its answer may have been lost)
+};
+
+void to_json(nlohmann::json& j, const BatchRow& r);
+
+struct BatchResult {
+  std::vector<BatchRow> rows;
+  bool timed_out = false;
+  int exit_code() const;            // 0 all COMPLETE, 8 timed out, else 6 (partial)
+};
+
+class BatchObserver {
+ public:
+  virtual ~BatchObserver() = default;
+  virtual void on_submitted(std::size_t /*row*/, const std::string& /*run_id*/, bool /*recovered*/) {}
+  virtual void on_state(std::size_t /*row*/, const std::string& /*run_id*/, State /*to*/) {}
+};
+
+// Where the ledger of this (sheet, workflow, service) batch lives under `dir`.
+std::filesystem::path ledger_path(const std::filesystem::path& dir, std::string_view sheet, std::string_view workflow,
+                                  std::string_view wes_url);
+
+// Runs (or resumes) the batch recorded in `ledger`: each row's client request id is written before its
+// submission, so an interrupted batch, run again, finds its runs instead of creating them twice.
+BatchResult run_batch(Client& client, const BatchSpec& spec, const std::filesystem::path& ledger,
+                      BatchObserver* observer = nullptr);
+
+// Sleeps, waking early to throw Error(cancelled) on Ctrl-C.
+void sleep_for(std::chrono::milliseconds d);
+
+}  // namespace impact::wes

@@ -1,0 +1,88 @@
+// Waiting for runs: a polling loop whose interval grows while nothing changes and resets when a run moves.
+// Many runs are polled through the run list (one request covers a page of them), a few through /status.
+#include <algorithm>
+#include <set>
+
+#include "http/retry_wait.hpp"
+#include "impact/error.hpp"
+#include "impact/wes.hpp"
+#include "wes/pacer.hpp"
+
+namespace impact::wes {
+
+void sleep_for(std::chrono::milliseconds d) { http::detail::wait_interruptibly(d); }
+
+int WaitResult::exit_code() const {
+  if (timed_out) return exit_code::pending;
+  int code = exit_code::ok;
+  for (const auto& [id, state] : runs) code = std::max(code, exit_code_for(state));
+  return code;
+}
+
+namespace {
+
+// One polling round: the current state of every run not yet final. Returns the number of requests.
+int poll(Client& client, std::vector<std::pair<std::string, State>>& now, const WaitOptions& opts) {
+  std::set<std::string> pending;
+  for (const auto& [id, s] : now)
+    if (!is_terminal(s)) pending.insert(id);
+  int requests = 0;
+  auto assign = [&](const std::string& id, State s) {
+    for (auto& [rid, st] : now)
+      if (rid == id) st = s;
+  };
+  if (pending.size() >= opts.list_threshold) {
+    std::set<std::string> left = pending;
+    ListOptions lo{1000, opts.list_pages};
+    client.list(
+        [&](const RunSummary& s) {
+          if (left.erase(s.run_id)) assign(s.run_id, s.state);
+          return !left.empty();
+        },
+        lo);
+    ++requests;  // pages after the first are bounded by list_pages
+    pending = left;
+  }
+  for (const auto& id : pending) {
+    assign(id, client.status(id));
+    ++requests;
+  }
+  return requests;
+}
+
+}  // namespace
+
+WaitResult wait(Client& client, const std::vector<std::string>& run_ids, const WaitOptions& opts,
+                WaitObserver* observer) {
+  WaitResult result;
+  for (const auto& id : run_ids) result.runs.emplace_back(id, State::unknown);
+  detail::Pacer pacer(opts);
+  int failed_rounds = 0;
+  while (true) {
+    auto before = result.runs;
+    try {
+      result.requests += poll(client, result.runs, opts);
+      failed_rounds = 0;
+    } catch (const Error& e) {
+      const bool passing = e.kind() == ErrorKind::network || e.kind() == ErrorKind::timeout ||
+                           e.kind() == ErrorKind::server || e.kind() == ErrorKind::rate_limited;
+      if (!passing || ++failed_rounds >= opts.max_failed_rounds) throw;
+      if (observer) observer->on_problem(e.what());
+    }
+    bool changed = false;
+    for (std::size_t i = 0; i < result.runs.size(); ++i) {
+      if (result.runs[i].second == before[i].second) continue;
+      changed = true;
+      if (observer) observer->on_state(result.runs[i].first, before[i].second, result.runs[i].second);
+    }
+    if (observer) observer->on_round(result.runs);
+    if (std::all_of(result.runs.begin(), result.runs.end(), [](const auto& r) { return is_terminal(r.second); }))
+      return result;
+    if (!pacer.pause(changed)) {
+      result.timed_out = true;
+      return result;
+    }
+  }
+}
+
+}  // namespace impact::wes

@@ -1,0 +1,221 @@
+// The WES model: states and exit codes, the dialects of run logs, the multipart request, validation
+// against service-info, polling back-off and sample sheets.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "impact/error.hpp"
+#include "impact/wes.hpp"
+#include "temp_dir.hpp"
+
+using namespace impact;
+using namespace impact::wes;
+using nlohmann::json;
+
+namespace {
+ServiceInfo info_with(json extra) {
+  ServiceInfo s;
+  s.type = {"org.ga4gh", "wes", "1.1.0"};
+  s.extra = std::move(extra);
+  return s;
+}
+
+ServiceInfo cwl_service() {
+  return info_with({{"workflow_type_versions", {{"CWL", {{"workflow_type_version", {"v1.0", "v1.2"}}}}}},
+                    {"workflow_engine_versions", {{"cwltool", {{"workflow_engine_version", {"3.1"}}}}}},
+                    {"supported_filesystem_protocols", {"file", "https"}}});
+}
+
+std::string usage_message(const RunRequest& r, const ServiceInfo& s) {
+  try {
+    validate(r, s);
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::usage);
+    return e.what();
+  }
+  return {};
+}
+}  // namespace
+
+TEST_CASE("states: names, terminal states and the exit code of each") {
+  CHECK(parse_state("EXECUTOR_ERROR") == State::executor_error);
+  CHECK(parse_state("running") == State::running);
+  CHECK(parse_state("CANCELLED") == State::canceled);
+  CHECK(parse_state("whatever") == State::unknown);
+  CHECK(to_string(State::canceling) == "CANCELING");
+  CHECK(is_terminal(State::complete));
+  CHECK(is_terminal(State::preempted));
+  CHECK_FALSE(is_terminal(State::canceling));
+  CHECK_FALSE(is_terminal(State::paused));
+  CHECK(exit_code_for(State::complete) == 0);
+  CHECK(exit_code_for(State::executor_error) == exit_code::run_executor_error);
+  CHECK(exit_code_for(State::system_error) == exit_code::run_system_error);
+  CHECK(exit_code_for(State::canceled) == exit_code::run_canceled);
+  CHECK(exit_code_for(State::preempted) == exit_code::run_preempted);
+  WaitResult w{{{"a", State::complete}, {"b", State::system_error}, {"c", State::canceled}}, false, 0};
+  CHECK(w.exit_code() == exit_code::run_canceled);  // the highest of the runs
+  w.timed_out = true;
+  CHECK(w.exit_code() == exit_code::pending);
+}
+
+TEST_CASE("run log: the spec's shape") {
+  auto r = parse_run_log(json::parse(R"({
+    "run_id": "r1", "state": "COMPLETE",
+    "request": {"workflow_url": "wf.cwl", "tags": {"a": "1"}, "workflow_params": {"x": 1}},
+    "run_log": {"name": "wf", "cmd": ["cwltool", "wf.cwl"], "exit_code": 0, "stdout": "https://h/o", "system_logs": ["s"]},
+    "outputs": {"out": {"class": "File", "location": "s3://b/k"}},
+    "task_logs_url": "https://h/tasks"})"));
+  CHECK(r.run_id == "r1");
+  CHECK(r.state == State::complete);
+  CHECK(r.tags() == Tags{{"a", "1"}});
+  CHECK(r.run_log.cmd == "cwltool wf.cwl");
+  CHECK(r.run_log.exit_code == 0);
+  CHECK(r.run_log.stdout_log == "https://h/o");
+  CHECK(r.outputs["out"]["location"] == "s3://b/k");
+  CHECK(r.task_logs_url == "https://h/tasks");
+}
+
+TEST_CASE("run log dialects: outputs as a list, tags and params echoed as strings, exit code as text") {
+  auto r = parse_run_log(json::parse(R"({
+    "run_id": "r2", "state": "EXECUTOR_ERROR",
+    "request": {"tags": "{\"k\": \"v\"}", "workflow_params": "{\"n\": 2}"},
+    "run_log": {"cmd": "sh run.sh", "exit_code": "3", "stdout": "hello\n"},
+    "task_logs": [{"name": "step1", "exit_code": 3, "stderr": "boom"}],
+    "outputs": [{"file_name": "a.txt", "file_url": "https://h/a.txt"}, {"file_name": "b.txt", "file_url": "https://h/b"}]})"));
+  CHECK(r.tags() == Tags{{"k", "v"}});
+  CHECK(r.request["workflow_params"]["n"] == 2);
+  CHECK(r.run_log.cmd == "sh run.sh");
+  CHECK(r.run_log.exit_code == 3);
+  CHECK(r.outputs == json{{"a.txt", "https://h/a.txt"}, {"b.txt", "https://h/b"}});
+  REQUIRE(r.task_logs.size() == 1);
+  CHECK(r.task_logs[0].stderr_log == "boom");
+  CHECK_THROWS_AS(parse_run_log(json::array()), Error);
+}
+
+TEST_CASE("run summaries: WES 1.1 with tags, WES 1.0 without") {
+  auto s = parse_summary(json{{"run_id", "x"}, {"state", "QUEUED"}, {"tags", {{"t", "1"}}}, {"start_time", "2024"}});
+  CHECK(s.state == State::queued);
+  CHECK(s.tags.at("t") == "1");
+  auto old = parse_summary(json{{"run_id", "y"}, {"state", "RUNNING"}});
+  CHECK(old.tags.empty());
+  CHECK(json(old)["state"] == "RUNNING");
+}
+
+TEST_CASE("the multipart request has every field WES defines, JSON fields as strings, attachments by path") {
+  RunRequest r;
+  r.workflow_url = "wf.cwl";
+  r.type = "CWL";
+  r.type_version = "v1.2";
+  r.params = {{"x", 1}};
+  r.tags = {{"k", "v"}};
+  r.engine = "cwltool";
+  r.engine_params = {{"--parallel", "true"}};
+  r.attachments = {{"/tmp/wf.cwl", "wf.cwl"}, {"/tmp/data/x.vcf", "data/x.vcf"}};
+  auto parts = form_parts(r);
+  std::map<std::string, std::string> fields;
+  std::vector<std::string> files;
+  for (const auto& p : parts) {
+    if (p.name == "workflow_attachment") files.push_back(p.filename);
+    else fields[p.name] = p.value;
+  }
+  CHECK(fields.at("workflow_url") == "wf.cwl");
+  CHECK(fields.at("workflow_type") == "CWL");
+  CHECK(fields.at("workflow_type_version") == "v1.2");
+  CHECK(json::parse(fields.at("workflow_params")) == json{{"x", 1}});
+  CHECK(json::parse(fields.at("tags")) == json{{"k", "v"}});
+  CHECK(fields.at("workflow_engine") == "cwltool");
+  CHECK(json::parse(fields.at("workflow_engine_parameters")) == json{{"--parallel", "true"}});
+  CHECK(fields.count("workflow_engine_version") == 0);  // not sent when not given
+  CHECK(files == std::vector<std::string>{"wf.cwl", "data/x.vcf"});
+}
+
+TEST_CASE("attachment names are plain relative paths") {
+  CHECK(valid_attachment_name("wf.cwl"));
+  CHECK(valid_attachment_name("data/sub/x.vcf"));
+  CHECK_FALSE(valid_attachment_name("../x"));
+  CHECK_FALSE(valid_attachment_name("a/../x"));
+  CHECK_FALSE(valid_attachment_name("/etc/passwd"));
+  CHECK_FALSE(valid_attachment_name("a//b"));
+  CHECK_FALSE(valid_attachment_name("./a"));
+  CHECK_FALSE(valid_attachment_name("a\\b"));
+  CHECK_FALSE(valid_attachment_name(""));
+}
+
+TEST_CASE("validation against service-info names each unsupported part") {
+  RunRequest r;
+  r.workflow_url = "wf.cwl";
+  r.type = "CWL";
+  r.type_version = "v1.2";
+  CHECK(usage_message(r, cwl_service()).empty());
+  r.type = "WDL";
+  CHECK(usage_message(r, cwl_service()).find("workflow type WDL (it runs: CWL)") != std::string::npos);
+  r.type = "CWL";
+  r.type_version = "v1.1";
+  CHECK(usage_message(r, cwl_service()).find("CWL version v1.1 (it runs: v1.0, v1.2)") != std::string::npos);
+  r.type_version = "v1.2";
+  r.engine = "toil";
+  CHECK(usage_message(r, cwl_service()).find("engine toil (it has: cwltool)") != std::string::npos);
+  r.engine = "cwltool";
+  r.engine_version = "9";
+  CHECK(usage_message(r, cwl_service()).find("cwltool version 9") != std::string::npos);
+  r.engine_version.clear();
+  r.workflow_url = "s3://bucket/wf.cwl";
+  CHECK(usage_message(r, cwl_service()).find("scheme s3 (it reads: file, https)") != std::string::npos);
+  r.workflow_url = "wf.cwl";
+  r.attachments = {{"/x", "../x"}};
+  CHECK(usage_message(r, cwl_service()).find("'../x'") != std::string::npos);
+  // A server that says nothing is not second-guessed.
+  r.attachments.clear();
+  r.type = "NFL";
+  CHECK(usage_message(r, info_with(json::object())).empty());
+}
+
+TEST_CASE("type and version are filled from the file and the service") {
+  test::TempDir tmp;
+  auto wf = tmp.path() / "wf.cwl";
+  std::ofstream(wf) << "#!/usr/bin/env cwl-runner\ncwlVersion: v1.0\nclass: Workflow\n";
+  RunRequest r;
+  r.workflow_url = "wf.cwl";
+  complete_request(r, cwl_service(), wf);
+  CHECK(r.type == "CWL");
+  CHECK(r.type_version == "v1.0");
+  RunRequest remote;
+  remote.workflow_url = "https://example.org/wf.cwl#main";
+  complete_request(remote, cwl_service(), {});
+  CHECK(remote.type_version == "v1.2");  // the newest the service runs
+  RunRequest unknown;
+  unknown.workflow_url = "https://example.org/pipeline";
+  CHECK_THROWS_AS(complete_request(unknown, cwl_service(), {}), Error);
+  RunRequest snake;
+  snake.workflow_url = "Snakefile";
+  complete_request(snake, cwl_service(), {});  // SMK, which this service does not run: validate() says so
+  CHECK(snake.type == "SMK");
+  CHECK(usage_message(snake, cwl_service()).find("workflow type SMK") != std::string::npos);
+  RunRequest silent;
+  silent.workflow_url = "wf.cwl";
+  CHECK_THROWS_AS(complete_request(silent, info_with(json::object()), {}), Error);  // no version to be had
+}
+
+TEST_CASE("back-off grows by half to its cap and starts again on reset") {
+  Backoff b(std::chrono::milliseconds(2000), std::chrono::milliseconds(5000));
+  CHECK(b.next().count() == 2000);
+  CHECK(b.next().count() == 3000);
+  CHECK(b.next().count() == 4500);
+  CHECK(b.next().count() == 5000);
+  CHECK(b.next().count() == 5000);
+  b.reset();
+  CHECK(b.next().count() == 2000);
+}
+
+TEST_CASE("sample sheets: header names parameters, JSON cells stay JSON, ragged rows are refused") {
+  auto rows = parse_sheet("# samples\nsample\tseconds\tvcf\r\nA\t3\t{\"class\":\"File\",\"location\":\"a.vcf\"}\n\nB\t007\tplain\n");
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0]["sample"] == "A");
+  CHECK(rows[0]["seconds"] == 3);
+  CHECK(rows[0]["vcf"]["class"] == "File");
+  CHECK(rows[1]["seconds"] == "007");  // not valid JSON: kept as text
+  CHECK_THROWS_AS(parse_sheet("a\tb\n1\n"), Error);
+  CHECK_THROWS_AS(parse_sheet("a\tb\n"), Error);
+  CHECK(ledger_path("/d", "s.tsv", "wf", "u") == ledger_path("/d", "s.tsv", "wf", "u"));
+  CHECK(ledger_path("/d", "s.tsv", "wf", "u") != ledger_path("/d", "t.tsv", "wf", "u"));
+}
