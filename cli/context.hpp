@@ -77,6 +77,7 @@ void register_profile(CLI::App& app, Context& ctx);
 void register_service_info(CLI::App& app, Context& ctx);
 void register_doctor(CLI::App& app, Context& ctx);
 void register_version(CLI::App& app, Context& ctx);
+void register_results(CLI::App& app, Context& ctx);
 void print_version(Context& ctx);  // `impact version` and `impact --version`
 
 // The program: parses, dispatches, maps errors to exit codes. Returns the exit code.

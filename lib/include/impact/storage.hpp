@@ -16,6 +16,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "impact/config.hpp"
+#include "impact/error.hpp"
 #include "impact/http.hpp"
 #include "impact/sigv4.hpp"
 
@@ -126,6 +127,7 @@ struct FileResult {
   enum class Status { downloaded, skipped, failed } status = Status::downloaded;
   std::string error;                 // for failed
   std::string hint;
+  ErrorKind error_kind = ErrorKind::generic;
   std::string verified;              // "md5", "sha256", "size", ... what was checked
   bool resumed = false;
 };

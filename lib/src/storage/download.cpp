@@ -167,12 +167,14 @@ void close_fd(Job& j) {
   j.fd = -1;
 }
 
-void fail(Job& j, std::string message, std::string hint = {}) {
+void fail(Job& j, std::string message, std::string hint = {}, ErrorKind kind = ErrorKind::protocol) {
   if (j.result.status == FileResult::Status::failed) return;  // keep the first reason
   j.result.status = FileResult::Status::failed;
   j.result.error = std::move(message);
   j.result.hint = std::move(hint);
+  j.result.error_kind = kind;
 }
+void fail(Job& j, const Error& e) { fail(j, e.what(), e.hint(), e.kind()); }
 
 void save_state(const Job& j) {
   nlohmann::json done = nlohmann::json::array();
@@ -307,7 +309,7 @@ void finish(Job& j, DownloadObserver* observer) {
       fs::remove(j.state, ec);
       j.result.verified = fmt::format("{}", fmt::join(checks, ","));
     } catch (const Error& e) {
-      fail(j, e.what(), e.hint());
+      fail(j, e);
       close_fd(j);
       std::error_code ec;
       fs::remove(j.temp, ec);
@@ -328,7 +330,7 @@ void check_outcome(Job& j, Part& part, http::Outcome& out) {
       std::rethrow_exception(out.error);
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::cancelled) throw;
-      fail(j, e.what(), e.hint());
+      fail(j, e);
     } catch (const std::exception& e) {
       fail(j, e.what());
     }
@@ -340,7 +342,7 @@ void check_outcome(Job& j, Part& part, http::Outcome& out) {
     try {
       throw_s3_error(r, "downloading " + j.obj.key);
     } catch (const Error& e) {
-      fail(j, e.what(), e.hint());
+      fail(j, e);
     }
     return;
   }
@@ -440,6 +442,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
       res.status = FileResult::Status::failed;
       res.error = e.what();
       res.hint = e.hint();
+      res.error_kind = e.kind();
       summary.files.push_back(res);
       continue;
     }
@@ -488,7 +491,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
       try {
         open_temp(*j);
       } catch (const Error& e) {
-        fail(*j, e.what(), e.hint());
+        fail(*j, e);
       }
       if (j->fd >= 0 || j->result.status == FileResult::Status::failed) finish(*j, observer);
     }
@@ -533,7 +536,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
         index.push_back(k);
       } catch (const Error& e) {
         if (e.kind() == ErrorKind::cancelled) throw;
-        fail(j, e.what(), e.hint());
+        fail(j, e);
       }
     }
     auto outcomes = batch.run(std::move(requests));
