@@ -12,8 +12,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -141,6 +145,75 @@ std::string checksum_of(std::string_view algo, int fd, std::uint64_t size) {
   return base64(v.data(), v.size());
 }
 
+// The MD5 of a file being written in ranged parts, computed on a second thread that follows the contiguous
+// prefix already on disk: hashing overlaps the download instead of coming after it.
+class TrailingMd5 {
+ public:
+  TrailingMd5(int fd, std::uint64_t size, std::uint64_t ready)
+      : fd_(fd), size_(size), ready_(ready), thread_([this] { run(); }) {}
+  ~TrailingMd5() { stop(); }
+  TrailingMd5(const TrailingMd5&) = delete;
+  TrailingMd5& operator=(const TrailingMd5&) = delete;
+
+  // Bytes [0, ready) are on disk (called from the transfer thread; never goes backwards).
+  void advance(std::uint64_t ready) {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      if (ready <= ready_) return;
+      ready_ = ready;
+    }
+    cv_.notify_one();
+  }
+  // Waits for the whole file to be hashed (advance(size) must have been called).
+  std::string result() {
+    if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(error_);
+    return digest_;
+  }
+  void stop() {
+    stop_ = true;
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    try {
+      Digest d(EVP_md5());
+      std::vector<char> buf(1 << 20);
+      std::uint64_t done = 0;
+      while (done < size_ && !stop_) {
+        std::uint64_t ready = 0;
+        {
+          std::unique_lock<std::mutex> lock(m_);
+          cv_.wait(lock, [&] { return stop_ || ready_ > done; });
+          ready = ready_;
+        }
+        while (done < ready && !stop_) {
+          const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), ready - done));
+          const ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(done));
+          if (n <= 0) throw Error(ErrorKind::io, std::string("cannot read back the download: ") + std::strerror(errno));
+          d.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+          done += static_cast<std::uint64_t>(n);
+        }
+      }
+      auto v = d.final();
+      digest_ = hex(v.data(), v.size());
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  }
+  int fd_;
+  std::uint64_t size_;
+  std::uint64_t ready_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::atomic<bool> stop_{false};
+  std::string digest_;
+  std::exception_ptr error_;
+  std::thread thread_;  // last: starts once everything above is set up
+};
+
 struct Part {
   std::uint64_t first = 0, last = 0;  // inclusive
   std::uint64_t received = 0;
@@ -156,6 +229,9 @@ struct Job {
   int fd = -1;
   std::size_t pending = 0;      // parts not yet processed in this run
   std::unique_ptr<Digest> md5;  // inline MD5 for single-request objects
+  std::unique_ptr<TrailingMd5> trail;  // MD5 of a ranged object with a single-part ETag
+  std::size_t first_open = 0;   // the first part not completely received
+  std::uint64_t published = 0;  // what `trail` was last told is on disk
   http::Headers checksums;      // x-amz-checksum-* of a single-request response
   std::string etag_seen;
   FileResult result;
@@ -163,6 +239,7 @@ struct Job {
 };
 
 void close_fd(Job& j) {
+  j.trail.reset();  // stops its thread before the descriptor goes
   if (j.fd >= 0) ::close(j.fd);
   j.fd = -1;
 }
@@ -180,9 +257,31 @@ void save_state(const Job& j) {
   nlohmann::json done = nlohmann::json::array();
   for (std::size_t i = 0; i < j.parts.size(); ++i)
     if (j.parts[i].done) done.push_back(i);
-  write_file_atomic(j.state, nlohmann::json{{"etag", j.obj.etag}, {"size", j.obj.size}, {"part_size", j.part_size},
-                                            {"done", done}}.dump(),
-                    0600);
+  // Temp + rename, without fsync: it guards against a killed process (the page cache survives), and the
+  // data file it describes is not synced either.
+  const std::string text = nlohmann::json{{"etag", j.obj.etag}, {"size", j.obj.size}, {"part_size", j.part_size},
+                                          {"done", done}}.dump();
+  fs::path tmp = j.state;
+  tmp += ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), j.state.c_str()) != 0)
+    throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", j.state.string(), std::strerror(errno)), "check free disk space");
+}
+
+// Tells the trailing hash how far the contiguous prefix on disk reaches (at most every MiB).
+void publish_progress(Job& j) {
+  if (!j.trail) return;
+  while (j.first_open < j.parts.size() && j.parts[j.first_open].received == j.parts[j.first_open].length()) ++j.first_open;
+  const std::uint64_t ready = j.first_open == j.parts.size()
+                                  ? j.obj.size
+                                  : j.parts[j.first_open].first + j.parts[j.first_open].received;
+  if (ready >= j.published + kMiB || ready == j.obj.size) {
+    j.trail->advance(ready);
+    j.published = ready;
+  }
 }
 
 std::string xattr_etag(const fs::path& p) {
@@ -216,8 +315,9 @@ bool matches(const std::vector<std::string>& globs, const std::string& rel) {
 std::uint64_t choose_part_size(std::uint64_t size, const DownloadOptions& o) {
   if (o.part_size) return size > o.part_size ? o.part_size : 0;
   if (size <= 16 * kMiB) return 0;
-  const std::uint64_t n = std::max<std::size_t>(1, o.parallel);
-  const std::uint64_t part = std::clamp<std::uint64_t>((size + n - 1) / n, 8 * kMiB, 128 * kMiB);
+  // Small parts finish roughly in order, so the trailing MD5 keeps up and an interrupted run loses little;
+  // at most ~1000 parts per object.
+  const std::uint64_t part = std::max<std::uint64_t>(8 * kMiB, (size + 999) / 1000);
   return (part + kMiB - 1) / kMiB * kMiB;
 }
 
@@ -257,6 +357,10 @@ void open_temp(Job& j) {
   if (j.fd < 0) throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", j.temp.string(), std::strerror(errno)));
   if (j.ranged() && ::ftruncate(j.fd, static_cast<off_t>(j.obj.size)) != 0)
     throw Error(ErrorKind::io, fmt::format("cannot size {}: {}", j.temp.string(), std::strerror(errno)));
+  if (j.ranged() && is_md5_etag(j.obj.etag)) {
+    j.trail = std::make_unique<TrailingMd5>(j.fd, j.obj.size, 0);
+    publish_progress(j);
+  }
 }
 
 void write_at(int fd, std::string_view data, std::uint64_t off) {
@@ -284,6 +388,9 @@ void finish(Job& j, DownloadObserver* observer) {
         if (j.md5) {
           auto v = j.md5->final();
           md5 = hex(v.data(), v.size());
+        } else if (j.trail) {
+          j.trail->advance(j.obj.size);
+          md5 = j.trail->result();
         } else {
           md5 = md5_of(j.fd, j.obj.size);
         }
@@ -520,6 +627,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
           write_at(jp->fd, chunk, pp->first + pp->received);
           if (jp->md5) jp->md5->update(chunk);
           pp->received += chunk.size();
+          publish_progress(*jp);
           if (observer) observer->on_bytes(chunk.size());
           if (jp->ranged() && pp->received == pp->length()) {
             pp->done = true;  // every byte of the part is on disk: record it for a resumed run
