@@ -232,6 +232,7 @@ struct Job {
   std::unique_ptr<TrailingMd5> trail;  // MD5 of a ranged object with a single-part ETag
   std::size_t first_open = 0;   // the first part not completely received
   std::uint64_t published = 0;  // what `trail` was last told is on disk
+  std::uint64_t fetched = 0;    // bytes received in this run
   http::Headers checksums;      // x-amz-checksum-* of a single-request response
   std::string etag_seen;
   FileResult result;
@@ -627,17 +628,19 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
           write_at(jp->fd, chunk, pp->first + pp->received);
           if (jp->md5) jp->md5->update(chunk);
           pp->received += chunk.size();
+          jp->fetched += chunk.size();
           publish_progress(*jp);
           if (observer) observer->on_bytes(chunk.size());
           if (jp->ranged() && pp->received == pp->length()) {
             pp->done = true;  // every byte of the part is on disk: record it for a resumed run
             save_state(*jp);
-            pp->done = false;  // confirmed again once the response is checked
           }
         };
         req.on_retry = [jp, pp, observer] {
           if (observer) observer->on_rewind(pp->received);
+          jp->fetched -= pp->received;
           pp->received = 0;
+          pp->done = false;
           if (jp->md5) jp->md5->reset();
         };
         requests.push_back(std::move(req));
@@ -661,8 +664,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
   }
   for (auto& j : jobs) {
     summary.files.push_back(j->result);
-    if (j->result.status == FileResult::Status::downloaded)
-      for (const auto& p : j->parts) summary.bytes += p.received;
+    if (j->result.status == FileResult::Status::downloaded) summary.bytes += j->fetched;
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return summary;
