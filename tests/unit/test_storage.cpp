@@ -102,3 +102,84 @@ TEST_CASE("STS AssumeRoleWithWebIdentity answer") {
   r.body = "<ErrorResponse/>";
   CHECK_THROWS_AS(storage::parse_sts_response(r), Error);
 }
+
+// ---------------------------------------------------------------- download engine against a loopback server
+
+#include <filesystem>
+
+#include "impact/paths.hpp"
+#include "mini_server.hpp"
+#include "temp_dir.hpp"
+
+namespace {
+using test::MiniServer;
+using test::reply;
+
+constexpr const char* kBody = "hello world";
+constexpr const char* kMd5 = "5eb63bbbe01eeed093cb22bb8f5acdc3";
+
+storage::DownloadSummary fetch(const MiniServer& s, const std::filesystem::path& dest, std::string etag = kMd5,
+                               std::uint64_t size = 11, std::uint64_t part_size = 0) {
+  storage::ObjectInfo o{"run/out.txt", size, std::move(etag), ""};
+  storage::DownloadOptions opt;
+  opt.dest = dest;
+  opt.part_size = part_size;
+  const std::string base = "http://127.0.0.1:" + std::to_string(s.port());
+  auto factory = [&](const storage::ObjectInfo& ob, std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
+    http::Request r;
+    r.url = base + "/" + ob.key;
+    if (range) r.headers.push_back({"Range", "bytes=" + std::to_string(range->first) + "-" + std::to_string(range->second)});
+    return r;
+  };
+  http::Options h = http::default_options();
+  h.retry.max_attempts = 1;
+  return storage::download({o}, "run/", factory, h, opt);
+}
+std::string etag_header(const char* etag = kMd5) { return std::string("ETag: \"") + etag + "\"\r\n"; }
+}  // namespace
+
+TEST_CASE("download verifies x-amz-checksum-* headers: sha256, crc32, crc32c") {
+  for (const char* checksum : {"x-amz-checksum-sha256: uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=",
+                               "x-amz-checksum-crc32: DUoRhQ==", "x-amz-checksum-crc32c: yZRlqg=="}) {
+    CAPTURE(checksum);
+    test::TempDir dir;
+    MiniServer s([&](const auto&) { return reply(200, kBody, etag_header() + checksum + "\r\n"); });
+    auto sum = fetch(s, dir.path());
+    REQUIRE(sum.files.size() == 1);
+    CHECK(sum.files[0].status == storage::FileResult::Status::downloaded);
+    const std::string algo = std::string(checksum).substr(15, std::string(checksum).find(':') - 15);
+    CHECK(sum.files[0].verified == "size,md5," + algo);
+    CHECK(read_file(dir.path() / "out.txt") == kBody);
+  }
+}
+
+TEST_CASE("a checksum or MD5 mismatch fails the object and leaves nothing behind") {
+  test::TempDir dir;
+  MiniServer bad_sum([](const auto&) { return reply(200, kBody, etag_header() + "x-amz-checksum-crc32: AAAAAA==\r\n"); });
+  auto sum = fetch(bad_sum, dir.path());
+  CHECK(sum.files[0].status == storage::FileResult::Status::failed);
+  CHECK(sum.files[0].error.find("crc32 checksum mismatch") != std::string::npos);
+  MiniServer bad_etag([](const auto&) { return reply(200, kBody, etag_header("00000000000000000000000000000000")); });
+  sum = fetch(bad_etag, dir.path(), "00000000000000000000000000000000");
+  CHECK(sum.files[0].status == storage::FileResult::Status::failed);
+  CHECK(sum.files[0].error.find("MD5 mismatch") != std::string::npos);
+  CHECK(std::filesystem::is_empty(dir.path()));
+}
+
+TEST_CASE("a server that ignores Range cannot overrun a part") {
+  test::TempDir dir;
+  const std::string body(3u << 20, 'z');
+  MiniServer s([&](const auto&) { return reply(200, body, "ETag: \"abc-3\"\r\n"); });
+  auto sum = fetch(s, dir.path(), "abc-3", body.size(), 1u << 20);
+  CHECK(sum.files[0].status == storage::FileResult::Status::failed);
+  CHECK(!std::filesystem::exists(dir.path() / "out.txt"));
+}
+
+TEST_CASE("an identical file is skipped without a request") {
+  test::TempDir dir;
+  int requests = 0;
+  MiniServer s([&](const auto&) { ++requests; return reply(200, kBody, etag_header()); });
+  CHECK(fetch(s, dir.path()).files[0].status == storage::FileResult::Status::downloaded);
+  CHECK(fetch(s, dir.path()).files[0].status == storage::FileResult::Status::skipped);
+  CHECK(requests == 1);
+}
