@@ -116,7 +116,7 @@ struct DownloadOptions {
   std::filesystem::path dest = ".";
   std::vector<std::string> include;  // globs on the path relative to the prefix; empty = everything
   std::vector<std::string> exclude;
-  std::size_t parallel = 16;         // concurrent requests
+  std::size_t parallel = 32;         // concurrent requests
   std::uint64_t part_size = 0;       // 0 = chosen per object
 };
 
