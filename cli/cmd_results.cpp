@@ -33,6 +33,13 @@ std::string human(double bytes) {
   return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[u]);
 }
 
+// Object keys come from the server: never let their control characters reach the terminal.
+std::string printable(std::string_view key) {
+  std::string out;
+  for (char c : key) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  return out;
+}
+
 std::uint64_t parse_size(const std::string& s) {
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
@@ -117,7 +124,7 @@ void run_ls(Context& ctx, const Options& o) {
   }
   Table t{{"KEY", "SIZE", "LAST MODIFIED", "ETAG"}, {}};
   for (const auto& ob : objects)
-    t.rows.push_back({ob.key, ctx.format() == Format::table ? human(static_cast<double>(ob.size)) : std::to_string(ob.size),
+    t.rows.push_back({printable(ob.key), ctx.format() == Format::table ? human(static_cast<double>(ob.size)) : std::to_string(ob.size),
                       ob.last_modified, ob.etag});
   ctx.term().print_table(t, ctx.format());
 }
@@ -138,7 +145,7 @@ class Progress final : public storage::DownloadObserver {
   void on_file(const storage::FileResult& f) override {
     if (f.status == storage::FileResult::Status::failed) {
       clear();
-      term_.error(f.key + ": " + f.error, f.hint);
+      term_.error(printable(f.key) + ": " + f.error, f.hint);
     } else {
       ++done_;
     }

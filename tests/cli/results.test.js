@@ -136,6 +136,11 @@ test('hostile keys are refused one by one; the rest is downloaded (exit 6)', asy
   assert.equal(fs.readFileSync(path.join(out, 'ok.txt'), 'utf8'), 'content of ok.txt');
   assert.deepEqual(fs.readdirSync(path.join(dir, 'dest')), ['out']);
   assert.deepEqual(fs.readdirSync(out), ['ok.txt']);
+  assert.ok(!/[\x00-\x08\x0b-\x1f]/.test(r.stderr), 'no control characters from keys reach the terminal');
+  const ls = await impactAsync(dir, ['results', 'ls', `${RUN}-hostile`], { env: KEYS });
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.match(ls.stdout, /a\?b\t/);
+  assert.ok(!/[\x00-\x08\x0b-\x1f]/.test(ls.stdout));
 });
 
 test('--include / --exclude globs', async (t) => {
