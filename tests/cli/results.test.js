@@ -96,32 +96,44 @@ test('the STS refuses a bad token: exit 4 with a login hint', async (t) => {
   assert.match(r.stderr, /impact login/);
 });
 
-test('resume after kill -9 at a random point: byte-identical result', async (t) => {
+// Starts a ranged download of the 256 MiB object and stops it with `signal` once `stopAt` parts are on
+// disk; then runs it again. Returns the first run's exit and the second run's summary.
+async function interruptAndResume(t, signal, stopAt) {
   const dir = setup(t);
   const out = path.join(dir, 'out');
   const state = path.join(out, 'big.bin.impact-state');
-  const stopAt = 1 + crypto.randomInt(20);  // parts of 8 MiB done before the kill (of 32)
-  const child = spawn(BIN, ['results', 'download', `s3://${BUCKET}/runs/${RUN}/out/big.bin`, '-o', out, '--part-size', '8M', '--parallel', '2'],
+  const args = ['results', 'download', `s3://${BUCKET}/runs/${RUN}/out/big.bin`, '-o', out];
+  const child = spawn(BIN, [...args, '--part-size', '8M', '--parallel', '2'],
     { env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_CACHE_HOME: path.join(dir, 'cache'), ...KEYS }, stdio: 'ignore' });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  let killed = false;
-  for (let i = 0; i < 6000 && !killed; i++) {   // at most 60 s
+  const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, signal: sig })));
+  let sent = false;
+  for (let i = 0; i < 6000 && !sent && child.exitCode === null; i++) {   // at most 60 s
     try {
-      if (JSON.parse(fs.readFileSync(state, 'utf8')).done.length >= stopAt) { child.kill('SIGKILL'); killed = true; break; }
+      if (JSON.parse(fs.readFileSync(state, 'utf8')).done.length >= stopAt) { child.kill(signal); sent = true; }
     } catch { /* not written yet */ }
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 10));
+    if (!sent) await new Promise((r) => setTimeout(r, 10));
   }
-  const end = await exited;
-  assert.ok(killed && end.signal === 'SIGKILL', `killed mid-way (stopAt ${stopAt}, exit ${JSON.stringify(end)})`);
-  assert.ok(!fs.existsSync(path.join(out, 'big.bin')), 'nothing at the final path after the kill');
-  const r = await impactAsync(dir, ['results', 'download', `s3://${BUCKET}/runs/${RUN}/out/big.bin`, '-o', out, '--json'], { env: KEYS, timeout: 120000 });
+  const first = await exited;
+  assert.ok(sent, `stopped mid-way (stopAt ${stopAt}, exit ${JSON.stringify(first)})`);
+  assert.ok(!fs.existsSync(path.join(out, 'big.bin')), 'nothing at the final path after the interruption');
+  const r = await impactAsync(dir, [...args, '--json'], { env: KEYS, timeout: 120000 });
   assert.equal(r.code, 0, r.stderr);
-  const f = JSON.parse(r.stdout).files[0];
-  assert.equal(f.resumed, true);
-  assert.ok(JSON.parse(r.stdout).bytes < BIG.length, 'only the missing parts were fetched');
+  const summary = JSON.parse(r.stdout);
+  assert.equal(summary.files[0].resumed, true);
+  assert.ok(summary.bytes < BIG.length, 'only the missing parts were fetched');
   assert.equal(sha256File(path.join(out, 'big.bin')), sha256(BIG));
   assert.deepEqual(noLeftovers(out), []);
+  return first;
+}
+
+test('resume after kill -9 at a random point: byte-identical result', async (t) => {
+  const first = await interruptAndResume(t, 'SIGKILL', 1 + crypto.randomInt(20));
+  assert.equal(first.signal, 'SIGKILL');
+});
+
+test('Ctrl-C (SIGINT) stops with exit 130 and the next run resumes', async (t) => {
+  const first = await interruptAndResume(t, 'SIGINT', 1 + crypto.randomInt(20));
+  assert.equal(first.code, 130);
 });
 
 test('hostile keys are refused one by one; the rest is downloaded (exit 6)', async (t) => {
@@ -141,6 +153,18 @@ test('hostile keys are refused one by one; the rest is downloaded (exit 6)', asy
   assert.equal(ls.code, 0, ls.stderr);
   assert.match(ls.stdout, /a\?b\t/);
   assert.ok(!/[\x00-\x08\x0b-\x1f]/.test(ls.stdout));
+});
+
+test('progress on a terminal (bytes, rate, ETA, files); one summary line otherwise', async (t) => {
+  const dir = setup(t);
+  const tty = await impactAsync(dir, ['results', 'download', RUN, '-o', path.join(dir, 'a')], { env: { ...KEYS, IMPACT_FORCE_TTY: '1' }, timeout: 120000 });
+  assert.equal(tty.code, 0, tty.stderr);
+  assert.match(tty.stderr, /MiB \/ 256\.0 MiB .*\/s .*files \d\/3/);
+  assert.match(tty.stderr, /files 3\/3/);
+  const plain = await impactAsync(dir, ['results', 'download', RUN, '-o', path.join(dir, 'b')], { env: KEYS, timeout: 120000 });
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(plain.stderr, '');
+  assert.match(plain.stdout, /^downloaded 3 files \(256\.0 MiB\) in [\d.]+ s \([\d.]+ \w+\/s\); skipped 0 identical; 0 failed\n$/);
 });
 
 test('--include / --exclude globs', async (t) => {
