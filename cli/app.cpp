@@ -151,6 +151,7 @@ int run(int argc, char** argv) {
   register_service_info(app, ctx);
   register_doctor(app, ctx);
   register_version(app, ctx);
+  register_results(app, ctx);
   register_run(app, ctx);
   register_search(app, ctx);
   register_beacon(app, ctx);

@@ -117,6 +117,7 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
     int running = 0;
     curl_multi_perform(m, &running);
     int left = 0;
+    bool freed = false;  // a slot came free: fill it at once rather than after the next poll
     while (CURLMsg* msg = curl_multi_info_read(m, &left)) {
       if (msg->msg != CURLMSG_DONE) continue;
       Slot* raw = nullptr;
@@ -155,7 +156,9 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
         }
       }
       impl_->pool.push_back(std::move(slot->easy));
+      freed = true;
     }
+    if (freed && !queue.empty()) continue;
     // Sleep until there is socket activity, a retry falls due, or 50 ms pass (to notice Ctrl-C).
     int timeout_ms = 50;
     for (const auto& w : waiting) {

@@ -1,0 +1,171 @@
+// S3-compatible object storage: credentials (static, STS AssumeRoleWithWebIdentity, presigned URLs), the
+// few S3 calls impact needs (ListObjectsV2, HeadObject, ranged GetObject), and the verified, resumable,
+// parallel download of many objects into a folder.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "impact/config.hpp"
+#include "impact/error.hpp"
+#include "impact/http.hpp"
+#include "impact/sigv4.hpp"
+
+namespace impact::storage {
+
+// ---------------------------------------------------------------- credentials
+
+class CredentialSource {
+ public:
+  virtual ~CredentialSource() = default;
+  // Keys valid for at least a few more minutes.
+  virtual sigv4::Credentials get() = 0;
+  // The storage refused the keys (expired, revoked): forget any cached copy so get() fetches new ones.
+  virtual void invalidate() {}
+};
+
+std::unique_ptr<CredentialSource> static_keys(sigv4::Credentials keys);
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN), or nullptr when not set.
+std::unique_ptr<CredentialSource> keys_from_environment();
+
+struct StsOptions {
+  std::string sts_url;
+  std::function<std::string()> web_identity_token;  // the user's OIDC access token for sts_url
+  std::filesystem::path cache_file;                  // empty = no cache; written 0600
+  std::chrono::seconds duration{3600};
+  std::chrono::seconds min_valid{300};               // fetch new keys when fewer seconds remain
+  std::string role_arn = "arn:aws:iam:::role/impact";
+};
+// Temporary keys from AssumeRoleWithWebIdentity (MinIO, AWS, the federation's RGW front), cached on disk.
+std::unique_ptr<CredentialSource> sts_keys(http::Options http, StsOptions options);
+
+// Parses an STS AssumeRoleWithWebIdentityResponse (exposed for tests).
+struct TemporaryKeys {
+  sigv4::Credentials keys;
+  std::chrono::system_clock::time_point expires;
+};
+TemporaryKeys parse_sts_response(const http::Response& r);
+
+// ---------------------------------------------------------------- S3 calls
+
+struct ObjectInfo {
+  std::string key;
+  std::uint64_t size = 0;
+  std::string etag;           // without quotes
+  std::string last_modified;  // as the server wrote it
+};
+void to_json(nlohmann::json& j, const ObjectInfo& o);
+
+struct Location {
+  std::string bucket;
+  std::string key;  // a key or a prefix; may be empty
+};
+// "s3://bucket/key" -> {bucket, key}; nullopt when `text` is not an s3:// URI. Throws Error(usage) when
+// it is one but malformed.
+std::optional<Location> parse_s3_uri(std::string_view text);
+// A run id through the profile's result_prefix template ("runs/{run_id}/"). Throws Error(usage) for ids
+// with characters outside [A-Za-z0-9._-].
+Location run_location(const StorageConfig& storage, std::string_view run_id);
+// Whether `url` looks like a presigned URL (X-Amz-Signature in the query).
+bool is_presigned_url(std::string_view url);
+
+// Turns an S3 error response into an Error with a clear message and hint (NoSuchKey, AccessDenied,
+// SignatureDoesNotMatch with the clock skew, ExpiredToken, ...).
+[[noreturn]] void throw_s3_error(const http::Response& r, std::string_view what);
+// The <Code> of an S3 error body, or "".
+std::string s3_error_code(std::string_view body);
+
+class S3Client {
+ public:
+  S3Client(std::string endpoint, std::string region, CredentialSource& creds, http::Options options);
+
+  // Every object under `prefix`, following continuation tokens (bounded: at most 100,000 pages).
+  std::vector<ObjectInfo> list(const std::string& bucket, const std::string& prefix, int page_size = 1000);
+  ObjectInfo head(const std::string& bucket, const std::string& key);
+  // A signed GET of the object (with a Range when `first..last` is given), ready for http::Batch.
+  http::Request get_request(const std::string& bucket, const std::string& key,
+                            std::optional<std::pair<std::uint64_t, std::uint64_t>> range = std::nullopt);
+  CredentialSource& credentials() noexcept { return creds_; }
+  const http::Options& options() const noexcept { return options_; }
+
+ private:
+  http::Request signed_request(http::Method method, const std::string& bucket, const std::string& key,
+                               std::vector<std::pair<std::string, std::string>> query, http::Headers headers);
+  http::Response send(http::Method method, const std::string& bucket, const std::string& key,
+                      std::vector<std::pair<std::string, std::string>> query, std::string_view what);
+  std::string endpoint_;
+  std::string host_;
+  std::string region_;
+  CredentialSource& creds_;
+  http::Options options_;
+  http::Client client_;
+};
+
+// ---------------------------------------------------------------- download
+
+struct DownloadOptions {
+  std::filesystem::path dest = ".";
+  std::vector<std::string> include;  // globs on the path relative to the prefix; empty = everything
+  std::vector<std::string> exclude;
+  std::size_t parallel = 32;         // concurrent requests
+  std::uint64_t part_size = 0;       // 0 = chosen per object
+};
+
+struct FileResult {
+  std::string key;
+  std::string path;                  // relative to dest
+  std::uint64_t size = 0;
+  enum class Status { downloaded, skipped, failed } status = Status::downloaded;
+  std::string error;                 // for failed
+  std::string hint;
+  ErrorKind error_kind = ErrorKind::generic;
+  std::string verified;              // "md5", "sha256", "size", ... what was checked
+  bool resumed = false;
+};
+void to_json(nlohmann::json& j, const FileResult& f);
+
+class DownloadObserver {
+ public:
+  virtual ~DownloadObserver() = default;
+  virtual void on_plan(std::size_t /*files*/, std::uint64_t /*bytes*/) {}
+  virtual void on_bytes(std::uint64_t /*delta*/) {}  // may be negative in effect after a retry: see on_rewind
+  virtual void on_rewind(std::uint64_t /*bytes*/) {}
+  virtual void on_file(const FileResult&) {}
+};
+
+// Where the bytes of one object come from: a signed S3 request, or a presigned URL.
+using RequestFactory =
+    std::function<http::Request(const ObjectInfo&, std::optional<std::pair<std::uint64_t, std::uint64_t>> range)>;
+
+struct DownloadSummary {
+  std::vector<FileResult> files;
+  std::uint64_t bytes = 0;  // received in this run
+  double seconds = 0;
+  std::size_t count(FileResult::Status s) const;
+};
+
+// Downloads `objects` (keys under `prefix`) into options.dest: safe relative paths only, parallel, ranged
+// parts for large objects written in place, resumable (<file>.impact-part + <file>.impact-state), verified
+// (size; MD5 for single-part ETags; x-amz-checksum-* when sent), renamed into place at the end.
+// Per-object failures are reported in the summary; the caller decides the exit code.
+DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::string& prefix,
+                         const RequestFactory& make_request, const http::Options& http,
+                         const DownloadOptions& options, DownloadObserver* observer = nullptr);
+
+// The local path for `key` under `prefix`, or an Error(usage) explaining why the key is refused
+// (.., absolute, NUL or control characters, reserved names). Exposed for tests.
+std::filesystem::path safe_relative_path(std::string_view key, std::string_view prefix);
+
+// Presigned URL download: probes size and ETag, then downloads like any object.
+ObjectInfo probe_presigned(const std::string& url, const http::Options& http);
+
+}  // namespace impact::storage

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Download benchmark against the local federation's RGW (loopback only): impact vs aws-cli, rclone, curl.
+#
+#   source $FED_STATE/federation.env          # a running federation (tests/federation/up)
+#   tests/bench/run.sh [--runs N] [--impact PATH] [--out FILE.md]
+#
+# Cases (seeded by seed.js into the results bucket): one 1 GiB object; 1,000 objects of 64 KiB.
+# Every tool writes to a fresh folder in $BENCH_DIR (default /dev/shm) except the curl baseline for the big
+# object, which writes to /dev/null (as the issue's figures do). Wall time and peak RSS come from GNU time; the table
+# shows the median of N runs and impact's ratio to each peer. Tools that are not installed are skipped.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+RUNS=5
+IMPACT="$ROOT/build-rel/cli/impact"
+OUT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS="$2"; shift 2 ;;
+    --impact) IMPACT="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    *) echo "usage: run.sh [--runs N] [--impact PATH] [--out FILE.md]" >&2; exit 2 ;;
+  esac
+done
+: "${FED_S3_URL:?source \$FED_STATE/federation.env first}"
+[ -x "$IMPACT" ] || { echo "no impact binary at $IMPACT (build Release into build-rel, or pass --impact)" >&2; exit 2; }
+case "$FED_S3_URL" in http://127.0.0.1:*|http://localhost:*) ;; *) echo "FED_S3_URL must be loopback" >&2; exit 2 ;; esac
+BUCKET="${FED_RESULTS_BUCKET:-results}"
+REGION="${FED_S3_REGION:-us-east-1}"
+
+node "$HERE/seed.js"
+
+# Destinations on tmpfs by default: on a shared VM the disk's writeback, not the tools, sets the pace
+# (4 curls writing 1 GiB to /tmp took 65 s here, to /dev/null 8 s). BENCH_DIR=/some/disk to measure a disk.
+WORK="$(mktemp -d "${BENCH_DIR:-/dev/shm}/impact-bench-XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+export AWS_ACCESS_KEY_ID="$FED_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$FED_S3_SECRET_KEY" AWS_DEFAULT_REGION="$REGION"
+export AWS_CONFIG_FILE="$WORK/aws-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/aws-credentials"
+: > "$AWS_CONFIG_FILE"; : > "$AWS_SHARED_CREDENTIALS_FILE"
+# rclone: an S3 remote "fed" from the environment only (no config file).
+unset AWS_CA_BUNDLE  # rclone cannot combine it with its own HTTP transport (LoadCustomCABundleError)
+export RCLONE_CONFIG="$WORK/rclone.conf" RCLONE_CONFIG_FED_TYPE=s3 RCLONE_CONFIG_FED_PROVIDER=Ceph \
+  RCLONE_CONFIG_FED_ACCESS_KEY_ID="$FED_S3_ACCESS_KEY" RCLONE_CONFIG_FED_SECRET_ACCESS_KEY="$FED_S3_SECRET_KEY" \
+  RCLONE_CONFIG_FED_ENDPOINT="$FED_S3_URL" RCLONE_CONFIG_FED_REGION="$REGION" RCLONE_CONFIG_FED_FORCE_PATH_STYLE=true
+: > "$RCLONE_CONFIG"
+# impact: a profile whose storage is the federation's RGW; keys from AWS_* above.
+export XDG_CONFIG_HOME="$WORK/config" XDG_CACHE_HOME="$WORK/cache" XDG_STATE_HOME="$WORK/state"
+mkdir -p "$XDG_CONFIG_HOME/impact"
+printf 'default_profile = "bench"\n[profiles.bench.storage]\nurl = "%s"\nbucket = "%s"\nregion = "%s"\n' \
+  "$FED_S3_URL" "$BUCKET" "$REGION" > "$XDG_CONFIG_HOME/impact/config.toml"
+
+CURL_AUTH=(--aws-sigv4 "aws:amz:$REGION:s3" --user "$FED_S3_ACCESS_KEY:$FED_S3_SECRET_KEY"
+           -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -sf)
+BIG_URL="$FED_S3_URL/$BUCKET/bench/big.bin"
+BIG_SIZE=$(curl "${CURL_AUTH[@]}" -I "$BIG_URL" | tr -d '\r' | awk 'tolower($1)=="content-length:"{print $2}')
+SMALL_KEYS="$WORK/small-keys"
+"$IMPACT" results ls "s3://$BUCKET/bench/small/" | cut -f1 > "$SMALL_KEYS"
+
+# curl baselines: 4 range requests for the big object (to /dev/null); 16 curl processes for the small ones,
+# each fetching its share over one connection (a curl config file of url/output pairs), to files.
+Q=$(( (BIG_SIZE + 3) / 4 ))
+for i in 0 1 2 3; do
+  printf 'url = "%s"\nrange = "%d-%d"\noutput = "/dev/null"\n' "$BIG_URL" $((i * Q)) $(( (i + 1) * Q - 1 )) > "$WORK/big-$i.curl"
+done
+split -n l/16 -d "$SMALL_KEYS" "$WORK/small-part-"
+for f in "$WORK"/small-part-*; do
+  awk -v u="$FED_S3_URL/$BUCKET/" '{n = split($0, p, "/"); printf "url = \"%s%s\"\noutput = \"%s\"\n", u, $0, p[n]}' "$f" > "$f.curl"
+done
+parallel_curl() {  # parallel_curl DEST CONFIG...
+  local dest="$1" pids=() f rc=0
+  shift
+  mkdir -p "$dest"
+  for f in "$@"; do (cd "$dest" && exec curl "${CURL_AUTH[@]}" -K "$f") & pids+=($!); done
+  for f in "${pids[@]}"; do wait "$f" || rc=1; done
+  return $rc
+}
+
+declare -A NAME CMD
+ORDER=()
+add() {  # add ID LABEL COMMAND   (ID starts with big_ or small_; COMMAND writes into "$D")
+  NAME[$1]="$2"; CMD[$1]="$3"; ORDER+=("$1")
+}
+add big_impact "impact results download" '"$IMPACT" results download "s3://$BUCKET/bench/big.bin" -o "$D" >/dev/null'
+add big_curl4 "curl, 4 parallel ranges to /dev/null" 'parallel_curl "$D" "$WORK"/big-?.curl'
+add small_impact "impact results download" '"$IMPACT" results download "s3://$BUCKET/bench/small/" -o "$D" >/dev/null'
+add small_curl16 "curl, 16 parallel processes" 'parallel_curl "$D" "$WORK"/small-part-??.curl'
+if command -v rclone >/dev/null; then
+  add big_rclone "rclone copy (defaults) $(rclone version 2>/dev/null | head -1 | cut -d' ' -f2)" \
+    'rclone copy "fed:$BUCKET/bench/big.bin" "$D"'
+  add small_rclone32 "rclone copy --transfers 32 $(rclone version 2>/dev/null | head -1 | cut -d' ' -f2)" \
+    'rclone copy --transfers 32 --checkers 32 "fed:$BUCKET/bench/small" "$D"'
+fi
+if command -v aws >/dev/null; then
+  V="$(aws --version 2>&1 | cut -d' ' -f1)"
+  add big_aws "aws s3 cp ($V)" 'aws --endpoint-url "$FED_S3_URL" s3 cp --quiet "s3://$BUCKET/bench/big.bin" "$D/"'
+  add small_aws "aws s3 cp --recursive ($V)" \
+    'aws --endpoint-url "$FED_S3_URL" s3 cp --quiet --recursive "s3://$BUCKET/bench/small/" "$D/"'
+fi
+
+export IMPACT WORK BUCKET FED_S3_URL
+PRELUDE="$(declare -f parallel_curl); $(declare -p CURL_AUTH)"
+# Runs interleave the tools (run 1 of each, then run 2 of each, ...), so a slow moment hits all of them.
+for r in $(seq "$RUNS"); do
+  for id in "${ORDER[@]}"; do
+    D="$WORK/dest-$id"
+    rm -rf "$D"; mkdir -p "$D"
+    if D="$D" /usr/bin/time -f '%e %M' -o "$WORK/$id.one" bash -c "$PRELUDE; ${CMD[$id]}"; then
+      cat "$WORK/$id.one" >> "$WORK/$id.times"
+      echo "run $r: $id $(cat "$WORK/$id.one")" >&2
+    else
+      echo "run $r: $id FAILED" >&2
+    fi
+    rm -rf "$D"
+  done
+done
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+report() {
+  echo "Download benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $RUNS runs each, median."
+  echo "RGW at $FED_S3_URL (loopback). Ratio = impact's median time / the tool's median time."
+  for c in big small; do
+    echo
+    [ "$c" = big ] && echo "### One object of $BIG_SIZE bytes" || echo "### $(wc -l < "$SMALL_KEYS") objects of 64 KiB"
+    echo
+    echo "| tool | median wall s | min s | max s | median peak RSS MiB | impact / tool |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    local mine
+    mine=$(cut -d' ' -f1 "$WORK/${c}_impact.times" 2>/dev/null | median)
+    for id in "${ORDER[@]}"; do
+      [ "${id%%_*}" = "$c" ] || continue
+      [ -s "$WORK/$id.times" ] || { echo "| ${NAME[$id]} | failed | | | | |"; continue; }
+      local t mn mx rss
+      t=$(cut -d' ' -f1 "$WORK/$id.times" | median)
+      mn=$(cut -d' ' -f1 "$WORK/$id.times" | sort -n | head -1)
+      mx=$(cut -d' ' -f1 "$WORK/$id.times" | sort -n | tail -1)
+      rss=$(cut -d' ' -f2 "$WORK/$id.times" | median | awk '{printf "%.1f", $1/1024}')
+      echo "| ${NAME[$id]} | $t | $mn | $mx | $rss | $(awk -v a="$mine" -v b="$t" 'BEGIN{printf "%.2f", a/b}') |"
+    done
+  done
+}
+if [ -n "$OUT" ]; then report | tee "$OUT"; else report; fi
