@@ -150,6 +150,7 @@ int run(int argc, char** argv) {
   register_profile(app, ctx);
   register_service_info(app, ctx);
   register_doctor(app, ctx);
+  register_drs(app, ctx);
   register_version(app, ctx);
 
   auto& term = ctx.term();

@@ -76,6 +76,7 @@ class Context {
 void register_profile(CLI::App& app, Context& ctx);
 void register_service_info(CLI::App& app, Context& ctx);
 void register_doctor(CLI::App& app, Context& ctx);
+void register_drs(CLI::App& app, Context& ctx);
 void register_version(CLI::App& app, Context& ctx);
 void print_version(Context& ctx);  // `impact version` and `impact --version`
 
