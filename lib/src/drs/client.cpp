@@ -284,8 +284,9 @@ struct Client::Impl {
       p.first = c;
       if (!has(p.second, l.id)) p.second.push_back(l.id);
     }
-    for (auto& [k, part] : parts) {
-      const auto& [c, ids] = part;
+    for (const auto& entry : parts) {
+      const Creds& c = entry.second.first;
+      const std::vector<std::string>& ids = entry.second.second;
       try {
         bulk(http::Method::post, base, "objects", ids.size(), c,
              [&](json& body, std::size_t b, std::size_t e) {
@@ -370,8 +371,7 @@ Location Client::locate(const Uri& uri) {
   const auto want = Url::parse(base);
   for (const auto& [name, url] : s.profile.drs) {
     auto have = Url::parse(url);
-    if (want && have && want->host == have->host &&
-        (want->port == have->port || (!uri.compact && uri.host.find(':') == std::string::npos && have->is_loopback()))) {
+    if (want && have && want->host == have->host && want->port == have->port) {
       base = url;
       l.trusted = true;
       break;
@@ -412,7 +412,9 @@ std::vector<Fetched> Client::objects(const std::vector<Location>& where, bool ex
 std::vector<Client::AccessResult> Client::access_urls(const std::vector<AccessRequest>& requests) {
   auto& im = *impl_;
   std::vector<AccessResult> out(requests.size());
-  for (const auto& [base, idx] : im.bulk_groups(requests, [](const AccessRequest& r) -> const Location& { return r.where; })) {
+  for (const auto& group : im.bulk_groups(requests, [](const AccessRequest& r) -> const Location& { return r.where; })) {
+    const std::string& base = group.first;
+    const std::vector<std::size_t>& idx = group.second;
     std::map<std::string, std::pair<Creds, std::vector<std::size_t>>> parts;
     for (auto i : idx) {
       const Location& l = requests[i].where;
@@ -422,8 +424,9 @@ std::vector<Client::AccessResult> Client::access_urls(const std::vector<AccessRe
       p.first = c;
       p.second.push_back(i);
     }
-    for (auto& [k, part] : parts) {
-      const auto& [c, members] = part;
+    for (const auto& entry : parts) {
+      const Creds& c = entry.second.first;
+      const std::vector<std::size_t>& members = entry.second.second;
       try {
         im.bulk(http::Method::post, base, "objects/access", members.size(), c,
                 [&](json& body, std::size_t b, std::size_t e) {

@@ -1,5 +1,6 @@
 // Downloads: plan (resolve URIs, expand bundles, name files inside the folder), get access URLs, transfer
 // in parallel into NAME.part (resuming with Range), verify size and checksum, rename into place.
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -103,6 +104,19 @@ class Bridge final : public http::Observer {
 };
 
 fs::path part_of(const fs::path& p) { return p.string() + ".part"; }
+
+// Runs `f`, recording an Error or a filesystem failure as the plan's error (Ctrl-C still ends everything).
+template <class F>
+void capture(Plan& p, F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) throw;
+    p.error = std::current_exception();
+  } catch (const fs::filesystem_error& e) {
+    p.error = failure(ErrorKind::io, "{}: {}", p.uri, e.what());
+  }
+}
 
 // Sorted usable access methods: available ones, https before http before anything else.
 std::vector<const AccessMethod*> usable_methods(const Object& o) {
@@ -225,7 +239,10 @@ std::vector<Plan> plan(Client& c, const std::vector<std::string>& uris) {
 
 std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& uris, const DownloadOptions& opt,
                                      Progress* progress) {
-  std::vector<Plan> plans = plan(c, uris);
+  std::vector<std::string> unique;  // the same URI twice is one download
+  for (const auto& u : uris)
+    if (std::find(unique.begin(), unique.end(), u) == unique.end()) unique.push_back(u);
+  std::vector<Plan> plans = plan(c, unique);
   std::vector<DownloadResult> results(plans.size());
   std::set<fs::path> taken;
   std::vector<Client::AccessRequest> access;
@@ -244,14 +261,14 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
     r.id = o.id;
     r.size = o.size;
     r.path = opt.dir / p.rel;
-    try {
+    capture(p, [&] {
       if (!taken.insert(r.path).second)
         throw Error(ErrorKind::usage, fmt::format("{}: another object of this download is also named {}", p.uri, p.rel.string()),
                     "download them into separate folders (-o DIR)");
       fs::create_directories(r.path.parent_path());
       if (already_present(o, r.path, r)) {
         r.status = DownloadResult::Status::present;
-        continue;
+        return;
       }
       const auto methods = usable_methods(o);
       if (methods.empty()) {
@@ -269,12 +286,7 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
       }
       p.transfer = true;
       total += o.size;
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::cancelled) throw;
-      p.error = std::current_exception();
-    } catch (const fs::filesystem_error& e) {
-      p.error = failure(ErrorKind::io, "{}: {}", p.uri, e.what());
-    }
+    });
   }
   auto urls = c.access_urls(access);
   for (std::size_t k = 0; k < urls.size(); ++k) {
@@ -310,12 +322,10 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
       if (!p.transfer) continue;
       p.transfer = false;
       if (p.offset == p.object->size && p.object->size > 0) {
-        try {
+        capture(p, [&] {
           verify_and_place(p, results[i].path, results[i]);
           results[i].status = DownloadResult::Status::downloaded;
-        } catch (const Error&) {
-          p.error = std::current_exception();
-        }
+        });
         continue;
       }
       auto file = std::make_unique<PartFile>(part_of(results[i].path), p.offset);
@@ -345,7 +355,7 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
       DownloadResult& r = results[idx[k]];
       files[k]->close();
       const auto& out = outcomes[k];
-      try {
+      capture(p, [&] {
         if (out.error) std::rethrow_exception(out.error);
         const long s = out.response->status;
         if ((s == 200 || s == 416) && p.offset > 0) {  // the server ignored or refused our Range: start over
@@ -354,19 +364,14 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
           p.offset = 0;
           r.resumed_from = 0;
           p.transfer = true;
-          continue;
+          return;
         }
         if (!out.response->ok())
           http::throw_for_status(*out.response, fmt::format("downloading {}", p.uri));
         files[k]->ensure_exists();
         verify_and_place(p, r.path, r);
         r.status = DownloadResult::Status::downloaded;
-      } catch (const Error& e) {
-        if (e.kind() == ErrorKind::cancelled) throw;
-        p.error = std::current_exception();
-      } catch (const fs::filesystem_error& e) {
-        p.error = failure(ErrorKind::io, "{}: {}", p.uri, e.what());
-      }
+      });
     }
   }
   for (std::size_t i = 0; i < plans.size(); ++i) {

@@ -138,13 +138,12 @@ Object parse_object(const nlohmann::json& j, std::string_view origin) {
   Object o;
   o.id = str(j, "id");
   if (o.id.empty()) throw bad("no id");
-  o.name = str(j, "name");
-  o.self_uri = str(j, "self_uri");
-  o.version = str(j, "version");
-  o.mime_type = str(j, "mime_type");
-  o.description = str(j, "description");
-  o.created_time = str(j, "created_time");
-  o.updated_time = str(j, "updated_time");
+  using Field = std::string Object::*;
+  static constexpr std::array<std::pair<const char*, Field>, 7> kText{{
+      {"name", &Object::name}, {"self_uri", &Object::self_uri}, {"version", &Object::version},
+      {"mime_type", &Object::mime_type}, {"description", &Object::description},
+      {"created_time", &Object::created_time}, {"updated_time", &Object::updated_time}}};
+  for (const auto& [key, field] : kText) o.*field = str(j, key);
   o.aliases = strings(j, "aliases");
   auto size = j.find("size");
   if (size == j.end() || !size->is_number_integer() || size->get<std::int64_t>() < 0) throw bad("no valid size");
