@@ -8,7 +8,7 @@
 //   FED_STATE=DIR node tests/bench/drs-download.js [--count 200] [--size 1048576] [--parallel 8] [--runs 3]
 //
 // Needs a running federation (tests/federation/up --state DIR) for RGW. Exit 1 when impact is not faster.
-const { spawnSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -44,23 +44,37 @@ async function main() {
         aliases: [], created_time: '2024-01-01T00:00:00Z', updated_time: '2024-01-01T00:00:00Z' });
     }
     fs.writeFileSync(path.join(data, 'drs-objects.json'), JSON.stringify(manifest));
-    const drs = await require('../federation/drs/server').start({ port: 0, data, large: path.join(work, 'large'), log: { info() {}, warn() {}, error() {} } });
+    const drs = await require('../federation/drs/server').start({ port: 0, data, large: path.join(work, 'large'), log: require('../federation/lib/service').logger('drs-bench') });
     try {
       const home = path.join(work, 'home');
       const env = { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: path.join(home, 'c'), XDG_CACHE_HOME: path.join(home, 'k'), XDG_STATE_HOME: path.join(home, 's') };
-      const run = (args) => {
-        const r = spawnSync(BIN, args, { env, encoding: 'utf8', timeout: 600000 });
-        if (r.status !== 0) throw new Error(`impact ${args.join(' ')}: ${r.stderr}`);
-        return r;
-      };
-      run(['profile', 'add', 'bench', '--drs', `bench=${drs.apiUrl}`]);
+      // Asynchronous: the DRS server lives in this process, so its event loop must keep running.
+      const run = (args) => new Promise((resolve, reject) => {
+        const child = spawn(BIN, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (d) => { err += d; });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 600000);
+        child.on('close', (code, signal) => {
+          clearTimeout(timer);
+          if (code === 0) resolve();
+          else reject(new Error(`impact ${args[0]} ${args[1]}: exit ${code} ${signal || ''} ${err}`));
+        });
+      });
+      await run(['profile', 'add', 'bench', '--drs', `bench=${drs.apiUrl}`]);
       const uris = manifest.map((o) => `drs://${new URL(drs.url).host}/${o.id}`);
 
+      // The presigned URLs for the curl loop (valid 900 s), fetched before any timing.
+      const urls = [];
+      for (let i = 0; i < COUNT; i += 50) {
+        const body = { bulk_object_access_ids: manifest.slice(i, i + 50).map((o) => ({ bulk_object_id: o.id, bulk_access_ids: ['https-presigned'] })) };
+        const r = await fetch(`${drs.apiUrl}/objects/access`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        urls.push(...(await r.json()).resolved_drs_object_access_urls.map((a) => a.url));
+      }
       const impactTimes = [];
       for (let k = 0; k < RUNS; k++) {
         const out = path.join(work, `impact-${k}`);
         const t0 = process.hrtime.bigint();
-        run(['drs', 'download', ...uris, '-o', out, '--parallel', String(PARALLEL)]);
+        await run(['drs', 'download', ...uris, '-o', out, '--parallel', String(PARALLEL)]);
         impactTimes.push(Number(process.hrtime.bigint() - t0) / 1e9);
         if (fs.readdirSync(out).length !== COUNT) throw new Error('impact did not write every file');
         fs.rmSync(out, { recursive: true });
@@ -68,12 +82,6 @@ async function main() {
 
       const curlTimes = [];
       for (let k = 0; k < RUNS; k++) {
-        const urls = [];
-        for (let i = 0; i < COUNT; i += 50) {
-          const body = { bulk_object_access_ids: manifest.slice(i, i + 50).map((o) => ({ bulk_object_id: o.id, bulk_access_ids: ['https-presigned'] })) };
-          const r = await fetch(`${drs.apiUrl}/objects/access`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-          urls.push(...(await r.json()).resolved_drs_object_access_urls.map((a) => a.url));
-        }
         const out = path.join(work, `curl-${k}`);
         fs.mkdirSync(out);
         const t0 = process.hrtime.bigint();
@@ -99,4 +107,4 @@ async function main() {
   }
 }
 
-main().catch((e) => { console.error(e.stack || String(e)); process.exit(1); });
+main().catch((e) => { console.error(e.stack || String(e), e.cause || ''); process.exit(1); });
