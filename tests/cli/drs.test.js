@@ -315,6 +315,16 @@ test('a DRS server outside the profile never receives the token', async (t) => {
   assert.match(bad.stderr, /not a DRS URI: https:\/\/example\.org\/x/);
 });
 
+test('on a terminal: a progress line on stderr and a table on stdout', async (t) => {
+  const dir = localProfile(t);
+  const r = await impactAsync(dir, ['drs', 'download', uri('blob-64k'), uri('blob-1k'), '-o', path.join(dir, 'o')],
+    { env: { IMPACT_FORCE_TTY: '1', IMPACT_WIDTH: '200', NO_COLOR: '1' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /\r\x1b\[K2\/2 files {2}65\.0 KiB \/ 65\.0 KiB/);
+  assert.match(r.stdout, /^STATUS\s+PATH\s+SIZE\s+VERIFIED\s+URI/);
+  assert.match(r.stdout, /downloaded\s+\S+blob-64k\.bin\s+64\.0 KiB\s+sha-256/);
+});
+
 test('the DRS server saw no request that violates the specification', () => {
   assert.equal(violations(), before);
 });

@@ -198,3 +198,50 @@ TEST_CASE("a hostname-based URI outside the profile is https and untrusted; loop
   CHECK(l.base_url == "http://127.0.0.1:1/ga4gh/drs/v1");
   CHECK_FALSE(l.trusted);
 }
+
+TEST_CASE("a large object comes in parallel ranged segments, is joined, verified and renamed; a segment resumes") {
+  std::string body;
+  for (int i = 0; i < 100000; ++i) body += static_cast<char>('a' + (i * 7) % 26);
+  impact::test::TempDir dir;
+  std::ofstream(dir.path() / "expected", std::ios::binary) << body;
+  const std::string sha = drs::file_digest(dir.path() / "expected", "sha-256");
+  std::string self;
+  MiniServer s([&](const auto& rq) {
+    if (rq.method == "OPTIONS") return reply(200, R"({"supported_types":["None"]})", json_reply_headers());
+    if (rq.target == "/data") {
+      auto r = rq.headers.find("range");
+      if (r == rq.headers.end()) return reply(200, body);
+      std::size_t a = 0, b = 0;
+      std::sscanf(r->second.c_str(), "bytes=%zu-%zu", &a, &b);
+      return reply(206, body.substr(a, b - a + 1),
+                   "Content-Range: bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(body.size()) + "\r\n");
+    }
+    return reply(200,
+                 json{{"id", "big"}, {"name", "big.bin"}, {"size", body.size()},
+                      {"checksums", {{{"type", "sha-256"}, {"checksum", sha}}}},
+                      {"access_methods", {{{"type", "https"}, {"access_url", {{"url", self}}}}}}}
+                     .dump(),
+                 json_reply_headers());
+  });
+  self = s.url("/data");
+  drs::Client c(settings_for(s, nullptr));
+  drs::DownloadOptions opt;
+  opt.dir = dir.path() / "out";
+  opt.segment_bytes = 30000;  // 4 segments: 30000, 30000, 30000, 10000
+  std::filesystem::create_directories(opt.dir);
+  std::ofstream(opt.dir / "big.bin.part.2", std::ios::binary) << body.substr(60000, 1234);  // left by a killed run
+  const std::string u = "drs://127.0.0.1:" + std::to_string(s.port()) + "/big";
+  auto res = drs::download(c, {u}, opt);
+  REQUIRE(res.size() == 1);
+  CHECK_FALSE(res[0].error);
+  CHECK(res[0].status == drs::DownloadResult::Status::downloaded);
+  CHECK(res[0].resumed_from == 1234);
+  CHECK(res[0].checksum_type == "sha-256");
+  CHECK(drs::file_digest(opt.dir / "big.bin", "sha-256") == sha);
+  CHECK(std::distance(std::filesystem::directory_iterator(opt.dir), {}) == 1);  // no .part files left
+  std::vector<std::string> ranges;
+  for (const auto& r : s.requests())
+    if (r.target == "/data") ranges.push_back(r.headers.at("range"));
+  std::sort(ranges.begin(), ranges.end());
+  CHECK(ranges == std::vector<std::string>{"bytes=0-29999", "bytes=30000-59999", "bytes=61234-89999", "bytes=90000-99999"});
+}

@@ -138,6 +138,7 @@ class Client {
 struct DownloadOptions {
   std::filesystem::path dir = ".";
   std::size_t parallel = 4;
+  std::uint64_t segment_bytes = 64u << 20;  // objects of at least twice this are fetched in ranged segments
 };
 
 struct DownloadResult {
@@ -162,6 +163,7 @@ class Progress {
 // Resolves every URI (bundles into folders), fetches access URLs and downloads at most `parallel` files
 // at once into `dir`: each into NAME.part (resumed with Range when one is there), verified against the
 // object's checksum and size, and only then renamed to NAME. A file already present and matching is kept.
+// Large objects are fetched as parallel ranged segments (NAME.part.K, each resumable), joined before the check.
 std::vector<DownloadResult> download(Client& client, const std::vector<std::string>& uris,
                                      const DownloadOptions& options, Progress* progress = nullptr);
 

@@ -2,6 +2,7 @@
 // in parallel into NAME.part (resuming with Range), verify size and checksum, rename into place.
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <set>
 
 #include <fmt/format.h>
@@ -16,6 +17,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// One transfer: the whole object into NAME.part, or one segment of a large object into NAME.part.K.
+struct Piece {
+  fs::path file;
+  std::uint64_t start = 0, end = 0;  // the object's bytes [start, end)
+  std::uint64_t have = 0;            // already in `file` (from an earlier, interrupted run)
+  bool segment = false;              // always sent with its Range
+};
+
 struct Plan {
   std::string uri;
   Location where;
@@ -23,9 +32,10 @@ struct Plan {
   fs::path rel;  // below the download folder, built only from safe_name() components
   std::exception_ptr error;
   AccessUrl access;
-  std::uint64_t offset = 0;
+  std::vector<Piece> pieces;
   bool transfer = false;
 };
+
 
 template <class... A>
 std::exception_ptr failure(ErrorKind k, fmt::format_string<A...> f, A&&... a) {
@@ -89,10 +99,10 @@ class Bridge final : public http::Observer {
     now_[index] = now;
     progress_->on_bytes(base_ + sum_);
   }
-  void next_round() {  // transfer indices start again from 0
+  void next_round(std::size_t transfers) {  // transfer indices start again from 0
     base_ += sum_;
     sum_ = 0;
-    std::fill(now_.begin(), now_.end(), 0);
+    now_.assign(transfers, 0);
   }
 
  private:
@@ -125,6 +135,55 @@ std::vector<const AccessMethod*> usable_methods(const Object& o) {
     if (m.available && (m.access_url || !m.access_id.empty()) && (m.type == "https" || m.type == "http")) out.push_back(&m);
   std::stable_sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->type == "https" && b->type != "https"; });
   return out;
+}
+
+// The pieces of an object: its .part file when there is one or the object is small, else segments of
+// `segment` bytes (0 = never split), each resumed from what its file already holds.
+std::vector<Piece> pieces_for(const fs::path& final_path, std::uint64_t size, std::uint64_t segment) {
+  std::error_code ec;
+  const auto have = [&](const fs::path& f, std::uint64_t want) {
+    const std::uint64_t n = fs::is_regular_file(f, ec) ? fs::file_size(f, ec) : 0;
+    return ec || n > want ? 0 : n;  // a file longer than its range is rewritten
+  };
+  const fs::path part = part_of(final_path);
+  if (segment == 0 || size < 2 * segment || fs::exists(part, ec)) return {Piece{part, 0, size, have(part, size), false}};
+  std::vector<Piece> out;
+  for (std::uint64_t b = 0, k = 0; b < size; b += segment, ++k) {
+    const std::uint64_t e = std::min(size, b + segment);
+    fs::path f = part.string() + "." + std::to_string(k);
+    out.push_back(Piece{f, b, e, have(f, e - b), true});
+  }
+  return out;
+}
+
+// Makes `part` the whole object: segments are appended in order and removed; a lone empty piece is created.
+void assemble(const std::vector<Piece>& pieces, const fs::path& part) {
+  if (pieces.size() == 1 && pieces.front().file == part) {
+    if (!fs::exists(part)) std::ofstream(part, std::ios::binary);
+    return;
+  }
+  {
+    std::ofstream out(part, std::ios::binary | std::ios::trunc);
+    for (const auto& q : pieces) {
+      std::ifstream in(q.file, std::ios::binary);
+      out << in.rdbuf();
+    }
+    if (!out) throw Error(ErrorKind::io, fmt::format("cannot write {}", part.string()), "check the free space of the folder");
+  }
+  for (const auto& q : pieces) fs::remove(q.file);
+}
+
+// A request for an access URL with the headers it lists (and nothing else: no token ever goes there).
+http::Request access_request(const AccessUrl& a) {
+  http::Request req;
+  req.url = a.url;
+  for (const auto& h : a.headers)
+    if (auto colon = h.find(':'); colon != std::string::npos && colon > 0) {
+      std::string_view v = std::string_view(h).substr(colon + 1);
+      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+      req.headers.push_back({h.substr(0, colon), std::string(v)});
+    }
+  return req;
 }
 
 // Checks a finished .part against the object and renames it into place; deletes it when it is wrong.
@@ -298,77 +357,82 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
       total -= p.object->size;
     }
   }
-  // Resume state from .part files.
   for (std::size_t i = 0; i < plans.size(); ++i) {
     Plan& p = plans[i];
     if (!p.transfer) continue;
-    const fs::path part = part_of(results[i].path);
-    const std::uint64_t have = fs::is_regular_file(part, ec) ? fs::file_size(part, ec) : 0;
-    p.offset = have <= p.object->size ? have : 0;
-    results[i].resumed_from = p.offset;
-    done_before += p.offset;
+    p.pieces = pieces_for(results[i].path, p.object->size, opt.segment_bytes);
+    for (const auto& q : p.pieces) results[i].resumed_from += q.have;
+    done_before += results[i].resumed_from;
   }
   if (progress) progress->on_total(plans.size(), total);
 
   http::Options hopt = c.settings().http;
-  Bridge bridge(hopt.observer, progress, plans.size(), done_before);
+  Bridge bridge(hopt.observer, progress, 0, done_before);
   hopt.observer = &bridge;
+  // Round 2 only retries objects whose server ignored or refused a Range, from byte 0 in one piece.
   for (int round = 0; round < 2; ++round) {
-    std::vector<std::size_t> idx;
+    std::vector<std::pair<std::size_t, std::size_t>> owner;  // request -> (plan, piece)
     std::vector<std::unique_ptr<PartFile>> files;
     std::vector<http::Request> reqs;
+    std::vector<std::size_t> active;
     for (std::size_t i = 0; i < plans.size(); ++i) {
       Plan& p = plans[i];
       if (!p.transfer) continue;
       p.transfer = false;
-      if (p.offset == p.object->size && p.object->size > 0) {
-        capture(p, [&] {
-          verify_and_place(p, results[i].path, results[i]);
-          results[i].status = DownloadResult::Status::downloaded;
-        });
-        continue;
+      active.push_back(i);
+      for (std::size_t j = 0; j < p.pieces.size(); ++j) {
+        const Piece& q = p.pieces[j];
+        if (q.have == q.end - q.start) continue;
+        auto file = std::make_unique<PartFile>(q.file, q.have);
+        http::Request req = access_request(p.access);
+        if (q.segment) req.headers.push_back({"Range", fmt::format("bytes={}-{}", q.start + q.have, q.end - 1)});
+        else if (q.have > 0) req.headers.push_back({"Range", fmt::format("bytes={}-", q.have)});  // as curl -C
+        PartFile* f = file.get();
+        req.sink = [f](std::string_view chunk) { f->write(chunk); };
+        req.on_retry = [f] { f->restart(); };
+        req.max_body = 64u << 10;
+        files.push_back(std::move(file));
+        reqs.push_back(std::move(req));
+        owner.emplace_back(i, j);
       }
-      auto file = std::make_unique<PartFile>(part_of(results[i].path), p.offset);
-      http::Request req;
-      req.url = p.access.url;
-      for (const auto& h : p.access.headers)
-        if (auto colon = h.find(':'); colon != std::string::npos && colon > 0) {
-          std::string_view v = std::string_view(h).substr(colon + 1);
-          while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-          req.headers.push_back({h.substr(0, colon), std::string(v)});
-        }
-      if (p.offset > 0) req.headers.push_back({"Range", fmt::format("bytes={}-", p.offset)});
-      PartFile* f = file.get();
-      req.sink = [f](std::string_view chunk) { f->write(chunk); };
-      req.on_retry = [f] { f->restart(); };
-      req.max_body = 64u << 10;
-      files.push_back(std::move(file));
-      reqs.push_back(std::move(req));
-      idx.push_back(i);
     }
-    if (reqs.empty()) break;
-    bridge.next_round();
+    if (active.empty()) break;
+    bridge.next_round(reqs.size());
     http::Batch batch(hopt, opt.parallel);
-    auto outcomes = batch.run(std::move(reqs));
-    for (std::size_t k = 0; k < idx.size(); ++k) {
-      Plan& p = plans[idx[k]];
-      DownloadResult& r = results[idx[k]];
+    auto outcomes = reqs.empty() ? std::vector<http::Outcome>{} : batch.run(std::move(reqs));
+    std::set<std::size_t> restart;
+    for (std::size_t k = 0; k < owner.size(); ++k) {
+      auto [i, j] = owner[k];
+      Plan& p = plans[i];
       files[k]->close();
       const auto& out = outcomes[k];
+      if (p.error) continue;
       capture(p, [&] {
         if (out.error) std::rethrow_exception(out.error);
-        const long s = out.response->status;
-        if ((s == 200 || s == 416) && p.offset > 0) {  // the server ignored or refused our Range: start over
-          std::error_code rm;
-          fs::remove(part_of(r.path), rm);
-          p.offset = 0;
-          r.resumed_from = 0;
-          p.transfer = true;
+        const long st = out.response->status;
+        const bool ranged = p.pieces[j].segment || p.pieces[j].have > 0;
+        if ((st == 200 || st == 416) && ranged) {  // the server ignored or refused our Range: start over
+          restart.insert(i);
           return;
         }
-        if (!out.response->ok())
-          http::throw_for_status(*out.response, fmt::format("downloading {}", p.uri));
-        files[k]->ensure_exists();
+        if (!out.response->ok()) http::throw_for_status(*out.response, fmt::format("downloading {}", p.uri));
+        p.pieces[j].have = p.pieces[j].end - p.pieces[j].start;
+      });
+    }
+    for (auto i : active) {
+      Plan& p = plans[i];
+      DownloadResult& r = results[i];
+      if (p.error) continue;
+      if (restart.count(i)) {
+        std::error_code rm;
+        for (const auto& q : p.pieces) fs::remove(q.file, rm);
+        p.pieces = {Piece{part_of(r.path), 0, p.object->size, 0, false}};
+        r.resumed_from = 0;
+        p.transfer = true;
+        continue;
+      }
+      capture(p, [&] {
+        assemble(p.pieces, part_of(r.path));
         verify_and_place(p, r.path, r);
         r.status = DownloadResult::Status::downloaded;
       });
