@@ -402,7 +402,7 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
     auto outcomes = reqs.empty() ? std::vector<http::Outcome>{} : batch.run(std::move(reqs));
     std::set<std::size_t> restart;
     for (std::size_t k = 0; k < owner.size(); ++k) {
-      auto [i, j] = owner[k];
+      const std::size_t i = owner[k].first, j = owner[k].second;
       Plan& p = plans[i];
       files[k]->close();
       const auto& out = outcomes[k];
