@@ -294,23 +294,15 @@ std::vector<Plan> plan(Client& c, const std::vector<std::string>& uris) {
   return plans;
 }
 
-}  // namespace
-
-std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& uris, const DownloadOptions& opt,
-                                     Progress* progress) {
-  std::vector<std::string> unique;  // the same URI twice is one download
-  for (const auto& u : uris)
-    if (std::find(unique.begin(), unique.end(), u) == unique.end()) unique.push_back(u);
-  std::vector<Plan> plans = plan(c, unique);
-  std::vector<DownloadResult> results(plans.size());
+// Names each file, keeps files already present, picks an access method, gets access URLs (bulk where
+// offered) and finds what earlier runs left in .part files. Returns the bytes still to transfer and those
+// already on disk.
+std::pair<std::uint64_t, std::uint64_t> prepare(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& results,
+                                                const DownloadOptions& opt) {
   std::set<fs::path> taken;
   std::vector<Client::AccessRequest> access;
   std::vector<std::size_t> access_idx;
   std::uint64_t total = 0, done_before = 0;
-  std::error_code ec;
-  fs::create_directories(opt.dir, ec);
-  if (ec) throw Error(ErrorKind::io, fmt::format("cannot create {}: {}", opt.dir.string(), ec.message()));
-
   for (std::size_t i = 0; i < plans.size(); ++i) {
     Plan& p = plans[i];
     DownloadResult& r = results[i];
@@ -364,8 +356,12 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
     for (const auto& q : p.pieces) results[i].resumed_from += q.have;
     done_before += results[i].resumed_from;
   }
-  if (progress) progress->on_total(plans.size(), total);
+  return {total, done_before};
+}
 
+// Transfers every piece, at most opt.parallel at once, then joins, verifies and renames each object.
+void transfer(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& results, const DownloadOptions& opt,
+              Progress* progress, std::uint64_t done_before) {
   http::Options hopt = c.settings().http;
   Bridge bridge(hopt.observer, progress, 0, done_before);
   hopt.observer = &bridge;
@@ -438,6 +434,23 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
       });
     }
   }
+}
+
+}  // namespace
+
+std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& uris, const DownloadOptions& opt,
+                                     Progress* progress) {
+  std::vector<std::string> unique;  // the same URI twice is one download
+  for (const auto& u : uris)
+    if (std::find(unique.begin(), unique.end(), u) == unique.end()) unique.push_back(u);
+  std::vector<Plan> plans = plan(c, unique);
+  std::vector<DownloadResult> results(plans.size());
+  std::error_code ec;
+  fs::create_directories(opt.dir, ec);
+  if (ec) throw Error(ErrorKind::io, fmt::format("cannot create {}: {}", opt.dir.string(), ec.message()));
+  const auto [total, done_before] = prepare(c, plans, results, opt);
+  if (progress) progress->on_total(plans.size(), total);
+  transfer(c, plans, results, opt, progress, done_before);
   for (std::size_t i = 0; i < plans.size(); ++i) {
     if (plans[i].error) {
       results[i].error = plans[i].error;
