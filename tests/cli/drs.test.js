@@ -168,10 +168,11 @@ async function scripted(t, objects, { maxBulk, bulkLimit } = {}) {
   t.after(() => new Promise((ok) => { data.closeAllConnections(); data.close(ok); }));
   const proxy = await startProxy({ target: `http://127.0.0.1:${data.address().port}`, port: 0 });
   t.after(() => proxy.close());
+  const accessUrl = (o) => ({ url: `${proxy.url}/data/${o.key}`, headers: ['X-Test-Auth: s3cr3t-header-value'] });
   const render = (o) => ({
     id: o.id, name: o.name, self_uri: `drs://x/${o.id}`, size: o.bytes.length, created_time: '2024-01-01T00:00:00Z',
     checksums: [{ type: 'sha-256', checksum: o.sha || sha256(o.bytes) }],
-    access_methods: [{ type: 'https', access_url: { url: `${proxy.url}/data/${o.key}`, headers: ['X-Test-Auth: s3cr3t-header-value'] } }],
+    access_methods: [o.viaAccessId ? { type: 'https', access_id: 'a1' } : { type: 'https', access_url: accessUrl(o) }],
   });
   const srv = await server(t, (req, body) => {
     const u = new URL(req.url, 'http://x');
@@ -185,6 +186,8 @@ async function scripted(t, objects, { maxBulk, bulkLimit } = {}) {
         resolved_drs_object: ids.map((id) => render(objects.find((o) => o.id === id))) } };
     }
     if (u.pathname === '/drs/objects' && req.method === 'OPTIONS') return { status: 405, body: {} };
+    const access = /^\/drs\/objects\/([^/]+)\/access\/a1$/.exec(u.pathname);
+    if (access) return { status: 200, body: accessUrl(objects.find((x) => x.id === decodeURIComponent(access[1]))) };
     const id = decodeURIComponent(u.pathname.replace(/^\/drs\/objects\//, ''));
     const o = objects.find((x) => x.id === id);
     if (!o) return { status: 404, body: { msg: 'no such object', status_code: 404 } };
@@ -250,6 +253,25 @@ test('a checksum mismatch injected by the fault proxy fails clearly and leaves n
   const again = await impactAsync(dir, ['drs', 'download', `drs://${new URL(s.drs).host}/c`, '-o', out]);
   assert.equal(again.code, 0, again.stderr);
   assert.equal(fileSha(path.join(out, 'c.bin')), sha256(o.bytes));
+});
+
+test('a signed URL refused with 403 (expired) is asked for again, once', async (t) => {
+  const dir = home(t);
+  const o = blob('e', 3000, { viaAccessId: true });
+  const s = await scripted(t, [o]);
+  assert.equal(impact(dir, ['profile', 'add', 'x', '--drs', `d=${s.drs}`]).code, 0);
+  s.proxy.addFault({ path: '^/data/', status: 403, body: { msg: 'Request has expired' }, times: 1 });
+  const out = path.join(dir, 'out');
+  const r = await impactAsync(dir, ['drs', 'download', `drs://${new URL(s.drs).host}/e`, '-o', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(fileSha(path.join(out, 'e.bin')), sha256(o.bytes));
+  assert.equal(s.seen.filter((x) => x.url === '/drs/objects/e/access/a1').length, 2);
+  assert.deepEqual(s.proxy.requests().map((x) => x.status), [403, 200]);
+  // refused twice: a clear error, no second refresh
+  s.proxy.addFault({ path: '^/data/', status: 403, body: { msg: 'Request has expired' }, times: 2 });
+  const bad = await impactAsync(dir, ['drs', 'download', `drs://${new URL(s.drs).host}/e`, '-o', path.join(dir, 'o2')]);
+  assert.equal(bad.code, 5, bad.stderr);
+  assert.match(bad.stderr, /downloading drs:\/\/\S+ failed: HTTP 403: Request has expired/);
 });
 
 test('names from the server cannot leave the folder', async (t) => {

@@ -32,6 +32,8 @@ struct Plan {
   fs::path rel;  // below the download folder, built only from safe_name() components
   std::exception_ptr error;
   AccessUrl access;
+  std::string access_id;  // set when `access` came from the access endpoint (it can be asked again)
+  bool refreshed = false;
   std::vector<Piece> pieces;
   bool transfer = false;
 };
@@ -332,7 +334,8 @@ std::pair<std::uint64_t, std::uint64_t> prepare(Client& c, std::vector<Plan>& pl
       if (methods.front()->access_url) {
         p.access = *methods.front()->access_url;
       } else {
-        access.push_back({p.where, methods.front()->access_id});
+        p.access_id = methods.front()->access_id;
+        access.push_back({p.where, p.access_id});
         access_idx.push_back(i);
       }
       p.transfer = true;
@@ -359,14 +362,30 @@ std::pair<std::uint64_t, std::uint64_t> prepare(Client& c, std::vector<Plan>& pl
   return {total, done_before};
 }
 
+// New access URLs for the plans in `which` (their signed URL was refused, probably expired).
+void refresh_access(Client& c, std::vector<Plan>& plans, const std::set<std::size_t>& which) {
+  std::vector<Client::AccessRequest> reqs;
+  for (auto i : which) reqs.push_back({plans[i].where, plans[i].access_id});
+  auto urls = c.access_urls(reqs);
+  std::size_t k = 0;
+  for (auto i : which) {
+    Plan& p = plans[i];
+    p.refreshed = true;
+    if (urls[k].url) p.access = *urls[k].url;
+    else p.error = urls[k].error;
+    ++k;
+  }
+}
+
 // Transfers every piece, at most opt.parallel at once, then joins, verifies and renames each object.
 void transfer(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& results, const DownloadOptions& opt,
               Progress* progress, std::uint64_t done_before) {
   http::Options hopt = c.settings().http;
   Bridge bridge(hopt.observer, progress, 0, done_before);
   hopt.observer = &bridge;
-  // Round 2 only retries objects whose server ignored or refused a Range, from byte 0 in one piece.
-  for (int round = 0; round < 2; ++round) {
+  // Later rounds retry what the first could not finish: objects whose server ignored or refused a Range
+  // (from byte 0, in one piece) and signed URLs refused with 401/403 (expired: asked for again, once).
+  for (int round = 0; round < 3; ++round) {
     std::vector<std::pair<std::size_t, std::size_t>> owner;  // request -> (plan, piece)
     std::vector<std::unique_ptr<PartFile>> files;
     std::vector<http::Request> reqs;
@@ -396,7 +415,7 @@ void transfer(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& 
     bridge.next_round(reqs.size());
     http::Batch batch(hopt, opt.parallel);
     auto outcomes = reqs.empty() ? std::vector<http::Outcome>{} : batch.run(std::move(reqs));
-    std::set<std::size_t> restart;
+    std::set<std::size_t> restart, refresh;
     for (std::size_t k = 0; k < owner.size(); ++k) {
       const std::size_t i = owner[k].first, j = owner[k].second;
       Plan& p = plans[i];
@@ -411,22 +430,28 @@ void transfer(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& 
           restart.insert(i);
           return;
         }
+        if ((st == 401 || st == 403) && !p.access_id.empty() && !p.refreshed) {
+          refresh.insert(i);
+          return;
+        }
         if (!out.response->ok()) http::throw_for_status(*out.response, fmt::format("downloading {}", p.uri));
         p.pieces[j].have = p.pieces[j].end - p.pieces[j].start;
       });
     }
+    refresh_access(c, plans, refresh);
     for (auto i : active) {
       Plan& p = plans[i];
       DownloadResult& r = results[i];
       if (p.error) continue;
+      p.transfer = refresh.count(i) > 0;
       if (restart.count(i)) {
         std::error_code rm;
         for (const auto& q : p.pieces) fs::remove(q.file, rm);
         p.pieces = {Piece{part_of(r.path), 0, p.object->size, 0, false}};
         r.resumed_from = 0;
         p.transfer = true;
-        continue;
       }
+      if (p.transfer) continue;
       capture(p, [&] {
         assemble(p.pieces, part_of(r.path));
         verify_and_place(p, r.path, r);
@@ -434,6 +459,9 @@ void transfer(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& 
       });
     }
   }
+  for (auto& p : plans)
+    if (p.transfer && !p.error)
+      p.error = failure(ErrorKind::protocol, "{}: the server kept refusing or ignoring ranged requests", p.uri);
 }
 
 }  // namespace
