@@ -148,13 +148,14 @@ int run(int argc, char** argv) {
 
   register_profile(app, ctx);
   register_auth(app, ctx);
+  register_search(app, ctx);
+  register_beacon(app, ctx);
+  register_drs(app, ctx);
+  register_run(app, ctx);
+  register_results(app, ctx);
   register_service_info(app, ctx);
   register_doctor(app, ctx);
   register_version(app, ctx);
-  register_results(app, ctx);
-  register_run(app, ctx);
-  register_search(app, ctx);
-  register_beacon(app, ctx);
   register_completion(app, ctx);
 
   auto& term = ctx.term();

@@ -77,6 +77,7 @@ void register_profile(CLI::App& app, Context& ctx);
 void register_auth(CLI::App& app, Context& ctx);
 void register_service_info(CLI::App& app, Context& ctx);
 void register_doctor(CLI::App& app, Context& ctx);
+void register_drs(CLI::App& app, Context& ctx);
 void register_version(CLI::App& app, Context& ctx);
 void register_search(CLI::App& app, Context& ctx);  // and register_beacon: `impact search`, `impact beacon`
 void register_beacon(CLI::App& app, Context& ctx);

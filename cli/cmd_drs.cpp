@@ -1,0 +1,223 @@
+// impact drs info URI...
+// impact drs download URI... [-o DIR] [--parallel N]
+#include <chrono>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "context.hpp"
+#include "impact/drs.hpp"
+#include "impact/error.hpp"
+#include "impact/paths.hpp"
+
+namespace impact::cli {
+namespace {
+
+struct DrsOptions {
+  std::vector<std::string> uris;
+  std::string dir = ".";
+  std::size_t parallel = 4;
+};
+
+drs::Settings settings(Context& ctx, const Profile& p) {
+  drs::Settings s;
+  s.http = ctx.http_options();
+  s.profile = p;
+  try {
+    s.credentials = &ctx.credentials(p);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::auth_required) throw;  // not logged in: public objects still work
+  }
+  s.cache_dir = cache_home();
+  return s;
+}
+
+std::string human_size(std::uint64_t n) {
+  if (n < 1024) return fmt::format("{} B", n);
+  double v = static_cast<double>(n);
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  int u = -1;
+  while (v >= 1024 && u < 3) {
+    v /= 1024;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", v, units[u]);
+}
+
+// One failure as JSON and on stderr (when not --json).
+nlohmann::json report_failure(Context& ctx, const std::string& uri, std::exception_ptr ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const Error& e) {
+    if (!ctx.json()) ctx.term().error(e.what(), e.hint());
+    return {{"uri", uri}, {"error", e.what()}, {"kind", to_string(e.kind())}, {"hint", e.hint()}};
+  }
+}
+
+// Exit 0 when nothing failed, 6 when some did, and the first failure's own code when all did.
+void finish(Context& ctx, std::size_t ok, const std::vector<std::exception_ptr>& failed) {
+  if (failed.empty()) return;
+  if (ok == 0) {
+    try {
+      std::rethrow_exception(failed.front());
+    } catch (const Error& e) {
+      ctx.exit_code = exit_code_for(e.kind());
+      return;  // already reported
+    }
+  }
+  ctx.exit_code = exit_code::partial;
+}
+
+void info(Context& ctx, const DrsOptions& o) {
+  Config config = ctx.load_config();
+  const Profile& p = ctx.profile(config);
+  drs::Client client(settings(ctx, p));
+  std::vector<drs::Location> locs;
+  std::vector<std::exception_ptr> failed;
+  nlohmann::json failures = nlohmann::json::array();
+  for (const auto& u : o.uris) {
+    try {
+      locs.push_back(client.locate(drs::parse_uri(u)));
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      failed.push_back(std::current_exception());
+      failures.push_back(report_failure(ctx, u, failed.back()));
+    }
+  }
+  auto fetched = client.objects(locs, false);
+  nlohmann::json objects = nlohmann::json::array();
+  Table t{{"URI", "NAME", "SIZE", "CREATED", "UPDATED", "CHECKSUMS", "ACCESS", "ALIASES"}, {}};
+  std::size_t ok = 0;
+  for (const auto& f : fetched) {
+    if (f.error) {
+      failed.push_back(f.error);
+      failures.push_back(report_failure(ctx, f.where.uri, f.error));
+      continue;
+    }
+    ++ok;
+    const drs::Object& obj = *f.object;
+    nlohmann::json j = obj;
+    j["uri"] = f.where.uri;
+    objects.push_back(std::move(j));
+    std::vector<std::string> sums, access;
+    for (const auto& c : obj.checksums) sums.push_back(c.type + ":" + c.checksum);
+    for (const auto& m : obj.access_methods) access.push_back(m.type + (m.available ? "" : "(unavailable)"));
+    if (obj.bundle) access.push_back(fmt::format("bundle of {}", obj.contents.size()));
+    const bool tty = ctx.format() == Format::table;
+    t.rows.push_back({f.where.uri, obj.name, tty ? human_size(obj.size) : std::to_string(obj.size), obj.created_time,
+                      obj.updated_time, fmt::format("{}", fmt::join(sums, ",")), fmt::format("{}", fmt::join(access, ",")),
+                      fmt::format("{}", fmt::join(obj.aliases, ","))});
+  }
+  if (ctx.json()) ctx.term().print_json({{"objects", objects}, {"failed", failures}});
+  else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
+  finish(ctx, ok, failed);
+}
+
+// A one-line progress display on stderr, redrawn at most ten times a second (TTY only).
+class TtyProgress final : public drs::Progress {
+ public:
+  explicit TtyProgress(const Terminal& term) : term_(term) {}
+  ~TtyProgress() override { clear(); }
+  TtyProgress(const TtyProgress&) = delete;
+  TtyProgress& operator=(const TtyProgress&) = delete;
+  void on_total(std::size_t files, std::uint64_t bytes) override {
+    files_ = files;
+    total_ = bytes;
+  }
+  void on_bytes(std::uint64_t done) override {
+    done_ = done;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    draw();
+  }
+  void on_file_done(const drs::DownloadResult&) override {
+    ++finished_;
+    draw();
+  }
+  void clear() {
+    if (drawn_) term_.err() << "\r\033[K" << std::flush;
+    drawn_ = false;
+  }
+
+ private:
+  void draw() {
+    term_.err() << "\r\033[K"
+                << fmt::format("{}/{} files  {} / {}", finished_, files_, human_size(done_), human_size(total_))
+                << std::flush;
+    drawn_ = true;
+  }
+  const Terminal& term_;
+  std::size_t files_ = 0, finished_ = 0;
+  std::uint64_t total_ = 0, done_ = 0;
+  std::chrono::steady_clock::time_point last_{};
+  bool drawn_ = false;
+};
+
+void download(Context& ctx, const DrsOptions& o) {
+  if (o.parallel < 1 || o.parallel > 64) throw Error(ErrorKind::usage, "--parallel must be between 1 and 64");
+  Config config = ctx.load_config();
+  const Profile& p = ctx.profile(config);
+  drs::Client client(settings(ctx, p));
+  drs::DownloadOptions opt;
+  opt.dir = o.dir;
+  opt.parallel = o.parallel;
+  std::optional<TtyProgress> bar;
+  if (ctx.term().err_tty() && !ctx.json()) bar.emplace(ctx.term());
+  auto results = drs::download(client, o.uris, opt, bar ? &*bar : nullptr);
+  if (bar) bar->clear();
+
+  nlohmann::json files = nlohmann::json::array();
+  Table t{{"STATUS", "PATH", "SIZE", "VERIFIED", "URI"}, {}};
+  std::vector<std::exception_ptr> failed;
+  std::size_t ok = 0;
+  for (const auto& r : results) {
+    nlohmann::json j = {{"uri", r.uri}, {"id", r.id}, {"path", r.path.string()}, {"size", r.size},
+                        {"status", drs::to_string(r.status)}, {"checksum", r.checksum_type},
+                        {"resumed_from", r.resumed_from}};
+    if (r.error) {
+      failed.push_back(r.error);
+      auto f = report_failure(ctx, r.uri, r.error);
+      j["error"] = f["error"];
+      j["kind"] = f["kind"];
+      j["hint"] = f["hint"];
+    } else {
+      ++ok;
+      if (r.checksum_type.empty() && !ctx.json())
+        ctx.term().warn(fmt::format("{}: not verified (the DRS object has no checksum impact can check)", r.path.string()));
+      t.rows.push_back({std::string(drs::to_string(r.status)), r.path.string(),
+                        ctx.format() == Format::table ? human_size(r.size) : std::to_string(r.size),
+                        r.checksum_type.empty() ? "no" : r.checksum_type, r.uri});
+    }
+    files.push_back(std::move(j));
+  }
+  if (ctx.json()) ctx.term().print_json({{"files", files}});
+  else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
+  finish(ctx, ok, failed);
+}
+
+}  // namespace
+
+void register_drs(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<DrsOptions>();
+  auto* drs = app.add_subcommand("drs", "Resolve and download GA4GH DRS objects (passport-aware, verified, resumable)");
+  drs->require_subcommand(1);
+
+  auto* info_cmd = drs->add_subcommand("info", "Show DRS objects: size, checksums, access methods, times, aliases");
+  info_cmd->add_option("uri", o->uris, "drs://HOST/ID or drs://PREFIX:ACCESSION")->required();
+  info_cmd->footer("Examples:\n  impact drs info drs://drs.example.org/abc123\n  impact drs info drs://dg.4503:abc123 --json");
+  info_cmd->callback(ctx.action([&ctx, o] { info(ctx, *o); }));
+
+  auto* dl = drs->add_subcommand("download", "Download DRS objects, verified against their checksums");
+  dl->add_option("uri", o->uris, "drs://HOST/ID or drs://PREFIX:ACCESSION (bundles become folders)")->required();
+  dl->add_option("-o,--output", o->dir, "Folder to write into (default: the current folder)");
+  dl->add_option("--parallel", o->parallel, "Files transferred at once (default 4)");
+  dl->footer(
+      "Each file is written to NAME.part, resumed from there if interrupted, checked against the object's\n"
+      "checksum and size, and only then renamed to NAME.\n\n"
+      "Examples:\n  impact drs download drs://drs.example.org/abc123 -o data/\n"
+      "  impact drs download $(cat uris.txt) --parallel 8");
+  dl->callback(ctx.action([&ctx, o] { download(ctx, *o); }));
+}
+
+}  // namespace impact::cli
