@@ -88,8 +88,13 @@ constexpr const char* kExitCodes = R"(Exit codes:
   4    authentication needed or expired (run: impact login)
   5    permission denied (403, or no visa for the data)
   6    partial success: some beacons, objects or runs failed, the rest done
-  8    still pending: a wait timed out while the work goes on
+  8    still pending: a wait timed out while the work goes on (or a DRS object is not ready)
+  10   run wait: a run ended in EXECUTOR_ERROR (a task of the workflow failed)
+  11   run wait: a run ended in SYSTEM_ERROR (the engine or the service failed)
+  12   run wait: a run ended CANCELED
+  13   run wait: a run ended PREEMPTED
   130  interrupted (Ctrl-C)
+With several runs, `run wait` exits with the highest of these codes.
 )";
 
 extern "C" void on_sigint(int) { request_cancel(); }
