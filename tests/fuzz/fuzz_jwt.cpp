@@ -1,0 +1,35 @@
+// JWS compact serialization, JWKS key selection and signature verification (jwt.hpp).
+// Input: "<token>" or "<token>\n<JWKS JSON>"; without a usable JWKS the RFC 7515 test keys are used.
+#include "fuzz.hpp"
+#include "impact/jwt.hpp"
+#include "jws_vectors.hpp"
+
+using namespace impact;
+
+namespace {
+const nlohmann::json& rfc_keys() {
+  static const nlohmann::json keys = {
+      {"keys", {nlohmann::json::parse(test_vectors::kRs256PublicJwk), nlohmann::json::parse(test_vectors::kEs256PublicJwk)}}};
+  return keys;
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto input = fuzz::text(data, size);
+  const auto nl = input.find('\n');
+  const auto token = input.substr(0, nl);
+  auto jwks = nl == std::string_view::npos ? nlohmann::json() : fuzz::json(input.substr(nl + 1));
+  if (jwks.is_discarded() || jwks.is_null()) jwks = rfc_keys();
+  fuzz::expect_error_only([&] {
+    const jwt::Jws jws = jwt::decode(token);
+    if (auto alg = jws.header.find("alg"); alg != jws.header.end() && alg->is_string())
+      (void)jwt::supported_algorithm(alg->get<std::string>());
+    const auto& key = jwt::select_key(jwks, jws);
+    jwt::verify(jws, key);
+  });
+  fuzz::expect_error_only([&] {
+    const auto raw = jwt::base64url_decode(token);  // what decodes must survive a round trip
+    if (jwt::base64url_decode(jwt::base64url_encode(raw)) != raw) __builtin_trap();
+  });
+  return 0;
+}
