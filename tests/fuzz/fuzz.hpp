@@ -17,6 +17,14 @@ inline std::string_view text(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};
 }
 
+// The text up to the next newline; `input` moves past it.
+inline std::string_view next_line(std::string_view& input) {
+  const auto nl = input.find('\n');
+  const auto line = input.substr(0, nl);
+  input.remove_prefix(nl == std::string_view::npos ? input.size() : nl + 1);
+  return line;
+}
+
 // The input parsed as JSON; `discarded` when it is not JSON (parsers get only what parse_json_body passes).
 inline nlohmann::json json(std::string_view input) { return nlohmann::json::parse(input, nullptr, false); }
 

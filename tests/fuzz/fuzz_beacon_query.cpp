@@ -8,13 +8,7 @@ using namespace impact;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto input = fuzz::text(data, size);
-  auto line = [&input] {
-    const auto nl = input.find('\n');
-    const auto l = input.substr(0, nl);
-    input.remove_prefix(nl == std::string_view::npos ? input.size() : nl + 1);
-    return l;
-  };
-  const auto filter = line(), granularity = line(), entry = line();
+  const auto filter = fuzz::next_line(input), granularity = fuzz::next_line(input), entry = fuzz::next_line(input);
   fuzz::expect_error_only([&] {
     beacon::Query q;
     q.filters.push_back(beacon::parse_filter(filter, size % 2 == 0));

@@ -1,5 +1,7 @@
 // JWS compact serialization, JWKS key selection and signature verification (jwt.hpp).
 // Input: "<token>" or "<token>\n<JWKS JSON>"; without a usable JWKS the RFC 7515 test keys are used.
+// An input starting with '{' is "HEADER JSON\nPAYLOAD JSON\nSIGNATURE\nJWKS JSON" instead: the target
+// base64url-encodes the first three into the token, so that mutations reach the JSON inside it.
 #include "fuzz.hpp"
 #include "impact/jwt.hpp"
 #include "jws_vectors.hpp"
@@ -15,10 +17,15 @@ const nlohmann::json& rfc_keys() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto input = fuzz::text(data, size);
-  const auto nl = input.find('\n');
-  const auto token = input.substr(0, nl);
-  auto jwks = nl == std::string_view::npos ? nlohmann::json() : fuzz::json(input.substr(nl + 1));
+  auto input = fuzz::text(data, size);
+  std::string token;
+  if (!input.empty() && input.front() == '{') {
+    const auto header = fuzz::next_line(input), payload = fuzz::next_line(input), signature = fuzz::next_line(input);
+    token = jwt::base64url_encode(header) + "." + jwt::base64url_encode(payload) + "." + jwt::base64url_encode(signature);
+  } else {
+    token = fuzz::next_line(input);
+  }
+  auto jwks = fuzz::json(input);
   if (jwks.is_discarded() || jwks.is_null()) jwks = rfc_keys();
   fuzz::expect_error_only([&] {
     const jwt::Jws jws = jwt::decode(token);

@@ -21,18 +21,11 @@ class MemoryKeySets final : public auth::KeySets {
  private:
   nlohmann::json jwks_;
 };
-
-std::string_view next_line(std::string_view& input) {
-  const auto nl = input.find('\n');
-  const auto line = input.substr(0, nl);
-  input.remove_prefix(nl == std::string_view::npos ? input.size() : nl + 1);
-  return line;
-}
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto input = fuzz::text(data, size);
-  const auto header = next_line(input), payload = next_line(input);
+  const auto header = fuzz::next_line(input), payload = fuzz::next_line(input);
   static const std::string signature = jwt::base64url_encode(std::string(64, '\x5a'));
   const std::string token = jwt::base64url_encode(header) + "." + jwt::base64url_encode(payload) + "." + signature;
   auto jwks = fuzz::json(input);

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "impact/beacon.hpp"
@@ -144,6 +146,13 @@ TEST_CASE("fuzz: Beacon documents with members of the wrong type are read, not t
   const auto a = beacon::parse_answer(body, beacon::Query{});
   CHECK(a.exists);
   CHECK(a.unknown_filters == std::vector<std::string>{"1", "HP:1", R"({"id":2})"});
+  // resultsCount of several result sets summed past INT64_MAX (signed overflow); negative counts ignored.
+  const auto sets = nlohmann::json::parse(R"({"response":{"resultSets":[{"resultsCount":9223372036854775807},)"
+                                          R"({"resultsCount":9223372036854775807},{"resultsCount":-5}]}})");
+  const auto b = beacon::parse_answer(sets, beacon::Query{});
+  REQUIRE(b.count);
+  CHECK(*b.count == std::numeric_limits<std::int64_t>::max());
+  CHECK(b.exists);
 }
 
 TEST_CASE("fuzz: an introspection answer whose active is not a boolean means no expiry, not an exception") {

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -265,8 +266,9 @@ Answer parse_answer(const json& body, const Query& sent) {
       for (const auto& rs : *sets) {
         if (auto* results = member(rs, "results", json::value_t::array))
           for (const auto& r : *results) a.records.push_back(r);
-        if (auto n = integer(rs, "resultsCount")) {
-          set_total += *n;
+        if (auto n = integer(rs, "resultsCount"); n && *n >= 0) {
+          constexpr auto most = std::numeric_limits<std::int64_t>::max();
+          set_total = *n > most - set_total ? most : set_total + *n;  // a hostile sum must not overflow
           set_counts = true;
         }
       }
