@@ -11,7 +11,7 @@ namespace {
 
 struct AddOptions {
   std::string name;
-  std::string registry, issuer, client_id, client_secret_file, wes, storage, bucket, sts, region, resolver;
+  std::string registry, issuer, client_id, client_secret_file, wes, storage, bucket, sts, region, resolver, keys_file;
   std::vector<std::string> scopes, beacons, drs, trust;
   bool make_default = false;
   bool force = false;
@@ -74,11 +74,12 @@ void add(Context& ctx, const AddOptions& o) {
       throw Error(ErrorKind::usage, "--trust-visa-issuer wants ISSUER=JKU_URL, got '" + t + "'");
     p.trusted_visa_issuers[t.substr(0, eq)] = t.substr(eq + 1);
   }
-  if (!o.storage.empty() || !o.bucket.empty() || !o.sts.empty() || !o.region.empty()) {
+  if (!o.storage.empty() || !o.bucket.empty() || !o.sts.empty() || !o.region.empty() || !o.keys_file.empty()) {
     if (!p.storage) p.storage = StorageConfig{};
     if (!o.storage.empty()) p.storage->url = o.storage;
     if (!o.bucket.empty()) p.storage->bucket = o.bucket;
     if (!o.sts.empty()) p.storage->sts = o.sts;
+    if (!o.keys_file.empty()) p.storage->keys_file = std::filesystem::absolute(o.keys_file).string();
     if (!o.region.empty()) p.storage->region = o.region;
     if (p.storage->url.empty())
       throw Error(ErrorKind::usage, "--bucket, --sts and --region need --storage URL (or a registry that lists storage)");
@@ -133,6 +134,7 @@ Table profile_table(const Profile& p) {
     row("storage.bucket", p.storage->bucket);
     row("storage.region", p.storage->region);
     row("storage.sts", p.storage->sts);
+    row("storage.keys_file", p.storage->keys_file);
     row("storage.result_prefix", p.storage->result_prefix);
   }
   for (const auto& [iss, jku] : p.trusted_visa_issuers) row("trusted_visa_issuer." + iss, jku);
@@ -237,6 +239,10 @@ void register_profile(CLI::App& app, Context& ctx) {
   add_cmd->add_option("--storage", o->storage, "S3-compatible endpoint URL")->group("Storage");
   add_cmd->add_option("--bucket", o->bucket, "Results bucket")->group("Storage");
   add_cmd->add_option("--sts", o->sts, "STS endpoint for temporary credentials (AssumeRoleWithWebIdentity)")->group("Storage");
+  add_cmd->add_option("--storage-keys-file", o->keys_file,
+                      "File with a static access key id and secret key, one per line (mode 0600; never the keys in argv)")
+      ->check(CLI::ExistingFile)
+      ->group("Storage");
   add_cmd->add_option("--region", o->region, "S3 region (default: us-east-1)")->group("Storage");
   add_cmd->add_flag("--default", o->make_default, "Make it the default profile");
   add_cmd->add_flag("--force", o->force, "Replace a profile of the same name");

@@ -76,6 +76,7 @@ Session open(Context& ctx, const std::string& target) {
   if (auto loc = storage::parse_s3_uri(target)) s.where = *loc;
   else s.where = storage::run_location(st, target);
   s.creds = storage::keys_from_environment();
+  if (!s.creds && !st.keys_file.empty()) s.creds = storage::keys_from_file(st.keys_file);
   if (!s.creds && !st.sts.empty()) {
     storage::StsOptions o;
     o.sts_url = st.sts;

@@ -57,7 +57,7 @@ void to_json(nlohmann::json& j, const Profile& p) {
   if (!p.wes.empty()) j["wes"] = p.wes;
   if (p.storage) {
     j["storage"] = {{"url", p.storage->url},       {"bucket", p.storage->bucket},
-                    {"region", p.storage->region}, {"sts", p.storage->sts},
+                    {"region", p.storage->region}, {"sts", p.storage->sts}, {"keys_file", p.storage->keys_file},
                     {"result_prefix", p.storage->result_prefix}};
   }
   j["trusted_visa_issuers"] = p.trusted_visa_issuers;
@@ -155,6 +155,7 @@ Config Config::parse(std::string_view text, const std::string& origin) {
               else if (sk == "bucket") s.bucket = r.str(sv, sk);
               else if (sk == "region") s.region = r.str(sv, sk);
               else if (sk == "sts") s.sts = r.str(sv, sk);
+              else if (sk == "keys_file") s.keys_file = r.str(sv, sk);
               else if (sk == "result_prefix") s.result_prefix = r.str(sv, sk);
               else r.unknown(where + "storage.", sk);
             }
@@ -224,6 +225,7 @@ std::string Config::serialize() const {
       if (!p.storage->bucket.empty()) st.insert("bucket", p.storage->bucket);
       st.insert("region", p.storage->region);
       if (!p.storage->sts.empty()) st.insert("sts", p.storage->sts);
+      if (!p.storage->keys_file.empty()) st.insert("keys_file", p.storage->keys_file);
       st.insert("result_prefix", p.storage->result_prefix);
       t.insert("storage", st);
     }

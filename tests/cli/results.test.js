@@ -175,6 +175,21 @@ test('--include / --exclude globs', async (t) => {
   assert.deepEqual(JSON.parse(r.stdout).files.map((f) => f.path), ['out/small.txt']);
 });
 
+test('static keys from the profile: a 0600 file of two lines, refused when others can read it', async (t) => {
+  const dir = setup(t, { sts: '' });
+  const keys = path.join(dir, 'keys');
+  fs.writeFileSync(keys, `${s3cfg.access_key}\n${s3cfg.secret_key}\n`, { mode: 0o600 });
+  fs.appendFileSync(path.join(dir, 'config', 'impact', 'config.toml'), `keys_file = "${keys}"\n`);
+  const r = impact(dir, ['results', 'ls', RUN]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /small\.txt/);
+  fs.chmodSync(keys, 0o644);
+  const open = impact(dir, ['results', 'ls', RUN]);
+  assert.equal(open.code, 1);
+  assert.match(open.stderr, /readable by other users\nhint: run: chmod 600 /);
+  assert.ok(!open.stderr.includes(s3cfg.secret_key));
+});
+
 test('S3 errors: missing object, wrong secret (clock hint), missing credentials', async (t) => {
   const dir = setup(t, { sts: '' });
   let r = impact(dir, ['results', 'download', `s3://${BUCKET}/runs/${RUN}/nope.bin`, '-o', path.join(dir, 'o')], { env: KEYS });

@@ -16,6 +16,7 @@ struct StorageConfig {
   std::string bucket;                         // results bucket
   std::string region = "us-east-1";
   std::string sts;                            // AssumeRoleWithWebIdentity endpoint, if any
+  std::string keys_file;                      // static keys: a file of "ACCESS_KEY_ID\nSECRET_ACCESS_KEY[\nSESSION_TOKEN]"
   std::string result_prefix = "runs/{run_id}/";
 };
 

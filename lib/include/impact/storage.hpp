@@ -36,6 +36,9 @@ class CredentialSource {
 std::unique_ptr<CredentialSource> static_keys(sigv4::Credentials keys);
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN), or nullptr when not set.
 std::unique_ptr<CredentialSource> keys_from_environment();
+// Static keys from a file of the profile: the access key id, the secret key and optionally a session token,
+// one per line. The file must not be readable by others (like ~/.ssh keys); Error(config) otherwise.
+std::unique_ptr<CredentialSource> keys_from_file(const std::filesystem::path& file);
 
 struct StsOptions {
   std::string sts_url;

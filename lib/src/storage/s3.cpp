@@ -1,4 +1,6 @@
 // The S3 calls impact needs, path-style, SigV4-signed; S3 error XML turned into clear errors.
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <ctime>
 
@@ -7,6 +9,8 @@
 #include <pugixml.hpp>
 
 #include "impact/error.hpp"
+#include "impact/oidc.hpp"
+#include "impact/paths.hpp"
 #include "impact/redact.hpp"
 #include "impact/storage.hpp"
 #include "impact/url.hpp"
@@ -60,6 +64,34 @@ std::unique_ptr<CredentialSource> keys_from_environment() {
   if (k.access_key.empty() || k.secret_key.empty())
     throw Error(ErrorKind::config, "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set",
                 "set both, or unset both to use the profile's STS");
+  return static_keys(std::move(k));
+}
+
+std::unique_ptr<CredentialSource> keys_from_file(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0)
+    throw Error(ErrorKind::config, "cannot read the storage keys file " + file.string(), "fix storage.keys_file in the profile");
+  if ((st.st_mode & 077) != 0)
+    throw Error(ErrorKind::config, "the storage keys file " + file.string() + " is readable by other users",
+                "run: chmod 600 " + file.string());
+  std::string text = read_file(file, 16 * 1024);
+  std::vector<std::string> lines;
+  std::size_t i = 0;
+  while (i < text.size() && lines.size() < 3) {
+    auto j = text.find('\n', i);
+    if (j == std::string::npos) j = text.size();
+    std::string line = text.substr(i, j - i);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) lines.push_back(std::move(line));
+    i = j + 1;
+  }
+  oidc::wipe(text);
+  if (lines.size() < 2)
+    throw Error(ErrorKind::config, "the storage keys file " + file.string() + " needs the access key id and the secret key, one per line");
+  sigv4::Credentials k{lines[0], lines[1], lines.size() > 2 ? lines[2] : std::string()};
+  for (auto& l : lines) oidc::wipe(l);
+  remember_secret(k.secret_key);
+  remember_secret(k.session_token);
   return static_keys(std::move(k));
 }
 
