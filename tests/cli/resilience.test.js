@@ -100,6 +100,8 @@ test('100 small downloads under random injected faults: no corrupt file, every f
       assert.equal(sha256(fs.readFileSync(path.join(out, name))), want.get(name), `${name} is byte-identical`);
     }
     assert.deepEqual(leftovers(out), []);
+    t.diagnostic(`round ${round}: ${rules.length} faulty objects, ${failed.length} failed (exit ${r.code}), ${s.files.length - failed.length} done`);
+    for (const e of new Set(failed.map((f) => f.error.replace(/[0-9a-f]{16,}/g, 'HEX')))) t.diagnostic(`  ${e}`);
   }
   assert.ok(injected >= 20, `faults were injected (${injected})`);
   proxy.clearFaults();
@@ -116,8 +118,9 @@ test('kill -9 at ten random points of a 128 MiB download, then resume: byte-iden
   const args = ['results', 'download', `s3://${BUCKET}/runs/${RUN}-big/big.bin`, '-o', out, '--part-size', '4M', '--parallel', '2'];
   const parts = BIG.length / (4 << 20);
   // ten stopping points (parts done), increasing, the first may be before any part is written
-  const stops = Array.from({ length: 10 }, (_, i) => Math.floor((i * (parts - 4)) / 10) + crypto.randomInt(3));
+  const stops = Array.from({ length: 10 }, (_, i) => Math.floor((i * (parts - 8)) / 10) + crypto.randomInt(3));
   const done = () => { try { return JSON.parse(fs.readFileSync(state, 'utf8')).done.length; } catch { return 0; } };
+  const at = [];
   for (const stop of stops) {
     const child = spawn(BIN, args, { env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_CACHE_HOME: path.join(dir, 'cache'), ...KEYS }, stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
@@ -126,8 +129,11 @@ test('kill -9 at ten random points of a 128 MiB download, then resume: byte-iden
     child.kill('SIGKILL');
     const e = await exited;
     assert.equal(e.sig, 'SIGKILL', `killed before the end (stop ${stop}, exit ${e.code})`);
+    at.push(done());
     assert.ok(!fs.existsSync(path.join(out, 'big.bin')), 'nothing at the final path after a kill');
   }
+  t.diagnostic(`parts done at the ten kills: ${at.join(' ')} (of ${parts})`);
+  assert.ok(at.at(-1) > 0, 'the kills came during the download');
   const r = await impactAsync(dir, [...args, '--json'], { env: KEYS, timeout: 120000 });
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout);
@@ -156,7 +162,7 @@ test('64 concurrent `impact token` on an expired access token: all succeed, one 
 test('a Beacon federation where a third of the beacons hang: the search returns within its timeout, exit 6', async (t) => {
   const beaconServer = require('../federation/beacon/server');
   const extra = await Promise.all(Array.from({ length: 6 }, (_, i) => beaconServer.start({
-    port: 0, instance: ['public', 'registered', 'controlled'][i % 3], name: `extra-${i}`, delayMs: i < 3 ? 60000 : 0,
+    port: 0, instance: ['public', 'registered', 'controlled'][i % 3], name: `extra-${i}`, delayMs: i < 3 ? 20000 : 0,
   })));
   t.after(() => Promise.all(extra.map((b) => b.close())));
   const dir = home(t);
@@ -180,23 +186,33 @@ test('a Beacon federation where a third of the beacons hang: the search returns 
 });
 
 test('run wait on 50 runs of a WES failing every 10th request: the right states and exit code 10', async (t) => {
-  const { port } = await startWes(t, ['--seed-runs', '48', '--fail-every', '10']);
+  // 10 finished (seeded) runs and 40 real ones that fail, queued behind the WES's 2 slots, so the wait polls
+  // for a while; the 500s hit the submissions and the polls alike.
+  const { port } = await startWes(t, ['--seed-runs', '10', '--fail-every', '10']);
   const s = runHome(t, { token: (await userToken('alice')).access_token, wes: `http://127.0.0.1:${port}/ga4gh/wes/v1` });
   const real = [];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 40; i++) {
     const r = await s.runAsync(['submit', path.resolve(__dirname, '../federation/wes/workflows/fails.cwl')]);
     assert.equal(r.code, 0, r.stderr);
     real.push(r.stdout.trim());
   }
-  const ids = [...Array.from({ length: 48 }, (_, i) => `seed-${String(i + 1).padStart(6, '0')}`), ...real];
+  assert.equal(new Set(real).size, 40);
+  const ids = [...Array.from({ length: 10 }, (_, i) => `seed-${String(i + 1).padStart(6, '0')}`), ...real];
   // -v and --json are global options: they go before `run`
   const w = await impactAsync(s.dir, ['-v', '--json', 'run', 'wait', ...ids, '--poll-interval', '1s', '--timeout', '3m'], { env: s.env, timeout: 240000 });
   assert.equal(w.code, 10, w.stderr);
-  const j = JSON.parse(w.stdout);
-  assert.deepEqual(j.failed, []);
+  const events = w.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const j = events.at(-1);
+  assert.equal(j.event, 'done');
+  assert.equal(j.exit_code, 10);
+  assert.equal(j.timed_out, false);
   assert.equal(j.runs.length, 50);
   const states = Object.fromEntries(j.runs.map((x) => [x.run_id, x.state]));
   for (const id of ids) assert.equal(states[id], real.includes(id) ? 'EXECUTOR_ERROR' : 'COMPLETE', id);
-  assert.match(w.stderr, / 500\b/, 'the WES failed some of the polls');
+  assert.ok(events.some((e) => e.event === 'state' && real.includes(e.run_id)), 'the wait saw runs change');
+  const fivehundreds = w.stderr.split('\n').filter((l) => / 500 /.test(l)).length;
+  t.diagnostic(`run wait: ${w.stderr.split('\n').filter((l) => l.startsWith('* ')).length} requests, ${fivehundreds} answered 500`);
+  assert.ok(fivehundreds >= 1, 'the WES failed some of the polls');
+  assert.equal(s.json(['list']).runs.length, 50, 'no submission was duplicated');
   assertCleanStderr(w.stderr);
 });

@@ -126,7 +126,9 @@ test('a symbolic link in place of the token file or its lock is refused, and the
   fs.renameSync(elsewhere, tokenFile(dir));
   expireAccessToken(dir);
   const victim = path.join(dir, 'victim');
-  fs.symlinkSync(victim, path.join(path.dirname(tokenFile(dir)), 'local.lock'));
+  const lock = path.join(path.dirname(tokenFile(dir)), 'local.lock');
+  fs.rmSync(lock, { force: true });
+  fs.symlinkSync(victim, lock);
   const l = impact(dir, ['token']);
   assert.equal(l.code, 1, l.stderr);
   assert.match(l.stderr, /cannot open the lock file .*local\.lock/);
@@ -134,6 +136,7 @@ test('a symbolic link in place of the token file or its lock is refused, and the
   assert.equal(l.stderr.split('\n').filter((x) => x && !x.startsWith('hint:')).length, 1, 'one error line');
 });
 
+// (impactAsync: the HTTPS servers live in this process.)
 // A self-signed certificate for `san` (e.g. IP:127.0.0.1), made with the openssl tool in `dir`.
 function selfSigned(dir, name, san) {
   const key = path.join(dir, `${name}.key`);
@@ -164,7 +167,7 @@ test('TLS is always verified: an unknown CA and a wrong host name are refused be
     const url = await start(c);
     const d = home(t);
     assert.equal(impact(d, ['profile', 'add', 'p', '--wes', url]).code, 0);
-    const r = impact(d, ['service-info', 'wes', ...(trust ? ['--cacert', trust] : [])], { env });
+    const r = await impactAsync(d, ['service-info', 'wes', ...(trust ? ['--cacert', trust] : [])], { env });
     assert.notEqual(r.code, 0, r.stdout);
     assert.match(r.stderr, pattern);
     assert.deepEqual(seen, [], 'no request went out over an unverified connection');
@@ -173,7 +176,7 @@ test('TLS is always verified: an unknown CA and a wrong host name are refused be
   const url = await start(good);
   const d = home(t);
   assert.equal(impact(d, ['profile', 'add', 'p', '--wes', url]).code, 0);
-  const ok = impact(d, ['service-info', 'wes', '--cacert', good.certFile], { env });
+  const ok = await impactAsync(d, ['service-info', 'wes', '--cacert', good.certFile], { env });
   assert.equal(ok.code, 0, ok.stderr);
   assert.ok(seen.length > 0);
 });
