@@ -71,7 +71,8 @@ test('a whole journey with --debug: no token, refresh token, client secret or vi
   // a refresh (the token itself is what `impact token` prints: its stdout is not scanned)
   expireAccessToken(dir);
   await resetOidcStats();
-  await run(['token'], { stdoutIsSecret: true });
+  const tok = await run(['token'], { stdoutIsSecret: true });
+  assert.ok(secrets.has(tok.stdout.trim()), 'the scan knows the refreshed token (a control: it would find a leak)');
   assert.equal((await oidcStats())['success:refresh_token'], 1);
 
   await run(['search', 'individuals', '--filter', 'HP:0001250']);
@@ -101,6 +102,8 @@ test('a whole journey with --debug: no token, refresh token, client secret or vi
   const tokenState = path.dirname(tokenFile(dir));
   const written = filesUnder(dir).filter((f) => path.dirname(f) !== tokenState).map((f) => [f, fs.readFileSync(f, 'latin1')]);
   assert.ok(written.some(([f]) => f.includes(`${path.sep}cache${path.sep}`)), 'the caches are scanned too');
+  t.diagnostic(`${secrets.size} secrets searched in ${outputs.length} outputs (${outputs.reduce((n, [, x]) => n + x.length, 0)} bytes), ` +
+    `${written.length} files and ${cmdlines.length} distinct command lines and environments`);
   for (const secret of secrets) {
     for (const [what, text] of [...outputs, ...written]) assert.ok(!text.includes(secret), `a secret in ${what}`);
     for (const c of cmdlines) assert.ok(!c.includes(secret), `a secret in the process list: ${c.slice(0, 200)}`);
