@@ -7,7 +7,8 @@
 //   FED_STATE=DIR node tests/bench/token.js [--runs 50] [--bin build-rel/cli/impact]
 //
 // Logs alice in once (device flow with the federation's scripted approval), then times R runs of each
-// command (one process each, interleaved) and prints the medians as JSON. Exit 1 when impact's median is
+// command (one process each, interleaved; and /bin/true, the cost of starting any process) and prints the
+// medians as JSON. Exit 1 when impact's median is
 // 10 ms or more.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -48,12 +49,15 @@ async function main() {
     timeOne(BIN, ['token'], env);   // warm the page cache
     const mine = [];
     const theirs = [];
+    const spawnOnly = [];   // the cost of starting any process from here: /bin/true
     for (let i = 0; i < RUNS; i++) {
       mine.push(timeOne(BIN, ['token'], env));
       if (haveAws) theirs.push(timeOne('aws', peer, env));
+      spawnOnly.push(timeOne('/bin/true', [], env));
     }
     const m = median(mine);
     console.log(JSON.stringify({ runs: RUNS, impact_token_ms: +m.toFixed(2), impact_min_ms: +Math.min(...mine).toFixed(2),
+      process_start_ms: +median(spawnOnly).toFixed(2),
       peer: haveAws ? `aws ${peer.join(' ')}` : null, peer_ms: haveAws ? +median(theirs).toFixed(2) : null, limit_ms: 10, ok: m < 10 }));
     process.exitCode = m < 10 ? 0 : 1;
   } finally {
