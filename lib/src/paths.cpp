@@ -86,12 +86,20 @@ void write_file_atomic(const fs::path& path, std::string_view data, unsigned mod
   }
 }
 
-std::string read_file(const fs::path& path, std::size_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    ErrorKind k = errno == ENOENT ? ErrorKind::not_found : ErrorKind::io;
-    throw Error(k, "cannot read " + path.string() + ": " + errno_text());
-  }
+namespace {
+
+int open_for_reading(const fs::path& path, int flags) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags);
+  if (fd >= 0) return fd;
+  if (errno == ELOOP)
+    throw Error(ErrorKind::io, path.string() + " is a symbolic link; impact does not follow links to its private files",
+                "remove the link");
+  ErrorKind k = errno == ENOENT ? ErrorKind::not_found : ErrorKind::io;
+  throw Error(k, "cannot read " + path.string() + ": " + errno_text());
+}
+
+// Reads `fd` to the end and closes it.
+std::string read_all(int fd, const fs::path& path, std::size_t max_bytes) {
   std::string out;
   char buf[65536];
   for (;;) {
@@ -111,6 +119,23 @@ std::string read_file(const fs::path& path, std::size_t max_bytes) {
   }
   ::close(fd);
   return out;
+}
+
+}  // namespace
+
+std::string read_file(const fs::path& path, std::size_t max_bytes) {
+  return read_all(open_for_reading(path, 0), path, max_bytes);
+}
+
+std::string read_private_file(const fs::path& path, std::size_t max_bytes) {
+  int fd = open_for_reading(path, O_NOFOLLOW | O_NONBLOCK);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+    ::close(fd);
+    throw Error(ErrorKind::io, path.string() + " is not a regular file of yours; impact does not read private data from it",
+                "remove it");
+  }
+  return read_all(fd, path, max_bytes);
 }
 
 }  // namespace impact

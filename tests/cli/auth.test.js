@@ -5,67 +5,23 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawn, execFileSync } = require('node:child_process');
-const { BIN, federation, home, impact, impactAsync } = require('./helpers');
+const {
+  federation, home, impact, impactAsync, getJson, oidcStats, resetOidcStats, userinfo, tokenFile, readTokenState, expireAccessToken,
+  login, approve, loggedIn,
+} = require('./helpers');
 
 const fed = federation();
-const APPROVE = path.join(__dirname, '../federation/oidc/approve.js');
 
-async function getJson(url, opts = {}) {
-  const r = await fetch(url, { ...opts, signal: AbortSignal.timeout(10000) });
-  return { status: r.status, json: await r.json().catch(() => null) };
-}
-const stats = async () => (await getJson(`${fed.issuer}/__stats`)).json;
-const resetStats = () => fetch(`${fed.issuer}/__stats`, { method: 'DELETE', signal: AbortSignal.timeout(5000) });
+const stats = oidcStats;
+const resetStats = resetOidcStats;
+const readState = readTokenState;
 const control = (settings) => fetch(`${fed.issuer}/__control`, {
   method: 'POST', body: JSON.stringify(settings), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000),
 });
-const userinfo = (token) => getJson(`${fed.issuer}/me`, { headers: { authorization: `Bearer ${token}` } });
 
 function profile(t, args = ['--registry', fed.registry]) {
   const dir = home(t);
   const r = impact(dir, ['profile', 'add', 'local', ...args]);
-  assert.equal(r.code, 0, r.stderr);
-  return dir;
-}
-const tokenFile = (dir, name = 'local') => path.join(dir, 'state', 'impact', 'tokens', `${name}.json`);
-const readState = (dir) => JSON.parse(fs.readFileSync(tokenFile(dir), 'utf8'));
-// Makes the stored access token look expired, as it will be after its lifetime: the next use refreshes.
-function expireAccessToken(dir) {
-  const s = readState(dir);
-  s.access_expires = Math.floor(Date.now() / 1000) - 10;
-  fs.writeFileSync(tokenFile(dir), JSON.stringify(s), { mode: 0o600 });
-  return s;
-}
-
-// Runs `impact login` as a process; once it prints the user code, `onCode(code, stderrSoFar)` acts as
-// the person at the browser. Resolves with the finished process' {code, stdout, stderr}.
-function login(dir, args, onCode, { env = {}, timeout = 60000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['login', ...args], {
-      env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_STATE_HOME: path.join(dir, 'state'),
-        XDG_CACHE_HOME: path.join(dir, 'cache'), LANG: 'C.UTF-8', ...pick(process.env, ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']), ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    let acted = false;
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`impact login timed out; stderr: ${stderr}`)); }, timeout);
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      const m = /enter the code:\s+(\S+)/.exec(stderr);
-      if (m && !acted) { acted = true; Promise.resolve(onCode(m[1], child)).catch(reject); }
-    });
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
-}
-function pick(obj, keys) { const o = {}; for (const k of keys) if (obj[k]) o[k] = obj[k]; return o; }
-const approve = (code, user = 'alice', extra = []) => execFileSync(process.execPath,
-  [APPROVE, '--issuer', fed.issuer, '--user-code', code, '--user', user, ...extra], { encoding: 'utf8', timeout: 30000 });
-
-async function loggedIn(t, user = 'alice') {
-  const dir = profile(t);
-  const r = await login(dir, ['--no-qr'], (code) => approve(code, user));
   assert.equal(r.code, 0, r.stderr);
   return dir;
 }

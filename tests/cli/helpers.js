@@ -141,3 +141,58 @@ async function startWes(t, args) {
 
 module.exports.runHome = runHome;
 module.exports.startWes = startWes;
+
+// Login helpers (the federation's OIDC provider and its scripted approval), shared by auth, resilience and
+// security tests. Token state lives in <home>/state/impact/tokens/<profile>.json.
+async function getJson(url, opts = {}) {
+  const r = await fetch(url, { ...opts, signal: AbortSignal.timeout(10000) });
+  return { status: r.status, json: await r.json().catch(() => null) };
+}
+const oidcStats = async () => (await getJson(`${federation().issuer}/__stats`)).json;
+const resetOidcStats = () => fetch(`${federation().issuer}/__stats`, { method: 'DELETE', signal: AbortSignal.timeout(5000) });
+const userinfo = (token) => getJson(`${federation().issuer}/me`, { headers: { authorization: `Bearer ${token}` } });
+const tokenFile = (dir, name = 'local') => path.join(dir, 'state', 'impact', 'tokens', `${name}.json`);
+const readTokenState = (dir) => JSON.parse(fs.readFileSync(tokenFile(dir), 'utf8'));
+// Makes the stored access token look expired, as it will be after its lifetime: the next use refreshes.
+function expireAccessToken(dir) {
+  const s = readTokenState(dir);
+  s.access_expires = Math.floor(Date.now() / 1000) - 10;
+  fs.writeFileSync(tokenFile(dir), JSON.stringify(s), { mode: 0o600 });
+  return s;
+}
+
+// Runs `impact login` as a process; once it prints the user code, `onCode(code, child)` acts as the person
+// at the browser. Resolves with the finished process' {code, signal, stdout, stderr}.
+function login(dir, args, onCode, { env = {}, timeout = 60000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['login', ...args], { env: { ...baseEnv(dir), ...env } });
+    let stdout = '';
+    let stderr = '';
+    let acted = false;
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`impact login timed out; stderr: ${stderr}`)); }, timeout);
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      const m = /enter the code:\s+(\S+)/.exec(stderr);
+      if (m && !acted) { acted = true; Promise.resolve(onCode(m[1], child)).catch(reject); }
+    });
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+const approve = (code, user = 'alice', extra = []) => require('node:child_process').execFileSync(process.execPath,
+  [path.join(__dirname, '../federation/oidc/approve.js'), '--issuer', federation().issuer, '--user-code', code, '--user', user, ...extra],
+  { encoding: 'utf8', timeout: 30000 });
+
+// A home with the profile 'local' (from the registry) where `user` logged in with the device flow.
+async function loggedIn(t, user = 'alice') {
+  const dir = home(t);
+  const p = impact(dir, ['profile', 'add', 'local', '--registry', federation().registry]);
+  if (p.code !== 0) throw new Error(`profile add failed: ${p.stderr}`);
+  const r = await login(dir, ['--no-qr'], (code) => approve(code, user));
+  if (r.code !== 0) throw new Error(`impact login exited ${r.code}: ${r.stderr}`);
+  return dir;
+}
+
+Object.assign(module.exports, {
+  getJson, oidcStats, resetOidcStats, userinfo, tokenFile, readTokenState, expireAccessToken, login, approve, loggedIn,
+});

@@ -60,3 +60,19 @@ TEST_CASE("XDG variables are honoured, relative ones ignored") {
   ::unsetenv("XDG_CONFIG_HOME");
   ::unsetenv("XDG_STATE_HOME");
 }
+
+TEST_CASE("read_private_file reads a regular file and refuses links and non-files") {
+  test::TempDir tmp;
+  write_file_atomic(tmp.path() / "secret", "s3cr3t", 0600);
+  CHECK(read_private_file(tmp.path() / "secret") == "s3cr3t");
+  std::filesystem::create_symlink(tmp.path() / "secret", tmp.path() / "link");
+  CHECK(read_file(tmp.path() / "link") == "s3cr3t");  // ordinary files may be links
+  CHECK_THROWS_WITH_AS(read_private_file(tmp.path() / "link"), doctest::Contains("symbolic link"), Error);
+  CHECK_THROWS_WITH_AS(read_private_file(tmp.path()), doctest::Contains("not a regular file"), Error);
+  try {
+    read_private_file(tmp.path() / "missing");
+    FAIL("read a missing file");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::not_found);
+  }
+}

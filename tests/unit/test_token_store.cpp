@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "impact/error.hpp"
+#include "impact/paths.hpp"
 #include "impact/token_store.hpp"
 #include "temp_dir.hpp"
 
@@ -110,4 +111,35 @@ TEST_CASE("tokens go only to the profile's services (same origin as a configured
   CHECK_FALSE(auth::is_profile_service(p, "https://wes.example.org.evil.test/"));
   CHECK_FALSE(auth::is_profile_service(p, "https://evil.test/?u=https://wes.example.org"));
   CHECK_FALSE(auth::is_profile_service(p, "not a url"));
+}
+
+TEST_CASE("token store: a symbolic link in place of the token file or the lock is refused, never followed") {
+  test::TempDir tmp;
+  auth::TokenStore store(tmp.path() / "tokens");
+  store.save("p", sample());
+  // another file (say, planted by someone else) linked in place of the token state
+  const auto elsewhere = tmp.path() / "elsewhere.json";
+  { std::ofstream(elsewhere) << auth::serialize(sample()); }
+  std::filesystem::remove(store.file("p"));
+  std::filesystem::create_symlink(elsewhere, store.file("p"));
+  try {
+    store.load("p");
+    FAIL("a linked token file was read");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::io);
+    CHECK(std::string(e.what()).find("symbolic link") != std::string::npos);
+  }
+  // saving replaces the link itself; the file it pointed to is untouched
+  const std::string before = read_file(elsewhere);
+  auto s = sample();
+  s.access_token = "access-token-value-2";
+  store.save("p", s);
+  CHECK_FALSE(std::filesystem::is_symlink(store.file("p")));
+  CHECK(read_file(elsewhere) == before);
+  CHECK(store.load("p")->access_token == "access-token-value-2");
+  // a linked lock file is not opened (so not created or locked through the link)
+  const auto victim = tmp.path() / "victim";
+  std::filesystem::create_symlink(victim, tmp.path() / "tokens" / "p.lock");
+  CHECK_THROWS_AS(store.lock("p"), Error);
+  CHECK_FALSE(std::filesystem::exists(victim));
 }

@@ -19,4 +19,8 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data,
 // Reads a whole file, refusing files larger than `max_bytes`. Throws Error(io).
 std::string read_file(const std::filesystem::path& path, std::size_t max_bytes = 16u << 20);
 
+// Like read_file, for files holding secrets: refuses a symbolic link (never followed), and anything but a
+// regular file owned by the effective user. Throws Error(io); Error(not_found) when it does not exist.
+std::string read_private_file(const std::filesystem::path& path, std::size_t max_bytes = 16u << 20);
+
 }  // namespace impact

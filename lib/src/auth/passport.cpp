@@ -58,13 +58,16 @@ json HttpKeySets::get(const std::string& jku, bool refresh) {
     if (auto it = memory_.find(jku); it != memory_.end()) return it->second;
   auto path = dir_ / (sha256_hex(jku) + ".json");
   if (!refresh) {
-    std::error_code ec;
-    if (std::filesystem::exists(path, ec)) {
-      auto cached = json::parse(read_file(path, 1u << 20), nullptr, false);
-      if (cached.is_object() && cached.value("jku", json()) == jku && now_epoch() - integer(cached, "fetched") < ttl_.count() &&
-          cached.contains("jwks"))
-        return memory_[jku] = cached["jwks"];
+    json cached;
+    try {
+      // the keys decide which visas are trusted: a link or another user's file in the cache is not read
+      cached = json::parse(read_private_file(path, 1u << 20), nullptr, false);
+    } catch (const Error&) {
+      cached = nullptr;  // missing, or not ours: fetched again, and the write replaces it
     }
+    if (cached.is_object() && cached.value("jku", json()) == jku && now_epoch() - integer(cached, "fetched") < ttl_.count() &&
+        cached.contains("jwks"))
+      return memory_[jku] = cached["jwks"];
   }
   require_allowed_url(jku, "visa key set (jku)");
   http::Request req;

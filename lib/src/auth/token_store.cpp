@@ -103,9 +103,13 @@ std::filesystem::path TokenStore::file(const std::string& profile) const { retur
 
 std::optional<TokenState> TokenStore::load(const std::string& profile) const {
   auto path = file(profile);
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return std::nullopt;
-  std::string text = read_file(path, 4u << 20);
+  std::string text;
+  try {
+    text = read_private_file(path, 4u << 20);  // a symbolic link in its place is refused, never followed
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::not_found) return std::nullopt;
+    throw;
+  }
   TokenState s = parse_token_state(text, path.string());
   oidc::wipe(text);
   return s;

@@ -91,7 +91,7 @@ class StsKeys final : public CredentialSource {
   std::optional<TemporaryKeys> load(const std::string& token_id) {
     if (o_.cache_file.empty()) return std::nullopt;
     try {
-      auto j = nlohmann::json::parse(read_file(o_.cache_file, 64 << 10));
+      auto j = nlohmann::json::parse(read_private_file(o_.cache_file, 64 << 10));
       if (j.value("token_id", "") != token_id || j.value("sts", "") != o_.sts_url) return std::nullopt;
       TemporaryKeys k{{j.at("access_key"), j.at("secret_key"), j.value("session_token", "")},
                       std::chrono::system_clock::from_time_t(j.at("expires").get<std::time_t>())};
