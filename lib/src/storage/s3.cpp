@@ -74,7 +74,7 @@ std::unique_ptr<CredentialSource> keys_from_file(const std::filesystem::path& fi
   if ((st.st_mode & 077) != 0)
     throw Error(ErrorKind::config, "the storage keys file " + file.string() + " is readable by other users",
                 "run: chmod 600 " + file.string());
-  std::string text = read_file(file, 16 * 1024);
+  std::string text = read_private_file(file, 16 * 1024);
   std::vector<std::string> lines;
   std::size_t i = 0;
   while (i < text.size() && lines.size() < 3) {
