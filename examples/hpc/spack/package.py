@@ -35,11 +35,11 @@ class Impact(CMakePackage):
     depends_on("openssl@3:")
     depends_on("fmt@9:")
     depends_on("pugixml@1.11:")
+    depends_on("tomlplusplus@3:")     # linked as a shared library (libtomlplusplus.so.3), as on Debian
     depends_on("libqrencode", when="+qrcode")
     # header-only
     depends_on("nlohmann-json@3.10:", type="build")
     depends_on("cli11@2.1:", type="build")
-    depends_on("tomlplusplus@3:", type="build")
 
     def cmake_args(self):
         args = [
