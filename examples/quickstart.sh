@@ -71,7 +71,7 @@ DRS_HOST="$(impact --json profile show | sed -n '/"drs"/,/}/s/.*"https\{0,1\}:\/
 mkdir -p "$DEMO/analysis"
 cp "$ROOT/tests/federation/wes/workflows/count-variants.cwl" "$DEMO/analysis/"
 run impact drs download "drs://$DRS_HOST/egad-controlled-1.vcf" -o "$DEMO/analysis/data"
-VCF="$(cd "$DEMO/analysis" && ls data/*.vcf | head -n1)"
+VCF="data/EGAD-CONTROLLED-1.vcf"     # impact names the file after the DRS object's name
 printf '{"vcf": {"class": "File", "location": "%s"}}\n' "$VCF" > "$DEMO/analysis/params.json"
 
 say "5. Analyse it on the node's WES and wait for the run to end"

@@ -39,7 +39,7 @@ printf '%s\n' "$out"
 run_id="$(printf '%s\n' "$out" | head -n1)"
 if [ "$status" -ne 0 ]; then
   echo "::error::run ${run_id:-(none)} failed (impact exit $status)" >&2
-  [ -n "$run_id" ] && impact run logs "$run_id" --stderr | tail -n 40 >&2 || true
+  if [ -n "$run_id" ]; then impact run logs "$run_id" --stderr | tail -n 40 >&2 || true; fi
   exit "$status"
 fi
 impact results download "$run_id" -o "${RESULTS_DIR:-results}"

@@ -26,17 +26,14 @@ impact auth status --min-valid "$MIN_VALID"    # exit 4 (with a hint) if it woul
 
 attach=()
 for f in "$@"; do attach+=(--attach "$f"); done
-# Submit and wait; the exit code tells how the run ended (0 COMPLETE, 10 EXECUTOR_ERROR, 11 SYSTEM_ERROR,
-# 12 CANCELED, 13 PREEMPTED). The first line printed is the run id, the last one its final state.
-set +e
-out="$(impact run submit "$WORKFLOW" --params "$PARAMS" "${attach[@]}" --tag "slurm_job=${SLURM_JOB_ID:-none}" \
-         --wait --poll-interval "${IMPACT_POLL:-30s}")"
-status=$?
-set -e
-printf '%s\n' "$out"
-run_id="$(printf '%s\n' "$out" | head -n1)"
+# Submit first, so the job log names the run at once, then wait. The exit code of the wait tells how the run
+# ended (0 COMPLETE, 10 EXECUTOR_ERROR, 11 SYSTEM_ERROR, 12 CANCELED, 13 PREEMPTED).
+run_id="$(impact run submit "$WORKFLOW" --params "$PARAMS" "${attach[@]}" --tag "slurm_job=${SLURM_JOB_ID:-none}")"
+echo "submitted run $run_id (from another shell: impact run logs $run_id --stderr --follow)"
+status=0
+impact run wait "$run_id" --poll-interval "${IMPACT_POLL:-30s}" || status=$?
 if [ "$status" -ne 0 ]; then
-  echo "run ${run_id:-?} did not complete (exit $status); its log: impact run logs $run_id --stderr" >&2
+  echo "run $run_id did not complete (exit $status); its log: impact run logs $run_id --stderr" >&2
   exit "$status"
 fi
 
