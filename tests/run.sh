@@ -4,7 +4,8 @@
 #
 #   tests/run.sh            g++ build with -Werror and the full suite (unit, CLI, federation), after a
 #                           clang++ ASan+UBSan build that runs the unit and CLI tests
-#   IMPACT_SKIP_SANITIZE=1  leave out the sanitizer pass (quicker local runs)
+#   IMPACT_SKIP_SANITIZE=1  leave out the sanitizer and fuzzing passes (quicker local runs)
+#   IMPACT_FUZZ_SECONDS=N   how long each fuzz target runs (default 10)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -26,6 +27,8 @@ if [ "${IMPACT_SKIP_SANITIZE:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan -L sanitize --output-on-failure --timeout 600
+  step "libFuzzer targets, ${IMPACT_FUZZ_SECONDS:-10} s each (longer campaigns: tests/fuzz/README.md)"
+  tests/fuzz/run.sh "${IMPACT_FUZZ_SECONDS:-10}"
 fi
 
 step "g++ build with -Werror"

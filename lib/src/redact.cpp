@@ -109,6 +109,11 @@ void remember_secret(std::string_view secret) {
   secrets().emplace(secret);
 }
 
+void forget_secrets() noexcept {
+  std::lock_guard lock(secrets_mutex());
+  secrets().clear();
+}
+
 std::string redact(std::string_view text) {
   std::string out(text);
   {

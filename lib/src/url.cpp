@@ -55,9 +55,10 @@ std::optional<Url> Url::parse(std::string_view text) {
       authority = authority.substr(0, colon);
     }
     u.host = lower(authority);
+    if (u.host.find(':') != std::string::npos) return std::nullopt;  // an IPv6 address needs brackets
   }
   if (u.host.empty()) return std::nullopt;
-  if (u.host.find_first_of(" \t\r\n/\\") != std::string::npos) return std::nullopt;
+  if (u.host.find_first_of(" \t\r\n/\\[]") != std::string::npos) return std::nullopt;
   u.port = default_port(u.scheme);
   if (!port_text.empty()) {
     int p = 0;

@@ -274,6 +274,26 @@ test('a confidential client also gets a broker-signed Passport by token exchange
   assert.equal(pp.visas.filter((v) => v.verified).length, 4);
 });
 
+test('DRS: the passport of the login opens the controlled object; unverified visas are never presented', async (t) => {
+  const id = `drs://${new URL(fed.services.drs).host}/egad-controlled-1.vcf`;
+  const alice = await loggedIn(t, 'alice');
+  const out = path.join(alice, 'out');
+  const ok = impact(alice, ['drs', 'download', id, '-o', out], { timeout: 60000 });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(fs.readdirSync(out).length, 1);
+  // it was the passport (verified visas from the login), not only the bearer token, that opened it
+  const drsLog = fs.readFileSync(path.join(fed.state, 'logs', 'drs.log'), 'utf8');
+  assert.match(drsLog, /controlled object egad-controlled-1\.vcf: granted by a presented passport/);
+
+  // mallory's one verified visa is no grant; her five forged ones are never sent, so the server has
+  // nothing to reject: a plain 403 naming the missing visa
+  const mallory = await loggedIn(t, 'mallory');
+  const denied = impact(mallory, ['drs', 'download', id, '-o', path.join(mallory, 'out')], { timeout: 60000 });
+  assert.equal(denied.code, 5, denied.stderr);
+  assert.match(denied.stderr, /requires a ControlledAccessGrants/);
+  assert.doesNotMatch(denied.stderr, /rejected|did not verify/);
+});
+
 // The misbehaving device-flow provider: a profile whose issuer is it.
 async function badProfile(t, script) {
   const r = await fetch(`${fed.bad_issuer}/__script`, { method: 'POST', body: JSON.stringify(script), signal: AbortSignal.timeout(5000) });

@@ -9,6 +9,8 @@ namespace impact {
 // Remember a secret value (a token, a client secret) for the life of the process: any later text that
 // contains it is redacted. Values shorter than 8 characters are ignored (too likely to match by chance).
 void remember_secret(std::string_view secret);
+// Forgets every remembered secret (for fuzzers and tests that parse many tokens in one process).
+void forget_secrets() noexcept;
 
 // Replaces remembered secrets, JWT-shaped strings and bearer credentials in free text.
 std::string redact(std::string_view text);

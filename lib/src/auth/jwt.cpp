@@ -58,6 +58,12 @@ const Algorithm* find_algorithm(std::string_view alg) noexcept {
   return nullptr;
 }
 
+// A string member, or "" when it is absent or not a string (json::value() would throw for another type).
+std::string text(const nlohmann::json& j, const char* name) {
+  auto it = j.is_object() ? j.find(name) : j.end();
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::string member(const nlohmann::json& jwk, const char* name) {
   auto it = jwk.find(name);
   if (it == jwk.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
@@ -76,8 +82,8 @@ PKey key_from_params(const char* type, OSSL_PARAM_BLD* bld) {
 }
 
 PKey ec_key(const nlohmann::json& jwk, const Algorithm& alg) {
-  if (jwk.value("crv", "") != alg.curve)
-    fail(fmt::format("{} needs a key on curve {}, the key is on '{}'", alg.name, alg.curve, jwk.value("crv", "")));
+  if (text(jwk, "crv") != alg.curve)
+    fail(fmt::format("{} needs a key on curve {}, the key is on '{}'", alg.name, alg.curve, text(jwk, "crv")));
   std::string x = member(jwk, "x"), y = member(jwk, "y");
   if (x.size() != alg.coordinate || y.size() != alg.coordinate) fail("the EC signing key has coordinates of the wrong size");
   std::string point = "\x04" + x + y;
@@ -196,17 +202,17 @@ Jws decode(std::string_view token) {
 const nlohmann::json& select_key(const nlohmann::json& jwks, const Jws& jws) {
   auto keys = jwks.find("keys");
   if (!jwks.is_object() || keys == jwks.end() || !keys->is_array()) fail("the key set is not a JWKS ({\"keys\": [...]})");
-  const Algorithm* alg = find_algorithm(jws.header.value("alg", ""));
+  const Algorithm* alg = find_algorithm(text(jws.header, "alg"));
   std::string kid = jws.header.contains("kid") && jws.header["kid"].is_string() ? jws.header["kid"].get<std::string>() : "";
   const nlohmann::json* only = nullptr;
   int fitting = 0;
   for (const auto& k : *keys) {
     if (!k.is_object()) continue;
     if (!kid.empty()) {
-      if (k.value("kid", "") == kid) return k;
+      if (text(k, "kid") == kid) return k;
       continue;
     }
-    if (alg != nullptr && k.value("kty", "") == alg->kty) {
+    if (alg != nullptr && text(k, "kty") == alg->kty) {
       only = &k;
       ++fitting;
     }
@@ -222,8 +228,8 @@ void verify(const Jws& jws, const nlohmann::json& jwk) {
   if (alg == nullptr)
     fail(name.empty() ? std::string("the JWT names no algorithm")
                       : fmt::format("the JWT algorithm '{}' is not accepted (only ES256, ES384, RS256, RS384, RS512)", name));
-  if (!jwk.is_object() || jwk.value("kty", "") != alg->kty)
-    fail(fmt::format("{} needs an {} key, the key is '{}'", alg->name, alg->kty, jwk.is_object() ? jwk.value("kty", "") : ""));
+  if (!jwk.is_object() || text(jwk, "kty") != alg->kty)
+    fail(fmt::format("{} needs an {} key, the key is '{}'", alg->name, alg->kty, jwk.is_object() ? text(jwk, "kty") : ""));
   if (jwk.contains("alg") && jwk["alg"] != alg->name)
     fail(fmt::format("the key is for {}, the JWT says {}", jwk["alg"].is_string() ? jwk["alg"].get<std::string>() : "?", alg->name));
   if (jwk.contains("use") && jwk["use"] != "sig") fail("the key is not a signing key (use is not 'sig')");

@@ -39,10 +39,14 @@ std::vector<std::string> strings(const json& doc, const char* key) {
 std::optional<seconds> number(const json& doc, const char* key) {
   auto it = doc.find(key);
   if (it == doc.end()) return std::nullopt;
-  if (it->is_number_integer() || it->is_number_unsigned()) return seconds(it->get<std::int64_t>());
-  if (it->is_number_float()) return seconds(static_cast<std::int64_t>(it->get<double>()));
+  // Clamped to +-1e10 s (300 years): converting a huge float is undefined, and later sums must not overflow.
+  static constexpr std::int64_t limit = 10'000'000'000;
+  auto clamped = [](std::int64_t v) { return seconds(std::clamp<std::int64_t>(v, -limit, limit)); };
+  if (it->is_number_unsigned()) return clamped(static_cast<std::int64_t>(std::min<std::uint64_t>(it->get<std::uint64_t>(), limit)));
+  if (it->is_number_integer()) return clamped(it->get<std::int64_t>());
+  if (it->is_number_float()) return clamped(static_cast<std::int64_t>(std::clamp(it->get<double>(), -1e10, 1e10)));
   if (it->is_string()) {  // some servers send numbers as strings
-    try { return seconds(std::stoll(it->get<std::string>())); } catch (...) { return std::nullopt; }
+    try { return clamped(std::stoll(it->get<std::string>())); } catch (...) { return std::nullopt; }
   }
   return std::nullopt;
 }
@@ -335,7 +339,7 @@ std::optional<std::int64_t> introspect_expiry(http::Client& client, const Discov
     auto r = post_form(client, d, d.introspection_endpoint, c, form({{"token", token}, {"token_type_hint", hint}}));
     if (!r.ok()) return std::nullopt;
     auto doc = json::parse(r.body, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object() || doc.value("active", false) != true) return std::nullopt;
+    if (doc.is_discarded() || !doc.is_object() || doc.value("active", json(false)) != true) return std::nullopt;
     if (auto e = number(doc, "exp")) return e->count();
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::cancelled) throw;

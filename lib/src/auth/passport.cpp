@@ -1,5 +1,7 @@
 #include "impact/passport.hpp"
 
+#include <algorithm>
+
 #include <openssl/sha.h>
 
 #include <fmt/format.h>
@@ -21,9 +23,15 @@ std::string text(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// A NumericDate (RFC 7519 2: an integer or a float), clamped to +-1e15 s (30 million years) so that converting
+// a huge float is not undefined behaviour and adding a leeway to it cannot overflow.
 std::int64_t integer(const json& j, const char* key) {
+  constexpr std::int64_t limit = 1'000'000'000'000'000;
   auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<std::int64_t>() : 0;
+  if (it == j.end() || !it->is_number()) return 0;
+  if (it->is_number_unsigned()) return static_cast<std::int64_t>(std::min<std::uint64_t>(it->get<std::uint64_t>(), limit));
+  if (it->is_number_integer()) return std::clamp<std::int64_t>(it->get<std::int64_t>(), -limit, limit);
+  return static_cast<std::int64_t>(std::clamp(it->get<double>(), -1e15, 1e15));
 }
 
 std::string sha256_hex(std::string_view s) {
@@ -53,7 +61,7 @@ json HttpKeySets::get(const std::string& jku, bool refresh) {
     std::error_code ec;
     if (std::filesystem::exists(path, ec)) {
       auto cached = json::parse(read_file(path, 1u << 20), nullptr, false);
-      if (cached.is_object() && cached.value("jku", "") == jku && now_epoch() - cached.value("fetched", std::int64_t{0}) < ttl_.count() &&
+      if (cached.is_object() && cached.value("jku", json()) == jku && now_epoch() - integer(cached, "fetched") < ttl_.count() &&
           cached.contains("jwks"))
         return memory_[jku] = cached["jwks"];
     }

@@ -57,11 +57,17 @@ TokenState parse_token_state(std::string_view text, const std::string& origin) {
   auto j = json::parse(text, nullptr, false);
   if (j.is_discarded()) throw corrupt(origin, "not valid JSON; the file may be truncated");
   if (!j.is_object()) throw corrupt(origin, "not a JSON object");
-  if (j.value("format", 0) != kFormat) throw corrupt(origin, "written by another version of impact");
+  if (auto f = j.find("format"); f == j.end() || *f != kFormat)
+    throw corrupt(origin, "written by another version of impact");
   TokenState s;
   try {
     auto text_of = [&](const char* k) { return j.contains(k) ? j.at(k).get<std::string>() : std::string(); };
-    auto int_of = [&](const char* k) { return j.contains(k) ? j.at(k).get<std::int64_t>() : std::int64_t{0}; };
+    auto int_of = [&](const char* k) {
+      if (!j.contains(k)) return std::int64_t{0};
+      // get<int64_t> of a float out of range is undefined behaviour: only integers are accepted.
+      if (!j.at(k).is_number_integer()) throw corrupt(origin, fmt::format("'{}' is not an integer", k));
+      return j.at(k).get<std::int64_t>();
+    };
     s.issuer = text_of("issuer");
     s.client_id = text_of("client_id");
     s.grant = text_of("grant");

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -60,6 +61,12 @@ bool ontology_prefix(std::string_view prefix) {
 }  // namespace
 
 Filter parse_filter(std::string_view text, bool include_descendants) {
+  // The filter travels in a JSON body, which holds only UTF-8 (a Latin-1 terminal would make dump() throw).
+  try {
+    (void)json(std::string(text)).dump();
+  } catch (const json::type_error&) {
+    throw Error(ErrorKind::usage, "a --filter is not valid UTF-8", "type the filter in a UTF-8 terminal or script");
+  }
   Filter f;
   // ID:OP:VALUE, at the first ':' that is followed by an operator and another ':'.
   for (std::size_t i = text.find(':'); i != std::string_view::npos; i = text.find(':', i + 1)) {
@@ -229,7 +236,10 @@ void read_info(const json& info, Answer& a) {
   if (auto* w = member(info, "warnings", json::value_t::object)) {
     for (const auto& [k, v] : w->items()) {
       if (k == "unsupportedFilters" && v.is_array()) {
-        for (const auto& f : v) add_unique(a.unknown_filters, f.is_string() ? f.get<std::string>() : f.value("id", f.dump()));
+        for (const auto& f : v) {
+          const auto* id = member(f, "id", json::value_t::string);
+          add_unique(a.unknown_filters, f.is_string() ? f.get<std::string>() : id ? id->get<std::string>() : f.dump());
+        }
       } else {
         add_unique(a.messages, fmt::format("{}: {}", k, v.is_string() ? v.get<std::string>() : v.dump()));
       }
@@ -256,8 +266,9 @@ Answer parse_answer(const json& body, const Query& sent) {
       for (const auto& rs : *sets) {
         if (auto* results = member(rs, "results", json::value_t::array))
           for (const auto& r : *results) a.records.push_back(r);
-        if (auto n = integer(rs, "resultsCount")) {
-          set_total += *n;
+        if (auto n = integer(rs, "resultsCount"); n && *n >= 0) {
+          constexpr auto most = std::numeric_limits<std::int64_t>::max();
+          set_total = *n > most - set_total ? most : set_total + *n;  // a hostile sum must not overflow
           set_counts = true;
         }
       }

@@ -182,7 +182,8 @@ std::string entry_url_from_map(const json& map, const EntryType& et) {
   for (const auto& [key, set] : map["endpointSets"].items()) {
     if (!set.is_object() || !set.contains("rootUrl") || !set["rootUrl"].is_string()) continue;
     const auto root = set["rootUrl"].get<std::string>();
-    const bool by_id = key == et.id || set.value("entryType", std::string()) == et.id;
+    const auto type = set.find("entryType");
+    const bool by_id = key == et.id || (type != set.end() && type->is_string() && type->get<std::string>() == et.id);
     const bool by_path = root.size() > et.path.size() && root.compare(root.size() - et.path.size(), et.path.size(), et.path) == 0 &&
                          root[root.size() - et.path.size() - 1] == '/';
     if (by_id || by_path) return root;

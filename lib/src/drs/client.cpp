@@ -122,7 +122,7 @@ struct Client::Impl {
       return fmt::format("{} is not a DRS server of profile '{}', so impact sends it no token or passport; "
                          "add it with: impact profile add NAME --drs NAME=URL",
                          redact_url(l.base_url), s.profile.name);
-    if (c.empty() && !s.credentials) return "run: impact login";
+    if (c.empty() && (!s.credentials || !s.credentials->has_token())) return "run: impact login";
     if (a.known && has(a.supported_types, "BearerAuth") && !a.bearer_auth_issuers.empty() && c.bearer.empty() &&
         c.passports.empty())
       return fmt::format("the server accepts tokens from {} only, not from {}",

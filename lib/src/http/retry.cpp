@@ -88,7 +88,8 @@ std::vector<std::string_view> split_ws(std::string_view s) {
 
 std::optional<std::chrono::system_clock::time_point> make_time(int y, int mon, int d, int h, int mi, int s) {
   using namespace std::chrono;
-  if (y < 1970 || y > 9999 || mon < 1 || mon > 12 || d < 1) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits: it ends in 2262. Later dates are refused, not wrapped.
+  if (y < 1970 || y > 2200 || mon < 1 || mon > 12 || d < 1) return std::nullopt;
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mon)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
   return system_clock::time_point(sys_days(ymd).time_since_epoch() + hours(h) + minutes(mi) + seconds(s));

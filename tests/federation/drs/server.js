@@ -128,6 +128,8 @@ async function start(opts = {}) {
       const r = await identity.visasFromPassports(passports);
       visas = visas.concat(r.visas);
       errors = r.errors;
+      // which credential opened it, for tests that must tell a passport from a bearer token
+      if (identityLib.hasGrant(r.visas)) log.info(`controlled object ${o.id}: granted by a presented passport`);
     }
     if (identityLib.hasGrant(visas)) return null;
     if (!who.user && !given) {
