@@ -46,6 +46,7 @@ class Impact(CMakePackage):
             self.define("IMPACT_BUILD_TESTS", False),   # the tests need a local federation (node, Ceph RGW, cwltool)
             self.define("IMPACT_WERROR", False),
             self.define("IMPACT_SANITIZE", False),
+            self.define("IMPACT_FUZZ", False),
         ]
         if self.spec.satisfies("~qrcode"):
             args.append(self.define("CMAKE_DISABLE_FIND_PACKAGE_PkgConfig", True))
