@@ -1,0 +1,59 @@
+'use strict';
+// `cpack -G DEB` makes a .deb whose Depends names the Debian package of every library the binary links,
+// with every file below /usr.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { BUILD, BIN, run, tmp, manPages, COMPLETIONS } = require('./common');
+
+// The Debian package that owns each library the binary links directly (its NEEDED entries, found by ldd).
+function runtimePackages() {
+  const needed = [...run('readelf', ['-d', BIN]).matchAll(/\(NEEDED\)\s+Shared library: \[(\S+)\]/g)].map((m) => m[1]);
+  const where = new Map([...run('ldd', [BIN]).matchAll(/^\s*(\S+) => (\/\S+)/gm)].map((m) => [m[1], m[2]]));
+  const pkgs = new Set();
+  for (const so of needed) {
+    const file = where.get(so);
+    assert.ok(file, `ldd finds ${so}`);
+    const owner = spawnSync('dpkg', ['-S', file], { encoding: 'utf8' });
+    const out = owner.status === 0 ? owner.stdout : run('dpkg', ['-S', fs.realpathSync(file)]);
+    pkgs.add(out.split(':')[0].trim());
+  }
+  assert.ok(pkgs.size >= 4, [...pkgs].join(' '));
+  return pkgs;
+}
+
+test('cpack -G DEB: a package that depends on the Debian libraries it links and installs below /usr', (t) => {
+  const out = tmp(t, 'impact-deb-');
+  run('cpack', ['-G', 'DEB', '-B', out, '--config', path.join(BUILD, 'CPackConfig.cmake')], { cwd: BUILD, timeout: 300000 });
+  const debs = fs.readdirSync(out).filter((f) => f.endsWith('.deb'));
+  assert.equal(debs.length, 1, fs.readdirSync(out).join(' '));
+  const deb = path.join(out, debs[0]);
+  const arch = run('dpkg', ['--print-architecture']).trim();
+  assert.equal(debs[0], `impact_0.1.0_${arch}.deb`);
+
+  const info = run('dpkg-deb', ['-I', deb]);
+  const field = (name) => (new RegExp(`^ ${name}: (.*)$`, 'm').exec(info) || [])[1] || '';
+  assert.equal(field('Package'), 'impact');
+  assert.equal(field('Version'), '0.1.0');
+  assert.equal(field('Architecture'), arch);
+  assert.equal(field('Section'), 'science');
+  const depends = field('Depends').split(',').map((d) => d.trim().split(/[ (]/)[0]);
+  for (const lib of ['libc6', 'libstdc++6', 'libcurl4', 'libssl3', 'libfmt9']) assert.ok(depends.includes(lib), `Depends names ${lib}: ${field('Depends')}`);
+  for (const p of runtimePackages()) assert.ok(depends.includes(p), `the binary links a library of ${p}, which Depends lacks`);
+  assert.ok(!depends.some((d) => /-dev$/.test(d)), 'no development packages');
+
+  const files = run('dpkg-deb', ['-c', deb]).trim().split('\n').map((l) => l.split(/\s+/).slice(5).join(' '));
+  const want = ['./usr/bin/impact', ...Object.keys(COMPLETIONS).map((f) => `./usr/${f}`),
+    ...manPages.map((p) => `./usr/share/man/man${p.slice(-1)}/${p}`)];
+  for (const f of want) assert.ok(files.includes(f), `the package has ${f}`);
+  assert.deepEqual(files.filter((f) => !f.startsWith('./usr/')), []);
+
+  // The packaged binary is stripped and runs.
+  const root = tmp(t, 'impact-debx-');
+  run('dpkg-deb', ['-x', deb, root]);
+  const packaged = path.join(root, 'usr', 'bin', 'impact');
+  assert.ok(!/\.debug_info/.test(run('readelf', ['-S', packaged])), 'stripped');
+  assert.match(run(packaged, ['--version']), /\b0\.1\.0\b/);
+});
