@@ -15,7 +15,7 @@ _impact_flags() {
   case "$1" in
     '') echo '-h --help --profile --json --format -v --verbose --debug --no-color --config --cacert --version --help-exit-codes' ;;
     'profile') echo '-h --help' ;;
-    'profile add') echo '-h --help --registry --issuer --client-id --client-secret-file --scope --trust-visa-issuer --beacon --drs --drs-resolver --wes --storage --bucket --sts --region --default --force' ;;
+    'profile add') echo '-h --help --registry --issuer --client-id --client-secret-file --scope --trust-visa-issuer --beacon --drs --drs-resolver --wes --storage --bucket --sts --storage-keys-file --region --default --force' ;;
     'profile list') echo '-h --help' ;;
     'profile show') echo '-h --help' ;;
     'profile use') echo '-h --help' ;;
@@ -120,6 +120,7 @@ _impact_flag_kind() {
     '--state') echo 'word:QUEUED INITIALIZING RUNNING PAUSED COMPLETE EXECUTOR_ERROR SYSTEM_ERROR CANCELED CANCELING PREEMPTED' ;;
     '--stderr') echo 'value' ;;
     '--storage') echo 'value' ;;
+    '--storage-keys-file') echo 'value' ;;
     '--sts') echo 'value' ;;
     '--tag') echo 'value' ;;
     '--task') echo 'value' ;;
