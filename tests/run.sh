@@ -6,10 +6,12 @@
 #                           clang++ ASan+UBSan build that runs the unit and CLI tests
 #   IMPACT_SKIP_SANITIZE=1  leave out the sanitizer and fuzzing passes (quicker local runs)
 #   IMPACT_FUZZ_SECONDS=N   how long each fuzz target runs (default 10)
+#   IMPACT_FED_BASE_PORT=N  first port of the test federations (default 18500; they use N.. and N+100..)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 JOBS="$(nproc 2>/dev/null || echo 2)"
+BASE_PORT="${IMPACT_FED_BASE_PORT:-18500}"  # the federations: BASE_PORT (g++ pass) and BASE_PORT+100 (sanitizers)
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -21,7 +23,7 @@ tests/install-deps.sh "${extra[@]}"
 if [ "${IMPACT_SKIP_SANITIZE:-0}" != 1 ]; then
   step "clang++ build with AddressSanitizer and UndefinedBehaviorSanitizer"
   cmake -S . -B build-asan -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
-        -DIMPACT_WERROR=ON -DIMPACT_SANITIZE=ON -DIMPACT_FED_BASE_PORT=18600 >/dev/null
+        -DIMPACT_WERROR=ON -DIMPACT_SANITIZE=ON -DIMPACT_FED_BASE_PORT="$((BASE_PORT + 100))" >/dev/null
   cmake --build build-asan -j "$JOBS"
   step "unit and CLI tests under the sanitizers"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
@@ -33,7 +35,7 @@ fi
 
 step "g++ build with -Werror"
 cmake -S . -B build-ci -G Ninja -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DIMPACT_WERROR=ON -DIMPACT_FED_BASE_PORT=18500 >/dev/null
+      -DIMPACT_WERROR=ON -DIMPACT_FED_BASE_PORT="$BASE_PORT" >/dev/null
 cmake --build build-ci -j "$JOBS"
 
 step "the whole suite"
