@@ -293,6 +293,7 @@ void register_auth(CLI::App& app, Context& ctx) {
   auto all = std::make_shared<bool>(false);
   auto* logout_cmd = app.add_subcommand("logout", "Revoke the tokens (RFC 7009) and forget them");
   logout_cmd->add_flag("--all", *all, "Every profile, not just the current one");
+  logout_cmd->footer("Examples:\n  impact logout\n  impact logout --all");
   logout_cmd->callback(ctx.action([&ctx, all] { logout(ctx, *all); }));
 
   auto token_min = std::make_shared<std::string>();
@@ -315,6 +316,7 @@ void register_auth(CLI::App& app, Context& ctx) {
   auto* passport_cmd = app.add_subcommand("passport", "List the visas of your GA4GH Passport, verified");
   passport_cmd->add_flag("--refresh", *refresh, "Fetch the passport again from the identity provider");
   passport_cmd->add_flag("--raw", *raw, "Print the visa JWTs themselves, one per line (they are credentials)");
+  passport_cmd->footer("Examples:\n  impact passport\n  impact passport --refresh --json");
   passport_cmd->callback(ctx.action([&ctx, refresh, raw] { passport(ctx, *refresh, *raw); }));
 }
 

@@ -216,7 +216,9 @@ void register_beacon(CLI::App& app, Context& ctx) {
   auto* grp = app.add_subcommand("beacon", "The profile's Beacon v2 services: what they are and which filters they know");
   grp->require_subcommand(1);
 
-  grp->add_subcommand("list", "List the beacons of the profile")->callback(ctx.action([&ctx] { list(ctx); }));
+  grp->add_subcommand("list", "List the beacons of the profile")
+      ->footer("Examples:\n  impact beacon list\n  impact beacon list --json")
+      ->callback(ctx.action([&ctx] { list(ctx); }));
 
   struct Opts {
     std::string which;

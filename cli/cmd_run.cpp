@@ -429,6 +429,7 @@ void register_run(CLI::App& app, Context& ctx) {
 
   auto lf = std::make_shared<ListFlags>();
   auto* ls = run->add_subcommand("list", "List your runs, newest first");
+  ls->footer("Examples:\n  impact run list --state RUNNING\n  impact run list --tag sample=S1 --limit 5 --json");
   ls->add_option("--state", lf->states, "Only runs in this state (repeatable)");
   ls->add_option("--tag", lf->tags, "Only runs with this tag KEY=VALUE (repeatable)");
   ls->add_option("--limit", lf->limit, "At most this many runs (0: all)")->capture_default_str();
@@ -436,11 +437,13 @@ void register_run(CLI::App& app, Context& ctx) {
 
   auto id = std::make_shared<std::string>();
   auto* sh = run->add_subcommand("show", "Show a run: state, timings, request, outputs, tasks");
+  sh->footer("Examples:\n  impact run show RUN_ID\n  impact run show RUN_ID --json | jq .outputs");
   sh->add_option("run_id", *id, "Run id")->required();
   sh->callback(ctx.action([&ctx, id] { show(ctx, *id); }));
 
   auto gf = std::make_shared<LogsFlags>();
   auto* lg = run->add_subcommand("logs", "Print a run's (or a task's) stdout or stderr");
+  lg->footer("Examples:\n  impact run logs RUN_ID --stderr\n  impact run logs RUN_ID --follow");
   lg->add_option("run_id", gf->id, "Run id")->required();
   lg->add_option("--task", gf->task, "The task (id or name) instead of the whole run");
   lg->add_flag("--stderr", gf->stderr_log, "stderr instead of stdout");
@@ -449,6 +452,7 @@ void register_run(CLI::App& app, Context& ctx) {
 
   auto ids = std::make_shared<std::vector<std::string>>();
   auto* cn = run->add_subcommand("cancel", "Cancel runs (reports CANCELING or CANCELED)");
+  cn->footer("Examples:\n  impact run cancel RUN_ID\n  impact run list --state RUNNING --format tsv | cut -f1 | xargs impact run cancel");
   cn->add_option("run_id", *ids, "Run ids")->required();
   cn->callback(ctx.action([&ctx, ids] { cancel(ctx, *ids); }));
 
@@ -458,7 +462,8 @@ void register_run(CLI::App& app, Context& ctx) {
   wt->add_option("run_id", *wids, "Run ids")->required();
   add_wait_flags(wt, *wf);
   wt->footer("Exit codes: 0 COMPLETE, 10 EXECUTOR_ERROR, 11 SYSTEM_ERROR, 12 CANCELED, 13 PREEMPTED\n"
-             "(with several runs, the highest), 8 still running at --timeout.");
+             "(with several runs, the highest), 8 still running at --timeout.\n"
+             "Examples:\n  impact run wait RUN_ID --timeout 2h\n  impact --json run wait RUN_A RUN_B   # NDJSON events");
   wt->callback(ctx.action([&ctx, wids, wf] {
     auto s = connect(ctx);
     do_wait(ctx, *s->client, *wids, *wf);

@@ -1,4 +1,5 @@
 // impact search variants|individuals|biosamples|datasets|cohorts|runs|analyses: ask every beacon at once.
+#include <map>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -168,17 +169,31 @@ void register_search(CLI::App& app, Context& ctx) {
       "  impact search biosamples --filter age:>:P40Y --beacon public --json");
   const std::vector<std::pair<const char*, const char*>> entries = {
       {"variants", "Genomic variants (g_variants) by position, bases, length or gene"},
-      {"individuals", "Individuals"},
-      {"biosamples", "Biosamples"},
-      {"datasets", "Datasets"},
-      {"cohorts", "Cohorts"},
-      {"runs", "Sequencing runs"},
-      {"analyses", "Analyses"},
+      {"individuals", "Individuals matching the filters (phenotypes, diseases, sex, age, ...)"},
+      {"biosamples", "Biosamples matching the filters (tissue, sample type, collection, ...)"},
+      {"datasets", "Datasets the beacons hold, optionally filtered"},
+      {"cohorts", "Cohorts the beacons hold, optionally filtered"},
+      {"runs", "Sequencing runs matching the filters (platform, library, ...)"},
+      {"analyses", "Analyses (pipelines run on the data) matching the filters"},
+  };
+  // Examples for each entry type, shown in its own --help.
+  const std::map<std::string, std::string> examples = {
+      {"variants", "  impact search variants --chrom 17 --start 43045711 --ref A --alt G --assembly GRCh38\n"
+                   "  impact search variants --chrom 2 --start 166036277 --granularity record --json"},
+      {"individuals", "  impact search individuals --filter HP:0001250 --granularity count\n"
+                      "  impact search individuals --filter age:>:P40Y --beacon controlled"},
+      {"biosamples", "  impact search biosamples --filter UBERON:0000178\n  impact search biosamples --granularity count --json"},
+      {"datasets", "  impact search datasets\n  impact search datasets --granularity record --json"},
+      {"cohorts", "  impact search cohorts\n  impact search cohorts --beacon public --json"},
+      {"runs", "  impact search runs --granularity count\n  impact search runs --limit 10 --skip 10"},
+      {"analyses", "  impact search analyses --granularity count\n  impact search analyses --json"},
   };
   for (const auto& [name, help] : entries) {
     auto o = std::make_shared<SearchOpts>();
     o->entry = name;
     auto* cmd = grp->add_subcommand(name, help);
+    cmd->footer("Exit code 6 when some beacons failed or timed out (the others' answers are printed).\nExamples:\n" +
+                examples.at(name));
     add_common(cmd, *o);
     if (o->entry == "variants") add_variant_options(cmd, *o);
     cmd->callback(ctx.action([&ctx, o] { run(ctx, *o); }));

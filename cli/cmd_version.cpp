@@ -20,6 +20,7 @@ void print_version(Context& ctx) {
 
 void register_version(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("version", "Print impact's version and the versions of the libraries it uses");
+  cmd->footer("Examples:\n  impact version\n  impact version --json");
   cmd->callback(ctx.action([&ctx] { print_version(ctx); }));
 }
 

@@ -100,3 +100,26 @@ test('impact-json(7) describes the output of each group that prints data', () =>
   for (const g of groups.filter((x) => !['login', 'logout', 'completion'].includes(x)))
     assert.match(page, new RegExp(`^\\.B(R)? "?${g}\\b`, 'm'), `impact-json(7) has ${g}`);
 });
+
+// Help that teaches: every command a user can run says what it is for and shows examples.
+test('every command (and subcommand) has a purpose and examples in --help', () => {
+  const subcommands = (text) => {
+    const m = /\nSubcommands:\n([\s\S]*?)(\n\n|$)/.exec(text);
+    return m ? m[1].split('\n').map((l) => /^ {2}(\S+)\s+(\S.*)$/.exec(l)).filter(Boolean).map((x) => [x[1], x[2]]) : [];
+  };
+  const missing = [];
+  const walk = (cmd, depth) => {
+    const r = impact(dir, [...cmd, '--help']);
+    assert.equal(r.code, 0, cmd.join(' '));
+    const subs = subcommands(r.stdout);
+    if (subs.length === 0 || depth === 0) {
+      if (depth > 0 && !/\nExamples:\n {2}[^\n]*\bimpact\b/.test(r.stdout)) missing.push(cmd.join(' '));
+    }
+    for (const [name, purpose] of subs) {
+      assert.ok(purpose.length > 10, `impact ${[...cmd, name].join(' ')} has a one-line purpose`);
+      if (depth < 2) walk([...cmd, name], depth + 1);
+    }
+  };
+  walk([], 0);
+  assert.deepEqual(missing, [], `commands without examples: ${missing.join(', ')}`);
+});

@@ -12,6 +12,7 @@
 #include "impact/jwt.hpp"
 #include "impact/oidc.hpp"
 #include "impact/passport.hpp"
+#include "impact/storage.hpp"
 #include "impact/retry.hpp"
 #include "impact/token_store.hpp"
 #include "impact/url.hpp"
@@ -164,4 +165,17 @@ TEST_CASE("fuzz: an introspection answer whose active is not a boolean means no 
   d.introspection_endpoint = s.url("/introspect");
   CHECK_FALSE(oidc::introspect_expiry(client, d, {"impact-cli", ""}, "at-0123456789abcdef", "access_token"));
   REQUIRE(s.requests().size() == 1);
+}
+
+TEST_CASE("fuzz: an STS Expiration beyond the clock's range is refused, not overflowed") {
+  for (const char* when : {"1013-11-22T12:00:00Z", "9999-12-31T23:59:59Z"}) {
+    CAPTURE(when);
+    impact::http::Response r;
+    r.status = 200;
+    r.body = std::string("<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>") +
+             "<AccessKeyId>AK</AccessKeyId><SecretAccessKey>secret-key-value-1</SecretAccessKey>" +
+             "<SessionToken>session-token-value-1</SessionToken><Expiration>" + when +
+             "</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+    CHECK_THROWS_WITH_AS(impact::storage::parse_sts_response(r), doctest::Contains("impossible Expiration"), impact::Error);
+  }
 }

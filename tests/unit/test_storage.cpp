@@ -183,3 +183,15 @@ TEST_CASE("an identical file is skipped without a request") {
   CHECK(fetch(s, dir.path()).files[0].status == storage::FileResult::Status::skipped);
   CHECK(requests == 1);
 }
+
+TEST_CASE("a listing with an impossible object size is refused, not planned") {
+  const std::string head = "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>k</Key><Size>";
+  const std::string tail = "</Size></Contents></ListBucketResult>";
+  CHECK(impact::storage::parse_list_page(head + "5497558138880" + tail).objects.at(0).size == 5497558138880ull);
+  for (const char* bad : {"-1", "18446744073709551615", "5497558138881", "1e9", "", "12x"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_WITH_AS(impact::storage::parse_list_page(head + bad + tail), "the storage listed an object with an impossible size",
+                         impact::Error);
+  }
+  CHECK_THROWS_AS(impact::storage::parse_list_page("<Error/>"), impact::Error);
+}

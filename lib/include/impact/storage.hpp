@@ -87,6 +87,15 @@ bool is_presigned_url(std::string_view url);
 // The <Code> of an S3 error body, or "".
 std::string s3_error_code(std::string_view body);
 
+// One page of a ListObjectsV2 answer. Throws Error(protocol) for anything but ListBucketResult XML, and
+// for sizes that are not decimal numbers or beyond S3's 5 TiB object limit.
+struct ListPage {
+  std::vector<ObjectInfo> objects;
+  bool truncated = false;
+  std::string next_token;
+};
+ListPage parse_list_page(std::string_view body);
+
 class S3Client {
  public:
   S3Client(std::string endpoint, std::string region, CredentialSource& creds, http::Options options);

@@ -231,6 +231,29 @@ http::Response S3Client::send(http::Method method, const std::string& bucket, co
   }
 }
 
+ListPage parse_list_page(std::string_view body) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(body.data(), body.size()) || !doc.child("ListBucketResult"))
+    throw Error(ErrorKind::protocol, "the storage answered the listing with something that is not ListBucketResult XML");
+  auto root = doc.child("ListBucketResult");
+  ListPage page;
+  constexpr std::uint64_t kMaxObject = 5ull << 40;  // S3's largest object: 5 TiB
+  for (auto c : root.children("Contents")) {
+    ObjectInfo o;
+    o.key = c.child_value("Key");
+    const std::string_view size = c.child_value("Size");
+    if (size.empty() || size.size() > 15 || size.find_first_not_of("0123456789") != std::string_view::npos ||
+        (o.size = std::strtoull(std::string(size).c_str(), nullptr, 10)) > kMaxObject)
+      throw Error(ErrorKind::protocol, "the storage listed an object with an impossible size");
+    o.etag = unquote(c.child_value("ETag"));
+    o.last_modified = c.child_value("LastModified");
+    page.objects.push_back(std::move(o));
+  }
+  page.truncated = std::string_view(root.child_value("IsTruncated")) == "true";
+  page.next_token = root.child_value("NextContinuationToken");
+  return page;
+}
+
 std::vector<ObjectInfo> S3Client::list(const std::string& bucket, const std::string& prefix, int page_size) {
   std::vector<ObjectInfo> out;
   std::string token;
@@ -239,22 +262,15 @@ std::vector<ObjectInfo> S3Client::list(const std::string& bucket, const std::str
     if (!prefix.empty()) q.emplace_back("prefix", prefix);
     if (!token.empty()) q.emplace_back("continuation-token", token);
     auto r = send(http::Method::get, bucket, "", q, fmt::format("listing s3://{}/{}", bucket, prefix));
-    pugi::xml_document doc;
-    if (!doc.load_buffer(r.body.data(), r.body.size()) || !doc.child("ListBucketResult"))
-      throw Error(ErrorKind::protocol, "the storage answered the listing with something that is not ListBucketResult XML")
-          .with_url(r.url);
-    auto root = doc.child("ListBucketResult");
-    for (auto c : root.children("Contents")) {
-      ObjectInfo o;
-      o.key = c.child_value("Key");
-      o.size = std::strtoull(c.child_value("Size"), nullptr, 10);
-      o.etag = unquote(c.child_value("ETag"));
-      o.last_modified = c.child_value("LastModified");
-      out.push_back(std::move(o));
+    ListPage p;
+    try {
+      p = parse_list_page(r.body);
+    } catch (Error& e) {
+      throw e.with_url(r.url);
     }
-    const bool truncated = std::string_view(root.child_value("IsTruncated")) == "true";
-    token = root.child_value("NextContinuationToken");
-    if (!truncated) return out;
+    for (auto& o : p.objects) out.push_back(std::move(o));
+    token = std::move(p.next_token);
+    if (!p.truncated) return out;
     if (token.empty())
       throw Error(ErrorKind::protocol, "the storage said the listing goes on but sent no continuation token").with_url(r.url);
   }

@@ -19,6 +19,9 @@ std::chrono::system_clock::time_point parse_iso8601(const std::string& s) {
   std::tm tm{};
   if (!strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
     throw Error(ErrorKind::protocol, "the STS sent an Expiration that is not a date: " + s.substr(0, 40));
+  // The clock's range ends in 2262; keys claiming to outlive 2200 (or predate 1970) are not believed.
+  if (tm.tm_year < 70 || tm.tm_year > 300)
+    throw Error(ErrorKind::protocol, "the STS sent an impossible Expiration: " + s.substr(0, 40));
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
