@@ -104,7 +104,7 @@ for r in $(seq "$RUNS"); do
   for id in "${ORDER[@]}"; do
     D="$WORK/dest-$id"
     rm -rf "$D"; mkdir -p "$D"
-    if D="$D" /usr/bin/time -f '%e %M' -o "$WORK/$id.one" bash -c "$PRELUDE; ${CMD[$id]}"; then
+    if D="$D" /usr/bin/time -f '%e %M %U %S' -o "$WORK/$id.one" bash -c "$PRELUDE; ${CMD[$id]}"; then
       cat "$WORK/$id.one" >> "$WORK/$id.times"
       echo "run $r: $id $(cat "$WORK/$id.one")" >&2
     else
@@ -122,19 +122,20 @@ report() {
     echo
     [ "$c" = big ] && echo "### One object of $BIG_SIZE bytes" || echo "### $(wc -l < "$SMALL_KEYS") objects of 64 KiB"
     echo
-    echo "| tool | median wall s | min s | max s | median peak RSS MiB | impact / tool |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| tool | median wall s | min s | max s | median peak RSS MiB | median client CPU s | impact / tool |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     local mine
     mine=$(cut -d' ' -f1 "$WORK/${c}_impact.times" 2>/dev/null | median)
     for id in "${ORDER[@]}"; do
       [ "${id%%_*}" = "$c" ] || continue
-      [ -s "$WORK/$id.times" ] || { echo "| ${NAME[$id]} | failed | | | | |"; continue; }
-      local t mn mx rss
+      [ -s "$WORK/$id.times" ] || { echo "| ${NAME[$id]} | failed | | | | | |"; continue; }
+      local t mn mx rss cpu
       t=$(cut -d' ' -f1 "$WORK/$id.times" | median)
       mn=$(cut -d' ' -f1 "$WORK/$id.times" | sort -n | head -1)
       mx=$(cut -d' ' -f1 "$WORK/$id.times" | sort -n | tail -1)
       rss=$(cut -d' ' -f2 "$WORK/$id.times" | median | awk '{printf "%.1f", $1/1024}')
-      echo "| ${NAME[$id]} | $t | $mn | $mx | $rss | $(awk -v a="$mine" -v b="$t" 'BEGIN{printf "%.2f", a/b}') |"
+      cpu=$(awk '{print $3 + $4}' "$WORK/$id.times" | median)
+      echo "| ${NAME[$id]} | $t | $mn | $mx | $rss | $cpu | $(awk -v a="$mine" -v b="$t" 'BEGIN{printf "%.2f", a/b}') |"
     done
   done
 }

@@ -50,6 +50,7 @@ struct Request {
   bool retry_safe = false;        // a non-idempotent request that is known to be safe to repeat
   std::size_t max_body = 0;       // cap for a body read into memory; 0 = the client's default
   Sink sink;                      // stream the body here instead of into Response::body
+  std::size_t receive_buffer = 0; // bytes read from the socket at a time for a sink; 0 = libcurl's 16 KiB
   std::function<void()> on_retry; // called before a retry restarts the transfer (reset the sink)
 };
 
