@@ -97,6 +97,21 @@ if command -v aws >/dev/null; then
     'aws --endpoint-url "$FED_S3_URL" s3 cp --quiet --recursive "s3://$BUCKET/bench/small/" "$D/"'
 fi
 
+# The storage's own CPU time (mon, OSD, RGW; utime + stime of each process, all threads) around every run:
+# on a machine where the server shares the cores with the client, it sets a floor under every tool's time.
+SERVER_PIDS="$(node -e 'const s = require(process.argv[1]); console.log(s.pids.join(" "))' "$FED_STATE/s3.json" 2>/dev/null || true)"
+server_ticks() {
+  local t=0 p f
+  for p in $SERVER_PIDS; do
+    [ -r "/proc/$p/stat" ] || continue
+    f=$(sed 's/^.*) //' "/proc/$p/stat")  # fields after "(comm) ": state is 3rd field, utime 14th, stime 15th
+    set -- $f
+    t=$((t + ${12} + ${13}))
+  done
+  echo "$t"
+}
+TICK=$(getconf CLK_TCK)
+
 export IMPACT WORK BUCKET FED_S3_URL
 PRELUDE="$(declare -f parallel_curl); $(declare -p CURL_AUTH)"
 # Runs interleave the tools (run 1 of each, then run 2 of each, ...), so a slow moment hits all of them.
@@ -104,8 +119,9 @@ for r in $(seq "$RUNS"); do
   for id in "${ORDER[@]}"; do
     D="$WORK/dest-$id"
     rm -rf "$D"; mkdir -p "$D"
+    before=$(server_ticks)
     if D="$D" /usr/bin/time -f '%e %M %U %S' -o "$WORK/$id.one" bash -c "$PRELUDE; ${CMD[$id]}"; then
-      cat "$WORK/$id.one" >> "$WORK/$id.times"
+      echo "$(cat "$WORK/$id.one") $(awk -v a="$before" -v b="$(server_ticks)" -v t="$TICK" 'BEGIN{printf "%.2f", (b - a) / t}')" >> "$WORK/$id.times"
       echo "run $r: $id $(cat "$WORK/$id.one")" >&2
     else
       echo "run $r: $id FAILED" >&2
@@ -122,20 +138,21 @@ report() {
     echo
     [ "$c" = big ] && echo "### One object of $BIG_SIZE bytes" || echo "### $(wc -l < "$SMALL_KEYS") objects of 64 KiB"
     echo
-    echo "| tool | median wall s | min s | max s | median peak RSS MiB | median client CPU s | impact / tool |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "| tool | median wall s | min s | max s | median peak RSS MiB | median client CPU s | median server CPU s | impact / tool |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     local mine
     mine=$(cut -d' ' -f1 "$WORK/${c}_impact.times" 2>/dev/null | median)
     for id in "${ORDER[@]}"; do
       [ "${id%%_*}" = "$c" ] || continue
-      [ -s "$WORK/$id.times" ] || { echo "| ${NAME[$id]} | failed | | | | | |"; continue; }
-      local t mn mx rss cpu
+      [ -s "$WORK/$id.times" ] || { echo "| ${NAME[$id]} | failed | | | | | | |"; continue; }
+      local t mn mx rss cpu srv
       t=$(cut -d' ' -f1 "$WORK/$id.times" | median)
       mn=$(cut -d' ' -f1 "$WORK/$id.times" | sort -n | head -1)
       mx=$(cut -d' ' -f1 "$WORK/$id.times" | sort -n | tail -1)
       rss=$(cut -d' ' -f2 "$WORK/$id.times" | median | awk '{printf "%.1f", $1/1024}')
       cpu=$(awk '{print $3 + $4}' "$WORK/$id.times" | median)
-      echo "| ${NAME[$id]} | $t | $mn | $mx | $rss | $cpu | $(awk -v a="$mine" -v b="$t" 'BEGIN{printf "%.2f", a/b}') |"
+      srv=$(awk '{print $5}' "$WORK/$id.times" | median)
+      echo "| ${NAME[$id]} | $t | $mn | $mx | $rss | $cpu | $srv | $(awk -v a="$mine" -v b="$t" 'BEGIN{printf "%.2f", a/b}') |"
     done
   done
 }
