@@ -364,6 +364,11 @@ void open_temp(Job& j) {
   if (j.fd < 0) throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", j.temp.string(), std::strerror(errno)));
   if (j.ranged() && ::ftruncate(j.fd, static_cast<off_t>(j.obj.size)) != 0)
     throw Error(ErrorKind::io, fmt::format("cannot size {}: {}", j.temp.string(), std::strerror(errno)));
+  // Reserve the space up front where the file system can (a full disk fails now, not after minutes of
+  // transfer); where it cannot, the writes allocate as they go.
+  if (j.ranged() && ::fallocate(j.fd, 0, 0, static_cast<off_t>(j.obj.size)) != 0 && errno == ENOSPC)
+    throw Error(ErrorKind::io, fmt::format("not enough free space for {} ({} bytes)", j.temp.string(), j.obj.size),
+                "free some space or download to another folder with -o");
   if (j.ranged() && is_md5_etag(j.obj.etag)) {
     j.trail = std::make_unique<TrailingMd5>(j.fd, j.obj.size, 0);
     publish_progress(j);
