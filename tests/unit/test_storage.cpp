@@ -351,14 +351,20 @@ TEST_CASE("the listing's ChecksumAlgorithm and HeadObject's checksums") {
 }
 
 TEST_CASE("a presigned URL of an empty object probes as size 0 (S3 answers the one-byte range with 416)") {
-  MiniServer s([](const auto&) {
-    return reply(416, "<Error><Code>InvalidRange</Code></Error>", "Content-Range: bytes */0\r\n");
+  const std::string empty_md5 = "d41d8cd98f00b204e9800998ecf8427e";
+  MiniServer s([&](const test::SeenRequest& q) {
+    if (q.headers.count("range")) return reply(416, "<Error><Code>InvalidRange</Code></Error>", "Content-Range: bytes */0\r\n");
+    return reply(200, "", "ETag: \"" + empty_md5 + "\"\r\n");
   });
   const auto o = storage::probe_presigned(s.url("/results/runs/r/empty%20file.txt?X-Amz-Signature=abc"), http::default_options());
   CHECK(o.size == 0);
+  CHECK(o.etag == empty_md5);
   CHECK(o.key == "empty file.txt");
-  MiniServer other([](const auto&) { return reply(416, "<Error><Code>InvalidRange</Code></Error>", "Content-Range: bytes */5\r\n"); });
-  CHECK_THROWS_AS(storage::probe_presigned(other.url("/b/k?X-Amz-Signature=abc"), http::default_options()), impact::Error);
+  // A server that refuses byte 0 and then sends data anyway is not believed.
+  MiniServer liar([](const test::SeenRequest& q) {
+    return q.headers.count("range") ? reply(416, "<Error><Code>InvalidRange</Code></Error>") : reply(200, "surprise");
+  });
+  CHECK_THROWS_AS(storage::probe_presigned(liar.url("/b/k?X-Amz-Signature=abc"), http::default_options()), impact::Error);
 }
 
 // ---------------------------------------------------------------- a WES run's outputs

@@ -195,6 +195,7 @@ ResolvedOutputs resolve_outputs(S3Client& s3, RunOutputs& found, const std::stri
       found.skipped.push_back({o->url, "no such object in the storage"});
     }
   }
+  std::sort(res.objects.begin(), res.objects.end(), [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
   return res;
 }
 

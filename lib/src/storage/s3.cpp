@@ -55,6 +55,16 @@ std::optional<long long> clock_skew(const http::Response& r) {
   return std::chrono::duration_cast<std::chrono::seconds>(server - local).count();
 }
 
+// An HTTP date ("Sun, 22 Nov 2026 15:10:58 GMT") as a listing writes it ("2026-11-22T15:10:58.000Z");
+// anything else as it is.
+std::string iso_time(std::string http_date) {
+  std::tm tm{};
+  char buf[32];
+  if (!strptime(http_date.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) || !std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm))
+    return http_date;
+  return buf;
+}
+
 }  // namespace
 
 std::unique_ptr<CredentialSource> static_keys(sigv4::Credentials keys) {
@@ -305,7 +315,7 @@ ObjectInfo S3Client::head(const std::string& bucket, const std::string& key) {
   o.checksums = checksum_headers(r.headers);
   o.size = std::strtoull(std::string(r.header("Content-Length").value_or("0")).c_str(), nullptr, 10);
   o.etag = unquote(std::string(r.header("ETag").value_or("")));
-  o.last_modified = std::string(r.header("Last-Modified").value_or(""));
+  o.last_modified = iso_time(std::string(r.header("Last-Modified").value_or("")));
   return o;
 }
 
@@ -322,18 +332,25 @@ ObjectInfo probe_presigned(const std::string& url, const http::Options& options)
   http::Request req;
   req.url = url;
   req.headers.push_back({"Range", "bytes=0-0"});
-  auto r = client.send(std::move(req));
-  // An empty object has no byte 0: S3 answers 416 with "Content-Range: bytes */0".
-  const auto range = r.header("Content-Range");
-  const bool empty = r.status == 416 && range && *range == "bytes */0";
-  if (!r.ok() && !empty) throw_s3_error(r, "reading the presigned URL");
+  auto r = client.send(req);
+  const bool empty = r.status == 416;
+  if (empty) {
+    // Only an empty object has no byte 0 (S3 says "Content-Range: bytes */0", Ceph RGW just InvalidRange):
+    // ask again without the Range, refusing any data, for its ETag.
+    req.headers.clear();
+    req.sink = [](std::string_view data) {
+      if (!data.empty()) throw Error(ErrorKind::protocol, "the storage refused byte 0 of the object but then sent data");
+    };
+    r = client.send(std::move(req));
+  }
+  if (!r.ok()) throw_s3_error(r, "reading the presigned URL");
   ObjectInfo o;
   const auto u = Url::parse(url);
   std::string path = u ? u->path : "/";
   o.key = percent_decode(path.substr(path.rfind('/') + 1));
-  if (empty) return o;
   o.etag = unquote(std::string(r.header("ETag").value_or("")));
   o.last_modified = std::string(r.header("Last-Modified").value_or(""));
+  if (empty) return o;
   if (auto cr = r.header("Content-Range"); r.status == 206 && cr && cr->find('/') != std::string_view::npos)
     o.size = std::strtoull(std::string(cr->substr(cr->find('/') + 1)).c_str(), nullptr, 10);
   else
