@@ -64,7 +64,7 @@ struct Session {
   std::string presigned;    // set instead of s3 for a presigned URL
   std::string run_id;       // set when the target is a run id
   std::string wes, endpoint, bucket;  // the profile's WES, storage URL and results bucket
-  auth::Credentials* login = nullptr;
+  Profile profile;
 };
 
 Session open(Context& ctx, const std::string& target) {
@@ -88,13 +88,13 @@ Session open(Context& ctx, const std::string& target) {
   s.wes = p.wes;
   s.endpoint = st.url;
   s.bucket = st.bucket;
-  s.login = &ctx.credentials(p);
+  s.profile = p;
   s.creds = storage::keys_from_environment();
   if (!s.creds && !st.keys_file.empty()) s.creds = storage::keys_from_file(st.keys_file);
   if (!s.creds && !st.sts.empty()) {
     storage::StsOptions o;
     o.sts_url = st.sts;
-    o.web_identity_token = [login = s.login, url = st.sts] { return login->bearer_token(url); };
+    o.web_identity_token = [&ctx, p, url = st.sts] { return ctx.credentials(p).bearer_token(url); };
     o.cache_file = cache_home() / "s3" / (p.name + ".json");
     s.creds = storage::sts_keys(ctx.http_options(), std::move(o));
   }
@@ -117,7 +117,8 @@ struct Resolved {
 // A run's outputs in WES (GET /runs/{id}): the objects they name in the storage.
 Resolved resolve_run_outputs(Context& ctx, Session& s) {
   http::Client http = ctx.client();
-  wes::Client client(http, s.wes, [login = s.login, url = s.wes] { return login->bearer_token(url); });
+  auth::Credentials& login = ctx.credentials(s.profile);
+  wes::Client client(http, s.wes, [&login, url = s.wes] { return login.bearer_token(url); });
   const wes::RunLog run = client.get(s.run_id);
   auto found = storage::find_output_objects(run.outputs, s.endpoint);
   auto res = storage::resolve_outputs(*s.s3, found, s.bucket);
@@ -148,8 +149,9 @@ Resolved resolve(Context& ctx, Session& s) {
   }
   if (!s.run_id.empty() && s.where.bucket.empty()) {
     if (s.wes.empty())
-      throw Error(ErrorKind::config, "cannot find the results of run " + s.run_id + ": the profile has no storage.bucket and no WES",
-                  "set storage.bucket in the profile, or give s3://BUCKET/PREFIX");
+      throw Error(ErrorKind::config,
+                  "cannot find the results of run " + s.run_id + ": the profile has no storage.result_prefix and no WES service",
+                  "set storage.result_prefix in the profile, or give s3://BUCKET/PREFIX");
     return resolve_run_outputs(ctx, s);
   }
   r.prefix = s.where.key;
