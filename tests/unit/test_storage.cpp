@@ -123,22 +123,29 @@ using test::reply;
 constexpr const char* kBody = "hello world";
 constexpr const char* kMd5 = "5eb63bbbe01eeed093cb22bb8f5acdc3";
 
+// Requests for an object at /KEY on `s`, with the Range asked for.
+storage::RequestFactory factory_for(const MiniServer& s) {
+  return [base = s.url("/")](const storage::ObjectInfo& ob, std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
+    http::Request r;
+    r.url = base + ob.key;
+    if (range) r.headers.push_back({"Range", "bytes=" + std::to_string(range->first) + "-" + std::to_string(range->second)});
+    return r;
+  };
+}
+
+http::Options one_attempt() {
+  http::Options h = http::default_options();
+  h.retry.max_attempts = 1;
+  return h;
+}
+
 storage::DownloadSummary fetch(const MiniServer& s, const std::filesystem::path& dest, std::string etag = kMd5,
                                std::uint64_t size = 11, std::uint64_t part_size = 0) {
   storage::ObjectInfo o{"run/out.txt", size, std::move(etag), "", "", {}};
   storage::DownloadOptions opt;
   opt.dest = dest;
   opt.part_size = part_size;
-  const std::string base = "http://127.0.0.1:" + std::to_string(s.port());
-  auto factory = [&](const storage::ObjectInfo& ob, std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
-    http::Request r;
-    r.url = base + "/" + ob.key;
-    if (range) r.headers.push_back({"Range", "bytes=" + std::to_string(range->first) + "-" + std::to_string(range->second)});
-    return r;
-  };
-  http::Options h = http::default_options();
-  h.retry.max_attempts = 1;
-  return storage::download({o}, "run/", factory, h, opt);
+  return storage::download({o}, "run/", factory_for(s), one_attempt(), opt);
 }
 std::string etag_header(const char* etag = kMd5) { return std::string("ETag: \"") + etag + "\"\r\n"; }
 }  // namespace
@@ -235,16 +242,7 @@ RangedRun fetch_ranged(const MiniServer& s, const std::filesystem::path& dest, s
     ++run.asked;
     ob.checksums = head_sums;
   };
-  const std::string base = "http://127.0.0.1:" + std::to_string(s.port());
-  auto factory = [&](const storage::ObjectInfo& ob, std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
-    http::Request r;
-    r.url = base + "/" + ob.key;
-    if (range) r.headers.push_back({"Range", "bytes=" + std::to_string(range->first) + "-" + std::to_string(range->second)});
-    return r;
-  };
-  http::Options h = http::default_options();
-  h.retry.max_attempts = 1;
-  run.summary = storage::download({o}, "run/", factory, h, opt);
+  run.summary = storage::download({o}, "run/", factory_for(s), one_attempt(), opt);
   return run;
 }
 
@@ -296,12 +294,7 @@ TEST_CASE("no checksum look-up for objects fetched in one request, or without a 
   opt.dest = dir.path();
   int asked = 0;
   opt.full_checksum = [&](storage::ObjectInfo&) { ++asked; };
-  auto factory = [&](const storage::ObjectInfo& ob, auto) {
-    http::Request r;
-    r.url = s.url("/" + ob.key);
-    return r;
-  };
-  auto sum = storage::download({o}, "run/", factory, http::default_options(), opt);
+  auto sum = storage::download({o}, "run/", factory_for(s), one_attempt(), opt);
   CHECK(sum.files[0].status == storage::FileResult::Status::downloaded);
   CHECK(asked == 0);
   // A ranged object whose listing names no checksum is not looked up either.
@@ -309,13 +302,7 @@ TEST_CASE("no checksum look-up for objects fetched in one request, or without a 
   auto big = ranged_server(body);
   storage::ObjectInfo b{"run/b.bin", body.size(), "abc-3", "", "", {}};
   opt.part_size = 1u << 20;
-  auto factory2 = [&](const storage::ObjectInfo& ob, std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
-    http::Request r;
-    r.url = big.url("/" + ob.key);
-    r.headers.push_back({"Range", "bytes=" + std::to_string(range->first) + "-" + std::to_string(range->second)});
-    return r;
-  };
-  sum = storage::download({b}, "run/", factory2, http::default_options(), opt);
+  sum = storage::download({b}, "run/", factory_for(big), one_attempt(), opt);
   CHECK(sum.files[0].status == storage::FileResult::Status::downloaded);
   CHECK(asked == 0);
 }
