@@ -374,3 +374,18 @@ test('a run id without a result_prefix: the objects its WES outputs name, and wh
   assert.match(e.stderr, new RegExp(`nothing to download for run ${bare}: nothing under s3://${BUCKET}/elsewhere/${bare}/, and its outputs name no object in the storage \\(7 elsewhere\\)`));
   assert.match(e.stderr, new RegExp(`hint: see the run's outputs: impact run show ${bare}`));
 });
+
+test('a run that has not finished: the hint says to wait for it', async (t) => {
+  const dir = setup(t, { prefix: '', wes: true });
+  const env = { IMPACT_TOKEN: (await userToken('alice')).access_token, ...KEYS };
+  const wf = path.resolve(__dirname, '../federation/wes/workflows');
+  const sub = await impactAsync(dir, ['run', 'submit', path.join(wf, 'slow.cwl'), '--params', path.join(wf, 'slow.params.json')], { env, timeout: 60000 });
+  assert.equal(sub.code, 0, sub.stderr);
+  const id = sub.stdout.trim();
+  t.after(() => impactAsync(dir, ['run', 'cancel', id], { env, timeout: 60000 }));
+  const r = await impactAsync(dir, ['results', 'download', id, '-o', path.join(dir, 'out')], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^impact: nothing to download for run ${id}: its outputs name no object in the storage\\n`));
+  assert.match(r.stderr, new RegExp(`hint: the run is (QUEUED|INITIALIZING|RUNNING): wait for it \\(impact run wait ${id}\\)`));
+  assert.ok(!fs.existsSync(path.join(dir, 'out')), 'nothing written');
+});

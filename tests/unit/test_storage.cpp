@@ -412,3 +412,40 @@ TEST_CASE("outputs keep their names below the deepest folder that holds them all
   CHECK(storage::common_folder({"a.txt", "runs/b.txt"}).empty());
   CHECK(storage::common_folder({}).empty());
 }
+
+TEST_CASE("a run's outputs resolve to objects in one bucket: named ones by HeadObject, folders by listing") {
+  MiniServer s([](const test::SeenRequest& q) {
+    if (q.method == "HEAD" && q.target == "/results/runs/r1/a.txt")
+      return test::Reply{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"0123\"\r\nx-amz-checksum-crc32: AAAAAA==\r\n\r\n", false, false};
+    if (q.method == "HEAD") return reply(404);
+    if (q.target.find("prefix=runs%2Fr1%2Fdir%2F") != std::string::npos)
+      return reply(200,
+                   "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>runs/r1/dir/x.txt</Key><Size>2</Size>"
+                   "</Contents><Contents><Key>runs/r1/a.txt</Key><Size>5</Size></Contents></ListBucketResult>");
+    return reply(200, "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+  });
+  auto keys = storage::static_keys({"AKID", "secret", ""});
+  storage::S3Client s3(s.url(""), "us-east-1", *keys, one_attempt());
+  auto found = storage::find_output_objects(nlohmann::json::parse(R"([
+      "s3://other/runs/r1/b.txt", "s3://results/runs/r1/a.txt", "s3://results/runs/r1/missing.txt",
+      {"class": "Directory", "location": "s3://results/runs/r1/dir"}, "s3://results/runs/r1/empty/"])"),
+      s.url(""));
+  const auto res = storage::resolve_outputs(s3, found, "results");
+  CHECK(res.bucket == "results");
+  CHECK(res.prefix == "runs/r1/");
+  REQUIRE(res.objects.size() == 2);  // a.txt once, though the folder's listing names it too
+  CHECK(res.objects[0].key == "runs/r1/a.txt");
+  CHECK(res.objects[0].size == 5);
+  CHECK(res.objects[0].checksums.at(0).name == "x-amz-checksum-crc32");
+  CHECK(res.objects[1].key == "runs/r1/dir/x.txt");
+  std::map<std::string, std::string> skipped;
+  for (const auto& sk : found.skipped) skipped[sk.url] = sk.reason;
+  CHECK(skipped.size() == 3);
+  CHECK(skipped.at("s3://other/runs/r1/b.txt").find("in bucket other, not results") != std::string::npos);
+  CHECK(skipped.at("s3://results/runs/r1/missing.txt") == "no such object in the storage");
+  CHECK(skipped.at("s3://results/runs/r1/empty/") == "nothing under this folder in the storage");
+  bool asked_checksums = false;
+  for (const auto& q : s.requests())
+    if (q.method == "HEAD") asked_checksums = asked_checksums || q.headers.count("x-amz-checksum-mode");
+  CHECK(asked_checksums);
+}
