@@ -10,7 +10,9 @@
 #include "context.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
+#include "impact/redact.hpp"
 #include "impact/storage.hpp"
+#include "impact/wes.hpp"
 
 namespace impact::cli {
 namespace {
@@ -58,8 +60,11 @@ std::uint64_t parse_size(const std::string& s) {
 struct Session {
   std::unique_ptr<storage::CredentialSource> creds;
   std::unique_ptr<storage::S3Client> s3;
-  storage::Location where;
-  std::string presigned;  // set instead of s3 for a presigned URL
+  storage::Location where;  // for a run id: the template's prefix (bucket empty when there is none)
+  std::string presigned;    // set instead of s3 for a presigned URL
+  std::string run_id;       // set when the target is a run id
+  std::string wes, endpoint, bucket;  // the profile's WES, storage URL and results bucket
+  Profile profile;
 };
 
 Session open(Context& ctx, const std::string& target) {
@@ -73,15 +78,23 @@ Session open(Context& ctx, const std::string& target) {
   if (!p.storage || p.storage->url.empty())
     throw Error(ErrorKind::config, "profile '" + p.name + "' has no object storage", "run: impact profile show");
   const StorageConfig& st = *p.storage;
-  if (auto loc = storage::parse_s3_uri(target)) s.where = *loc;
-  else s.where = storage::run_location(st, target);
+  if (auto loc = storage::parse_s3_uri(target)) {
+    s.where = *loc;
+  } else {
+    storage::check_run_id(target);
+    s.run_id = target;
+    if (!st.result_prefix.empty() && (!st.bucket.empty() || p.wes.empty())) s.where = storage::run_location(st, target);
+  }
+  s.wes = p.wes;
+  s.endpoint = st.url;
+  s.bucket = st.bucket;
+  s.profile = p;
   s.creds = storage::keys_from_environment();
   if (!s.creds && !st.keys_file.empty()) s.creds = storage::keys_from_file(st.keys_file);
   if (!s.creds && !st.sts.empty()) {
     storage::StsOptions o;
     o.sts_url = st.sts;
-    auth::Credentials& login = ctx.credentials(p);
-    o.web_identity_token = [&login, url = st.sts] { return login.bearer_token(url); };
+    o.web_identity_token = [&ctx, p, url = st.sts] { return ctx.credentials(p).bearer_token(url); };
     o.cache_file = cache_home() / "s3" / (p.name + ".json");
     s.creds = storage::sts_keys(ctx.http_options(), std::move(o));
   }
@@ -92,39 +105,96 @@ Session open(Context& ctx, const std::string& target) {
   return s;
 }
 
-// The objects a target names: one object (a key that exists), or everything under a prefix.
-std::vector<storage::ObjectInfo> resolve(Session& s, std::string& prefix) {
+// What a target names: the objects, the prefix their local names are relative to, and for a run whose
+// outputs were searched, the outputs left out.
+struct Resolved {
+  std::string prefix;
+  std::vector<storage::ObjectInfo> objects;
+  bool from_outputs = false;
+  std::vector<storage::SkippedOutput> skipped;
+};
+
+// A run's outputs in WES (GET /runs/{id}): the objects they name in the storage.
+Resolved resolve_run_outputs(Context& ctx, Session& s) {
+  http::Client http = ctx.client();
+  auth::Credentials& login = ctx.credentials(s.profile);
+  wes::Client client(http, s.wes, [&login, url = s.wes] { return login.bearer_token(url); });
+  const wes::RunLog run = client.get(s.run_id);
+  auto found = storage::find_output_objects(run.outputs, s.endpoint);
+  auto res = storage::resolve_outputs(*s.s3, found, s.bucket);
+  Resolved r{res.prefix, std::move(res.objects), true, std::move(found.skipped)};
+  if (r.objects.empty()) {
+    std::string hint = fmt::format("see the run's outputs: impact run show {}", s.run_id);
+    if (!wes::is_terminal(run.state))
+      hint = fmt::format("the run is {}: wait for it (impact run wait {})", wes::to_string(run.state), s.run_id);
+    throw Error(ErrorKind::not_found,
+                fmt::format("nothing to download for run {}: {}its outputs name no object in the storage{}", s.run_id,
+                            s.where.bucket.empty() ? "" : fmt::format("nothing under s3://{}/{}, and ", s.where.bucket, s.where.key),
+                            r.skipped.empty() ? "" : fmt::format(" ({} elsewhere)", r.skipped.size())),
+                hint);
+  }
+  s.where = {res.bucket, r.prefix};
+  return r;
+}
+
+// The objects a target names: one object (a key that exists), everything under a prefix, or a run's
+// results (the profile's result_prefix when anything is there, else the run's WES outputs).
+Resolved resolve(Context& ctx, Session& s) {
+  Resolved r;
   if (!s.presigned.empty()) {
     auto o = storage::probe_presigned(s.presigned, s.s3 ? s.s3->options() : http::default_options());
-    prefix = o.key;
-    return {o};
+    r.prefix = o.key;
+    r.objects = {o};
+    return r;
   }
-  prefix = s.where.key;
-  if (!prefix.empty() && prefix.back() != '/') {
+  if (!s.run_id.empty() && s.where.bucket.empty()) {
+    if (s.wes.empty())
+      throw Error(ErrorKind::config,
+                  "cannot find the results of run " + s.run_id + ": the profile has no storage.result_prefix and no WES service",
+                  "set storage.result_prefix in the profile, or give s3://BUCKET/PREFIX");
+    return resolve_run_outputs(ctx, s);
+  }
+  r.prefix = s.where.key;
+  if (!r.prefix.empty() && r.prefix.back() != '/') {
     try {
-      return {s.s3->head(s.where.bucket, prefix)};
+      r.objects = {s.s3->head(s.where.bucket, r.prefix)};
+      return r;
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::not_found) throw;
-      prefix += '/';
+      r.prefix += '/';
     }
   }
-  auto objects = s.s3->list(s.where.bucket, prefix);
-  if (objects.empty())
-    throw Error(ErrorKind::not_found, fmt::format("nothing at s3://{}/{}", s.where.bucket, prefix),
+  r.objects = s.s3->list(s.where.bucket, r.prefix);
+  if (r.objects.empty() && !s.run_id.empty() && !s.wes.empty()) return resolve_run_outputs(ctx, s);
+  if (r.objects.empty())
+    throw Error(ErrorKind::not_found, fmt::format("nothing at s3://{}/{}", s.where.bucket, r.prefix),
                 "check the run id (impact run status RUN_ID) or the prefix");
-  return objects;
+  return r;
+}
+
+// Outputs of the run that are not in the storage: named on stderr (they are not an error).
+void warn_skipped(Context& ctx, const Resolved& r) {
+  for (const auto& sk : r.skipped) ctx.term().warn(fmt::format("not fetched: {}: {}", printable(redact_url(sk.url)), sk.reason));
+}
+
+nlohmann::json skipped_json(const Resolved& r) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& sk : r.skipped) out.push_back({{"url", redact_url(sk.url)}, {"reason", sk.reason}});
+  return out;
 }
 
 void run_ls(Context& ctx, const Options& o) {
   Session s = open(ctx, o.target);
-  std::string prefix;
-  auto objects = resolve(s, prefix);
+  const Resolved r = resolve(ctx, s);
   if (ctx.json()) {
-    ctx.term().print_json({{"bucket", s.where.bucket}, {"prefix", prefix}, {"objects", objects}});
+    nlohmann::json j{{"bucket", s.where.bucket}, {"prefix", r.prefix}, {"objects", r.objects}};
+    if (r.from_outputs) j["skipped_outputs"] = skipped_json(r);
+    ctx.term().print_json(j);
     return;
   }
+  warn_skipped(ctx, r);
   Table t{{"KEY", "SIZE", "LAST MODIFIED", "ETAG"}, {}};
-  for (const auto& ob : objects)
+  for (const auto& ob : r.objects)
     t.rows.push_back({printable(ob.key), ctx.format() == Format::table ? human(static_cast<double>(ob.size)) : std::to_string(ob.size),
                       ob.last_modified, ob.etag});
   ctx.term().print_table(t, ctx.format());
@@ -180,8 +250,7 @@ class Progress final : public storage::DownloadObserver {
 
 void run_download(Context& ctx, const Options& o) {
   Session s = open(ctx, o.target);
-  std::string prefix;
-  auto objects = resolve(s, prefix);
+  const Resolved res = resolve(ctx, s);
   storage::DownloadOptions d;
   d.dest = o.dest;
   d.include = o.include;
@@ -191,6 +260,7 @@ void run_download(Context& ctx, const Options& o) {
   storage::RequestFactory factory;
   if (s.s3) {
     factory = [&s](const storage::ObjectInfo& ob, auto range) { return s.s3->get_request(s.where.bucket, ob.key, range); };
+    d.full_checksum = [&s](storage::ObjectInfo& ob) { ob.checksums = s.s3->head(s.where.bucket, ob.key).checksums; };
   } else {
     factory = [&s](const storage::ObjectInfo&, auto range) {
       http::Request r;
@@ -201,19 +271,22 @@ void run_download(Context& ctx, const Options& o) {
   }
   Progress progress(ctx.term());
   http::Options http = ctx.http_options();
-  auto summary = storage::download(objects, prefix, factory, http, d, &progress);
+  if (!ctx.json()) warn_skipped(ctx, res);
+  auto summary = storage::download(res.objects, res.prefix, factory, http, d, &progress);
   progress.clear();
   const auto ok = summary.count(storage::FileResult::Status::downloaded);
   const auto skipped = summary.count(storage::FileResult::Status::skipped);
   const auto failed = summary.count(storage::FileResult::Status::failed);
   if (ctx.json()) {
-    ctx.term().print_json({{"destination", o.dest},
-                           {"downloaded", ok},
-                           {"skipped", skipped},
-                           {"failed", failed},
-                           {"bytes", summary.bytes},
-                           {"seconds", std::round(summary.seconds * 1000) / 1000},
-                           {"files", summary.files}});
+    nlohmann::json j{{"destination", o.dest},
+                     {"downloaded", ok},
+                     {"skipped", skipped},
+                     {"failed", failed},
+                     {"bytes", summary.bytes},
+                     {"seconds", std::round(summary.seconds * 1000) / 1000},
+                     {"files", summary.files}};
+    if (res.from_outputs) j["skipped_outputs"] = skipped_json(res);
+    ctx.term().print_json(j);
   } else {
     const double rate = summary.seconds > 0 ? static_cast<double>(summary.bytes) / summary.seconds : 0;
     ctx.term().out() << fmt::format("downloaded {} file{} ({}) in {:.2f} s ({}/s); skipped {} identical; {} failed\n", ok,

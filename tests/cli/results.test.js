@@ -22,13 +22,14 @@ const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
 const sha256File = (f) => sha256(fs.readFileSync(f));
 
 // A temporary home with a profile whose storage is `url` (the RGW, or a proxy in front of it).
-function setup(t, { url = s3cfg.url, sts = s3cfg.sts_url, prefix } = {}) {
+// With `wes`, the profile has the federation's WES too; `prefix` ('' = none) replaces the result_prefix template.
+function setup(t, { url = s3cfg.url, sts = s3cfg.sts_url, prefix, wes = false } = {}) {
   const dir = home(t);
   fs.mkdirSync(path.join(dir, 'config', 'impact'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'config', 'impact', 'config.toml'),
-    `default_profile = "fed"\n[profiles.fed]\nissuer = "${fed.issuer}"\n[profiles.fed.storage]\n` +
-    `url = "${url}"\nbucket = "${BUCKET}"\nregion = "${s3cfg.region}"\nsts = "${sts}"\n` +
-    (prefix ? `result_prefix = "${prefix}"\n` : ''));
+    `default_profile = "fed"\n[profiles.fed]\nissuer = "${fed.issuer}"\n` + (wes ? `wes = "${fed.services.wes}"\n` : '') +
+    `[profiles.fed.storage]\nurl = "${url}"\nbucket = "${BUCKET}"\nregion = "${s3cfg.region}"\nsts = "${sts}"\n` +
+    (prefix !== undefined ? `result_prefix = "${prefix}"\n` : ''));
   return dir;
 }
 const noLeftovers = (dir) => fs.readdirSync(dir, { recursive: true }).filter((f) => /\.impact-(part|state)/.test(f));
@@ -41,6 +42,7 @@ test.before(async () => {
   await s3.putObject(BUCKET, `runs/${RUN}-mid/mid.bin`, MID);
   await s3.putObject(BUCKET, `runs/${RUN}/out/small.txt`, 'hello\n');
   await s3.putObject(BUCKET, `runs/${RUN}/notes.md`, '# notes\n');
+  await s3.putObject(BUCKET, `runs/${RUN}-empty/empty.txt`, '');
   for (const k of ['../../escape.txt', 'ok.txt', 'a\x01b', '//x', 'sub/../../up.txt'])
     await s3.putObject(BUCKET, `runs/${RUN}-hostile/${k}`, `content of ${k}`);
   const many = Array.from({ length: 1005 }, (_, i) => `runs/${RUN}-many/${String(i).padStart(4, '0')}.txt`);
@@ -255,4 +257,135 @@ test('fault: corrupted body -> MD5 mismatch, nothing at the final path; the next
   const again = await impactAsync(dir, ['results', 'download', `${RUN}-mid`, '-o', out], { env: KEYS, timeout: 120000 });
   assert.equal(again.code, 0, again.stderr);
   assert.equal(sha256File(path.join(out, 'mid.bin')), sha256(MID));
+});
+
+test('a presigned URL of an empty object downloads as an empty file', async (t) => {
+  const dir = setup(t);
+  const out = path.join(dir, 'out');
+  const r = await impactAsync(dir, ['results', 'download', s3.presignGet(BUCKET, `runs/${RUN}-empty/empty.txt`, 300), '-o', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const f = JSON.parse(r.stdout).files[0];
+  assert.deepEqual([f.path, f.size, f.status, f.verified], ['empty.txt', 0, 'downloaded', 'size,md5']);
+  assert.equal(fs.statSync(path.join(out, 'empty.txt')).size, 0);
+  assert.deepEqual(noLeftovers(out), []);
+});
+
+// Ceph 16's RGW sends no x-amz-checksum-* at all: the proxy adds them, as a newer S3 would.
+const MID_SHA256 = crypto.createHash('sha256').update(MID).digest('base64');
+for (const [name, method, headers, expect] of [
+  ['HeadObject gives a full-object checksum: checked after the ranged parts', 'HEAD',
+    { 'x-amz-checksum-sha256': MID_SHA256, 'x-amz-checksum-type': 'FULL_OBJECT' }, { verified: 'size,md5,sha256' }],
+  ['a composite checksum is noted, not checked', 'HEAD',
+    { 'x-amz-checksum-sha256': 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=-4' }, { verified: 'size,md5,sha256(composite: not checked)' }],
+  ['a wrong full-object checksum fails the object and leaves nothing', 'HEAD',
+    { 'x-amz-checksum-sha256': crypto.createHash('sha256').update('other').digest('base64') }, { error: /sha256 checksum mismatch/ }],
+  ['a ranged response that declares a full-object checksum is checked', 'GET',
+    { 'x-amz-checksum-sha256': MID_SHA256, 'x-amz-checksum-type': 'FULL_OBJECT' }, { verified: 'size,md5,sha256' }],
+]) {
+  test(`checksum: ${name}`, async (t) => {
+    const proxy = await startProxy({ target: s3cfg.url, port: 0 });
+    t.after(() => proxy.close());
+    proxy.addFault({ method: `^${method}$`, path: 'mid\\.bin', times: -1, set_headers: headers });
+    const dir = setup(t, { url: proxy.url });
+    const out = path.join(dir, 'out');
+    const r = await impactAsync(dir, ['results', 'download', `s3://${BUCKET}/runs/${RUN}-mid/mid.bin`, '-o', out, '--part-size', '8M', '--json'],
+      { env: KEYS, timeout: 120000 });
+    const f = JSON.parse(r.stdout).files[0];
+    assert.ok(proxy.requests().some((q) => q.fault === 'set_headers' && q.method === method), 'the headers were added');
+    if (expect.error) {
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(f.error, expect.error);
+      assert.ok(!fs.existsSync(path.join(out, 'mid.bin')));
+      assert.deepEqual(noLeftovers(out), []);
+      return;
+    }
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(f.verified, expect.verified);
+    assert.equal(sha256File(path.join(out, 'mid.bin')), sha256(MID));
+  });
+}
+
+// A workflow with outputs of every shape: Files, an empty File, a Directory with a sub-folder, an array of
+// Files, and one output that is not declared non-sensitive (it stays on the WES server).
+const OUTPUTS_CWL = `cwlVersion: v1.2
+class: CommandLineTool
+baseCommand: [sh, -c]
+arguments:
+  - >-
+    mkdir -p dir/sub parts && printf 'report\\n' > report.txt && : > empty.txt && printf a > dir/a.txt &&
+    printf b > dir/sub/b.txt && printf 1 > parts/1.txt && printf 2 > parts/2.txt && printf secret > secret.txt
+inputs: []
+outputs:
+  report: {type: File, outputBinding: {glob: report.txt}}
+  empty: {type: File, outputBinding: {glob: empty.txt}}
+  dir: {type: Directory, outputBinding: {glob: dir}}
+  parts: {type: 'File[]', outputBinding: {glob: 'parts/*.txt'}}
+  secret: {type: File, outputBinding: {glob: secret.txt}}
+`;
+
+// Submits OUTPUTS_CWL with `impact run submit --wait`; returns the run id.
+async function submitOutputsRun(dir, env, tags) {
+  const wf = path.join(dir, 'outputs.cwl');
+  fs.writeFileSync(wf, OUTPUTS_CWL);
+  const r = await impactAsync(dir, ['run', 'submit', wf, ...tags.flatMap((x) => ['--tag', x]), '--wait', '--poll-interval', '1s'], { env, timeout: 180000 });
+  assert.equal(r.code, 0, r.stderr);
+  const [id, final] = r.stdout.trim().split('\n');
+  assert.equal(final, `${id}\tCOMPLETE`);
+  return id;
+}
+
+test('a run id without a result_prefix: the objects its WES outputs name, and what they leave out', async (t) => {
+  const dir = setup(t, { prefix: '', wes: true });
+  const env = { IMPACT_TOKEN: (await userToken('alice')).access_token, ...KEYS };
+  const id = await submitOutputsRun(dir, env, ['non_sensitive_outputs=report,empty,dir,parts']);
+  // The Directory output is a folder in the bucket: whatever is under it belongs to it.
+  await s3.putObject(BUCKET, `runs/${id}/dir/extra.txt`, 'added later');
+  const expected = ['1.txt', '2.txt', 'dir/a.txt', 'dir/extra.txt', 'dir/sub/b.txt', 'empty.txt', 'report.txt'];
+
+  const ls = await impactAsync(dir, ['results', 'ls', id, '--json'], { env });
+  assert.equal(ls.code, 0, ls.stderr);
+  const listed = JSON.parse(ls.stdout);
+  assert.equal(listed.prefix, `runs/${id}/`);
+  assert.deepEqual(listed.objects.map((o) => o.key), expected.map((k) => `runs/${id}/${k}`));
+  assert.equal(listed.skipped_outputs.length, 1);
+  assert.match(listed.skipped_outputs[0].url, /^file:\/\/.*\/outdir\/secret\.txt$/);
+  assert.match(listed.skipped_outputs[0].reason, /a file on the WES server/);
+
+  const out = path.join(dir, 'out');
+  const r = await impactAsync(dir, ['results', 'download', id, '-o', out], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^downloaded 7 files/);
+  assert.match(r.stderr, /not fetched: file:\/\/\S*secret\.txt: a file on the WES server, not in the object storage/);
+  assert.deepEqual(fs.readdirSync(out, { recursive: true }).filter((f) => fs.statSync(path.join(out, f)).isFile()).sort(), expected);
+  assert.equal(fs.readFileSync(path.join(out, 'dir', 'sub', 'b.txt'), 'utf8'), 'b');
+  assert.equal(fs.readFileSync(path.join(out, 'report.txt'), 'utf8'), 'report\n');
+  assert.equal(fs.statSync(path.join(out, 'empty.txt')).size, 0);
+
+  // A template whose prefix holds nothing falls back to the outputs too.
+  const other = setup(t, { prefix: 'elsewhere/{run_id}/', wes: true });
+  const fb = await impactAsync(other, ['results', 'ls', id, '--json'], { env });
+  assert.equal(fb.code, 0, fb.stderr);
+  assert.equal(JSON.parse(fb.stdout).objects.length, expected.length);
+
+  // Nothing crawled (no output declared non-sensitive): a clear error naming what was looked at.
+  const bare = await submitOutputsRun(dir, env, []);
+  const e = await impactAsync(other, ['results', 'download', bare, '-o', out], { env });
+  assert.equal(e.code, 1, e.stderr);
+  assert.match(e.stderr, new RegExp(`nothing to download for run ${bare}: nothing under s3://${BUCKET}/elsewhere/${bare}/, and its outputs name no object in the storage \\(7 elsewhere\\)`));
+  assert.match(e.stderr, new RegExp(`hint: see the run's outputs: impact run show ${bare}`));
+});
+
+test('a run that has not finished: the hint says to wait for it', async (t) => {
+  const dir = setup(t, { prefix: '', wes: true });
+  const env = { IMPACT_TOKEN: (await userToken('alice')).access_token, ...KEYS };
+  const wf = path.resolve(__dirname, '../federation/wes/workflows');
+  const sub = await impactAsync(dir, ['run', 'submit', path.join(wf, 'slow.cwl'), '--params', path.join(wf, 'slow.params.json')], { env, timeout: 60000 });
+  assert.equal(sub.code, 0, sub.stderr);
+  const id = sub.stdout.trim();
+  t.after(() => impactAsync(dir, ['run', 'cancel', id], { env, timeout: 60000 }));
+  const r = await impactAsync(dir, ['results', 'download', id, '-o', path.join(dir, 'out')], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^impact: nothing to download for run ${id}: its outputs name no object in the storage\\n`));
+  assert.match(r.stderr, new RegExp(`hint: the run is (QUEUED|INITIALIZING|RUNNING): wait for it \\(impact run wait ${id}\\)`));
+  assert.ok(!fs.existsSync(path.join(dir, 'out')), 'nothing written');
 });

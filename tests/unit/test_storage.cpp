@@ -1,6 +1,11 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <map>
+
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "impact/error.hpp"
 #include "impact/storage.hpp"
@@ -118,22 +123,29 @@ using test::reply;
 constexpr const char* kBody = "hello world";
 constexpr const char* kMd5 = "5eb63bbbe01eeed093cb22bb8f5acdc3";
 
-storage::DownloadSummary fetch(const MiniServer& s, const std::filesystem::path& dest, std::string etag = kMd5,
-                               std::uint64_t size = 11, std::uint64_t part_size = 0) {
-  storage::ObjectInfo o{"run/out.txt", size, std::move(etag), ""};
-  storage::DownloadOptions opt;
-  opt.dest = dest;
-  opt.part_size = part_size;
-  const std::string base = "http://127.0.0.1:" + std::to_string(s.port());
-  auto factory = [&](const storage::ObjectInfo& ob, std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
+// Requests for an object at /KEY on `s`, with the Range asked for.
+storage::RequestFactory factory_for(const MiniServer& s) {
+  return [base = s.url("/")](const storage::ObjectInfo& ob, std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
     http::Request r;
-    r.url = base + "/" + ob.key;
+    r.url = base + ob.key;
     if (range) r.headers.push_back({"Range", "bytes=" + std::to_string(range->first) + "-" + std::to_string(range->second)});
     return r;
   };
+}
+
+http::Options one_attempt() {
   http::Options h = http::default_options();
   h.retry.max_attempts = 1;
-  return storage::download({o}, "run/", factory, h, opt);
+  return h;
+}
+
+storage::DownloadSummary fetch(const MiniServer& s, const std::filesystem::path& dest, std::string etag = kMd5,
+                               std::uint64_t size = 11, std::uint64_t part_size = 0) {
+  storage::ObjectInfo o{"run/out.txt", size, std::move(etag), "", "", {}};
+  storage::DownloadOptions opt;
+  opt.dest = dest;
+  opt.part_size = part_size;
+  return storage::download({o}, "run/", factory_for(s), one_attempt(), opt);
 }
 std::string etag_header(const char* etag = kMd5) { return std::string("ETag: \"") + etag + "\"\r\n"; }
 }  // namespace
@@ -194,4 +206,246 @@ TEST_CASE("a listing with an impossible object size is refused, not planned") {
                          impact::Error);
   }
   CHECK_THROWS_AS(impact::storage::parse_list_page("<Error/>"), impact::Error);
+}
+
+// ---------------------------------------------------------------- full-object checksums of ranged downloads
+
+namespace {
+// Serves `body` honouring single Range headers, with `extra` headers on every answer.
+MiniServer ranged_server(const std::string& body, std::string extra = "") {
+  return MiniServer([&body, extra](const test::SeenRequest& q) {
+    const auto it = q.headers.find("range");
+    if (it == q.headers.end()) return reply(200, body, "ETag: \"abc-3\"\r\n" + extra);
+    const auto dash = it->second.find('-');
+    const std::size_t first = std::stoul(it->second.substr(6, dash - 6)), last = std::stoul(it->second.substr(dash + 1));
+    return reply(206, body.substr(first, last - first + 1),
+                 "ETag: \"abc-3\"\r\nContent-Range: bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
+                     std::to_string(body.size()) + "\r\n" + extra);
+  });
+}
+
+struct RangedRun {
+  storage::DownloadSummary summary;
+  int asked = 0;  // full_checksum calls
+};
+
+// Downloads `body` in 1 MiB parts; the listing says the object has a SHA256 checksum, and the plan-time
+// look-up answers `head_sums`.
+RangedRun fetch_ranged(const MiniServer& s, const std::filesystem::path& dest, std::uint64_t size, http::Headers head_sums) {
+  RangedRun run;
+  storage::ObjectInfo o{"run/big.bin", size, "abc-3", "", "", {}};
+  o.checksum_algorithm = "SHA256";
+  storage::DownloadOptions opt;
+  opt.dest = dest;
+  opt.part_size = 1u << 20;
+  opt.full_checksum = [&](storage::ObjectInfo& ob) {
+    ++run.asked;
+    ob.checksums = head_sums;
+  };
+  run.summary = storage::download({o}, "run/", factory_for(s), one_attempt(), opt);
+  return run;
+}
+
+std::string sha256_b64(const std::string& data) {
+  unsigned char d[32];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d);
+  unsigned char out[64];
+  const int n = EVP_EncodeBlock(out, d, sizeof d);
+  return std::string(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
+}
+}  // namespace
+
+TEST_CASE("a ranged download checks the full-object checksum HeadObject gives; composite ones are noted, not checked") {
+  std::string body(3u << 20, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 7 + i / 4096);
+  auto s = ranged_server(body);
+  const std::string good = sha256_b64(body);
+  test::TempDir dir;
+
+  auto run = fetch_ranged(s, dir.path(), body.size(), {{"x-amz-checksum-sha256", good}, {"x-amz-checksum-type", "FULL_OBJECT"}});
+  CHECK(run.asked == 1);
+  REQUIRE(run.summary.files.size() == 1);
+  CHECK(run.summary.files[0].status == storage::FileResult::Status::downloaded);
+  CHECK(run.summary.files[0].verified == "size,sha256");
+  CHECK(read_file(dir.path() / "big.bin") == body);
+
+  std::filesystem::remove(dir.path() / "big.bin");
+  run = fetch_ranged(s, dir.path(), body.size(), {{"x-amz-checksum-sha256", sha256_b64("other")}});
+  CHECK(run.summary.files[0].status == storage::FileResult::Status::failed);
+  CHECK(run.summary.files[0].error.find("sha256 checksum mismatch") != std::string::npos);
+  CHECK(!std::filesystem::exists(dir.path() / "big.bin"));
+
+  for (const auto& composite : {http::Headers{{"x-amz-checksum-sha256", "AAAA-3"}},
+                                http::Headers{{"x-amz-checksum-sha256", good}, {"x-amz-checksum-type", "COMPOSITE"}}}) {
+    std::filesystem::remove_all(dir.path());
+    std::filesystem::create_directories(dir.path());
+    run = fetch_ranged(s, dir.path(), body.size(), composite);
+    CHECK(run.summary.files[0].status == storage::FileResult::Status::downloaded);
+    CHECK(run.summary.files[0].verified == "size,sha256(composite: not checked)");
+  }
+}
+
+TEST_CASE("no checksum look-up for objects fetched in one request, or without a checksum in the listing") {
+  test::TempDir dir;
+  MiniServer s([](const auto&) { return reply(200, kBody, etag_header()); });
+  storage::ObjectInfo o{"run/out.txt", 11, kMd5, "", "", {}};
+  o.checksum_algorithm = "CRC32";
+  storage::DownloadOptions opt;
+  opt.dest = dir.path();
+  int asked = 0;
+  opt.full_checksum = [&](storage::ObjectInfo&) { ++asked; };
+  auto sum = storage::download({o}, "run/", factory_for(s), one_attempt(), opt);
+  CHECK(sum.files[0].status == storage::FileResult::Status::downloaded);
+  CHECK(asked == 0);
+  // A ranged object whose listing names no checksum is not looked up either.
+  const std::string body(2u << 20, 'q');
+  auto big = ranged_server(body);
+  storage::ObjectInfo b{"run/b.bin", body.size(), "abc-3", "", "", {}};
+  opt.part_size = 1u << 20;
+  sum = storage::download({b}, "run/", factory_for(big), one_attempt(), opt);
+  CHECK(sum.files[0].status == storage::FileResult::Status::downloaded);
+  CHECK(asked == 0);
+}
+
+TEST_CASE("a ranged response that declares a full-object checksum is checked; a part's own checksum is not used") {
+  std::string body(2u << 20, 'x');
+  body[12345] = 'y';
+  test::TempDir dir;
+  {
+    auto s = ranged_server(body, "x-amz-checksum-sha256: " + sha256_b64(body) + "\r\nx-amz-checksum-type: FULL_OBJECT\r\n");
+    auto run = fetch_ranged(s, dir.path(), body.size(), {});
+    CHECK(run.summary.files[0].verified == "size,sha256");
+  }
+  {
+    std::filesystem::remove(dir.path() / "big.bin");
+    auto s = ranged_server(body, "x-amz-checksum-sha256: " + sha256_b64("a part") + "\r\n");  // no type: ignored
+    auto run = fetch_ranged(s, dir.path(), body.size(), {});
+    CHECK(run.summary.files[0].status == storage::FileResult::Status::downloaded);
+    CHECK(run.summary.files[0].verified == "size");
+  }
+}
+
+TEST_CASE("the listing's ChecksumAlgorithm and HeadObject's checksums") {
+  const auto page = impact::storage::parse_list_page(
+      "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>k</Key><Size>3</Size>"
+      "<ChecksumAlgorithm>CRC32C</ChecksumAlgorithm></Contents><Contents><Key>j</Key><Size>1</Size></Contents></ListBucketResult>");
+  CHECK(page.objects.at(0).checksum_algorithm == "CRC32C");
+  CHECK(page.objects.at(1).checksum_algorithm.empty());
+  const auto sums = storage::checksum_headers({{"X-Amz-Checksum-CRC32", "abc"}, {"ETag", "x"}, {"x-amz-checksum-type", "FULL_OBJECT"}});
+  REQUIRE(sums.size() == 2);
+  CHECK(sums[0].name == "x-amz-checksum-crc32");
+  CHECK(sums[1].value == "FULL_OBJECT");
+}
+
+TEST_CASE("a presigned URL of an empty object probes as size 0 (S3 answers the one-byte range with 416)") {
+  const std::string empty_md5 = "d41d8cd98f00b204e9800998ecf8427e";
+  MiniServer s([&](const test::SeenRequest& q) {
+    if (q.headers.count("range")) return reply(416, "<Error><Code>InvalidRange</Code></Error>", "Content-Range: bytes */0\r\n");
+    return reply(200, "", "ETag: \"" + empty_md5 + "\"\r\n");
+  });
+  const auto o = storage::probe_presigned(s.url("/results/runs/r/empty%20file.txt?X-Amz-Signature=abc"), http::default_options());
+  CHECK(o.size == 0);
+  CHECK(o.etag == empty_md5);
+  CHECK(o.key == "empty file.txt");
+  // A server that refuses byte 0 and then sends data anyway is not believed.
+  MiniServer liar([](const test::SeenRequest& q) {
+    return q.headers.count("range") ? reply(416, "<Error><Code>InvalidRange</Code></Error>") : reply(200, "surprise");
+  });
+  CHECK_THROWS_AS(storage::probe_presigned(liar.url("/b/k?X-Amz-Signature=abc"), http::default_options()), impact::Error);
+}
+
+// ---------------------------------------------------------------- a WES run's outputs
+
+TEST_CASE("storage locations: s3:// URIs, and path-style URLs on the storage endpoint only") {
+  const std::string ep = "http://127.0.0.1:9000";
+  auto loc = storage::storage_location("s3://results/runs/r1/a.txt", ep);
+  REQUIRE(loc);
+  CHECK(loc->bucket == "results");
+  CHECK(loc->key == "runs/r1/a.txt");
+  loc = storage::storage_location("http://127.0.0.1:9000/results/runs/r1/a%20b.txt?X-Amz-Signature=x", ep);
+  REQUIRE(loc);
+  CHECK(loc->key == "runs/r1/a b.txt");
+  CHECK(!storage::storage_location("http://127.0.0.1:9001/results/a.txt", ep));
+  CHECK(!storage::storage_location("https://127.0.0.1:9000/results/a.txt", ep));
+  CHECK(!storage::storage_location("http://127.0.0.1:9000/", ep));
+  CHECK(!storage::storage_location("file:///tmp/a.txt", ep));
+  CHECK_THROWS_AS(storage::storage_location("s3://A_B/x", ep), impact::Error);
+}
+
+TEST_CASE("a run's outputs: CWL Files and Directories, nested arrays and listings, plain URL strings") {
+  const auto outputs = nlohmann::json::parse(R"({
+    "report": {"class": "File", "location": "s3://results/runs/r1/report.txt", "size": 3},
+    "copy": {"class": "File", "location": "file:///srv/wes/r1/outdir/report.txt",
+             "url": "http://127.0.0.1:9000/results/runs/r1/report.txt"},
+    "parts": [[{"class": "File", "location": "http://127.0.0.1:9000/results/runs/r1/p/1.txt",
+                "secondaryFiles": [{"class": "File", "location": "s3://results/runs/r1/p/1.txt.idx"}]}]],
+    "dir": {"class": "Directory", "location": "s3://results/runs/r1/dir"},
+    "local_dir": {"class": "Directory", "location": "file:///srv/wes/r1/outdir/d",
+                  "listing": [{"class": "File", "location": "s3://results/runs/r1/d/x.txt"},
+                              {"class": "File", "path": "/srv/wes/r1/outdir/d/secret.txt"}]},
+    "folder": "s3://results/runs/r1/folder/",
+    "elsewhere": "https://data.example.org/x.vcf",
+    "bad": "s3://NO/x",
+    "note": "six variants",
+    "count": 6
+  })");
+  const auto found = storage::find_output_objects(outputs, "http://127.0.0.1:9000");
+  std::vector<std::string> keys;
+  for (const auto& o : found.objects) keys.push_back(o.where.bucket + "/" + o.where.key);
+  std::sort(keys.begin(), keys.end());
+  CHECK(keys == std::vector<std::string>{"results/runs/r1/d/x.txt", "results/runs/r1/dir/", "results/runs/r1/folder/",
+                                         "results/runs/r1/p/1.txt", "results/runs/r1/p/1.txt.idx", "results/runs/r1/report.txt"});
+  std::map<std::string, std::string> skipped;
+  for (const auto& sk : found.skipped) skipped[sk.url] = sk.reason;
+  CHECK(skipped.size() == 3);
+  CHECK(skipped.at("/srv/wes/r1/outdir/d/secret.txt").find("not in the profile's object storage") != std::string::npos);
+  CHECK(skipped.at("https://data.example.org/x.vcf").find("https://data.example.org:443") != std::string::npos);
+  CHECK(skipped.at("s3://NO/x").find("not a valid S3 bucket name") != std::string::npos);
+}
+
+TEST_CASE("outputs keep their names below the deepest folder that holds them all") {
+  CHECK(storage::common_folder({"runs/r1/a.txt", "runs/r1/sub/b.txt"}) == "runs/r1/");
+  CHECK(storage::common_folder({"runs/r1/a.txt"}) == "runs/r1/");
+  CHECK(storage::common_folder({"runs/r1/dir/"}) == "runs/r1/");
+  CHECK(storage::common_folder({"runs/r1/dir/", "runs/r1/dir/x.txt"}) == "runs/r1/");
+  CHECK(storage::common_folder({"runs/r1x/a", "runs/r12/b"}) == "runs/");
+  CHECK(storage::common_folder({"a.txt", "runs/b.txt"}).empty());
+  CHECK(storage::common_folder({}).empty());
+}
+
+TEST_CASE("a run's outputs resolve to objects in one bucket: named ones by HeadObject, folders by listing") {
+  MiniServer s([](const test::SeenRequest& q) {
+    if (q.method == "HEAD" && q.target == "/results/runs/r1/a.txt")
+      return test::Reply{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"0123\"\r\nx-amz-checksum-crc32: AAAAAA==\r\n\r\n", false, false};
+    if (q.method == "HEAD") return reply(404);
+    if (q.target.find("prefix=runs%2Fr1%2Fdir%2F") != std::string::npos)
+      return reply(200,
+                   "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>runs/r1/dir/x.txt</Key><Size>2</Size>"
+                   "</Contents><Contents><Key>runs/r1/a.txt</Key><Size>5</Size></Contents></ListBucketResult>");
+    return reply(200, "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+  });
+  auto keys = storage::static_keys({"AKID", "secret", ""});
+  storage::S3Client s3(s.url(""), "us-east-1", *keys, one_attempt());
+  auto found = storage::find_output_objects(nlohmann::json::parse(R"([
+      "s3://other/runs/r1/b.txt", "s3://results/runs/r1/a.txt", "s3://results/runs/r1/missing.txt",
+      {"class": "Directory", "location": "s3://results/runs/r1/dir"}, "s3://results/runs/r1/empty/"])"),
+      s.url(""));
+  const auto res = storage::resolve_outputs(s3, found, "results");
+  CHECK(res.bucket == "results");
+  CHECK(res.prefix == "runs/r1/");
+  REQUIRE(res.objects.size() == 2);  // a.txt once, though the folder's listing names it too
+  CHECK(res.objects[0].key == "runs/r1/a.txt");
+  CHECK(res.objects[0].size == 5);
+  CHECK(res.objects[0].checksums.at(0).name == "x-amz-checksum-crc32");
+  CHECK(res.objects[1].key == "runs/r1/dir/x.txt");
+  std::map<std::string, std::string> skipped;
+  for (const auto& sk : found.skipped) skipped[sk.url] = sk.reason;
+  CHECK(skipped.size() == 3);
+  CHECK(skipped.at("s3://other/runs/r1/b.txt").find("in bucket other, not results") != std::string::npos);
+  CHECK(skipped.at("s3://results/runs/r1/missing.txt") == "no such object in the storage");
+  CHECK(skipped.at("s3://results/runs/r1/empty/") == "nothing under this folder in the storage");
+  bool asked_checksums = false;
+  for (const auto& q : s.requests())
+    if (q.method == "HEAD") asked_checksums = asked_checksums || q.headers.count("x-amz-checksum-mode");
+  CHECK(asked_checksums);
 }

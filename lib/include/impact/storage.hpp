@@ -65,6 +65,8 @@ struct ObjectInfo {
   std::uint64_t size = 0;
   std::string etag;           // without quotes
   std::string last_modified;  // as the server wrote it
+  std::string checksum_algorithm;  // the listing's ChecksumAlgorithm ("CRC32C", ...): the object has a checksum
+  http::Headers checksums;    // x-amz-checksum-<algo> (and -type) from HeadObject, names in lower case
 };
 void to_json(nlohmann::json& j, const ObjectInfo& o);
 
@@ -78,12 +80,18 @@ std::optional<Location> parse_s3_uri(std::string_view text);
 // A run id through the profile's result_prefix template ("runs/{run_id}/"). Throws Error(usage) for ids
 // with characters outside [A-Za-z0-9._-].
 Location run_location(const StorageConfig& storage, std::string_view run_id);
+// Throws Error(usage) unless `run_id` could be a run id (1-128 of [A-Za-z0-9._-], not "." or "..").
+void check_run_id(std::string_view run_id);
+// Decodes %XX escapes (a URL path into an object key).
+std::string percent_decode(std::string_view text);
 // Whether `url` looks like a presigned URL (X-Amz-Signature in the query).
 bool is_presigned_url(std::string_view url);
 
 // Turns an S3 error response into an Error with a clear message and hint (NoSuchKey, AccessDenied,
 // SignatureDoesNotMatch with the clock skew, ExpiredToken, ...).
 [[noreturn]] void throw_s3_error(const http::Response& r, std::string_view what);
+// The x-amz-checksum-* headers among `headers` (x-amz-checksum-type included), names in lower case.
+http::Headers checksum_headers(const http::Headers& headers);
 // The <Code> of an S3 error body, or "".
 std::string s3_error_code(std::string_view body);
 
@@ -102,6 +110,7 @@ class S3Client {
 
   // Every object under `prefix`, following continuation tokens (bounded: at most 100,000 pages).
   std::vector<ObjectInfo> list(const std::string& bucket, const std::string& prefix, int page_size = 1000);
+  // HeadObject, asking for the object's x-amz-checksum-* (x-amz-checksum-mode: ENABLED).
   ObjectInfo head(const std::string& bucket, const std::string& key);
   // A signed GET of the object (with a Range when `first..last` is given), ready for http::Batch.
   http::Request get_request(const std::string& bucket, const std::string& key,
@@ -113,7 +122,8 @@ class S3Client {
   http::Request signed_request(http::Method method, const std::string& bucket, const std::string& key,
                                std::vector<std::pair<std::string, std::string>> query, http::Headers headers);
   http::Response send(http::Method method, const std::string& bucket, const std::string& key,
-                      std::vector<std::pair<std::string, std::string>> query, std::string_view what);
+                      std::vector<std::pair<std::string, std::string>> query, std::string_view what,
+                      const http::Headers& headers = {});
   std::string endpoint_;
   std::string host_;
   std::string region_;
@@ -130,6 +140,10 @@ struct DownloadOptions {
   std::vector<std::string> exclude;
   std::size_t parallel = 32;         // concurrent requests
   std::uint64_t part_size = 0;       // 0 = chosen per object
+  // Called while planning, for an object that will be fetched in ranged parts, whose listing names a
+  // checksum algorithm and whose `checksums` are still empty: fills them (HeadObject with
+  // x-amz-checksum-mode). Unset = no such look-up. Small objects never need it (their GET sends them).
+  std::function<void(ObjectInfo&)> full_checksum;
 };
 
 struct FileResult {
@@ -167,7 +181,8 @@ struct DownloadSummary {
 
 // Downloads `objects` (keys under `prefix`) into options.dest: safe relative paths only, parallel, ranged
 // parts for large objects written in place, resumable (<file>.impact-part + <file>.impact-state), verified
-// (size; MD5 for single-part ETags; x-amz-checksum-* when sent), renamed into place at the end.
+// (size; MD5 for single-part ETags; x-amz-checksum-* when sent or known, composite ones noted as not
+// checked), renamed into place at the end.
 // Per-object failures are reported in the summary; the caller decides the exit code.
 DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::string& prefix,
                          const RequestFactory& make_request, const http::Options& http,
@@ -177,7 +192,46 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
 // (.., absolute, NUL or control characters, reserved names). Exposed for tests.
 std::filesystem::path safe_relative_path(std::string_view key, std::string_view prefix);
 
-// Presigned URL download: probes size and ETag, then downloads like any object.
+// Presigned URL download: probes size and ETag, then downloads like any object. An empty object (which
+// S3 answers 416 for the probe's one-byte Range) is size 0.
 ObjectInfo probe_presigned(const std::string& url, const http::Options& http);
+
+// ---------------------------------------------------------------- a WES run's outputs
+
+// What a run's `outputs` name in the profile's object storage: `s3://bucket/key` strings, and http(s) URLs
+// path-style under the storage endpoint (`ENDPOINT/bucket/key`), anywhere in the JSON. A CWL File or
+// Directory object (`class`) is taken by its `location`, else its `url`; a Directory, or a location that
+// ends in '/', names everything under that prefix; a Directory outside the storage is searched through its
+// `listing`. Any other URL (another host, file://, a malformed s3:// URI) is skipped with a reason.
+struct OutputRef {
+  Location where;      // key ends in '/' for a prefix
+  std::string url;     // as the run wrote it
+};
+struct SkippedOutput {
+  std::string url;
+  std::string reason;
+};
+struct RunOutputs {
+  std::vector<OutputRef> objects;
+  std::vector<SkippedOutput> skipped;
+};
+void to_json(nlohmann::json& j, const SkippedOutput& s);
+RunOutputs find_output_objects(const nlohmann::json& outputs, std::string_view endpoint);
+// The storage location `url` names (see above), or nullopt. Throws Error(usage) for a malformed s3:// URI.
+std::optional<Location> storage_location(std::string_view url, std::string_view endpoint);
+// The deepest folder ("a/b/", or "") that holds every name; a name ending in '/' is a folder, which is
+// held by its parent, so that it keeps its own name below the result.
+std::string common_folder(const std::vector<std::string>& keys);
+
+// The objects a run's outputs name, in one bucket (the profile's `preferred` bucket when any output is in
+// it, else the first output's): each named object (HeadObject), everything under each named prefix
+// (listed). Outputs in other buckets, and objects that do not exist, are added to `found.skipped`.
+// `prefix` becomes the common folder of the outputs, for the local names.
+struct ResolvedOutputs {
+  std::string bucket;
+  std::string prefix;
+  std::vector<ObjectInfo> objects;
+};
+ResolvedOutputs resolve_outputs(S3Client& s3, RunOutputs& found, const std::string& preferred);
 
 }  // namespace impact::storage

@@ -6,6 +6,7 @@
 // parts still missing, after checking that the object's size and ETag are unchanged.
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -239,7 +240,7 @@ struct Job {
   std::size_t first_open = 0;   // the first part not completely received
   std::uint64_t published = 0;  // what `trail` was last told is on disk
   std::uint64_t fetched = 0;    // bytes received in this run
-  http::Headers checksums;      // x-amz-checksum-* of a single-request response
+  http::Headers checksums;      // x-amz-checksum-* a response sent (see collect_checksums)
   std::string etag_seen;
   FileResult result;
   bool ranged() const { return part_size != 0; }
@@ -393,6 +394,60 @@ void flush(Job& j, Part& p) {
   publish_progress(j);
 }
 
+// A composite checksum is a checksum of the parts' checksums ("...-N"): it cannot be computed from the file.
+bool is_composite(std::string_view value) {
+  const auto dash = value.rfind('-');
+  return dash != std::string_view::npos && dash + 1 < value.size() &&
+         value.find_first_not_of("0123456789", dash + 1) == std::string_view::npos;
+}
+
+// Checks the object's x-amz-checksum-*: those a single-request response sent, else the full-object ones
+// HeadObject (or a ranged response) gave. Composite ones are named in `checks` as not checked.
+void verify_checksums(const Job& j, std::vector<std::string>& checks) {
+  const http::Headers& sums = j.checksums.empty() ? j.obj.checksums : j.checksums;
+  constexpr std::string_view kType = "x-amz-checksum-type";
+  const bool composite = std::any_of(sums.begin(), sums.end(), [&](const http::Header& h) {
+    return h.name == kType && strcasecmp(h.value.c_str(), "COMPOSITE") == 0;
+  });
+  for (const auto& h : sums) {
+    if (h.name == kType) continue;
+    const std::string algo = h.name.substr(std::strlen("x-amz-checksum-"));
+    if (composite || is_composite(h.value)) {
+      checks.push_back(algo + "(composite: not checked)");
+      continue;
+    }
+    const std::string got = checksum_of(algo, j.fd, j.obj.size);
+    if (got.empty()) continue;
+    if (got != h.value)
+      throw Error(ErrorKind::protocol, fmt::format("{} checksum mismatch: got {}, the storage says {}", algo, got, h.value),
+                  "the data was corrupted in transit; run the command again");
+    checks.push_back(algo);
+  }
+}
+
+// Keeps the x-amz-checksum-* of a response: all of a single request's; of a ranged part, only a declared
+// full-object checksum (x-amz-checksum-type: FULL_OBJECT), the first one sent.
+void collect_checksums(Job& j, const http::Response& r) {
+  if (j.ranged() && !j.checksums.empty()) return;
+  http::Headers sums = checksum_headers(r.headers);
+  if (j.ranged() && std::none_of(sums.begin(), sums.end(), [](const http::Header& h) {
+        return h.name == "x-amz-checksum-type" && strcasecmp(h.value.c_str(), "FULL_OBJECT") == 0;
+      }))
+    return;
+  j.checksums = std::move(sums);
+}
+
+// For a ranged object whose listing says it has a checksum: asks for it now (DownloadOptions::full_checksum).
+void ask_full_checksum(Job& j, const DownloadOptions& options) {
+  if (!options.full_checksum || j.obj.checksum_algorithm.empty() || !j.obj.checksums.empty()) return;
+  try {
+    options.full_checksum(j.obj);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) throw;
+    fail(j, e);
+  }
+}
+
 // Checks a finished job and moves it into place; on any mismatch nothing is left at the final path.
 void finish(Job& j, DownloadObserver* observer) {
   const bool complete = std::all_of(j.parts.begin(), j.parts.end(), [](const Part& p) { return p.done; });
@@ -419,15 +474,7 @@ void finish(Job& j, DownloadObserver* observer) {
                       "the data was corrupted in transit; run the command again");
         checks.push_back("md5");
       }
-      for (const auto& h : j.checksums) {
-        const std::string algo = h.name.substr(std::strlen("x-amz-checksum-"));
-        const std::string got = checksum_of(algo, j.fd, j.obj.size);
-        if (got.empty()) continue;
-        if (got != h.value)
-          throw Error(ErrorKind::protocol, fmt::format("{} checksum mismatch: got {}, the storage says {}", algo, got, h.value),
-                      "the data was corrupted in transit; run the command again");
-        checks.push_back(algo);
-      }
+      verify_checksums(j, checks);
       close_fd(j);
       if (::rename(j.temp.c_str(), j.final_path.c_str()) != 0)
         throw Error(ErrorKind::io, fmt::format("cannot move {} into place: {}", j.final_path.string(), std::strerror(errno)));
@@ -485,14 +532,7 @@ void check_outcome(Job& j, Part& part, http::Outcome& out) {
   if (part.received != part.length())
     return fail(j, fmt::format("truncated: received {} of {} bytes", part.received, part.length()), "run the command again");
   part.done = true;
-  if (!j.ranged())
-    for (const auto& h : r.headers)
-      if (h.name.size() > 15 && strncasecmp(h.name.c_str(), "x-amz-checksum-", 15) == 0 &&
-          strcasecmp(h.name.c_str(), "x-amz-checksum-type") != 0) {
-        std::string name = h.name;
-        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        j.checksums.push_back({name, h.value});
-      }
+  collect_checksums(j, r);
 }
 
 }  // namespace
@@ -592,6 +632,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
     }
     if (const auto ps = choose_part_size(o.size, options)) {
       plan_parts(*j, ps);
+      ask_full_checksum(*j, options);
     } else {
       Part whole;
       whole.last = o.size ? o.size - 1 : 0;

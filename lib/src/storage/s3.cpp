@@ -1,6 +1,9 @@
 // The S3 calls impact needs, path-style, SigV4-signed; S3 error XML turned into clear errors.
+#include <strings.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <ctime>
 
@@ -50,6 +53,16 @@ std::optional<long long> clock_skew(const http::Response& r) {
   const auto server = std::chrono::system_clock::from_time_t(timegm(&tm));
   const auto local = r.received.time_since_epoch().count() ? r.received : std::chrono::system_clock::now();
   return std::chrono::duration_cast<std::chrono::seconds>(server - local).count();
+}
+
+// An HTTP date ("Sun, 22 Nov 2026 15:10:58 GMT") as a listing writes it ("2026-11-22T15:10:58.000Z");
+// anything else as it is.
+std::string iso_time(std::string http_date) {
+  std::tm tm{};
+  char buf[32];
+  if (!strptime(http_date.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) || !std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm))
+    return http_date;
+  return buf;
 }
 
 }  // namespace
@@ -113,12 +126,16 @@ std::optional<Location> parse_s3_uri(std::string_view text) {
   return loc;
 }
 
-Location run_location(const StorageConfig& st, std::string_view run_id) {
+void check_run_id(std::string_view run_id) {
   if (run_id.empty() || run_id.size() > 128 ||
       run_id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != std::string_view::npos ||
       run_id == "." || run_id == "..")
     throw Error(ErrorKind::usage, "'" + std::string(run_id) + "' is not a run id or an s3:// URI",
                 "give a WES run id (see: impact run list) or s3://BUCKET/PREFIX");
+}
+
+Location run_location(const StorageConfig& st, std::string_view run_id) {
+  check_run_id(run_id);
   if (st.bucket.empty())
     throw Error(ErrorKind::config, "the profile's storage has no results bucket", "set storage.bucket in the profile");
   std::string prefix = st.result_prefix;
@@ -130,6 +147,17 @@ Location run_location(const StorageConfig& st, std::string_view run_id) {
 bool is_presigned_url(std::string_view url) {
   return (url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0) &&
          url.find("X-Amz-Signature=") != std::string_view::npos;
+}
+
+http::Headers checksum_headers(const http::Headers& headers) {
+  http::Headers out;
+  for (const auto& h : headers) {
+    if (h.name.size() <= 15 || strncasecmp(h.name.c_str(), "x-amz-checksum-", 15) != 0) continue;
+    std::string name = h.name;
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    out.push_back({std::move(name), h.value});
+  }
+  return out;
 }
 
 std::string s3_error_code(std::string_view body) {
@@ -217,10 +245,11 @@ http::Request S3Client::signed_request(http::Method method, const std::string& b
 }
 
 http::Response S3Client::send(http::Method method, const std::string& bucket, const std::string& key,
-                              std::vector<std::pair<std::string, std::string>> query, std::string_view what) {
+                              std::vector<std::pair<std::string, std::string>> query, std::string_view what,
+                              const http::Headers& headers) {
   // Keys the storage no longer knows (temporary ones that expired early) get one fresh try.
   for (int attempt = 0;; ++attempt) {
-    auto r = client_.send(signed_request(method, bucket, key, query, {}));
+    auto r = client_.send(signed_request(method, bucket, key, query, headers));
     if (r.ok()) return r;
     const std::string code = s3_error_code(r.body);
     if (attempt == 0 && (code == "InvalidAccessKeyId" || code == "ExpiredToken")) {
@@ -247,6 +276,7 @@ ListPage parse_list_page(std::string_view body) {
       throw Error(ErrorKind::protocol, "the storage listed an object with an impossible size");
     o.etag = unquote(c.child_value("ETag"));
     o.last_modified = c.child_value("LastModified");
+    o.checksum_algorithm = c.child_value("ChecksumAlgorithm");
     page.objects.push_back(std::move(o));
   }
   page.truncated = std::string_view(root.child_value("IsTruncated")) == "true";
@@ -278,12 +308,14 @@ std::vector<ObjectInfo> S3Client::list(const std::string& bucket, const std::str
 }
 
 ObjectInfo S3Client::head(const std::string& bucket, const std::string& key) {
-  auto r = send(http::Method::head, bucket, key, {}, fmt::format("reading s3://{}/{}", bucket, key));
+  auto r = send(http::Method::head, bucket, key, {}, fmt::format("reading s3://{}/{}", bucket, key),
+                {{"x-amz-checksum-mode", "ENABLED"}});
   ObjectInfo o;
   o.key = key;
+  o.checksums = checksum_headers(r.headers);
   o.size = std::strtoull(std::string(r.header("Content-Length").value_or("0")).c_str(), nullptr, 10);
   o.etag = unquote(std::string(r.header("ETag").value_or("")));
-  o.last_modified = std::string(r.header("Last-Modified").value_or(""));
+  o.last_modified = iso_time(std::string(r.header("Last-Modified").value_or("")));
   return o;
 }
 
@@ -300,24 +332,25 @@ ObjectInfo probe_presigned(const std::string& url, const http::Options& options)
   http::Request req;
   req.url = url;
   req.headers.push_back({"Range", "bytes=0-0"});
-  auto r = client.send(std::move(req));
+  auto r = client.send(req);
+  const bool empty = r.status == 416;
+  if (empty) {
+    // Only an empty object has no byte 0 (S3 says "Content-Range: bytes */0", Ceph RGW just InvalidRange):
+    // ask again without the Range, refusing any data, for its ETag.
+    req.headers.clear();
+    req.sink = [](std::string_view data) {
+      if (!data.empty()) throw Error(ErrorKind::protocol, "the storage refused byte 0 of the object but then sent data");
+    };
+    r = client.send(std::move(req));
+  }
   if (!r.ok()) throw_s3_error(r, "reading the presigned URL");
   ObjectInfo o;
   const auto u = Url::parse(url);
   std::string path = u ? u->path : "/";
-  o.key = path.substr(path.rfind('/') + 1);
-  std::string decoded;
-  for (std::size_t i = 0; i < o.key.size(); ++i) {
-    if (o.key[i] == '%' && i + 2 < o.key.size()) {
-      decoded += static_cast<char>(std::strtol(o.key.substr(i + 1, 2).c_str(), nullptr, 16));
-      i += 2;
-    } else {
-      decoded += o.key[i];
-    }
-  }
-  o.key = decoded;
+  o.key = percent_decode(path.substr(path.rfind('/') + 1));
   o.etag = unquote(std::string(r.header("ETag").value_or("")));
   o.last_modified = std::string(r.header("Last-Modified").value_or(""));
+  if (empty) return o;
   if (auto cr = r.header("Content-Range"); r.status == 206 && cr && cr->find('/') != std::string_view::npos)
     o.size = std::strtoull(std::string(cr->substr(cr->find('/') + 1)).c_str(), nullptr, 10);
   else

@@ -20,6 +20,8 @@
 //   "corrupt_body": true|N   flip the byte at offset N (true: the middle) of the body; length unchanged
 //   "drop_after_request": true  forward the whole request, wait for the target's answer, then reset the
 //                            client connection without answering (the target did act on it)
+//   "set_headers": {name: value}  forward, and add (or replace) these response headers; a value of null
+//                            removes the header (e.g. checksums a storage does not send itself)
 //
 // Control API (on --control-port when given, else on the proxy port itself under /__):
 //   POST   /__fault   add a rule (or {"rules": [...]}) -> {"ids": [...]}
@@ -42,7 +44,7 @@ const MAX_TRICKLE_MS = 120000;
 const MAX_BUFFER = 256 << 20;
 const MAX_LOG = 10000;
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-const FAULTS = ['reset_after_bytes', 'truncate_body', 'status', 'stall_ms', 'trickle', 'corrupt_body', 'drop_after_request'];
+const FAULTS = ['reset_after_bytes', 'truncate_body', 'status', 'stall_ms', 'trickle', 'corrupt_body', 'drop_after_request', 'set_headers'];
 
 function checkLoopback(url) {
   const u = new URL(url);
@@ -60,6 +62,8 @@ function normalizeRule(r, id) {
   if (['reset_after_bytes', 'truncate_body', 'stall_ms', 'trickle'].includes(fault) && !(Number.isInteger(v) && v >= 0)) throw new Error(`${fault} wants a non-negative integer`);
   if (fault === 'trickle' && v < 1) throw new Error('trickle wants bytes_per_sec >= 1');
   if (fault === 'status' && !(Number.isInteger(v) && v >= 100 && v <= 599)) throw new Error('status wants an HTTP status code');
+  if (fault === 'set_headers' && !(v && typeof v === 'object' && !Array.isArray(v) &&
+      Object.values(v).every((x) => x === null || typeof x === 'string'))) throw new Error('set_headers wants an object of header values');
   const re = (x, name) => {
     if (x === undefined || x === null || x === '') return null;
     try { return new RegExp(x, name === 'method' ? 'i' : ''); } catch (e) { throw new Error(`bad ${name} regex: ${e.message}`); }
@@ -184,6 +188,12 @@ async function startProxy({ target, port = 0, controlPort, faultsFile, name = 'p
       const outHeaders = {};
       for (const [k, v] of Object.entries(ures.headers)) if (!HOP.has(k)) outHeaders[k] = v;
       const f = rule ? rule.fault : null;
+      if (f === 'set_headers') {
+        for (const [k, v] of Object.entries(rule.value)) {
+          if (v === null) delete outHeaders[k.toLowerCase()];
+          else outHeaders[k.toLowerCase()] = v;
+        }
+      }
 
       if (f === 'drop_after_request') {
         ures.resume();

@@ -134,6 +134,18 @@ test('fault proxy', async (t) => {
     assert.deepStrictEqual(r.bytes, BODY);
   });
 
+  await t.test('set_headers adds, replaces and removes response headers; the body is untouched', async () => {
+    p.addFault({ method: 'GET', path: '^/a', set_headers: { 'X-Amz-Checksum-Sha256': 'abc=', 'Content-Type': 'text/plain', 'content-length': null } });
+    const r = await rawGet(u('/a'));
+    assert.strictEqual(r.headers['x-amz-checksum-sha256'], 'abc=');
+    assert.strictEqual(r.headers['content-type'], 'text/plain');
+    assert.strictEqual(r.headers['content-length'], undefined);
+    assert.deepStrictEqual(r.bytes, BODY);
+    assert.strictEqual(p.requests().at(-1).fault, 'set_headers');
+    assert.strictEqual((await rawGet(u('/a'))).headers['x-amz-checksum-sha256'], undefined);
+    assert.throws(() => p.addFault({ path: '^/a', set_headers: { a: 1 } }), /set_headers wants/);
+  });
+
   await t.test('drop_after_request: the target gets the request, the client no answer', async () => {
     p.addFault({ method: 'POST', path: '^/runs$', drop_after_request: true });
     const before = hits.length;

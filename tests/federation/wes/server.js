@@ -487,13 +487,22 @@ function nonSensitiveOutputs(run) {
   return { ids: [], from: 'none' };
 }
 
-function filesOf(value, out = []) {
-  if (Array.isArray(value)) value.forEach((v) => filesOf(v, out));
+// The File (or, with cls 'Directory', Directory) objects of an output value, listings included.
+function filesOf(value, out = [], cls = 'File') {
+  if (Array.isArray(value)) value.forEach((v) => filesOf(v, out, cls));
   else if (value && typeof value === 'object') {
-    if (value.class === 'File') out.push(value);
-    for (const k of ['secondaryFiles', 'listing']) if (value[k]) filesOf(value[k], out);
+    if (value.class === cls) out.push(value);
+    for (const k of ['secondaryFiles', 'listing']) if (value[k]) filesOf(value[k], out, cls);
   }
   return out;
+}
+
+// Where a server-local output (File or Directory) goes in the bucket, or null when it is not in outdir.
+function crawlKey(run, outdir, f) {
+  const p = f.path || (f.location && f.location.startsWith('file://') ? fileURLToPath(f.location) : null);
+  const rel = p ? path.relative(outdir, p) : '';
+  if (!p || !rel || rel.startsWith('..') || path.isAbsolute(rel)) return null;
+  return { p, key: `runs/${run.run_id}/${rel.split(path.sep).join('/')}` };
 }
 
 // Copies selected outputs to s3://<bucket>/runs/<run_id>/<path in outdir>; rewrites their `location`
@@ -516,19 +525,26 @@ async function crawl(run, outputs) {
     } catch (e) {
       if (!e.status) throw e; // not reachable: give up now; an HTTP error may just mean "exists"
     }
-    for (const f of files) {
-      const p = f.path || (f.location && f.location.startsWith('file://') ? fileURLToPath(f.location) : null);
-      const rel = p ? path.relative(outdir, p) : '';
-      if (!p || !rel || rel.startsWith('..') || path.isAbsolute(rel)) continue;
-      const key = `runs/${run.run_id}/${rel.split(path.sep).join('/')}`;
-      const size = fs.statSync(p).size;
-      await s3.putObject(cfg.bucket, key, fs.createReadStream(p), { contentLength: size, contentType: 'application/octet-stream',
-        metadata: { 'wes-run-id': run.run_id } });
+    const located = (f, key) => {
       f.location = `s3://${cfg.bucket}/${key}`;
       f.url = `${s3.url}/${cfg.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
       delete f.path;
       delete f.dirname;
+    };
+    for (const f of files) {
+      const where = crawlKey(run, outdir, f);
+      if (!where) continue;
+      const { p, key } = where;
+      const size = fs.statSync(p).size;
+      await s3.putObject(cfg.bucket, key, fs.createReadStream(p), { contentLength: size, contentType: 'application/octet-stream',
+        metadata: { 'wes-run-id': run.run_id } });
+      located(f, key);
       run.crawler.uploaded.push(key);
+    }
+    // A Directory whose files all went up is now a folder in the bucket: "s3://bucket/runs/<id>/<dir>/".
+    for (const d of selected.flatMap((k) => filesOf(outputs[k], [], 'Directory'))) {
+      const where = crawlKey(run, outdir, d);
+      if (where && Array.isArray(d.listing) && filesOf(d.listing).every((f) => String(f.location || '').startsWith('s3://'))) located(d, `${where.key}/`);
     }
     run.system_logs.push(`${iso()} crawler: uploaded ${run.crawler.uploaded.length} file(s) to s3://${cfg.bucket}/runs/${run.run_id}/`);
   } catch (e) {
