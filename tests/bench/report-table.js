@@ -34,7 +34,7 @@ let section = '';
 let mine = null;
 for (const line of s3.split('\n')) {
   if (line.startsWith('### ')) { section = line.slice(4); mine = null; continue; }
-  const m = /^\| ([^|]+) \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| ([\d.]+) \| [\d.]+ \| ([\d.]+) \|$/.exec(line);
+  const m = /^\| ([^|]+) \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|$/.exec(line);
   if (!m) continue;
   if (m[1].startsWith('impact')) { mine = m; continue; }
   if (mine) row(`\`impact results download\`, ${section.replace(/^One/, 'one')}`, `${mine[2]} s, ${mine[3]} MiB, ${mine[4]} s CPU`, m[1], `${m[2]} s, ${m[3]} MiB, ${m[4]} s CPU`, m[5]);

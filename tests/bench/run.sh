@@ -138,13 +138,13 @@ report() {
     echo
     [ "$c" = big ] && echo "### One object of $BIG_SIZE bytes" || echo "### $(wc -l < "$SMALL_KEYS") objects of 64 KiB"
     echo
-    echo "| tool | median wall s | min s | max s | median peak RSS MiB | median client CPU s | median server CPU s | impact / tool |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| tool | median wall s | min s | max s | median peak RSS MiB | median client CPU s | median server CPU s | CPU floor s | impact / tool |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     local mine
     mine=$(cut -d' ' -f1 "$WORK/${c}_impact.times" 2>/dev/null | median)
     for id in "${ORDER[@]}"; do
       [ "${id%%_*}" = "$c" ] || continue
-      [ -s "$WORK/$id.times" ] || { echo "| ${NAME[$id]} | failed | | | | | | |"; continue; }
+      [ -s "$WORK/$id.times" ] || { echo "| ${NAME[$id]} | failed | | | | | | | |"; continue; }
       local t mn mx rss cpu srv
       t=$(cut -d' ' -f1 "$WORK/$id.times" | median)
       mn=$(cut -d' ' -f1 "$WORK/$id.times" | sort -n | head -1)
@@ -152,8 +152,12 @@ report() {
       rss=$(cut -d' ' -f2 "$WORK/$id.times" | median | awk '{printf "%.1f", $1/1024}')
       cpu=$(awk '{print $3 + $4}' "$WORK/$id.times" | median)
       srv=$(awk '{print $5}' "$WORK/$id.times" | median)
-      echo "| ${NAME[$id]} | $t | $mn | $mx | $rss | $cpu | $srv | $(awk -v a="$mine" -v b="$t" 'BEGIN{printf "%.2f", a/b}') |"
+      echo "| ${NAME[$id]} | $t | $mn | $mx | $rss | $cpu | $srv | $(awk -v a="$cpu" -v b="$srv" -v n="$(nproc)" 'BEGIN{printf "%.2f", (a + b) / n}') | $(awk -v a="$mine" -v b="$t" 'BEGIN{printf "%.2f", a/b}') |"
     done
   done
+  echo
+  echo "CPU floor: (client CPU + server CPU) / $(nproc) CPUs, the least wall time the work could take on this machine"
+  echo "when client and storage share its cores; a tool whose wall time is near its floor is bound by CPU, not by"
+  echo "waiting."
 }
 if [ -n "$OUT" ]; then report | tee "$OUT"; else report; fi
