@@ -1,4 +1,5 @@
 // impact results ls|download: the run's results in the node's object storage.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -54,6 +55,16 @@ std::uint64_t parse_size(const std::string& s) {
   if (!(v > 0) || mult < 0 || v * mult < 1 << 20)
     throw Error(ErrorKind::usage, "--part-size '" + s + "' is not a size of at least 1M", "write it like 64M or 1G");
   return static_cast<std::uint64_t>(v * mult);
+}
+
+// Many files in flight need more than the soft limit of open files many systems start with (1024): raise it
+// to the hard limit, as Go programs (rclone among them) do at start-up. The download sizes its work to the
+// limit either way.
+void raise_open_files_limit() {
+  struct rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);  // best effort
 }
 
 // Everything a storage command needs: where, with which keys.
@@ -272,6 +283,7 @@ void run_download(Context& ctx, const Options& o) {
   Progress progress(ctx.term());
   http::Options http = ctx.http_options();
   if (!ctx.json()) warn_skipped(ctx, res);
+  raise_open_files_limit();
   auto summary = storage::download(res.objects, res.prefix, factory, http, d, &progress);
   progress.clear();
   const auto ok = summary.count(storage::FileResult::Status::downloaded);

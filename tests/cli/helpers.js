@@ -34,8 +34,9 @@ function baseEnv(dir) {
 }
 
 // Synchronous run with a bounded time; returns {code, stdout, stderr}.
-function impact(dir, args, { env = {}, input, timeout = 30000 } = {}) {
-  const r = spawnSync(BIN, args, { env: { ...baseEnv(dir), ...env }, input, timeout, encoding: 'utf8' });
+// `bin` runs another program (a shell around impact, say) with impact's environment.
+function impact(dir, args, { env = {}, input, timeout = 30000, bin = BIN } = {}) {
+  const r = spawnSync(bin, args, { env: { ...baseEnv(dir), ...env }, input, timeout, encoding: 'utf8' });
   if (r.error) throw r.error;
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }

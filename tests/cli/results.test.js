@@ -62,6 +62,21 @@ test('ls lists every object across pages (more than 1,000 keys)', () => {
   } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 });
 
+test('1,005 objects under a hard limit of 200 open files: all downloaded, none left behind', () => {
+  const dir = setup(null);
+  try {
+    const out = path.join(dir, 'many');
+    // The shell lowers the hard limit, so impact cannot raise it: the download has to fit its work under it.
+    const r = impact(dir, ['-c', 'ulimit -n 200 && exec "$0" "$@"', BIN, 'results', 'download', `${RUN}-many`, '-o', out, '--json'],
+      { env: KEYS, timeout: 120000, bin: '/bin/bash' });
+    assert.equal(r.code, 0, r.stderr);
+    const files = JSON.parse(r.stdout).files;
+    assert.equal(files.filter((f) => f.status === 'downloaded').length, 1005);
+    assert.equal(fs.readFileSync(path.join(out, '0417.txt'), 'utf8'), `runs/${RUN}-many/0417.txt`);
+    assert.deepEqual(noLeftovers(out), []);
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+});
+
 test('download with temporary keys from the STS for the user\'s token, cached 0600 and reused', async (t) => {
   const dir = setup(t);
   const token = (await userToken('alice')).access_token;

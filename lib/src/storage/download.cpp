@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -38,7 +39,7 @@ constexpr std::string_view kPartSuffix = ".impact-part";
 constexpr std::string_view kStateSuffix = ".impact-state";
 constexpr const char* kEtagXattr = "user.impact.etag";
 constexpr std::uint64_t kMiB = 1u << 20;
-constexpr std::size_t kWave = 1024;  // requests signed and queued at once
+constexpr std::size_t kWave = 1024;  // requests signed and queued at once (at most; see wave_size)
 // Socket reads per transfer: 8 times libcurl's default cuts the system calls of a large download by as much;
 // with the write buffer below, 32 transfers in flight hold at most 12 MiB.
 constexpr std::uint64_t kReceiveBuffer = 128u << 10;
@@ -318,6 +319,16 @@ bool identical(const fs::path& p, const ObjectInfo& o) {
 
 bool matches(const std::vector<std::string>& globs, const std::string& rel) {
   return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) { return ::fnmatch(g.c_str(), rel.c_str(), 0) == 0; });
+}
+
+// How many requests to queue at once: each holds its file open until the wave ends, so a wave must fit
+// under the open-files limit (often 1024 on login nodes) beside the connections and a margin.
+std::size_t wave_size(std::size_t parallel) {
+  struct rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return kWave;
+  const auto limit = static_cast<std::size_t>(rl.rlim_cur);
+  const std::size_t reserved = parallel + 64;
+  return limit > reserved + 16 ? std::min(kWave, limit - reserved) : 16;
 }
 
 std::uint64_t choose_part_size(std::uint64_t size, const DownloadOptions& o) {
@@ -669,9 +680,10 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
   }
 
   http::Batch batch(http_options, options.parallel);
-  for (std::size_t begin = 0; begin < items.size(); begin += kWave) {
+  const std::size_t wave = wave_size(options.parallel);
+  for (std::size_t begin = 0; begin < items.size(); begin += wave) {
     throw_if_cancelled();
-    const std::size_t end = std::min(items.size(), begin + kWave);
+    const std::size_t end = std::min(items.size(), begin + wave);
     std::vector<http::Request> requests;
     std::vector<std::size_t> index;  // request -> item
     for (std::size_t k = begin; k < end; ++k) {
