@@ -52,7 +52,7 @@ inline std::vector<std::string> strings_member(const nlohmann::json& j, std::str
   return v != nullptr ? strings_of(*v) : std::vector<std::string>();
 }
 
-// An integer member (signed or unsigned JSON integer, read as int64), or std::nullopt.
+// An integer member (signed or unsigned JSON integer, read as int64 like json::get does), or std::nullopt.
 inline std::optional<std::int64_t> integer_member(const nlohmann::json& j, std::string_view key) {
   const auto* v = member(j, key);
   if (v == nullptr || !v->is_number_integer()) return std::nullopt;
