@@ -1,5 +1,6 @@
 #include "impact/config.hpp"
 
+#include <array>
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -14,6 +15,32 @@
 namespace fs = std::filesystem;
 
 namespace impact {
+namespace {
+
+// A profile's settings by name, for reading, writing and showing them in one way.
+template <class Owner, class T, std::size_t N>
+using Fields = std::array<std::pair<std::string_view, T Owner::*>, N>;
+constexpr Fields<Profile, std::string, 6> kProfileText{{{"registry", &Profile::registry},
+                                                        {"issuer", &Profile::issuer},
+                                                        {"client_id", &Profile::client_id},
+                                                        {"client_secret_file", &Profile::client_secret_file},
+                                                        {"wes", &Profile::wes},
+                                                        {"drs_resolver", &Profile::drs_resolver}}};
+constexpr Fields<Profile, std::map<std::string, std::string>, 3> kProfileMaps{
+    {{"beacons", &Profile::beacons}, {"drs", &Profile::drs}, {"trusted_visa_issuers", &Profile::trusted_visa_issuers}}};
+constexpr Fields<StorageConfig, std::string, 6> kStorageText{
+    {{"url", &StorageConfig::url}, {"bucket", &StorageConfig::bucket}, {"region", &StorageConfig::region},
+     {"sts", &StorageConfig::sts}, {"keys_file", &StorageConfig::keys_file}, {"result_prefix", &StorageConfig::result_prefix}}};
+
+// The member called `key` in `fields`, or nullptr.
+template <class Owner, class T, std::size_t N>
+T Owner::*field(const Fields<Owner, T, N>& fields, std::string_view key) {
+  for (const auto& [k, f] : fields)
+    if (k == key) return f;
+  return nullptr;
+}
+
+}  // namespace
 
 bool valid_profile_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -46,22 +73,15 @@ void Profile::validate() const {
 }
 
 void to_json(nlohmann::json& j, const Profile& p) {
-  j = nlohmann::json{{"name", p.name}};
-  if (!p.registry.empty()) j["registry"] = p.registry;
-  if (!p.issuer.empty()) j["issuer"] = p.issuer;
-  if (!p.client_id.empty()) j["client_id"] = p.client_id;
-  if (!p.client_secret_file.empty()) j["client_secret_file"] = p.client_secret_file;
+  j = nlohmann::json{{"name", p.name}};  // an object's members are written sorted by name
+  for (const auto& [k, f] : kProfileText)
+    if (!(p.*f).empty()) j[k] = p.*f;
   if (!p.scopes.empty()) j["scopes"] = p.scopes;
-  j["beacons"] = p.beacons;
-  j["drs"] = p.drs;
-  if (!p.wes.empty()) j["wes"] = p.wes;
+  for (const auto& [k, f] : kProfileMaps) j[k] = p.*f;
   if (p.storage) {
-    j["storage"] = {{"url", p.storage->url},       {"bucket", p.storage->bucket},
-                    {"region", p.storage->region}, {"sts", p.storage->sts}, {"keys_file", p.storage->keys_file},
-                    {"result_prefix", p.storage->result_prefix}};
+    j["storage"] = nlohmann::json::object();
+    for (const auto& [k, f] : kStorageText) j["storage"][k] = *p.storage.*f;
   }
-  j["trusted_visa_issuers"] = p.trusted_visa_issuers;
-  if (!p.drs_resolver.empty()) j["drs_resolver"] = p.drs_resolver;
 }
 
 fs::path Config::default_path() {
@@ -135,28 +155,16 @@ Config Config::parse(std::string_view text, const std::string& origin) {
         const std::string where = "profiles." + p.name + ".";
         for (const auto& [fkey, f] : *t) {
           const std::string fk(fkey.str());
-          if (fk == "registry") p.registry = r.str(f, fk);
-          else if (fk == "issuer") p.issuer = r.str(f, fk);
-          else if (fk == "client_id") p.client_id = r.str(f, fk);
-          else if (fk == "client_secret_file") p.client_secret_file = r.str(f, fk);
+          if (auto text_field = field(kProfileText, fk)) p.*text_field = r.str(f, fk);
+          else if (auto map_field = field(kProfileMaps, fk)) p.*map_field = r.str_map(f, fk);
           else if (fk == "scopes") p.scopes = r.str_list(f, fk);
-          else if (fk == "beacons") p.beacons = r.str_map(f, fk);
-          else if (fk == "drs") p.drs = r.str_map(f, fk);
-          else if (fk == "wes") p.wes = r.str(f, fk);
-          else if (fk == "drs_resolver") p.drs_resolver = r.str(f, fk);
-          else if (fk == "trusted_visa_issuers") p.trusted_visa_issuers = r.str_map(f, fk);
           else if (fk == "storage") {
             const auto* st = f.as_table();
             if (!st) r.fail(f, "'storage' must be a table");
             StorageConfig s;
             for (const auto& [skey, sv] : *st) {
               const std::string sk(skey.str());
-              if (sk == "url") s.url = r.str(sv, sk);
-              else if (sk == "bucket") s.bucket = r.str(sv, sk);
-              else if (sk == "region") s.region = r.str(sv, sk);
-              else if (sk == "sts") s.sts = r.str(sv, sk);
-              else if (sk == "keys_file") s.keys_file = r.str(sv, sk);
-              else if (sk == "result_prefix") s.result_prefix = r.str(sv, sk);
+              if (auto storage_field = field(kStorageText, sk)) s.*storage_field = r.str(sv, sk);
               else r.unknown(where + "storage.", sk);
             }
             p.storage = s;
@@ -196,29 +204,19 @@ std::string Config::serialize() const {
   toml::table profiles;
   for (const auto& [name, p] : profiles_) {
     toml::table t;
-    auto put = [&](const char* k, const std::string& v) {
-      if (!v.empty()) t.insert(k, v);
-    };
-    put("registry", p.registry);
-    put("issuer", p.issuer);
-    put("client_id", p.client_id);
-    put("client_secret_file", p.client_secret_file);
+    for (const auto& [k, f] : kProfileText)
+      if (!(p.*f).empty()) t.insert(k, p.*f);
     if (!p.scopes.empty()) {
       toml::array a;
       for (const auto& s : p.scopes) a.push_back(s);
       t.insert("scopes", a);
     }
-    put("wes", p.wes);
-    put("drs_resolver", p.drs_resolver);
-    auto put_map = [&](const char* k, const std::map<std::string, std::string>& m) {
-      if (m.empty()) return;
+    for (const auto& [k, f] : kProfileMaps) {
+      if ((p.*f).empty()) continue;
       toml::table mt;
-      for (const auto& [mk, mv] : m) mt.insert(mk, mv);
+      for (const auto& [mk, mv] : p.*f) mt.insert(mk, mv);
       t.insert(k, mt);
-    };
-    put_map("beacons", p.beacons);
-    put_map("drs", p.drs);
-    put_map("trusted_visa_issuers", p.trusted_visa_issuers);
+    }
     if (p.storage) {
       toml::table st;
       st.insert("url", p.storage->url);

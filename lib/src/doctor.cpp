@@ -9,6 +9,7 @@
 #include "impact/retry.hpp"
 #include "impact/service_info.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 
 namespace impact {
 
@@ -91,7 +92,7 @@ void check_api(DoctorReport& rep, const Target& t, const http::Response& r) {
       case Probe::discovery: {
         if (!r.ok()) http::throw_for_status(r, "OpenID discovery");
         auto j = parse_json_body(r, "OpenID discovery");
-        std::string iss = j.is_object() && j.contains("issuer") && j["issuer"].is_string() ? j["issuer"].get<std::string>() : "";
+        std::string iss = detail::string_member(j, "issuer");
         auto trim = [](std::string s) { while (!s.empty() && s.back() == '/') s.pop_back(); return s; };
         if (trim(iss) != trim(t.base)) {
           c.status = CheckStatus::fail;

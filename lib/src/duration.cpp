@@ -46,7 +46,7 @@ std::string format_duration(std::chrono::seconds d) {
   long long s = d.count();
   std::string out;
   if (s < 0) {
-    out = "-";
+    out += '-';
     s = -s;
   }
   const long long days = s / 86400, hours = (s / 3600) % 24, minutes = (s / 60) % 60, secs = s % 60;

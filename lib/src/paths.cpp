@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include "impact/error.hpp"
 
 namespace fs = std::filesystem;
@@ -47,8 +49,7 @@ void ensure_private_dir(const fs::path& dir, unsigned mode) {
 void write_file_atomic(const fs::path& path, std::string_view data, unsigned mode) {
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::random_device rd;
-  const fs::path tmp = dir / ("." + path.filename().string() + ".tmp" + std::to_string(::getpid()) + "-" +
-                              std::to_string(rd() & 0xffffff));
+  const fs::path tmp = dir / fmt::format(".{}.tmp{}-{}", path.filename().string(), ::getpid(), rd() & 0xffffff);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) throw Error(ErrorKind::io, "cannot write " + path.string() + ": " + errno_text());
   auto fail = [&](const std::string& what) {

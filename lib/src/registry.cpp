@@ -2,6 +2,7 @@
 
 #include "impact/error.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 
 namespace impact {
 
@@ -15,8 +16,7 @@ std::string short_service_name(const std::string& id, const std::map<std::string
 namespace {
 std::string field(const nlohmann::json& extra, std::initializer_list<const char*> keys) {
   for (const char* k : keys) {
-    auto it = extra.find(k);
-    if (it != extra.end() && it->is_string()) return it->get<std::string>();
+    if (const auto* v = detail::member(extra, k, nlohmann::json::value_t::string)) return v->get<std::string>();
   }
   return {};
 }

@@ -6,6 +6,7 @@
 #include "impact/error.hpp"
 #include "impact/redact.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 
 namespace impact {
 
@@ -52,14 +53,11 @@ ServiceInfo parse_service_info(const nlohmann::json& doc, std::string_view origi
   };
   if (!doc.is_object()) throw bad("not a JSON object");
   auto req = [&](const nlohmann::json& o, const char* key) -> std::string {
-    auto it = o.find(key);
-    if (it == o.end() || !it->is_string()) throw bad(std::string("'") + key + "' is missing or not a string");
-    return it->get<std::string>();
+    const auto* v = detail::member(o, key, nlohmann::json::value_t::string);
+    if (v == nullptr) throw bad(std::string("'") + key + "' is missing or not a string");
+    return v->get<std::string>();
   };
-  auto opt = [&](const nlohmann::json& o, const char* key) -> std::string {
-    auto it = o.find(key);
-    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
+  using detail::string_member;
   ServiceInfo s;
   s.id = req(doc, "id");
   s.name = req(doc, "name");
@@ -70,14 +68,14 @@ ServiceInfo parse_service_info(const nlohmann::json& doc, std::string_view origi
   auto org = doc.find("organization");
   if (org == doc.end() || !org->is_object()) throw bad("'organization' is missing");
   s.organization_name = req(*org, "name");
-  s.organization_url = opt(*org, "url");
-  s.description = opt(doc, "description");
-  s.environment = opt(doc, "environment");
-  s.contact_url = opt(doc, "contactUrl");
-  s.documentation_url = opt(doc, "documentationUrl");
-  s.created_at = opt(doc, "createdAt");
-  s.updated_at = opt(doc, "updatedAt");
-  s.url = opt(doc, "url");
+  s.organization_url = string_member(*org, "url");
+  s.description = string_member(doc, "description");
+  s.environment = string_member(doc, "environment");
+  s.contact_url = string_member(doc, "contactUrl");
+  s.documentation_url = string_member(doc, "documentationUrl");
+  s.created_at = string_member(doc, "createdAt");
+  s.updated_at = string_member(doc, "updatedAt");
+  s.url = string_member(doc, "url");
   s.extra = nlohmann::json::object();
   for (const auto& [k, v] : doc.items())
     if (std::find(kStandard.begin(), kStandard.end(), k) == kStandard.end()) s.extra[k] = v;

@@ -83,7 +83,10 @@ std::string Url::origin() const {
 std::string Url::str() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string out = scheme + "://" + h;
-  if (port != default_port(scheme)) out += ":" + std::to_string(port);
+  if (port != default_port(scheme)) {
+    out += ':';
+    out += std::to_string(port);
+  }
   out += path;
   if (!query.empty()) out += "?" + query;
   return out;

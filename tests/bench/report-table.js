@@ -74,7 +74,7 @@ ${s3.trim()}
 
 \`\`\`sh
 tests/federation/up --base-port 19500 --state /tmp/fed
-cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DIMPACT_WERROR=OFF && cmake --build build-rel --target impact
+cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DIMPACT_WERROR=ON && cmake --build build-rel --target impact
 tests/bench/report.sh --state /tmp/fed --impact build-rel/cli/impact      # writes tests/bench/REPORT.md
 tests/federation/down --state /tmp/fed
 \`\`\`

@@ -172,10 +172,11 @@ TEST_CASE("fuzz: an STS Expiration beyond the clock's range is refused, not over
     CAPTURE(when);
     impact::http::Response r;
     r.status = 200;
-    r.body = std::string("<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>") +
-             "<AccessKeyId>AK</AccessKeyId><SecretAccessKey>secret-key-value-1</SecretAccessKey>" +
-             "<SessionToken>session-token-value-1</SessionToken><Expiration>" + when +
-             "</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+    r.body = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+             "<AccessKeyId>AK</AccessKeyId><SecretAccessKey>secret-key-value-1</SecretAccessKey>"
+             "<SessionToken>session-token-value-1</SessionToken><Expiration>";
+    r.body += when;
+    r.body += "</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
     CHECK_THROWS_WITH_AS(impact::storage::parse_sts_response(r), doctest::Contains("impossible Expiration"), impact::Error);
   }
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
@@ -49,6 +50,40 @@ TEST_CASE("token store: round trip, 0600 file in a 0700 folder, remove") {
   CHECK(store.profiles() == std::vector<std::string>{"p"});
   CHECK(store.remove("p"));
   CHECK_FALSE(store.load("p").has_value());
+}
+
+TEST_CASE("token store: every member is written and read back") {
+  auth::TokenState s = sample();
+  s.refresh_expires = 1'800'000'001;
+  s.subject = "sub-1";
+  s.username = "alice";
+  s.name = "Alice A";
+  s.email = "alice@example.org";
+  s.visas_fetched = 1'700'000'002;
+  s.passport = "passport-value-1";
+  s.passport_expires = 1'700'000'003;
+  s.logged_in = 1'700'000'004;
+  s.refreshed = 1'700'000'005;
+  const std::string text = auth::serialize(s);
+  auto back = auth::parse_token_state(text, "test");
+  CHECK(std::tie(back.issuer, back.client_id, back.grant, back.access_token, back.refresh_token, back.scope, back.subject,
+                 back.username, back.name, back.email, back.passport, back.visas) ==
+        std::tie(s.issuer, s.client_id, s.grant, s.access_token, s.refresh_token, s.scope, s.subject, s.username, s.name,
+                 s.email, s.passport, s.visas));
+  CHECK(std::tie(back.access_expires, back.refresh_expires, back.visas_fetched, back.passport_expires, back.logged_in,
+                 back.refreshed) == std::tie(s.access_expires, s.refresh_expires, s.visas_fetched, s.passport_expires,
+                                             s.logged_in, s.refreshed));
+  CHECK(auth::serialize(back) == text);
+}
+
+TEST_CASE("token store: a member of the wrong type is named; a missing one is empty") {
+  CHECK_THROWS_WITH_AS(auth::parse_token_state(R"({"format": 1, "access_token": "at", "scope": 5})", "f"),
+                       doctest::Contains("'scope' is not a string"), Error);
+  CHECK_THROWS_WITH_AS(auth::parse_token_state(R"({"format": 1, "access_token": "at", "logged_in": "5"})", "f"),
+                       doctest::Contains("'logged_in' is not an integer"), Error);
+  auto s = auth::parse_token_state(R"({"format": 1, "refresh_token": "rt"})", "f");
+  CHECK(s.access_token.empty());
+  CHECK(s.access_expires == 0);
 }
 
 TEST_CASE("token store: corrupt, truncated or foreign files ask for a new login") {

@@ -99,7 +99,11 @@ TEST_CASE("listing copes with a server that ignores page_size, and one that hand
     if (!starts(r.target, "/ga4gh/wes/v1/runs")) return js(404, {});
     ++calls;
     json runs = json::array();
-    for (int i = 0; i < 3000; ++i) runs.push_back({{"run_id", "r" + std::to_string(i)}, {"state", "COMPLETE"}});
+    for (int i = 0; i < 3000; ++i) {
+      std::string id = "r";
+      id += std::to_string(i);
+      runs.push_back({{"run_id", id}, {"state", "COMPLETE"}});
+    }
     return js(200, {{"runs", runs}, {"next_page_token", "same"}});
   });
   auto c = f.client();

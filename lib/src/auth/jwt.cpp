@@ -11,6 +11,7 @@
 #include <openssl/param_build.h>
 
 #include "impact/error.hpp"
+#include "json_fields.hpp"
 
 namespace impact::jwt {
 namespace {
@@ -58,11 +59,7 @@ const Algorithm* find_algorithm(std::string_view alg) noexcept {
   return nullptr;
 }
 
-// A string member, or "" when it is absent or not a string (json::value() would throw for another type).
-std::string text(const nlohmann::json& j, const char* name) {
-  auto it = j.is_object() ? j.find(name) : j.end();
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using detail::string_member;  // "" for a member that is absent or not a string: a JOSE header is untrusted input
 
 std::string member(const nlohmann::json& jwk, const char* name) {
   auto it = jwk.find(name);
@@ -82,8 +79,8 @@ PKey key_from_params(const char* type, OSSL_PARAM_BLD* bld) {
 }
 
 PKey ec_key(const nlohmann::json& jwk, const Algorithm& alg) {
-  if (text(jwk, "crv") != alg.curve)
-    fail(fmt::format("{} needs a key on curve {}, the key is on '{}'", alg.name, alg.curve, text(jwk, "crv")));
+  if (string_member(jwk, "crv") != alg.curve)
+    fail(fmt::format("{} needs a key on curve {}, the key is on '{}'", alg.name, alg.curve, string_member(jwk, "crv")));
   std::string x = member(jwk, "x"), y = member(jwk, "y");
   if (x.size() != alg.coordinate || y.size() != alg.coordinate) fail("the EC signing key has coordinates of the wrong size");
   std::string point = "\x04" + x + y;
@@ -202,17 +199,17 @@ Jws decode(std::string_view token) {
 const nlohmann::json& select_key(const nlohmann::json& jwks, const Jws& jws) {
   auto keys = jwks.find("keys");
   if (!jwks.is_object() || keys == jwks.end() || !keys->is_array()) fail("the key set is not a JWKS ({\"keys\": [...]})");
-  const Algorithm* alg = find_algorithm(text(jws.header, "alg"));
-  std::string kid = jws.header.contains("kid") && jws.header["kid"].is_string() ? jws.header["kid"].get<std::string>() : "";
+  const Algorithm* alg = find_algorithm(string_member(jws.header, "alg"));
+  std::string kid = string_member(jws.header, "kid");
   const nlohmann::json* only = nullptr;
   int fitting = 0;
   for (const auto& k : *keys) {
     if (!k.is_object()) continue;
     if (!kid.empty()) {
-      if (text(k, "kid") == kid) return k;
+      if (string_member(k, "kid") == kid) return k;
       continue;
     }
-    if (alg != nullptr && text(k, "kty") == alg->kty) {
+    if (alg != nullptr && string_member(k, "kty") == alg->kty) {
       only = &k;
       ++fitting;
     }
@@ -223,13 +220,13 @@ const nlohmann::json& select_key(const nlohmann::json& jwks, const Jws& jws) {
 }
 
 void verify(const Jws& jws, const nlohmann::json& jwk) {
-  std::string name = jws.header.contains("alg") && jws.header["alg"].is_string() ? jws.header["alg"].get<std::string>() : "";
+  std::string name = string_member(jws.header, "alg");
   const Algorithm* alg = find_algorithm(name);
   if (alg == nullptr)
     fail(name.empty() ? std::string("the JWT names no algorithm")
                       : fmt::format("the JWT algorithm '{}' is not accepted (only ES256, ES384, RS256, RS384, RS512)", name));
-  if (!jwk.is_object() || text(jwk, "kty") != alg->kty)
-    fail(fmt::format("{} needs an {} key, the key is '{}'", alg->name, alg->kty, jwk.is_object() ? text(jwk, "kty") : ""));
+  if (!jwk.is_object() || string_member(jwk, "kty") != alg->kty)
+    fail(fmt::format("{} needs an {} key, the key is '{}'", alg->name, alg->kty, string_member(jwk, "kty")));
   if (jwk.contains("alg") && jwk["alg"] != alg->name)
     fail(fmt::format("the key is for {}, the JWT says {}", jwk["alg"].is_string() ? jwk["alg"].get<std::string>() : "?", alg->name));
   if (jwk.contains("use") && jwk["use"] != "sig") fail("the key is not a signing key (use is not 'sig')");

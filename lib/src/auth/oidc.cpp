@@ -15,6 +15,7 @@
 #include "impact/redact.hpp"
 #include "impact/service_info.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 
 namespace impact::oidc {
 namespace {
@@ -22,31 +23,15 @@ namespace {
 using nlohmann::json;
 using std::chrono::seconds;
 
-std::string str(const json& doc, const char* key) {
-  auto it = doc.find(key);
-  return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::vector<std::string> strings(const json& doc, const char* key) {
-  std::vector<std::string> out;
-  auto it = doc.find(key);
-  if (it != doc.end() && it->is_array())
-    for (const auto& v : *it)
-      if (v.is_string()) out.push_back(v.get<std::string>());
-  return out;
-}
+using detail::string_member;
+using detail::strings_member;
 
 std::optional<seconds> number(const json& doc, const char* key) {
-  auto it = doc.find(key);
-  if (it == doc.end()) return std::nullopt;
   // Clamped to +-1e10 s (300 years): converting a huge float is undefined, and later sums must not overflow.
   static constexpr std::int64_t limit = 10'000'000'000;
-  auto clamped = [](std::int64_t v) { return seconds(std::clamp<std::int64_t>(v, -limit, limit)); };
-  if (it->is_number_unsigned()) return clamped(static_cast<std::int64_t>(std::min<std::uint64_t>(it->get<std::uint64_t>(), limit)));
-  if (it->is_number_integer()) return clamped(it->get<std::int64_t>());
-  if (it->is_number_float()) return clamped(static_cast<std::int64_t>(std::clamp(it->get<double>(), -1e10, 1e10)));
-  if (it->is_string()) {  // some servers send numbers as strings
-    try { return clamped(std::stoll(it->get<std::string>())); } catch (...) { return std::nullopt; }
+  if (auto n = detail::clamped_number_member(doc, key, limit)) return seconds(*n);
+  if (const auto* s = detail::member(doc, key, json::value_t::string)) {  // some servers send numbers as strings
+    try { return seconds(std::clamp<std::int64_t>(std::stoll(s->get<std::string>()), -limit, limit)); } catch (...) { return std::nullopt; }
   }
   return std::nullopt;
 }
@@ -91,7 +76,8 @@ http::Response post_form(http::Client& client, const Discovery& d, const std::st
     req.headers.push_back({"Authorization", "Basic " + cred});
     wipe(cred);
   } else {
-    body += (body.empty() ? "" : "&") + form({{"client_id", c.client_id}, {"client_secret", c.client_secret}});
+    if (!body.empty()) body += '&';
+    body += form({{"client_id", c.client_id}, {"client_secret", c.client_secret}});
   }
   req.body = std::move(body);
   auto r = client.send(std::move(req));
@@ -121,8 +107,8 @@ Error oauth_error(const std::string& code, const std::string& description, std::
 // The OAuth error of a non-2xx token-endpoint answer, if it has one.
 std::optional<std::pair<std::string, std::string>> oauth_error_of(const http::Response& r) {
   auto doc = json::parse(r.body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || str(doc, "error").empty()) return std::nullopt;
-  return std::make_pair(str(doc, "error"), str(doc, "error_description"));
+  if (doc.is_discarded() || !doc.is_object() || string_member(doc, "error").empty()) return std::nullopt;
+  return std::make_pair(string_member(doc, "error"), string_member(doc, "error_description"));
 }
 
 std::string pkce_verifier() {
@@ -168,21 +154,21 @@ bool Discovery::supports_s256() const { return has(code_challenge_methods, "S256
 Discovery parse_discovery(const json& doc, const std::string& issuer) {
   if (!doc.is_object()) throw Error(ErrorKind::protocol, "the OIDC discovery document is not a JSON object");
   Discovery d;
-  d.issuer = str(doc, "issuer");
+  d.issuer = string_member(doc, "issuer");
   auto strip = [](std::string s) { while (!s.empty() && s.back() == '/') s.pop_back(); return s; };
   if (strip(d.issuer) != strip(issuer))
     throw Error(ErrorKind::protocol,
                 fmt::format("the identity provider calls itself '{}', not '{}' as configured", d.issuer, issuer),
                 "fix the profile's issuer (impact profile add … --issuer URL)");
-  d.device_authorization_endpoint = str(doc, "device_authorization_endpoint");
-  d.token_endpoint = str(doc, "token_endpoint");
-  d.userinfo_endpoint = str(doc, "userinfo_endpoint");
-  d.revocation_endpoint = str(doc, "revocation_endpoint");
-  d.introspection_endpoint = str(doc, "introspection_endpoint");
-  d.jwks_uri = str(doc, "jwks_uri");
-  d.code_challenge_methods = strings(doc, "code_challenge_methods_supported");
-  d.grant_types = strings(doc, "grant_types_supported");
-  d.token_auth_methods = strings(doc, "token_endpoint_auth_methods_supported");
+  d.device_authorization_endpoint = string_member(doc, "device_authorization_endpoint");
+  d.token_endpoint = string_member(doc, "token_endpoint");
+  d.userinfo_endpoint = string_member(doc, "userinfo_endpoint");
+  d.revocation_endpoint = string_member(doc, "revocation_endpoint");
+  d.introspection_endpoint = string_member(doc, "introspection_endpoint");
+  d.jwks_uri = string_member(doc, "jwks_uri");
+  d.code_challenge_methods = strings_member(doc, "code_challenge_methods_supported");
+  d.grant_types = strings_member(doc, "grant_types_supported");
+  d.token_auth_methods = strings_member(doc, "token_endpoint_auth_methods_supported");
   if (d.token_endpoint.empty()) throw Error(ErrorKind::protocol, "the OIDC discovery document has no token_endpoint");
   for (const auto* u : {&d.device_authorization_endpoint, &d.token_endpoint, &d.userinfo_endpoint,
                         &d.revocation_endpoint, &d.introspection_endpoint, &d.jwks_uri})
@@ -221,11 +207,11 @@ DeviceCode request_device_code(http::Client& client, const Discovery& d, const C
     http::throw_for_status(r, "the device authorization request");
   }
   auto doc = parse_json_body(r, "the device authorization response");
-  code.device_code = str(doc, "device_code");
-  code.user_code = str(doc, "user_code");
-  code.verification_uri = str(doc, "verification_uri");
-  if (code.verification_uri.empty()) code.verification_uri = str(doc, "verification_url");  // Google's spelling
-  code.verification_uri_complete = str(doc, "verification_uri_complete");
+  code.device_code = string_member(doc, "device_code");
+  code.user_code = string_member(doc, "user_code");
+  code.verification_uri = string_member(doc, "verification_uri");
+  if (code.verification_uri.empty()) code.verification_uri = string_member(doc, "verification_url");  // Google's spelling
+  code.verification_uri_complete = string_member(doc, "verification_uri_complete");
   if (code.device_code.empty() || code.user_code.empty() || code.verification_uri.empty())
     throw Error(ErrorKind::protocol, "the device authorization response lacks device_code, user_code or verification_uri");
   remember_secret(code.device_code);
@@ -244,12 +230,12 @@ Tokens parse_token_response(const http::Response& r, std::string_view what) {
     throw Error(ErrorKind::protocol, fmt::format("{}: the identity provider answered HTTP {} with something that is not JSON", what, r.status),
                 "try again; if it persists, tell the provider's operators");
   Tokens t;
-  t.access_token = str(doc, "access_token");
-  t.refresh_token = str(doc, "refresh_token");
-  t.id_token = str(doc, "id_token");
-  t.token_type = str(doc, "token_type");
-  t.scope = str(doc, "scope");
-  t.issued_token_type = str(doc, "issued_token_type");
+  t.access_token = string_member(doc, "access_token");
+  t.refresh_token = string_member(doc, "refresh_token");
+  t.id_token = string_member(doc, "id_token");
+  t.token_type = string_member(doc, "token_type");
+  t.scope = string_member(doc, "scope");
+  t.issued_token_type = string_member(doc, "issued_token_type");
   t.expires_in = number(doc, "expires_in");
   t.refresh_expires_in = number(doc, "refresh_expires_in");
   doc.clear();

@@ -12,26 +12,19 @@
 #include "impact/paths.hpp"
 #include "impact/service_info.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 
 namespace impact::auth {
 namespace {
 
 using nlohmann::json;
 
-std::string text(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using detail::string_member;
 
 // A NumericDate (RFC 7519 2: an integer or a float), clamped to +-1e15 s (30 million years) so that converting
-// a huge float is not undefined behaviour and adding a leeway to it cannot overflow.
+// a huge float is not undefined behaviour and adding a leeway to it cannot overflow; 0 when missing.
 std::int64_t integer(const json& j, const char* key) {
-  constexpr std::int64_t limit = 1'000'000'000'000'000;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number()) return 0;
-  if (it->is_number_unsigned()) return static_cast<std::int64_t>(std::min<std::uint64_t>(it->get<std::uint64_t>(), limit));
-  if (it->is_number_integer()) return std::clamp<std::int64_t>(it->get<std::int64_t>(), -limit, limit);
-  return static_cast<std::int64_t>(std::clamp(it->get<double>(), -1e15, 1e15));
+  return detail::clamped_number_member(j, key, 1'000'000'000'000'000).value_or(0);
 }
 
 std::string sha256_hex(std::string_view s) {
@@ -89,11 +82,11 @@ Visa decode_visa(const std::string& token) {
   v.jwt = token;
   try {
     jwt::Jws jws = jwt::decode(token);
-    v.alg = text(jws.header, "alg");
-    v.jku = text(jws.header, "jku");
-    v.kid = text(jws.header, "kid");
-    v.iss = text(jws.payload, "iss");
-    v.sub = text(jws.payload, "sub");
+    v.alg = string_member(jws.header, "alg");
+    v.jku = string_member(jws.header, "jku");
+    v.kid = string_member(jws.header, "kid");
+    v.iss = string_member(jws.payload, "iss");
+    v.sub = string_member(jws.payload, "sub");
     v.iat = integer(jws.payload, "iat");
     v.exp = integer(jws.payload, "exp");
     auto claim = jws.payload.find("ga4gh_visa_v1");
@@ -101,10 +94,10 @@ Visa decode_visa(const std::string& token) {
       v.problem = "not a visa (no ga4gh_visa_v1 claim)";
       return v;
     }
-    v.type = text(*claim, "type");
-    v.value = text(*claim, "value");
-    v.source = text(*claim, "source");
-    v.by = text(*claim, "by");
+    v.type = string_member(*claim, "type");
+    v.value = string_member(*claim, "value");
+    v.source = string_member(*claim, "source");
+    v.by = string_member(*claim, "by");
     v.asserted = integer(*claim, "asserted");
     if (claim->contains("conditions")) v.conditions = (*claim)["conditions"].dump();
   } catch (const Error& e) {

@@ -11,6 +11,7 @@
 #include "impact/paths.hpp"
 #include "impact/redact.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 #include "text.hpp"
 
 namespace impact::auth {
@@ -47,16 +48,11 @@ Error not_logged_in(const Profile& p) {
 
 // The passport's embedded visas, when `jwt` is a GA4GH Passport (from token exchange).
 std::vector<std::string> passport_visas(const std::string& passport) {
-  std::vector<std::string> out;
   try {
-    auto jws = jwt::decode(passport);
-    auto it = jws.payload.find("ga4gh_passport_v1");
-    if (it != jws.payload.end() && it->is_array())
-      for (const auto& v : *it)
-        if (v.is_string()) out.push_back(v.get<std::string>());
+    return detail::strings_member(jwt::decode(passport).payload, "ga4gh_passport_v1");
   } catch (const Error&) {
+    return {};
   }
-  return out;
 }
 
 }  // namespace
@@ -144,15 +140,11 @@ void Session::fetch_passport(TokenState& s) {
   const auto& d = discovery();
   if (!d.userinfo_endpoint.empty() && s.grant != "client_credentials") {
     auto info = oidc::userinfo(client_, d, s.access_token);
-    auto str = [&](const char* k) { return info.contains(k) && info[k].is_string() ? info[k].get<std::string>() : std::string(); };
-    s.subject = str("sub");
-    s.username = str("preferred_username");
-    s.name = str("name");
-    s.email = str("email");
-    s.visas.clear();
-    if (auto it = info.find("ga4gh_passport_v1"); it != info.end() && it->is_array())
-      for (const auto& v : *it)
-        if (v.is_string()) s.visas.push_back(v.get<std::string>());
+    s.subject = detail::string_member(info, "sub");
+    s.username = detail::string_member(info, "preferred_username");
+    s.name = detail::string_member(info, "name");
+    s.email = detail::string_member(info, "email");
+    s.visas = detail::strings_member(info, "ga4gh_passport_v1");
     for (auto& v : info["ga4gh_passport_v1"]) if (v.is_string()) oidc::wipe(v.get_ref<std::string&>());
     s.visas_fetched = epoch_now();
   }

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -16,12 +17,24 @@
 #include "impact/oidc.hpp"
 #include "impact/paths.hpp"
 #include "impact/redact.hpp"
+#include "json_fields.hpp"
 
 namespace impact::auth {
 namespace {
 
 using nlohmann::json;
 constexpr int kFormat = 1;
+
+// The members of the state file besides "format" and "visas" (an object's members are written sorted by name).
+constexpr std::array<std::pair<const char*, std::string TokenState::*>, 11> kTextFields{{
+    {"issuer", &TokenState::issuer}, {"client_id", &TokenState::client_id}, {"grant", &TokenState::grant},
+    {"access_token", &TokenState::access_token}, {"refresh_token", &TokenState::refresh_token},
+    {"scope", &TokenState::scope}, {"subject", &TokenState::subject}, {"username", &TokenState::username},
+    {"name", &TokenState::name}, {"email", &TokenState::email}, {"passport", &TokenState::passport}}};
+constexpr std::array<std::pair<const char*, std::int64_t TokenState::*>, 6> kIntegerFields{{
+    {"access_expires", &TokenState::access_expires}, {"refresh_expires", &TokenState::refresh_expires},
+    {"visas_fetched", &TokenState::visas_fetched}, {"passport_expires", &TokenState::passport_expires},
+    {"logged_in", &TokenState::logged_in}, {"refreshed", &TokenState::refreshed}}};
 
 Error corrupt(const std::string& origin, std::string_view why) {
   return Error(ErrorKind::auth_required, fmt::format("the login state {} is unreadable ({})", origin, why),
@@ -36,16 +49,9 @@ TokenState::~TokenState() {
 }
 
 std::string serialize(const TokenState& s) {
-  json j = {{"format", kFormat},          {"issuer", s.issuer},
-            {"client_id", s.client_id},   {"grant", s.grant},
-            {"access_token", s.access_token}, {"access_expires", s.access_expires},
-            {"refresh_token", s.refresh_token}, {"refresh_expires", s.refresh_expires},
-            {"scope", s.scope},           {"subject", s.subject},
-            {"username", s.username},     {"name", s.name},
-            {"email", s.email},           {"visas", s.visas},
-            {"visas_fetched", s.visas_fetched}, {"passport", s.passport},
-            {"passport_expires", s.passport_expires}, {"logged_in", s.logged_in},
-            {"refreshed", s.refreshed}};
+  json j = {{"format", kFormat}, {"visas", s.visas}};
+  for (const auto& [k, field] : kTextFields) j[k] = s.*field;
+  for (const auto& [k, field] : kIntegerFields) j[k] = s.*field;
   std::string out = j.dump(2) + "\n";
   // the json object held copies of the secrets
   for (const char* k : {"access_token", "refresh_token", "passport"}) oidc::wipe(j[k].get_ref<std::string&>());
@@ -61,31 +67,11 @@ TokenState parse_token_state(std::string_view text, const std::string& origin) {
     throw corrupt(origin, "written by another version of impact");
   TokenState s;
   try {
-    auto text_of = [&](const char* k) { return j.contains(k) ? j.at(k).get<std::string>() : std::string(); };
-    auto int_of = [&](const char* k) {
-      if (!j.contains(k)) return std::int64_t{0};
-      // get<int64_t> of a float out of range is undefined behaviour: only integers are accepted.
-      if (!j.at(k).is_number_integer()) throw corrupt(origin, fmt::format("'{}' is not an integer", k));
-      return j.at(k).get<std::int64_t>();
-    };
-    s.issuer = text_of("issuer");
-    s.client_id = text_of("client_id");
-    s.grant = text_of("grant");
-    s.access_token = text_of("access_token");
-    s.access_expires = int_of("access_expires");
-    s.refresh_token = text_of("refresh_token");
-    s.refresh_expires = int_of("refresh_expires");
-    s.scope = text_of("scope");
-    s.subject = text_of("subject");
-    s.username = text_of("username");
-    s.name = text_of("name");
-    s.email = text_of("email");
+    for (const auto& [k, field] : kTextFields) s.*field = detail::string_member_strict(j, k);
+    for (const auto& [k, field] : kIntegerFields) s.*field = detail::integer_member_strict(j, k);
     if (j.contains("visas")) s.visas = j.at("visas").get<std::vector<std::string>>();
-    s.visas_fetched = int_of("visas_fetched");
-    s.passport = text_of("passport");
-    s.passport_expires = int_of("passport_expires");
-    s.logged_in = int_of("logged_in");
-    s.refreshed = int_of("refreshed");
+  } catch (const detail::WrongType& e) {
+    throw corrupt(origin, e.what());
   } catch (const json::exception&) {
     throw corrupt(origin, "a field has the wrong type");
   }

@@ -8,6 +8,7 @@
 
 #include "impact/beacon.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 
 namespace impact::beacon {
 
@@ -185,9 +186,12 @@ std::string query_string(const Query& q) {
   for (const auto& [k, v] : rp.items()) {
     std::string value;
     if (v.is_array()) {
-      for (const auto& x : v) value += (value.empty() ? "" : ",") + x.dump();
+      for (const auto& x : v) {
+        if (!value.empty()) value += ',';
+        value += x.dump();
+      }
     } else {
-      value = v.is_string() ? v.get<std::string>() : v.dump();
+      value = detail::as_text(v);
     }
     out += "&" + k + "=" + percent_encode(value);
   }
@@ -206,24 +210,13 @@ std::optional<std::string> error_message(const json& body) {
   if (!body.is_object()) return std::nullopt;
   auto e = body.find("error");
   if (e == body.end() || !e->is_object()) return std::nullopt;
-  if (auto m = e->find("errorMessage"); m != e->end() && m->is_string()) return m->get<std::string>();
+  if (const auto* m = detail::member(*e, "errorMessage", json::value_t::string)) return m->get<std::string>();
   return std::string("error ") + e->value("errorCode", json(0)).dump();
 }
 
 namespace {
 
-const json* member(const json& j, const char* key, json::value_t type) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(key);
-  return it != j.end() && it->type() == type ? &*it : nullptr;
-}
-
-std::optional<std::int64_t> integer(const json& j, const char* key) {
-  if (!j.is_object()) return std::nullopt;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number_integer()) return std::nullopt;
-  return it->get<std::int64_t>();
-}
+using detail::member;
 
 void add_unique(std::vector<std::string>& v, std::string s) {
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(std::move(s));
@@ -232,7 +225,7 @@ void add_unique(std::vector<std::string>& v, std::string s) {
 void read_info(const json& info, Answer& a) {
   if (!info.is_object()) return;
   if (auto* m = member(info, "messages", json::value_t::array))
-    for (const auto& s : *m) add_unique(a.messages, s.is_string() ? s.get<std::string>() : s.dump());
+    for (const auto& s : *m) add_unique(a.messages, detail::as_text(s));
   if (auto* w = member(info, "warnings", json::value_t::object)) {
     for (const auto& [k, v] : w->items()) {
       if (k == "unsupportedFilters" && v.is_array()) {
@@ -241,7 +234,7 @@ void read_info(const json& info, Answer& a) {
           add_unique(a.unknown_filters, f.is_string() ? f.get<std::string>() : id ? id->get<std::string>() : f.dump());
         }
       } else {
-        add_unique(a.messages, fmt::format("{}: {}", k, v.is_string() ? v.get<std::string>() : v.dump()));
+        add_unique(a.messages, fmt::format("{}: {}", k, detail::as_text(v)));
       }
     }
   }
@@ -266,7 +259,7 @@ Answer parse_answer(const json& body, const Query& sent) {
       for (const auto& rs : *sets) {
         if (auto* results = member(rs, "results", json::value_t::array))
           for (const auto& r : *results) a.records.push_back(r);
-        if (auto n = integer(rs, "resultsCount"); n && *n >= 0) {
+        if (auto n = detail::integer_member(rs, "resultsCount"); n && *n >= 0) {
           constexpr auto most = std::numeric_limits<std::int64_t>::max();
           set_total = *n > most - set_total ? most : set_total + *n;  // a hostile sum must not overflow
           set_counts = true;
@@ -277,7 +270,7 @@ Answer parse_answer(const json& body, const Query& sent) {
       a.records = *cols;
     }
   }
-  a.count = integer(summary ? *summary : empty, "numTotalResults");
+  a.count = detail::integer_member(summary ? *summary : empty, "numTotalResults");
   if (!a.count && set_counts) a.count = set_total;
   if (auto* e = summary ? member(*summary, "exists", json::value_t::boolean) : nullptr) {
     a.exists = e->get<bool>();
@@ -286,9 +279,8 @@ Answer parse_answer(const json& body, const Query& sent) {
   } else {
     throw Error(ErrorKind::protocol, "the beacon's answer has no responseSummary.exists");
   }
-  const auto returned = meta && meta->contains("returnedGranularity") && (*meta)["returnedGranularity"].is_string()
-                            ? parse_granularity((*meta)["returnedGranularity"].get<std::string>())
-                            : std::nullopt;
+  const auto* returned_member = meta ? member(*meta, "returnedGranularity", json::value_t::string) : nullptr;
+  const auto returned = returned_member ? parse_granularity(returned_member->get<std::string>()) : std::nullopt;
   a.granularity = returned ? *returned : has_records ? Granularity::record : a.count ? Granularity::count : Granularity::boolean;
 
   if (auto* info = member(body, "info", json::value_t::object)) read_info(*info, a);

@@ -10,6 +10,7 @@
 #include "impact/paths.hpp"
 #include "impact/service_info.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 
 namespace impact::beacon {
 
@@ -173,17 +174,18 @@ std::vector<std::string> filter_ids(const json& terms) {
   if (terms.is_object() && terms.contains("filteringTerms")) list = &terms["filteringTerms"];
   if (!list->is_array()) return ids;
   for (const auto& t : *list)
-    if (t.is_object() && t.contains("id") && t["id"].is_string()) ids.push_back(t["id"].get<std::string>());
+    if (const auto* id = detail::member(t, "id", json::value_t::string)) ids.push_back(id->get<std::string>());
   return ids;
 }
 
 std::string entry_url_from_map(const json& map, const EntryType& et) {
   if (!map.is_object() || !map.contains("endpointSets") || !map["endpointSets"].is_object()) return {};
   for (const auto& [key, set] : map["endpointSets"].items()) {
-    if (!set.is_object() || !set.contains("rootUrl") || !set["rootUrl"].is_string()) continue;
-    const auto root = set["rootUrl"].get<std::string>();
-    const auto type = set.find("entryType");
-    const bool by_id = key == et.id || (type != set.end() && type->is_string() && type->get<std::string>() == et.id);
+    const auto* root_member = detail::member(set, "rootUrl", json::value_t::string);
+    if (root_member == nullptr) continue;
+    const auto root = root_member->get<std::string>();
+    const auto* type = detail::member(set, "entryType", json::value_t::string);
+    const bool by_id = key == et.id || (type != nullptr && type->get<std::string>() == et.id);
     const bool by_path = root.size() > et.path.size() && root.compare(root.size() - et.path.size(), et.path.size(), et.path) == 0 &&
                          root[root.size() - et.path.size() - 1] == '/';
     if (by_id || by_path) return root;

@@ -17,6 +17,7 @@
 #include "impact/retry.hpp"
 #include "impact/service_info.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 
 namespace impact::drs {
 namespace {
@@ -236,8 +237,8 @@ struct Client::Impl {
            [&](const json& j) {
              if (!j.contains("resolved_drs_object") || !j["resolved_drs_object"].is_array()) return;
              for (const auto& a : j["resolved_drs_object"])
-               if (a.is_object() && a.contains("drs_object_id") && a["drs_object_id"].is_string())
-                 auths[base + "\n" + a["drs_object_id"].get<std::string>()] = parse_authorizations(a);
+               if (const auto* id = impact::detail::member(a, "drs_object_id", json::value_t::string))
+                 auths[base + "\n" + id->get<std::string>()] = parse_authorizations(a);
            });
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::cancelled) throw;
@@ -312,12 +313,9 @@ struct Client::Impl {
 
   // ---------------------------------------------------------------- access
   AccessUrl parse_access(const json& j, std::string_view origin) {
-    if (!j.is_object() || !j.contains("url") || !j["url"].is_string())
-      throw Error(ErrorKind::protocol, fmt::format("{} sent an access URL without a url", origin));
-    AccessUrl a{j["url"].get<std::string>(), {}};
-    if (j.contains("headers") && j["headers"].is_array())
-      for (const auto& h : j["headers"])
-        if (h.is_string()) a.headers.push_back(h.get<std::string>());
+    const auto* url = impact::detail::member(j, "url", json::value_t::string);
+    if (url == nullptr) throw Error(ErrorKind::protocol, fmt::format("{} sent an access URL without a url", origin));
+    AccessUrl a{url->get<std::string>(), impact::detail::strings_member(j, "headers")};
     remember(a);
     return a;
   }
@@ -440,9 +438,10 @@ std::vector<Client::AccessResult> Client::access_urls(const std::vector<AccessRe
                 [&](const json& j) {
                   if (!j.contains("resolved_drs_object_access_urls") || !j["resolved_drs_object_access_urls"].is_array()) return;
                   for (const auto& a : j["resolved_drs_object_access_urls"]) {
-                    if (!a.is_object() || !a.contains("drs_object_id") || !a["drs_object_id"].is_string()) continue;
-                    const std::string id = a["drs_object_id"].get<std::string>();
-                    const std::string aid = a.contains("drs_access_id") && a["drs_access_id"].is_string() ? a["drs_access_id"].get<std::string>() : "";
+                    const auto* id_member = impact::detail::member(a, "drs_object_id", json::value_t::string);
+                    if (id_member == nullptr) continue;
+                    const std::string id = id_member->get<std::string>();
+                    const std::string aid = impact::detail::string_member(a, "drs_access_id");
                     for (auto m : members)
                       if (requests[m].where.id == id && (aid.empty() || aid == requests[m].access_id) && !out[m].url)
                         out[m].url = im.parse_access(a, redact_url(base));

@@ -10,6 +10,7 @@
 
 #include "impact/drs.hpp"
 #include "impact/error.hpp"
+#include "json_fields.hpp"
 #include "text.hpp"
 
 namespace impact::drs {
@@ -43,25 +44,14 @@ std::string lower_copy(std::string s) {
   return s;
 }
 
-std::string str(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::vector<std::string> strings(const nlohmann::json& j, const char* key) {
-  std::vector<std::string> out;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_array()) return out;
-  for (const auto& v : *it)
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  return out;
-}
+using detail::string_member;
+using detail::strings_member;
 
 ContentsObject parse_contents(const nlohmann::json& j, int depth) {
   ContentsObject c;
-  c.name = str(j, "name");
-  c.id = str(j, "id");
-  c.drs_uri = strings(j, "drs_uri");
+  c.name = string_member(j, "name");
+  c.id = string_member(j, "id");
+  c.drs_uri = strings_member(j, "drs_uri");
   auto it = j.find("contents");
   if (it != j.end() && it->is_array() && depth < 16)
     for (const auto& k : *it)
@@ -136,31 +126,31 @@ Object parse_object(const nlohmann::json& j, std::string_view origin) {
   };
   if (!j.is_object()) throw bad("not a JSON object");
   Object o;
-  o.id = str(j, "id");
+  o.id = string_member(j, "id");
   if (o.id.empty()) throw bad("no id");
   using Field = std::string Object::*;
   static constexpr std::array<std::pair<const char*, Field>, 7> kText{{
       {"name", &Object::name}, {"self_uri", &Object::self_uri}, {"version", &Object::version},
       {"mime_type", &Object::mime_type}, {"description", &Object::description},
       {"created_time", &Object::created_time}, {"updated_time", &Object::updated_time}}};
-  for (const auto& [key, field] : kText) o.*field = str(j, key);
-  o.aliases = strings(j, "aliases");
-  auto size = j.find("size");
-  if (size == j.end() || !size->is_number_integer() || size->get<std::int64_t>() < 0) throw bad("no valid size");
-  o.size = size->get<std::uint64_t>();
+  for (const auto& [key, field] : kText) o.*field = string_member(j, key);
+  o.aliases = strings_member(j, "aliases");
+  const auto size = detail::integer_member(j, "size");
+  if (!size || *size < 0) throw bad("no valid size");
+  o.size = static_cast<std::uint64_t>(*size);
   if (auto it = j.find("checksums"); it != j.end() && it->is_array())
     for (const auto& c : *it)
-      if (c.is_object() && !str(c, "type").empty()) o.checksums.push_back({str(c, "type"), lower_copy(str(c, "checksum"))});
+      if (c.is_object() && !string_member(c, "type").empty()) o.checksums.push_back({string_member(c, "type"), lower_copy(string_member(c, "checksum"))});
   if (auto it = j.find("access_methods"); it != j.end() && it->is_array()) {
     for (const auto& m : *it) {
       if (!m.is_object()) continue;
       AccessMethod a;
-      a.type = str(m, "type");
-      a.access_id = str(m, "access_id");
-      a.region = str(m, "region");
-      if (auto av = m.find("available"); av != m.end() && av->is_boolean()) a.available = av->get<bool>();
-      if (auto u = m.find("access_url"); u != m.end() && u->is_object() && !str(*u, "url").empty())
-        a.access_url = AccessUrl{str(*u, "url"), strings(*u, "headers")};
+      a.type = string_member(m, "type");
+      a.access_id = string_member(m, "access_id");
+      a.region = string_member(m, "region");
+      if (auto av = detail::bool_member(m, "available")) a.available = *av;
+      if (auto u = m.find("access_url"); u != m.end() && u->is_object() && !string_member(*u, "url").empty())
+        a.access_url = AccessUrl{string_member(*u, "url"), strings_member(*u, "headers")};
       o.access_methods.push_back(std::move(a));
     }
   }
@@ -176,9 +166,9 @@ Authorizations parse_authorizations(const nlohmann::json& j) {
   Authorizations a;
   if (!j.is_object() || !j.contains("supported_types")) return a;
   a.known = true;
-  a.supported_types = strings(j, "supported_types");
-  a.passport_auth_issuers = strings(j, "passport_auth_issuers");
-  a.bearer_auth_issuers = strings(j, "bearer_auth_issuers");
+  a.supported_types = strings_member(j, "supported_types");
+  a.passport_auth_issuers = strings_member(j, "passport_auth_issuers");
+  a.bearer_auth_issuers = strings_member(j, "bearer_auth_issuers");
   return a;
 }
 

@@ -13,6 +13,7 @@
 #include "impact/redact.hpp"
 #include "impact/service_info.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 
 namespace impact::drs::detail {
 namespace {
@@ -47,9 +48,9 @@ std::string resolved_url(const http::Response& r, const std::string& asked, std:
   if (list && list->is_array()) {
     std::string first;
     for (const auto& res : *list) {
-      if (!res.is_object() || !res.contains("compactIdentifierResolvedUrl") || !res["compactIdentifierResolvedUrl"].is_string())
-        continue;
-      std::string u = res["compactIdentifierResolvedUrl"].get<std::string>();
+      const auto* resolved = impact::detail::member(res, "compactIdentifierResolvedUrl", json::value_t::string);
+      if (resolved == nullptr) continue;
+      std::string u = resolved->get<std::string>();
       if (u.rfind("https://", 0) == 0) return u;
       if (first.empty()) first = u;
     }
@@ -67,7 +68,7 @@ std::string resolve_compact(http::Client& http, const Settings& s, const Uri& ur
   if (auto it = cache.find(prefix); it != cache.end() && it->is_object()) {
     const json& e = *it;
     if (e.value("resolver", "") == s.profile.drs_resolver && now_s() - e.value("at", 0LL) < s.resolver_ttl.count() &&
-        e.contains("base") && e["base"].is_string())
+        impact::detail::member(e, "base", json::value_t::string) != nullptr)
       return e["base"].get<std::string>();
   }
   if (s.profile.drs_resolver.empty())

@@ -7,6 +7,7 @@
 #include "impact/error.hpp"
 #include "impact/url.hpp"
 #include "impact/wes.hpp"
+#include "json_fields.hpp"
 #include "text.hpp"
 
 namespace impact::wes {
@@ -26,10 +27,7 @@ long meant_status(const http::Response& r) {
   auto j = body_json(r);
   if (!j.is_object()) return r.status;
   for (const char* k : {"status_code", "status"}) {
-    if (j.contains(k) && j[k].is_number_integer()) {
-      long s = j[k].get<long>();
-      if (s >= 400 && s < 500) return s;
-    }
+    if (auto s = detail::integer_member(j, k); s && *s >= 400 && *s < 500) return static_cast<long>(*s);
   }
   return r.status;
 }
@@ -101,7 +99,10 @@ void Client::list(const std::function<bool(const RunSummary&)>& visit, const Lis
   bool sized = true;  // cleared for a server that refuses our page_size: it then picks its own
   for (std::size_t page = 0; page < opts.max_pages; ++page) {
     std::string path = sized ? fmt::format("runs?page_size={}", opts.page_size) : std::string("runs");
-    if (!token.empty()) path += (sized ? "&" : "?") + std::string("page_token=") + percent_encode(token);
+    if (!token.empty()) {
+      path += sized ? '&' : '?';
+      path += "page_token=" + percent_encode(token);
+    }
     discover();
     auto r = http_.send(request(http::Method::get, path));
     if (page == 0 && sized && meant_status(r) == 400) {
@@ -119,7 +120,7 @@ void Client::list(const std::function<bool(const RunSummary&)>& visit, const Lis
       fresh = true;
       if (!visit(s)) return;
     }
-    token = j.value("next_page_token", nlohmann::json("")).is_string() ? j.value("next_page_token", "") : "";
+    token = detail::string_member(j, "next_page_token");
     if (token.empty() || !fresh || !tokens.insert(token).second) return;
   }
 }
@@ -152,7 +153,7 @@ std::vector<Log> Client::tasks(const RunLog& run) {
     auto j = parse_json_body(r, "the WES task list");
     if (!j.is_object() || !j.contains("task_logs") || !j["task_logs"].is_array()) return run.task_logs;
     for (const auto& t : j["task_logs"]) out.push_back(parse_log(t));
-    token = j.value("next_page_token", nlohmann::json("")).is_string() ? j.value("next_page_token", "") : "";
+    token = detail::string_member(j, "next_page_token");
     if (token.empty() || !tokens.insert(token).second) break;
   }
   return out;

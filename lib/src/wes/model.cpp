@@ -7,6 +7,7 @@
 
 #include "impact/error.hpp"
 #include "impact/wes.hpp"
+#include "json_fields.hpp"
 #include "text.hpp"
 
 namespace impact::wes {
@@ -16,12 +17,13 @@ constexpr std::array<std::string_view, 11> kStateNames = {
     "UNKNOWN",  "QUEUED",   "INITIALIZING", "RUNNING",   "PAUSED",   "COMPLETE",
     "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "CANCELING", "PREEMPTED"};
 
+using detail::strings_of;
+
+// A member as text: a string as it is, another value as JSON, "" when it is missing or null.
 std::string str(const nlohmann::json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key)) return {};
-  const auto& v = j[key];
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_null()) return {};
-  return v.dump();
+  const auto* v = detail::member(j, key);
+  if (v == nullptr || v->is_null()) return {};
+  return detail::as_text(*v);
 }
 
 // Some servers echo JSON fields (tags, workflow_params) as the strings they were sent as.
@@ -37,7 +39,7 @@ nlohmann::json as_object(const nlohmann::json& v) {
 Tags parse_tags(const nlohmann::json& v) {
   Tags tags;
   const auto obj = as_object(v);
-  for (const auto& [k, val] : obj.items()) tags[k] = val.is_string() ? val.get<std::string>() : val.dump();
+  for (const auto& [k, val] : obj.items()) tags[k] = detail::as_text(val);
   return tags;
 }
 
@@ -68,14 +70,6 @@ bool has_scheme(std::string_view url) {
   return colon != std::string_view::npos && colon > 0 &&
          url.substr(0, colon).find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-") ==
              std::string_view::npos;
-}
-
-std::vector<std::string> strings_of(const nlohmann::json& v) {
-  std::vector<std::string> out;
-  if (v.is_array())
-    for (const auto& x : v)
-      if (x.is_string()) out.push_back(x.get<std::string>());
-  return out;
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -161,7 +155,7 @@ Log parse_log(const nlohmann::json& j) {
       try { l.exit_code = std::stoll(e.get<std::string>()); } catch (const std::exception&) {}
     }
   }
-  if (j.is_object() && j.contains("system_logs")) l.system_logs = strings_of(j["system_logs"]);
+  l.system_logs = detail::strings_member(j, "system_logs");
   return l;
 }
 
