@@ -27,7 +27,10 @@ std::chrono::system_clock::time_point parse_iso8601(const std::string& s) {
 
 std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields) {
   std::string out;
-  for (const auto& [k, v] : fields) out += (out.empty() ? "" : "&") + percent_encode(k) + "=" + percent_encode(v);
+  for (const auto& [k, v] : fields) {
+    if (!out.empty()) out += '&';
+    out += percent_encode(k) + "=" + percent_encode(v);
+  }
   return out;
 }
 
