@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -376,11 +377,18 @@ void open_temp(Job& j) {
   if (j.fd < 0) throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", j.temp.string(), std::strerror(errno)));
   if (j.ranged() && ::ftruncate(j.fd, static_cast<off_t>(j.obj.size)) != 0)
     throw Error(ErrorKind::io, fmt::format("cannot size {}: {}", j.temp.string(), std::strerror(errno)));
-  // Reserve the space up front where the file system can (a full disk fails now, not after minutes of
-  // transfer); where it cannot, the writes allocate as they go.
-  if (j.ranged() && ::fallocate(j.fd, 0, 0, static_cast<off_t>(j.obj.size)) != 0 && errno == ENOSPC)
-    throw Error(ErrorKind::io, fmt::format("not enough free space for {} ({} bytes)", j.temp.string(), j.obj.size),
-                "free some space or download to another folder with -o");
+  // A large download checks the free space first: a full disk fails now, not after minutes of transfer.
+  // (fallocate would also reserve it, but on tmpfs it zeroes every page first: 0.13 s per GiB measured.)
+  if (j.ranged()) {
+    std::uint64_t missing = 0;
+    for (const auto& p : j.parts) missing += p.done ? 0 : p.length();
+    struct statvfs vfs{};
+    if (::fstatvfs(j.fd, &vfs) == 0 && static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize < missing)
+      throw Error(ErrorKind::io,
+                  fmt::format("not enough free space for {}: {} bytes to write, {} free", j.final_path.string(), missing,
+                              static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize),
+                  "free some space or download to another folder with -o");
+  }
   if (j.ranged() && is_md5_etag(j.obj.etag)) {
     j.trail = std::make_unique<TrailingMd5>(j.fd, j.obj.size, 0);
     publish_progress(j);
