@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const { BIN, federation, home, impact, impactAsync, userToken } = require('./helpers');
 const S3 = require('../federation/lib/s3');
 const { startProxy } = require('../federation/proxy/server');
@@ -76,6 +76,38 @@ test('1,005 objects under a hard limit of 200 open files: all downloaded, none l
     assert.deepEqual(noLeftovers(out), []);
   } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 });
+
+// A disk that is too small, made for real: a 16 MiB tmpfs mounted in a private mount namespace (root, or
+// unprivileged user namespaces). The shell runs impact on it, then lists what is left there. As root (CI) the
+// test always runs, so a machine that cannot mount fails it rather than skipping it.
+const canMount = process.getuid() === 0 || spawnSync('unshare', ['-rm', 'true']).status === 0;
+test('a full disk: a ranged download fails before it starts, a single GET when the disk fills; nothing at the final path',
+  { skip: canMount ? false : 'needs a private mount namespace (unshare -rm) to mount a small tmpfs' }, () => {
+    const dir = setup(null);
+    try {
+      const small = path.join(dir, 'small');
+      fs.mkdirSync(small);
+      const onSmallDisk = (args) => {
+        const r = impact(dir, ['-rm', 'bash', '-c',
+          'mount -t tmpfs -o size=16m tmpfs "$1" || exit 99; shift; "$@"; code=$?; find "$0" -type f -printf "%P %s\\n" | sort >&2; exit $code',
+          small, small, BIN, ...args], { env: KEYS, timeout: 60000, bin: 'unshare' });
+        assert.notEqual(r.code, 99, r.stderr);
+        return r;
+      };
+      // 32 MiB in 8 MiB parts onto 16 MiB: refused at once, with how much is missing.
+      const ranged = onSmallDisk(['results', 'download', `${RUN}-mid`, '-o', small, '--part-size', '8M']);
+      assert.equal(ranged.code, 1, ranged.stderr);
+      assert.match(ranged.stderr, /not enough free space for .*mid\.bin: 33554432 bytes to write, \d+ free/);
+      assert.match(ranged.stderr, /free some space or download to another folder/);
+      assert.doesNotMatch(ranged.stderr, /^mid\.bin /m, 'nothing at the final path');
+      // One GET of 32 MiB: the disk fills part way through the transfer.
+      const single = onSmallDisk(['results', 'download', `${RUN}-mid`, '-o', small, '--part-size', '64M']);
+      assert.equal(single.code, 1, single.stderr);
+      assert.match(single.stderr, /No space left on device/);
+      assert.match(single.stderr, /check free disk space/);
+      assert.doesNotMatch(single.stderr, /^mid\.bin /m, 'nothing at the final path');
+    } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  });
 
 test('download with temporary keys from the STS for the user\'s token, cached 0600 and reused', async (t) => {
   const dir = setup(t);
