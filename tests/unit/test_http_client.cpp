@@ -1,7 +1,10 @@
 // The HTTP layer against a real loopback server: connection reuse, retries, redirects, caps, stalls.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <mutex>
 
 #include "impact/cancel.hpp"
 #include "impact/http.hpp"
@@ -298,6 +301,58 @@ TEST_CASE("a batch keeps to its bound, retries per transfer and returns results 
   CHECK(out[21].error);
   CHECK(s.max_concurrent() <= 4);
   CHECK(s.connections() <= 5);  // handles, and their connections, are reused
+}
+
+TEST_CASE("a batch keeps each group to its own bound, and ungrouped requests pass queued ones of a full group") {
+  std::mutex mu;
+  std::map<char, int> now, peak;  // in flight by the path's first letter: a, b (groups 1, 2), c (no group)
+  std::vector<std::string> order;
+  std::atomic<int> flaky{0};
+  MiniServer s([&](const auto& rq) {
+    const char k = rq.target[1];
+    {
+      std::lock_guard l(mu);
+      peak[k] = std::max(peak[k], ++now[k]);
+      order.push_back(rq.target);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    {
+      std::lock_guard l(mu);
+      --now[k];
+    }
+    if (rq.target == "/a/flaky" && ++flaky == 1) return reply(503, "", "Retry-After: 0\r\n");
+    return reply(200, rq.target);
+  });
+  std::vector<Request> reqs;
+  for (int i = 0; i < 6; ++i) {
+    reqs.push_back(get(s.url("/a/" + std::to_string(i))));
+    reqs.back().group = 1;
+  }
+  reqs.push_back(get(s.url("/a/flaky")));
+  reqs.back().group = 1;
+  for (int i = 0; i < 6; ++i) {
+    reqs.push_back(get(s.url("/b/" + std::to_string(i))));
+    reqs.back().group = 2;
+  }
+  for (int i = 0; i < 3; ++i) reqs.push_back(get(s.url("/c/" + std::to_string(i))));
+  Batch b(fast_options(), 6, 2);
+  auto out = b.run(std::move(reqs));
+  REQUIRE(out.size() == 16);
+  for (const auto& o : out) {
+    REQUIRE(o.response);
+    CHECK(o.response->status == 200);
+  }
+  CHECK(out[6].response->attempts == 2);  // the retry waited for a place in its group
+  CHECK(peak['a'] == 2);
+  CHECK(peak['b'] == 2);
+  CHECK(s.max_concurrent() <= 6);
+  // The ungrouped requests, queued last, started in the first round, beside two of each group: before the
+  // third request of either group, which had to wait for one of its group to end.
+  std::lock_guard l(mu);
+  const auto at = [&](const std::string& t) { return std::find(order.begin(), order.end(), t) - order.begin(); };
+  CHECK(at("/c/0") < at("/a/2"));
+  CHECK(at("/c/1") < at("/a/2"));
+  CHECK(at("/c/1") < at("/b/2"));
 }
 
 TEST_CASE("a total timeout cuts off a response that trickles in") {

@@ -1,7 +1,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -323,6 +326,43 @@ TEST_CASE("a ranged response that declares a full-object checksum is checked; a 
     CHECK(run.summary.files[0].status == storage::FileResult::Status::downloaded);
     CHECK(run.summary.files[0].verified == "size");
   }
+}
+
+TEST_CASE("at most 8 ranged parts of one object are in flight, whatever --parallel allows") {
+  std::string body(16u << 16, '\0');  // 16 parts of 64 KiB
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 13 + i / 512);
+  std::mutex mu;
+  std::map<std::string, int> now, peak;  // in flight, by object
+  MiniServer s([&](const test::SeenRequest& q) {
+    {
+      std::lock_guard l(mu);
+      peak[q.target] = std::max(peak[q.target], ++now[q.target]);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    {
+      std::lock_guard l(mu);
+      --now[q.target];
+    }
+    const auto& range = q.headers.at("range");
+    const auto dash = range.find('-');
+    const std::size_t first = std::stoul(range.substr(6, dash - 6)), last = std::stoul(range.substr(dash + 1));
+    return reply(206, body.substr(first, last - first + 1), "ETag: \"abc-16\"\r\n");
+  });
+  test::TempDir dir;
+  storage::DownloadOptions opt;
+  opt.dest = dir.path();
+  opt.part_size = 1u << 16;
+  opt.parallel = 32;
+  const std::vector<storage::ObjectInfo> objects{{"run/one.bin", body.size(), "abc-16", "", "", {}},
+                                                 {"run/two.bin", body.size(), "abc-16", "", "", {}}};
+  auto sum = storage::download(objects, "run/", factory_for(s), one_attempt(), opt);
+  REQUIRE(sum.files.size() == 2);
+  for (const auto& f : sum.files) CHECK(f.status == storage::FileResult::Status::downloaded);
+  CHECK(read_file(dir.path() / "one.bin") == body);
+  CHECK(read_file(dir.path() / "two.bin") == body);
+  CHECK(peak["/run/one.bin"] == 8);
+  CHECK(peak["/run/two.bin"] == 8);
+  CHECK(s.max_concurrent() == 16);  // both objects at once: the bound is per object, not overall
 }
 
 TEST_CASE("the listing's ChecksumAlgorithm and HeadObject's checksums") {

@@ -52,6 +52,7 @@ struct Request {
   Sink sink;                      // stream the body here instead of into Response::body
   std::size_t receive_buffer = 0; // bytes read from the socket at a time for a sink; 0 = libcurl's 16 KiB
   std::function<void()> on_retry; // called before a retry restarts the transfer (reset the sink)
+  std::size_t group = 0;          // Batch: requests of one group (not 0) share the batch's per-group bound
 };
 
 struct Timings {
@@ -138,11 +139,12 @@ struct Outcome {
   std::exception_ptr error;
 };
 
-// Runs many requests over libcurl's multi interface, at most `max_parallel` at once, each with its own
-// retry state; results come back in request order.
+// Runs many requests over libcurl's multi interface, at most `max_parallel` at once and at most
+// `max_per_group` (0: no bound) of any one Request::group, each with its own retry state; queued requests
+// start in order, passing over those whose group is at its bound. Results come back in request order.
 class Batch {
  public:
-  Batch(Options options, std::size_t max_parallel);
+  Batch(Options options, std::size_t max_parallel, std::size_t max_per_group = 0);
   ~Batch();
   Batch(const Batch&) = delete;
   Batch& operator=(const Batch&) = delete;

@@ -3,6 +3,7 @@
 // request with its own retry state.
 #include <algorithm>
 #include <deque>
+#include <map>
 
 #include "curl_easy.hpp"
 #include "impact/cancel.hpp"
@@ -14,14 +15,16 @@ namespace impact::http {
 struct Batch::Impl {
   Options options;
   std::size_t max_parallel;
+  std::size_t max_per_group;
   detail::Multi multi;
   std::vector<detail::Easy> pool;  // idle handles
 };
 
-Batch::Batch(Options options, std::size_t max_parallel)
+Batch::Batch(Options options, std::size_t max_parallel, std::size_t max_per_group)
     : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->max_parallel = std::max<std::size_t>(1, max_parallel);
+  impl_->max_per_group = max_per_group;
   curl_multi_setopt(impl_->multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(impl_->max_parallel));
 }
 Batch::~Batch() = default;
@@ -49,7 +52,14 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
   for (std::size_t i = 0; i < n; ++i) queue.push_back(i);
   std::vector<Waiting> waiting;                 // retries not yet due
   std::vector<std::unique_ptr<Slot>> active;    // attached to the multi handle
+  std::map<std::size_t, std::size_t> in_group;  // group -> its requests in `active`
   CURLM* m = impl_->multi.get();
+  auto group_full = [&](std::size_t i) {
+    const std::size_t g = requests[i].group;
+    if (g == 0 || impl_->max_per_group == 0) return false;
+    const auto it = in_group.find(g);
+    return it != in_group.end() && it->second >= impl_->max_per_group;
+  };
 
   auto take_handle = [&]() {
     if (!impl_->pool.empty()) {
@@ -70,10 +80,12 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
     auto slot = std::make_unique<Slot>(Slot{i, std::move(easy)});
     curl_easy_setopt(slot->easy.get(), CURLOPT_PRIVATE, slot.get());
     curl_multi_add_handle(m, slot->easy.get());
+    if (const std::size_t g = requests[i].group) ++in_group[g];
     active.push_back(std::move(slot));
   };
   auto detach = [&](Slot* s) {
     curl_multi_remove_handle(m, s->easy.get());
+    if (const std::size_t g = requests[s->index].group) --in_group[g];
     auto it = std::find_if(active.begin(), active.end(), [&](const auto& p) { return p.get() == s; });
     auto owned = std::move(*it);
     active.erase(it);
@@ -98,7 +110,7 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
     const auto now = std::chrono::steady_clock::now();
     // Retries that are due go first, then new requests, up to the bound.
     for (auto it = waiting.begin(); it != waiting.end() && active.size() < impl_->max_parallel;) {
-      if (it->due <= now) {
+      if (it->due <= now && !group_full(it->index)) {
         std::size_t i = it->index;
         it = waiting.erase(it);
         transfers[i]->restart();
@@ -107,9 +119,13 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
         ++it;
       }
     }
-    while (!queue.empty() && active.size() < impl_->max_parallel) {
-      std::size_t i = queue.front();
-      queue.pop_front();
+    for (auto it = queue.begin(); it != queue.end() && active.size() < impl_->max_parallel;) {
+      if (group_full(*it)) {
+        ++it;
+        continue;
+      }
+      const std::size_t i = *it;
+      it = queue.erase(it);
       start(i, take_handle());
     }
     if (active.empty() && waiting.empty()) continue;
@@ -162,6 +178,7 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
     // Sleep until there is socket activity, a retry falls due, or 50 ms pass (to notice Ctrl-C).
     int timeout_ms = 50;
     for (const auto& w : waiting) {
+      if (group_full(w.index)) continue;  // it can start only when one of its group ends: socket activity
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(w.due - std::chrono::steady_clock::now()).count();
       timeout_ms = static_cast<int>(std::clamp<long long>(ms, 0, timeout_ms));
     }

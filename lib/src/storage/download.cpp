@@ -41,6 +41,10 @@ constexpr std::string_view kStateSuffix = ".impact-state";
 constexpr const char* kEtagXattr = "user.impact.etag";
 constexpr std::uint64_t kMiB = 1u << 20;
 constexpr std::size_t kWave = 1024;  // requests signed and queued at once (at most; see wave_size)
+// Ranged parts of one object in flight at once. The trailing MD5 hashes only the contiguous prefix on disk,
+// so the bytes in flight beyond it are what is left to hash after the last byte arrives (8 x 8 MiB: ~0.1 s),
+// and fewer streams cost the storage less CPU: for 1 GiB on loopback, 32 parts in flight took 3.6 s, 8 took 3.3.
+constexpr std::size_t kPartsInFlight = 8;
 // Socket reads per transfer: 8 times libcurl's default cuts the system calls of a large download by as much;
 // with the write buffer below, 32 transfers in flight hold at most 12 MiB.
 constexpr std::uint64_t kReceiveBuffer = 128u << 10;
@@ -231,6 +235,7 @@ struct Part {
 };
 
 struct Job {
+  std::size_t id = 0;  // 1, 2, ...: the http::Request::group of its ranged parts
   ObjectInfo obj;
   fs::path rel, final_path, temp, state;
   std::uint64_t part_size = 0;  // 0 = one plain GET
@@ -660,6 +665,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
       j->md5 = std::make_unique<Digest>(EVP_md5());
     }
     for (const auto& p : j->parts) planned_bytes += p.done ? 0 : p.length();
+    j->id = jobs.size() + 1;
     jobs.push_back(std::move(j));
   }
   if (observer) {
@@ -687,7 +693,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
     }
   }
 
-  http::Batch batch(http_options, options.parallel);
+  http::Batch batch(http_options, options.parallel, kPartsInFlight);
   const std::size_t wave = wave_size(options.parallel);
   for (std::size_t begin = 0; begin < items.size(); begin += wave) {
     throw_if_cancelled();
@@ -702,6 +708,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
         open_temp(j);
         auto range = j.ranged() ? std::optional(std::pair(part.first, part.last)) : std::nullopt;
         http::Request req = make_request(j.obj, range);
+        if (j.ranged()) req.group = j.id;
         req.receive_buffer = static_cast<std::size_t>(std::min<std::uint64_t>(part.length(), kReceiveBuffer));
         if (j.ranged() && !j.obj.etag.empty()) req.headers.push_back({"If-Match", "\"" + j.obj.etag + "\""});
         Job* jp = &j;
