@@ -22,7 +22,7 @@ struct Options {
   std::string target;
   std::string dest = ".";
   std::vector<std::string> include, exclude;
-  std::size_t parallel = 32;
+  std::size_t parallel = storage::DownloadOptions{}.parallel;
   std::string part_size;
 };
 
@@ -335,7 +335,7 @@ void register_results(CLI::App& app, Context& ctx) {
   cdl->add_option("-o,--output", dl->dest, "Destination folder (default: the current folder)");
   cdl->add_option("--include", dl->include, "Only paths matching this glob (repeatable)");
   cdl->add_option("--exclude", dl->exclude, "Skip paths matching this glob (repeatable)");
-  cdl->add_option("--parallel", dl->parallel, "Requests at once (default 32; at most 8 parts of one object)")->check(CLI::Range(1, 256));
+  cdl->add_option("--parallel", dl->parallel, "Requests at once (default 64; at most 8 parts of one object)")->check(CLI::Range(1, 256));
   cdl->add_option("--part-size", dl->part_size, "Split objects larger than this into ranged parts (default: automatic)");
   cdl->footer(
       "Examples:\n  impact results download run-42 -o results/\n"

@@ -283,7 +283,7 @@ complete -c impact -n '__impact_at \'results download\'' -s h -l help -x -d 'Pri
 complete -c impact -n '__impact_at \'results download\'' -s o -l output -x -a '(__fish_complete_directories)' -d 'Destination folder (default: the current folder)'
 complete -c impact -n '__impact_at \'results download\'' -l include -x -d 'Only paths matching this glob (repeatable)'
 complete -c impact -n '__impact_at \'results download\'' -l exclude -x -d 'Skip paths matching this glob (repeatable)'
-complete -c impact -n '__impact_at \'results download\'' -l parallel -x -d 'Requests at once (default 32; at most 8 parts of one object)'
+complete -c impact -n '__impact_at \'results download\'' -l parallel -x -d 'Requests at once (default 64; at most 8 parts of one object)'
 complete -c impact -n '__impact_at \'results download\'' -l part-size -x -d 'Split objects larger than this into ranged parts (default: automatic)'
 complete -c impact -n '__impact_at \'service-info\'' -a 'wes drs beacon storage'
 complete -c impact -n '__impact_at \'service-info\'' -s h -l help -x -d 'Print this help message and exit'

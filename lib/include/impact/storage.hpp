@@ -138,7 +138,9 @@ struct DownloadOptions {
   std::filesystem::path dest = ".";
   std::vector<std::string> include;  // globs on the path relative to the prefix; empty = everything
   std::vector<std::string> exclude;
-  std::size_t parallel = 32;         // concurrent requests
+  // Concurrent requests. For many small objects more is quicker, also for the storage: 1,000 x 64 KiB from
+  // Ceph RGW on loopback took 0.82 s with 32 (1.03 s of the storage's CPU), 0.74 s with 64 (0.92 s).
+  std::size_t parallel = 64;
   std::uint64_t part_size = 0;       // 0 = chosen per object
   // Called while planning, for an object that will be fetched in ranged parts, whose listing names a
   // checksum algorithm and whose `checksums` are still empty: fills them (HeadObject with
