@@ -82,6 +82,11 @@ add() {  # add ID LABEL COMMAND   (ID starts with big_ or small_; COMMAND writes
 }
 add big_impact "impact results download" '"$IMPACT" results download "s3://$BUCKET/bench/big.bin" -o "$D" >/dev/null'
 add big_curl4 "curl, 4 parallel ranges to /dev/null" 'parallel_curl "$D" "$WORK"/big-?.curl'
+# Not a download: the MD5 of the object's bytes already in memory (tmpfs), which verifying a single-part ETag
+# costs at the least. MD5 cannot be split across cores, so no verifying client finishes sooner than this.
+curl "${CURL_AUTH[@]}" -o "$WORK/big.copy" "$BIG_URL"
+add big_md5 "reference, not a download: MD5 of the same bytes from tmpfs (openssl dgst -md5)" \
+  'openssl dgst -md5 "$WORK/big.copy" >/dev/null'
 add small_impact "impact results download" '"$IMPACT" results download "s3://$BUCKET/bench/small/" -o "$D" >/dev/null'
 add small_curl16 "curl, 16 parallel processes" 'parallel_curl "$D" "$WORK"/small-part-??.curl'
 if command -v rclone >/dev/null; then
@@ -131,6 +136,11 @@ for r in $(seq "$RUNS"); do
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+target() {  # target LABEL IMPACT_ID PEER_ID FACTOR: whether impact's median is within FACTOR x the peer's
+  if [ ! -s "$WORK/$2.times" ] || [ ! -s "$WORK/$3.times" ]; then echo "- $1: not measured"; return; fi
+  awk -v a="$(cut -d' ' -f1 "$WORK/$2.times" | median)" -v b="$(cut -d' ' -f1 "$WORK/$3.times" | median)" -v f="$4" -v l="$1" \
+    'BEGIN {printf "- %s: %.2f s against %.2f s (%.2f x): %s\n", l, a, f * b, a / b, (a <= f * b ? "met" : "NOT met")}'
+}
 report() {
   echo "Download benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $RUNS runs each, median."
   echo "RGW at $FED_S3_URL (loopback). Ratio = impact's median time / the tool's median time."
@@ -155,6 +165,16 @@ report() {
       echo "| ${NAME[$id]} | $t | $mn | $mx | $rss | $cpu | $srv | $(awk -v a="$cpu" -v b="$srv" -v n="$(nproc)" 'BEGIN{printf "%.2f", (a + b) / n}') | $(awk -v a="$mine" -v b="$t" 'BEGIN{printf "%.2f", a/b}') |"
     done
   done
+  echo
+  echo "Targets (issue 7), on medians:"
+  target "1 GiB, at most 0.75 x rclone" big_impact big_rclone 0.75
+  target "1 GiB, at most 1.1 x four curls to /dev/null" big_impact big_curl4 1.1
+  if [ -s "$WORK/big_impact.times" ]; then
+    cut -d' ' -f2 "$WORK/big_impact.times" | median |
+      awk '{printf "- 1 GiB, peak RSS at most 32 MiB: %.1f MiB: %s\n", $1 / 1024, ($1 <= 32768 ? "met" : "NOT met")}'
+  fi
+  target "1,000 x 64 KiB, at most 0.6 x rclone --transfers 32" small_impact small_rclone32 0.6
+  target "1,000 x 64 KiB, no slower than 16 curls" small_impact small_curl16 1.0
   echo
   echo "CPU floor: (client CPU + server CPU) / $(nproc) CPUs, the least wall time the work could take on this machine"
   echo "when client and storage share its cores; a tool whose wall time is near its floor is bound by CPU, not by"
