@@ -53,6 +53,7 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
   std::vector<Waiting> waiting;                 // retries not yet due
   std::vector<std::unique_ptr<Slot>> active;    // attached to the multi handle
   std::map<std::size_t, std::size_t> in_group;  // group -> its requests in `active`
+  bool rescan = true;  // the queue may hold a request that can start: at first, and after a transfer ends
   CURLM* m = impl_->multi.get();
   auto group_full = [&](std::size_t i) {
     const std::size_t g = requests[i].group;
@@ -86,6 +87,7 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
   auto detach = [&](Slot* s) {
     curl_multi_remove_handle(m, s->easy.get());
     if (const std::size_t g = requests[s->index].group) --in_group[g];
+    rescan = true;
     auto it = std::find_if(active.begin(), active.end(), [&](const auto& p) { return p.get() == s; });
     auto owned = std::move(*it);
     active.erase(it);
@@ -119,7 +121,9 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
         ++it;
       }
     }
-    for (auto it = queue.begin(); it != queue.end() && active.size() < impl_->max_parallel;) {
+    // Passing over the queued requests of full groups costs a scan of the queue: done only when a place
+    // may have come free, not at every wake-up of a large download.
+    for (auto it = queue.begin(); rescan && it != queue.end() && active.size() < impl_->max_parallel;) {
       if (group_full(*it)) {
         ++it;
         continue;
@@ -128,6 +132,7 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
       it = queue.erase(it);
       start(i, take_handle());
     }
+    rescan = false;
     if (active.empty() && waiting.empty()) continue;
 
     int running = 0;
