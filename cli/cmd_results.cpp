@@ -58,8 +58,8 @@ std::uint64_t parse_size(const std::string& s) {
 }
 
 // Many files in flight need more than the soft limit of open files many systems start with (1024): raise it
-// to the hard limit, as Go programs (rclone among them) do at start-up. The download sizes its work to the
-// limit either way.
+// to the hard limit, as Go programs (rclone among them) do at start-up. The download keeps its transfers
+// (a connection and a file each) under the limit either way.
 void raise_open_files_limit() {
   struct rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;

@@ -355,6 +355,82 @@ TEST_CASE("a batch keeps each group to its own bound, and ungrouped requests pas
   CHECK(at("/c/1") < at("/b/2"));
 }
 
+TEST_CASE("a fed batch takes requests as places come free, prepares every attempt, and hands over each outcome") {
+  std::atomic<int> flaky{0};
+  MiniServer s([&](const auto& rq) {
+    if (rq.target == "/flaky" && ++flaky == 1) return reply(503, "", "Retry-After: 0\r\n");
+    return reply(200, rq.target);
+  });
+  constexpr std::size_t kItems = 40, kParallel = 3, kLookahead = 2;
+  std::size_t given = 0, ended = 0, most_held = 0;
+  std::map<std::string, int> prepared;  // attempts begun, by path
+  std::map<std::size_t, Outcome> outcomes;
+  Batch::Feed feed;
+  feed.lookahead = kLookahead;
+  feed.next = [&]() -> std::optional<Request> {
+    if (given == kItems + 1) return std::nullopt;
+    const std::size_t i = given++;
+    most_held = std::max(most_held, given - ended);
+    Request r;  // no URL: prepare gives it, as a signer would
+    if (i == kItems) {
+      r.prepare = [](Request&) { throw Error(ErrorKind::io, "cannot open the file"); };
+      return r;
+    }
+    const std::string path = i == 0 ? "/flaky" : "/item/" + std::to_string(i);
+    r.prepare = [&, path](Request& rq) {
+      ++prepared[path];
+      rq.url = s.url(path);
+    };
+    return r;
+  };
+  feed.done = [&](std::size_t i, Outcome o) {
+    ++ended;
+    CHECK(outcomes.emplace(i, std::move(o)).second);
+  };
+  Batch b(fast_options(), kParallel);
+  b.run(std::move(feed));
+  REQUIRE(outcomes.size() == kItems + 1);
+  // Held at once: the lookahead, those in flight, and the one retry waiting beside them.
+  CHECK(most_held <= kLookahead + kParallel + 1);
+  REQUIRE(outcomes[0].response);
+  CHECK(outcomes[0].response->status == 200);
+  CHECK(outcomes[0].response->attempts == 2);
+  CHECK(prepared["/flaky"] == 2);
+  for (std::size_t i = 1; i < kItems; ++i) {
+    const std::string path = "/item/" + std::to_string(i);
+    REQUIRE(outcomes[i].response);
+    CHECK(outcomes[i].response->body == path);
+    CHECK(prepared[path] == 1);
+  }
+  CHECK_FALSE(outcomes[kItems].response);
+  REQUIRE(outcomes[kItems].error);
+  CHECK_THROWS_WITH_AS(std::rethrow_exception(outcomes[kItems].error), "cannot open the file", Error);
+  CHECK(s.max_concurrent() <= static_cast<int>(kParallel));
+}
+
+TEST_CASE("what a fed batch's done throws ends the run, and the batch serves the next one") {
+  MiniServer s([](const auto& rq) { return reply(200, rq.target); });
+  Batch b(fast_options(), 4);
+  std::size_t given = 0;
+  Batch::Feed feed;
+  feed.lookahead = 1;
+  feed.next = [&]() -> std::optional<Request> {
+    if (given == 50) return std::nullopt;
+    return get(s.url("/x/" + std::to_string(given++)));
+  };
+  feed.done = [](std::size_t, Outcome) { throw Error(ErrorKind::io, "disk full"); };
+  CHECK_THROWS_WITH_AS(b.run(std::move(feed)), "disk full", Error);
+  CHECK(given < 50);  // it stopped taking requests
+  std::vector<Request> again;
+  for (int i = 0; i < 6; ++i) again.push_back(get(s.url("/y/" + std::to_string(i))));
+  auto out = b.run(std::move(again));
+  REQUIRE(out.size() == 6);
+  for (int i = 0; i < 6; ++i) {
+    REQUIRE(out[i].response);
+    CHECK(out[i].response->body == "/y/" + std::to_string(i));
+  }
+}
+
 TEST_CASE("a total timeout cuts off a response that trickles in") {
   // sends the headers and a first byte, then nothing: under the stall limit but over the total limit
   MiniServer s([](const auto&) { return impact::test::Reply{"HTTP/1.1 200 X\r\nContent-Length: 100\r\n\r\nx", false, true}; });

@@ -10,6 +10,9 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <fmt/format.h>
+
+#include "impact/cancel.hpp"
 #include "impact/error.hpp"
 #include "impact/storage.hpp"
 
@@ -363,6 +366,40 @@ TEST_CASE("at most 8 ranged parts of one object are in flight, whatever --parall
   CHECK(peak["/run/one.bin"] == 8);
   CHECK(peak["/run/two.bin"] == 8);
   CHECK(s.max_concurrent() == 16);  // both objects at once: the bound is per object, not overall
+}
+
+TEST_CASE("each object is moved into place as it finishes: an interrupted download keeps what it completed") {
+  // One at a time; the request for the 10th object interrupts (as Ctrl-C would), and its answer stops
+  // halfway, so the download is cut off in the middle of that object.
+  MiniServer s([](const test::SeenRequest& q) {
+    if (q.target != "/run/009.txt") return reply(200, kBody, etag_header());
+    request_cancel();
+    auto half = reply(200, kBody, etag_header());
+    half.bytes.resize(half.bytes.size() - 5);
+    half.stall = true;
+    return half;
+  });
+  std::vector<storage::ObjectInfo> objects;
+  for (int i = 0; i < 30; ++i) objects.push_back({fmt::format("run/{:03}.txt", i), 11, kMd5, "", "", {}});
+  test::TempDir dir;
+  storage::DownloadOptions opt;
+  opt.dest = dir.path();
+  opt.parallel = 1;
+  try {
+    storage::download(objects, "run/", factory_for(s), one_attempt(), opt);
+    FAIL("not interrupted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::cancelled);
+  }
+  reset_cancel();
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  REQUIRE(left.size() == 9);  // 000 to 008, verified and in place; no partial file of 009
+  for (int i = 0; i < 9; ++i) {
+    CHECK(left[i] == fmt::format("{:03}.txt", i));
+    CHECK(read_file(dir.path() / left[i]) == kBody);
+  }
 }
 
 TEST_CASE("the listing's ChecksumAlgorithm and HeadObject's checksums") {

@@ -53,6 +53,9 @@ struct Request {
   std::size_t receive_buffer = 0; // bytes read from the socket at a time for a sink; 0 = libcurl's 16 KiB
   std::function<void()> on_retry; // called before a retry restarts the transfer (reset the sink)
   std::size_t group = 0;          // Batch: requests of one group (not 0) share the batch's per-group bound
+  // Batch: called just before each attempt starts (the first and every retry), to fill in what should be
+  // fresh then: a signature's date, an open file. What it throws ends the request with that error.
+  std::function<void(Request&)> prepare;
 };
 
 struct Timings {
@@ -141,7 +144,7 @@ struct Outcome {
 
 // Runs many requests over libcurl's multi interface, at most `max_parallel` at once and at most
 // `max_per_group` (0: no bound) of any one Request::group, each with its own retry state; queued requests
-// start in order, passing over those whose group is at its bound. Results come back in request order.
+// start in order, passing over those whose group is at its bound.
 class Batch {
  public:
   Batch(Options options, std::size_t max_parallel, std::size_t max_per_group = 0);
@@ -149,7 +152,19 @@ class Batch {
   Batch(const Batch&) = delete;
   Batch& operator=(const Batch&) = delete;
 
+  // All of `requests`; the outcomes come back in request order.
   std::vector<Outcome> run(std::vector<Request> requests);
+
+  // Requests taken from `next` as places come free, each outcome handed to `done` as soon as it is final,
+  // so a caller can finish its work item by item and hold only the requests near the front in memory.
+  struct Feed {
+    std::function<std::optional<Request>()> next;     // the next request; nullopt when there are no more
+    std::function<void(std::size_t, Outcome)> done;   // (index in the order `next` gave them, outcome)
+    // Requests taken ahead of a free place: enough to find startable ones past a full group's.
+    std::size_t lookahead = 1024;
+  };
+  // What `next` or `done` throws ends the run (transfers in flight are dropped) and is rethrown.
+  void run(Feed feed);
 
  private:
   struct Impl;

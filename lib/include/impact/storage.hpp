@@ -184,7 +184,7 @@ struct DownloadSummary {
 // Downloads `objects` (keys under `prefix`) into options.dest: safe relative paths only, parallel, ranged
 // parts for large objects written in place, resumable (<file>.impact-part + <file>.impact-state), verified
 // (size; MD5 for single-part ETags; x-amz-checksum-* when sent or known, composite ones noted as not
-// checked), renamed into place at the end.
+// checked), each renamed into place as soon as it is verified: an interrupted run keeps what it finished.
 // Per-object failures are reported in the summary; the caller decides the exit code.
 DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::string& prefix,
                          const RequestFactory& make_request, const http::Options& http,

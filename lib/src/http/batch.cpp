@@ -41,27 +41,64 @@ struct Waiting {
 }  // namespace
 
 std::vector<Outcome> Batch::run(std::vector<Request> requests) {
-  const std::size_t n = requests.size();
-  std::vector<Outcome> out(n);
-  std::vector<std::unique_ptr<detail::Transfer>> transfers;
-  transfers.reserve(n);
-  for (std::size_t i = 0; i < n; ++i)
-    transfers.push_back(std::make_unique<detail::Transfer>(requests[i], impl_->options, i));
+  std::vector<Outcome> out(requests.size());
+  std::size_t taken = 0;
+  Feed feed;
+  feed.next = [&]() -> std::optional<Request> {
+    if (taken == requests.size()) return std::nullopt;
+    return std::move(requests[taken++]);
+  };
+  feed.done = [&](std::size_t i, Outcome o) { out[i] = std::move(o); };
+  feed.lookahead = std::max<std::size_t>(requests.size(), 1);  // all of them: they are in memory anyway
+  run(std::move(feed));
+  return out;
+}
 
-  std::deque<std::size_t> queue;
-  for (std::size_t i = 0; i < n; ++i) queue.push_back(i);
-  std::vector<Waiting> waiting;                 // retries not yet due
-  std::vector<std::unique_ptr<Slot>> active;    // attached to the multi handle
-  std::map<std::size_t, std::size_t> in_group;  // group -> its requests in `active`
+void Batch::run(Feed feed) {
+  struct Entry {
+    Request request;
+    std::unique_ptr<detail::Transfer> transfer;  // from the first attempt on
+  };
+  std::map<std::size_t, Entry> entries;          // taken from the feed, outcome not yet given
+  std::size_t taken = 0;
+  bool exhausted = false;
+  std::deque<std::size_t> queue;                 // taken, not started
+  std::vector<Waiting> waiting;                  // retries not yet due
+  std::vector<std::unique_ptr<Slot>> active;     // attached to the multi handle
+  std::map<std::size_t, std::size_t> in_group;   // group -> its requests in `active`
   bool rescan = true;  // the queue may hold a request that can start: at first, and after a transfer ends
   CURLM* m = impl_->multi.get();
+  const std::size_t lookahead = std::max<std::size_t>(1, feed.lookahead);
+
+  // Whatever ends the run, no easy handle stays attached to the multi handle.
+  struct Detacher {
+    CURLM* m;
+    std::vector<std::unique_ptr<Slot>>& active;
+    std::vector<detail::Easy>& pool;
+    ~Detacher() {
+      for (auto& s : active) {
+        curl_multi_remove_handle(m, s->easy.get());
+        pool.push_back(std::move(s->easy));
+      }
+      active.clear();
+    }
+  } detacher{m, active, impl_->pool};
+
   auto group_full = [&](std::size_t i) {
-    const std::size_t g = requests[i].group;
+    const std::size_t g = entries.at(i).request.group;
     if (g == 0 || impl_->max_per_group == 0) return false;
     const auto it = in_group.find(g);
     return it != in_group.end() && it->second >= impl_->max_per_group;
   };
-
+  auto give = [&](std::size_t i, Outcome o) {
+    entries.erase(i);
+    feed.done(i, std::move(o));
+  };
+  auto give_error = [&](std::size_t i, std::exception_ptr e) {
+    Outcome o;
+    o.error = std::move(e);
+    give(i, std::move(o));
+  };
   auto take_handle = [&]() {
     if (!impl_->pool.empty()) {
       detail::Easy e = std::move(impl_->pool.back());
@@ -70,23 +107,39 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
     }
     return detail::Easy{};
   };
-  auto start = [&](std::size_t i, detail::Easy easy) {
+  // An attempt begins: the request is prepared (the first attempt and every retry), then set up.
+  auto begin = [&](std::size_t i) {
+    Entry& e = entries.at(i);
     try {
-      transfers[i]->setup(easy.get());
+      if (e.request.prepare) e.request.prepare(e.request);
+      if (!e.transfer)
+        e.transfer = std::make_unique<detail::Transfer>(e.request, impl_->options, i);
+      else
+        e.transfer->restart();
     } catch (...) {
-      out[i].error = std::current_exception();
+      give_error(i, std::current_exception());
+      return false;
+    }
+    return true;
+  };
+  auto start = [&](std::size_t i, detail::Easy easy) {
+    Entry& e = entries.at(i);
+    try {
+      e.transfer->setup(easy.get());
+    } catch (...) {
       impl_->pool.push_back(std::move(easy));
+      give_error(i, std::current_exception());
       return;
     }
     auto slot = std::make_unique<Slot>(Slot{i, std::move(easy)});
     curl_easy_setopt(slot->easy.get(), CURLOPT_PRIVATE, slot.get());
     curl_multi_add_handle(m, slot->easy.get());
-    if (const std::size_t g = requests[i].group) ++in_group[g];
+    if (const std::size_t g = e.request.group) ++in_group[g];
     active.push_back(std::move(slot));
   };
   auto detach = [&](Slot* s) {
     curl_multi_remove_handle(m, s->easy.get());
-    if (const std::size_t g = requests[s->index].group) --in_group[g];
+    if (const std::size_t g = entries.at(s->index).request.group) --in_group[g];
     rescan = true;
     auto it = std::find_if(active.begin(), active.end(), [&](const auto& p) { return p.get() == s; });
     auto owned = std::move(*it);
@@ -94,31 +147,47 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
     return owned;
   };
   auto abort_all = [&]() {
+    auto cancelled = [] { return std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted")); };
     while (!active.empty()) {
       auto s = detach(active.back().get());
-      out[s->index].error = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
+      impl_->pool.push_back(std::move(s->easy));
+      give_error(s->index, cancelled());
     }
-    for (auto i : queue) out[i].error = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
-    for (auto& w : waiting) out[w.index].error = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
+    auto queued = std::move(queue);
     queue.clear();
+    for (auto i : queued) give_error(i, cancelled());
+    auto due = std::move(waiting);
     waiting.clear();
+    for (auto& w : due) give_error(w.index, cancelled());
   };
 
-  while (!queue.empty() || !waiting.empty() || !active.empty()) {
+  while (true) {
+    // Keep the queue topped up from the feed.
+    while (!exhausted && queue.size() < lookahead) {
+      std::optional<Request> r = feed.next();
+      if (!r) {
+        exhausted = true;
+        break;
+      }
+      const std::size_t i = taken++;
+      entries.emplace(i, Entry{std::move(*r), nullptr});
+      queue.push_back(i);
+      rescan = true;
+    }
+    if (queue.empty() && waiting.empty() && active.empty()) break;
     if (cancel_requested()) {
       abort_all();
       break;
     }
     const auto now = std::chrono::steady_clock::now();
     // Retries that are due go first, then new requests, up to the bound.
-    for (auto it = waiting.begin(); it != waiting.end() && active.size() < impl_->max_parallel;) {
-      if (it->due <= now && !group_full(it->index)) {
-        std::size_t i = it->index;
-        it = waiting.erase(it);
-        transfers[i]->restart();
-        start(i, take_handle());
+    for (std::size_t k = 0; k < waiting.size() && active.size() < impl_->max_parallel;) {
+      if (waiting[k].due <= now && !group_full(waiting[k].index)) {
+        const std::size_t i = waiting[k].index;
+        waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(k));
+        if (begin(i)) start(i, take_handle());
       } else {
-        ++it;
+        ++k;
       }
     }
     // Passing over the queued requests of full groups costs a scan of the queue: done only when a place
@@ -130,7 +199,7 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
       }
       const std::size_t i = *it;
       it = queue.erase(it);
-      start(i, take_handle());
+      if (begin(i)) start(i, take_handle());
     }
     rescan = false;
     if (active.empty() && waiting.empty()) continue;
@@ -145,41 +214,42 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
       const CURLcode code = msg->data.result;
       auto slot = detach(raw);
-      auto& t = *transfers[slot->index];
+      const std::size_t i = slot->index;
+      auto& t = *entries.at(i).transfer;
       const auto step = t.finish(slot->easy.get(), code);
       if (step == detail::Transfer::Step::redirect) {
-        start(slot->index, std::move(slot->easy));
+        start(i, std::move(slot->easy));
         continue;
       }
+      impl_->pool.push_back(std::move(slot->easy));
+      freed = true;
       Attempt a;
       a.number = t.response().attempts;
       a.idempotent = t.idempotent();
-      bool done = true;
       if (step == detail::Transfer::Step::failed) {
         a.failed_in = t.failed_phase();
         if (a.failed_in != NetPhase::none) {
           auto d = decide_retry(impl_->options.retry, a, std::chrono::system_clock::now(), detail::retry_rng());
           if (d.retry) {
-            waiting.push_back({slot->index, std::chrono::steady_clock::now() + d.wait});
-            done = false;
+            waiting.push_back({i, std::chrono::steady_clock::now() + d.wait});
+            continue;
           }
         }
-        if (done) out[slot->index].error = t.error();
+        give_error(i, t.error());
       } else {
         a.status = t.response().status;
         a.retry_after = t.response().header("Retry-After");
         auto d = decide_retry(impl_->options.retry, a, std::chrono::system_clock::now(), detail::retry_rng());
         if (d.retry) {
-          waiting.push_back({slot->index, std::chrono::steady_clock::now() + d.wait});
-          done = false;
-        } else {
-          out[slot->index].response = std::move(t.response());
+          waiting.push_back({i, std::chrono::steady_clock::now() + d.wait});
+          continue;
         }
+        Outcome o;
+        o.response = std::move(t.response());
+        give(i, std::move(o));
       }
-      impl_->pool.push_back(std::move(slot->easy));
-      freed = true;
     }
-    if (freed && !queue.empty()) continue;
+    if (freed && (!queue.empty() || !exhausted)) continue;
     // Sleep until there is socket activity, a retry falls due, or 50 ms pass (to notice Ctrl-C).
     int timeout_ms = 50;
     for (const auto& w : waiting) {
@@ -190,7 +260,6 @@ std::vector<Outcome> Batch::run(std::vector<Request> requests) {
     // Nothing in flight and no retry pending: the loop is done (or starts queued work) without waiting.
     if (!active.empty() || !waiting.empty()) curl_multi_poll(m, nullptr, 0, timeout_ms, nullptr);
   }
-  return out;
 }
 
 }  // namespace impact::http

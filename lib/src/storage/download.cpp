@@ -1,6 +1,6 @@
 // Parallel, resumable, verified download of S3 objects into a folder.
 //
-// Each object is written to "<file>.impact-part" and renamed into place only after it is verified. Large
+// Each object is written to "<file>.impact-part" and renamed into place as soon as it is verified. Large
 // objects are fetched as ranged parts written in place (pwrite at their offsets); each finished part is
 // recorded in "<file>.impact-state" so an interrupted run (Ctrl-C, kill -9, network loss) restarts with the
 // parts still missing, after checking that the object's size and ETag are unchanged.
@@ -40,7 +40,6 @@ constexpr std::string_view kPartSuffix = ".impact-part";
 constexpr std::string_view kStateSuffix = ".impact-state";
 constexpr const char* kEtagXattr = "user.impact.etag";
 constexpr std::uint64_t kMiB = 1u << 20;
-constexpr std::size_t kWave = 1024;  // requests signed and queued at once (at most; see wave_size)
 // Ranged parts of one object in flight at once. The trailing MD5 hashes only the contiguous prefix on disk,
 // so the bytes in flight beyond it are what is left to hash after the last byte arrives (8 x 8 MiB: ~0.1 s),
 // and fewer streams cost the storage less CPU: for 1 GiB on loopback, 32 parts in flight took 3.6 s, 8 took 3.3.
@@ -330,14 +329,13 @@ bool matches(const std::vector<std::string>& globs, const std::string& rel) {
   return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) { return ::fnmatch(g.c_str(), rel.c_str(), 0) == 0; });
 }
 
-// How many requests to queue at once: each holds its file open until the wave ends, so a wave must fit
-// under the open-files limit (often 1024 on login nodes) beside the connections and a margin.
-std::size_t wave_size(std::size_t parallel) {
+// Transfers in flight at once: each holds a connection and a file, so both must fit under the open-files
+// limit (often 1024 on login nodes), beside a margin for everything else.
+std::size_t fitting_parallel(std::size_t parallel) {
   struct rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return kWave;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return parallel;
   const auto limit = static_cast<std::size_t>(rl.rlim_cur);
-  const std::size_t reserved = parallel + 64;
-  return limit > reserved + 16 ? std::min(kWave, limit - reserved) : 16;
+  return std::clamp<std::size_t>(limit > 64 ? (limit - 64) / 2 : 1, 1, std::max<std::size_t>(parallel, 1));
 }
 
 std::uint64_t choose_part_size(std::uint64_t size, const DownloadOptions& o) {
@@ -696,71 +694,95 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
     }
   }
 
-  http::Batch batch(http_options, options.parallel, kPartsInFlight);
-  const std::size_t wave = wave_size(options.parallel);
-  for (std::size_t begin = 0; begin < items.size(); begin += wave) {
-    throw_if_cancelled();
-    const std::size_t end = std::min(items.size(), begin + wave);
-    std::vector<http::Request> requests;
-    std::vector<std::size_t> index;  // request -> item
-    for (std::size_t k = begin; k < end; ++k) {
-      Job& j = *items[k].job;
-      Part& part = j.parts[items[k].part];
-      if (j.result.status == FileResult::Status::failed) continue;
-      try {
-        open_temp(j);
-        auto range = j.ranged() ? std::optional(std::pair(part.first, part.last)) : std::nullopt;
-        http::Request req = make_request(j.obj, range);
-        if (j.ranged()) req.group = j.id;
-        req.receive_buffer = static_cast<std::size_t>(std::min<std::uint64_t>(part.length(), kReceiveBuffer));
-        if (j.ranged() && !j.obj.etag.empty()) req.headers.push_back({"If-Match", "\"" + j.obj.etag + "\""});
-        Job* jp = &j;
-        Part* pp = &part;
-        req.sink = [jp, pp, observer](std::string_view chunk) {
-          if (pp->received + chunk.size() > pp->length())
-            throw Error(ErrorKind::protocol, "the storage sent more data than the object's size");
-          if (jp->md5) jp->md5->update(chunk);
-          if (pp->pending.size() + chunk.size() > kWriteBuffer) flush(*jp, *pp);
-          if (pp->pending.empty()) pp->pending.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(kWriteBuffer, pp->length())));
-          pp->pending.append(chunk);
-          pp->received += chunk.size();
-          jp->fetched += chunk.size();
-          if (pp->received == pp->length()) {
-            flush(*jp, *pp);
-            std::string().swap(pp->pending);  // the part is complete: free its buffer
-          }
-          if (observer) observer->on_bytes(chunk.size());
-          if (jp->ranged() && pp->received == pp->length()) {
-            pp->done = true;  // every byte of the part is on disk: record it for a resumed run
-            save_state(*jp);
-          }
-        };
-        req.on_retry = [jp, pp, observer] {
-          if (observer) observer->on_rewind(pp->received);
-          jp->fetched -= pp->received;
-          pp->received = 0;
-          std::string().swap(pp->pending);
-          pp->done = false;
-          if (jp->md5) jp->md5->reset();
-        };
-        requests.push_back(std::move(req));
-        index.push_back(k);
-      } catch (const Error& e) {
-        if (e.kind() == ErrorKind::cancelled) throw;
-        fail(j, e);
+  // Requests are made as places come free: the file is opened and the request signed just before it
+  // starts (a signature stays fresh however long the queue), and each object is verified and moved into
+  // place as soon as its last part ends, so files open at once stay near --parallel and an interrupted
+  // run keeps every object it finished.
+  auto part_processed = [&](Job& j) {
+    if (--j.pending == 0) finish(j, observer);
+  };
+  std::size_t cursor = 0;
+  std::vector<Item> issued;  // request index -> item
+  bool cancelled = false;
+  http::Batch::Feed feed;
+  feed.next = [&]() -> std::optional<http::Request> {
+    while (cursor < items.size()) {
+      const Item it = items[cursor++];
+      Job& j = *it.job;
+      if (j.result.status == FileResult::Status::failed) {  // a part of it failed already
+        part_processed(j);
+        continue;
       }
+      Part& part = j.parts[it.part];
+      const auto range = j.ranged() ? std::optional(std::pair(part.first, part.last)) : std::nullopt;
+      http::Request req;
+      if (j.ranged()) req.group = j.id;
+      req.receive_buffer = static_cast<std::size_t>(std::min<std::uint64_t>(part.length(), kReceiveBuffer));
+      Job* jp = &j;
+      Part* pp = &part;
+      req.prepare = [jp, range, &make_request](http::Request& r) {
+        open_temp(*jp);
+        http::Request made = make_request(jp->obj, range);
+        r.method = made.method;
+        r.url = std::move(made.url);
+        r.headers = std::move(made.headers);
+        if (jp->ranged() && !jp->obj.etag.empty()) r.headers.push_back({"If-Match", "\"" + jp->obj.etag + "\""});
+      };
+      req.sink = [jp, pp, observer](std::string_view chunk) {
+        if (pp->received + chunk.size() > pp->length())
+          throw Error(ErrorKind::protocol, "the storage sent more data than the object's size");
+        if (jp->md5) jp->md5->update(chunk);
+        if (pp->pending.size() + chunk.size() > kWriteBuffer) flush(*jp, *pp);
+        if (pp->pending.empty()) pp->pending.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(kWriteBuffer, pp->length())));
+        pp->pending.append(chunk);
+        pp->received += chunk.size();
+        jp->fetched += chunk.size();
+        if (pp->received == pp->length()) {
+          flush(*jp, *pp);
+          std::string().swap(pp->pending);  // the part is complete: free its buffer
+        }
+        if (observer) observer->on_bytes(chunk.size());
+        if (jp->ranged() && pp->received == pp->length()) {
+          pp->done = true;  // every byte of the part is on disk: record it for a resumed run
+          save_state(*jp);
+        }
+      };
+      req.on_retry = [jp, pp, observer] {
+        if (observer) observer->on_rewind(pp->received);
+        jp->fetched -= pp->received;
+        pp->received = 0;
+        std::string().swap(pp->pending);
+        pp->done = false;
+        if (jp->md5) jp->md5->reset();
+      };
+      issued.push_back(it);
+      return req;
     }
-    auto outcomes = batch.run(std::move(requests));
-    for (std::size_t r = 0; r < outcomes.size(); ++r) {
-      const Item& it = items[index[r]];
-      check_outcome(*it.job, it.job->parts[it.part], outcomes[r]);
+    return std::nullopt;
+  };
+  feed.done = [&](std::size_t index, http::Outcome outcome) {
+    const Item& it = issued.at(index);
+    try {
+      check_outcome(*it.job, it.job->parts[it.part], outcome);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::cancelled) throw;
+      cancelled = true;  // Ctrl-C: the batch is winding down; what was finished stays
+      return;
     }
-    // Jobs whose last part was in this wave are complete (or failed): verify and move into place.
-    for (std::size_t k = begin; k < end; ++k) {
-      Job& j = *items[k].job;
-      if (--j.pending == 0) finish(j, observer);
+    if (!cancelled) part_processed(*it.job);
+  };
+  http::Batch batch(http_options, fitting_parallel(options.parallel), kPartsInFlight);
+  batch.run(std::move(feed));
+  if (cancelled || cancel_requested()) {
+    // Interrupted: what was finished is in place; a single-request object's partial file goes, a ranged
+    // one's stays with its state for the next run to resume.
+    for (auto& j : jobs) {
+      if (j->pending == 0) continue;
+      close_fd(*j);
+      std::error_code ec;
+      if (!j->ranged()) fs::remove(j->temp, ec);
     }
-    throw_if_cancelled();
+    throw Error(ErrorKind::cancelled, "interrupted");
   }
   for (auto& j : jobs) {
     summary.files.push_back(j->result);
