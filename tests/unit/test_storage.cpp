@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -400,6 +401,24 @@ TEST_CASE("each object is moved into place as it finishes: an interrupted downlo
     CHECK(left[i] == fmt::format("{:03}.txt", i));
     CHECK(read_file(dir.path() / left[i]) == kBody);
   }
+}
+
+TEST_CASE("once a part fails, the object's queued parts are not fetched") {
+  std::atomic<int> requests{0};
+  MiniServer s([&](const test::SeenRequest&) {
+    ++requests;
+    return reply(412, "<Error><Code>PreconditionFailed</Code></Error>");
+  });
+  test::TempDir dir;
+  storage::DownloadOptions opt;
+  opt.dest = dir.path();
+  opt.part_size = 1u << 16;
+  opt.parallel = 1;  // parts one at a time: the first one's failure is known before any other starts
+  auto sum = storage::download({{"run/big.bin", 64u << 16, "abc-64", "", "", {}}}, "run/", factory_for(s), one_attempt(), opt);
+  REQUIRE(sum.files.size() == 1);
+  CHECK(sum.files[0].status == storage::FileResult::Status::failed);
+  CHECK(sum.files[0].error == "the object changed during the download");
+  CHECK(requests == 1);
 }
 
 TEST_CASE("the listing's ChecksumAlgorithm and HeadObject's checksums") {

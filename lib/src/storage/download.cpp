@@ -721,6 +721,8 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
       Job* jp = &j;
       Part* pp = &part;
       req.prepare = [jp, range, &make_request](http::Request& r) {
+        // Another part of the object failed while this one waited: the object is lost for this run.
+        if (jp->result.status == FileResult::Status::failed) throw Error(ErrorKind::generic, "not fetched");
         open_temp(*jp);
         http::Request made = make_request(jp->obj, range);
         r.method = made.method;
