@@ -771,7 +771,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
       cancelled = true;  // Ctrl-C: the batch is winding down; what was finished stays
       return;
     }
-    if (!cancelled) part_processed(*it.job);
+    part_processed(*it.job);
   };
   http::Batch batch(http_options, fitting_parallel(options.parallel), kPartsInFlight);
   batch.run(std::move(feed));
