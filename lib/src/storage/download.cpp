@@ -701,69 +701,61 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
   auto part_processed = [&](Job& j) {
     if (--j.pending == 0) finish(j, observer);
   };
-  std::size_t cursor = 0;
-  std::vector<Item> issued;  // request index -> item
+  std::size_t cursor = 0;  // one request per item, in order: request index = item index
   bool cancelled = false;
   http::Batch::Feed feed;
   feed.next = [&]() -> std::optional<http::Request> {
-    while (cursor < items.size()) {
-      const Item it = items[cursor++];
-      Job& j = *it.job;
-      if (j.result.status == FileResult::Status::failed) {  // a part of it failed already
-        part_processed(j);
-        continue;
+    if (cursor == items.size()) return std::nullopt;
+    const Item it = items[cursor++];
+    Job& j = *it.job;
+    Part& part = j.parts[it.part];
+    const auto range = j.ranged() ? std::optional(std::pair(part.first, part.last)) : std::nullopt;
+    http::Request req;
+    if (j.ranged()) req.group = j.id;
+    req.receive_buffer = static_cast<std::size_t>(std::min<std::uint64_t>(part.length(), kReceiveBuffer));
+    Job* jp = &j;
+    Part* pp = &part;
+    req.prepare = [jp, range, &make_request](http::Request& r) {
+      // Another part of the object failed before this one started: the object is lost for this run.
+      if (jp->result.status == FileResult::Status::failed) throw Error(ErrorKind::generic, "not fetched");
+      open_temp(*jp);
+      http::Request made = make_request(jp->obj, range);
+      r.method = made.method;
+      r.url = std::move(made.url);
+      r.headers = std::move(made.headers);
+      if (jp->ranged() && !jp->obj.etag.empty()) r.headers.push_back({"If-Match", "\"" + jp->obj.etag + "\""});
+    };
+    req.sink = [jp, pp, observer](std::string_view chunk) {
+      if (pp->received + chunk.size() > pp->length())
+        throw Error(ErrorKind::protocol, "the storage sent more data than the object's size");
+      if (jp->md5) jp->md5->update(chunk);
+      if (pp->pending.size() + chunk.size() > kWriteBuffer) flush(*jp, *pp);
+      if (pp->pending.empty()) pp->pending.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(kWriteBuffer, pp->length())));
+      pp->pending.append(chunk);
+      pp->received += chunk.size();
+      jp->fetched += chunk.size();
+      if (pp->received == pp->length()) {
+        flush(*jp, *pp);
+        std::string().swap(pp->pending);  // the part is complete: free its buffer
       }
-      Part& part = j.parts[it.part];
-      const auto range = j.ranged() ? std::optional(std::pair(part.first, part.last)) : std::nullopt;
-      http::Request req;
-      if (j.ranged()) req.group = j.id;
-      req.receive_buffer = static_cast<std::size_t>(std::min<std::uint64_t>(part.length(), kReceiveBuffer));
-      Job* jp = &j;
-      Part* pp = &part;
-      req.prepare = [jp, range, &make_request](http::Request& r) {
-        // Another part of the object failed while this one waited: the object is lost for this run.
-        if (jp->result.status == FileResult::Status::failed) throw Error(ErrorKind::generic, "not fetched");
-        open_temp(*jp);
-        http::Request made = make_request(jp->obj, range);
-        r.method = made.method;
-        r.url = std::move(made.url);
-        r.headers = std::move(made.headers);
-        if (jp->ranged() && !jp->obj.etag.empty()) r.headers.push_back({"If-Match", "\"" + jp->obj.etag + "\""});
-      };
-      req.sink = [jp, pp, observer](std::string_view chunk) {
-        if (pp->received + chunk.size() > pp->length())
-          throw Error(ErrorKind::protocol, "the storage sent more data than the object's size");
-        if (jp->md5) jp->md5->update(chunk);
-        if (pp->pending.size() + chunk.size() > kWriteBuffer) flush(*jp, *pp);
-        if (pp->pending.empty()) pp->pending.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(kWriteBuffer, pp->length())));
-        pp->pending.append(chunk);
-        pp->received += chunk.size();
-        jp->fetched += chunk.size();
-        if (pp->received == pp->length()) {
-          flush(*jp, *pp);
-          std::string().swap(pp->pending);  // the part is complete: free its buffer
-        }
-        if (observer) observer->on_bytes(chunk.size());
-        if (jp->ranged() && pp->received == pp->length()) {
-          pp->done = true;  // every byte of the part is on disk: record it for a resumed run
-          save_state(*jp);
-        }
-      };
-      req.on_retry = [jp, pp, observer] {
-        if (observer) observer->on_rewind(pp->received);
-        jp->fetched -= pp->received;
-        pp->received = 0;
-        std::string().swap(pp->pending);
-        pp->done = false;
-        if (jp->md5) jp->md5->reset();
-      };
-      issued.push_back(it);
-      return req;
-    }
-    return std::nullopt;
+      if (observer) observer->on_bytes(chunk.size());
+      if (jp->ranged() && pp->received == pp->length()) {
+        pp->done = true;  // every byte of the part is on disk: record it for a resumed run
+        save_state(*jp);
+      }
+    };
+    req.on_retry = [jp, pp, observer] {
+      if (observer) observer->on_rewind(pp->received);
+      jp->fetched -= pp->received;
+      pp->received = 0;
+      std::string().swap(pp->pending);
+      pp->done = false;
+      if (jp->md5) jp->md5->reset();
+    };
+    return req;
   };
   feed.done = [&](std::size_t index, http::Outcome outcome) {
-    const Item& it = issued.at(index);
+    const Item& it = items.at(index);
     try {
       check_outcome(*it.job, it.job->parts[it.part], outcome);
     } catch (const Error& e) {
