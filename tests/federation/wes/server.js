@@ -271,7 +271,7 @@ async function terminate(pid, graceMs = 3000) {
 function pump() {
   while (active.size < cfg.maxConcurrent && queue.length) {
     const run = queue.shift();
-    if (run.state !== 'QUEUED') continue;
+    if (run.cancel_requested || TERMINAL.has(run.state)) continue; // (a dialect may queue runs as INITIALIZING)
     execute(run).catch((e) => {
       log.error(`run ${run.run_id}: runner failed:`, e);
       active.delete(run.run_id);

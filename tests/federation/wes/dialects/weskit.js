@@ -1,35 +1,44 @@
 'use strict';
-// The WESkit dialect of wes/server.js (`--dialect weskit`): the WES of SPE4HD as WESkit's source makes
-// it answer (see wes/README.md#dialects and docs/servers.md), running Snakemake workflows with Debian's
-// `snakemake` and handing out the outputs as presigned S3 URLs:
+// The WESkit dialect of wes/server.js (`--dialect weskit`): the WES of SPE4HD as WESkit's source (the 2023
+// code and its later tests; /work notes in docs/servers.md) makes it answer, running Snakemake workflows
+// with Debian's `snakemake` and handing out the outputs as presigned S3 URLs:
 //
-// - API under /ga4gh/wes/v1 (nothing at the origin's /service-info) plus WESkit's own /weskit/v1/...;
-//   any other path is Flask's HTML 404 page (there is no /runs/{id}/tasks);
-// - WES 1.0 service-info only (no GA4GH id/name/type/...); workflow types SMK (version = the installed
-//   Snakemake's, e.g. 7.21.0) and NFL (listed; Nextflow is not installed, such runs fail);
-// - POST /runs reads form fields only: no form -> 400 "Malformed request: Empty form data"; unknown
-//   fields are refused (so WES 1.1's workflow_engine is); workflow_params, workflow_type,
-//   workflow_type_version, workflow_url required; validation errors are 400 "Malformed request: [...]"
-//   (a Python list repr); workflow_url must be a relative `file:` path (or a plain relative path) or a
-//   `trs://` URI, https is refused; attachment names are flattened as werkzeug's secure_filename does
-//   (data/x.txt -> data_x.txt); with --require-run-dir (env FED_WES_REQUIRE_RUN_DIR=1) a `run_dir` tag
-//   is required (400 "Malformed request: [\"'run_dir' tag is required and missing\"]");
-// - an unknown or forbidden workflow_engine_parameters name is found only after the run was created:
-//   500 with the reason, and the run stays behind in INITIALIZING (an orphan, as in WESkit);
-// - GET /runs/{id}: 500 (Flask's HTML page) until the run has finished; an unknown id: 500 with the
-//   reason; run_log.stdout/stderr are paths on the server; outputs {"filesystem": [...], "S3": [...]}
-//   with presigned GET URLs (Signature V2 for region us-east-1, as boto3 makes them, else V4; valid
-//   --presign-seconds, default 3600) for the output files uploaded to $FED_RESULTS_BUCKET/weskit/<run dir>/;
-// - GET /runs: {runs: [{run_id, state}], next_page_token: ""} (all of the caller's runs, page_size
-//   ignored); GET /weskit/v1/runs/{id}/stdout|stderr: {"content": text}, 409 until the run is COMPLETE;
-// - POST /runs/{id}/cancel: 500 (not implemented in WESkit);
-// - bearer token required except on service-info: a JWT is checked offline (signature against the
-//   issuer's JWKS, iss, exp), then every token online at the issuer's introspection endpoint (as the
-//   confidential client impact-ci, secret from $FED_STATE/impact-ci.secret or
-//   FED_WES_INTROSPECTION_SECRET): inactive -> 401 {"msg": "Online validation failed"}. Opaque tokens
-//   (what the federation's provider issues) skip the offline step (WESkit would refuse them outright:
-//   --jwt-only makes this server do so too). FED_WES_FAKE_AUTH=1 (`Bearer user:alice`) works as in
-//   the default dialect.
+// - API under /ga4gh/wes/v1 (nothing at the origin's /service-info) plus WESkit's /weskit/v1/runs and
+//   /weskit/v1/runs/{id}/stdout|stderr; any other path is Flask's HTML 404 page (no /runs/{id}/tasks);
+// - WES 1.0 service-info only (9 keys, no GA4GH id/name/type/...); workflow types are engines: SMK
+//   (type version = the installed Snakemake's version, 7.21.0 on Debian 12) and NFL (listed; Nextflow
+//   is not installed, such runs end in EXECUTOR_ERROR);
+// - POST /runs reads form fields only: none -> 400 "Malformed request: Empty form data"; unknown fields
+//   are refused (so WES 1.1's workflow_engine is: "{'workflow_engine': ['unknown field']}");
+//   workflow_params (a JSON object as a string), workflow_type, workflow_type_version, workflow_url are
+//   required; validation errors are 400 {"msg": "Malformed request: [...]"} (a Python list repr);
+//   workflow_url must be a relative path (`file:` or none) or `trs://`, https is refused; attachment
+//   names are flattened as werkzeug's secure_filename does (data/x.txt -> data_x.txt); with
+//   --require-run-dir (env FED_WES_REQUIRE_RUN_DIR=1) a `run_dir` tag is required;
+// - after validation the run exists (INITIALIZING; WESkit never says QUEUED): a forbidden engine
+//   parameter is then a 500 {"msg": "Parameter frozenset({'use-conda'}) is forbidden"} and an unknown
+//   one Flask's HTML 500, the run staying behind in INITIALIZING; a workflow that cannot be found
+//   (or a trs:// URI: no TRS here) makes the run SYSTEM_ERROR while POST still answers 200;
+// - GET /runs/{id} and /status: an id that is not a UUID -> 500 {"msg": "Syntactically invalid run ID:
+//   '...'"}, an unknown UUID -> HTML 500, another user's run -> 403; GET /runs/{id} is HTML 500 until
+//   the run finished with an exit code (COMPLETE or EXECUTOR_ERROR; other failures: for ever);
+//   times naive (2026-12-04T16:07:47.123456); run_log.stdout/stderr are paths relative to the run
+//   directory (.weskit/<start>/stdout); outputs {"filesystem": [...], "S3": [...]}: every file of the
+//   run directory but .weskit/, and presigned GET URLs (Signature V2 for region us-east-1 as boto3
+//   makes them, else V4; valid --presign-seconds, default 3600, made once) for the copies uploaded
+//   to $FED_RESULTS_BUCKET/<run dir>/ (WESkit derives the bucket from the run dir; here it is fixed);
+// - GET /runs: {runs: [{run_id, state}], next_page_token: ""}, all of the caller's runs, page_size
+//   ignored; GET /weskit/v1/runs: a bare list [{request, run_id, run_stage, start_time, user_id}];
+//   /weskit/v1/runs/{id}/stdout|stderr: {"content": [lines]}, 409 "Run '<id>' is not in COMPLETED
+//   state" unless COMPLETE (logs of failed runs are never served);
+// - POST /runs/{id}/cancel: HTML 500 (Manager.cancel is not implemented), 404 for an unknown UUID;
+// - bearer token on everything but service-info: a JWT is checked offline (signature against the
+//   issuer's JWKS, iss, exp: expired -> 401 "Token has expired", otherwise bad -> 422), then every token
+//   online at the issuer's introspection endpoint (as the confidential client impact-ci, secret from
+//   $FED_STATE/impact-ci.secret or FED_WES_INTROSPECTION_SECRET): not active -> 401
+//   {"msg": "Online validation failed"}. Opaque tokens (what the federation's provider issues) skip
+//   the offline step; WESkit would refuse them (422 "Not enough segments"): --jwt-only does too.
+//   FED_WES_FAKE_AUTH=1 (`Bearer user:alice`) works as in the default dialect.
 
 const fs = require('fs');
 const path = require('path');
@@ -40,9 +49,11 @@ const API = '/ga4gh/wes/v1';
 const NFL_VERSION = '23.04.1';
 // engine parameters WESkit knows for Snakemake: the API ones may be set per run, the rest are server
 // settings a request must not touch (-> "forbidden")
-const API_PARAMS = { cores: '1', jobs: null, 'max-memory': null, 'max-runtime': null, resume: 'false', 'job-name': null, 'accounting-name': null, group: null, queue: null };
-const SERVER_PARAMS = ['use-singularity', 'use-conda', 'profile', 'tes', 'data-aws-access-key-id', 'data-aws-secret-access-key',
+const API_PARAMS = { cores: '1', jobs: null, 'max-memory': null, 'max-runtime': null, resume: 'true' };
+const SERVER_PARAMS = ['job-name', 'accounting-name', 'group', 'queue', 'use-singularity', 'use-conda', 'profile', 'tes', 'data-aws-access-key-id', 'data-aws-secret-access-key',
   'task-conda-pkgs-dir', 'task-conda-envs-path', 'task-home', 'prefix_conda_envs_path', 'wms-monitor', 'wms-monitor-arg', 'engine-environment'];
+const PARAM_TYPES = { cores: 'Optional[int]', jobs: 'Optional[int]', 'max-memory': 'Optional[str validFor Python.memory_units.Memory.from_str($)]',
+  'max-runtime': 'Optional[str validFor Python.tempora.parse_timedelta($)]', resume: 'Optional[bool]' };
 const FORM_FIELDS = ['workflow_params', 'workflow_type', 'workflow_type_version', 'tags', 'workflow_engine_parameters', 'workflow_url', 'workflow_attachment'];
 const REQUIRED = ['workflow_params', 'workflow_type', 'workflow_type_version', 'workflow_url'];
 
@@ -76,8 +87,13 @@ function secureFilename(name) {
   return s;
 }
 
-// WESkit's timestamps: Python isoformat() of an aware UTC datetime
-const pyIso = (ms = Date.now()) => (Number.isFinite(ms) ? new Date(ms).toISOString().replace('Z', '000+00:00') : null);
+// WESkit's timestamps: Python isoformat() of a naive datetime (the server's clock, UTC here), microseconds
+const pyIso = (ms = Date.now()) => (Number.isFinite(ms) ? new Date(ms).toISOString().replace('Z', '000') : null);
+const UUID = /^[0-9a-zA-Z]{8}-[0-9a-zA-Z]{4}-[0-9a-zA-Z]{4}-[0-9a-zA-Z]{4}-[0-9a-zA-Z]{12}$/;
+// WES state -> WESkit's internal processing stage (GET /weskit/v1/runs shows the stage)
+const STAGE = { INITIALIZING: 'AWAITING_START', RUNNING: 'STARTED_EXECUTION', COMPLETE: 'FINISHED_EXECUTION', EXECUTOR_ERROR: 'EXECUTOR_ERROR',
+  SYSTEM_ERROR: 'SYSTEM_ERROR', CANCELED: 'CANCELED', CANCELING: 'REQUESTED_CANCEL' };
+const COUNTED = ['QUEUED', 'INITIALIZING', 'RUNNING', 'PAUSED', 'COMPLETE', 'EXECUTOR_ERROR', 'SYSTEM_ERROR', 'CANCELED', 'CANCELING'];
 
 function register(r, core) {
   const { cfg, svc, log } = core;
@@ -96,6 +112,8 @@ function register(r, core) {
 
   const jerr = (res, status, msg) => svc.sendJson(res, status, { msg, status_code: status });
   const fail = (status, msg) => Object.assign(new Error(msg), { status, weskit: true });
+  // an exception WESkit does not catch: Flask's HTML 500 page (the reason only in the server's log)
+  const crash = (msg) => Object.assign(new Error(msg), { html500: true });
 
   // ------------------------------------------------------------ identity
 
@@ -135,7 +153,7 @@ function register(r, core) {
         const { payload } = await jose.jwtVerify(token, jwks, { issuer: d.issuer });
         sub = payload.sub;
       } catch (e) {
-        throw fail(401, e.code === 'ERR_JWT_EXPIRED' ? 'Token has expired' : 'Signature verification failed');
+        throw e.code === 'ERR_JWT_EXPIRED' ? fail(401, 'Token has expired') : fail(422, 'Signature verification failed');
       }
     } else if (wk.jwtOnly) {
       throw fail(422, 'Not enough segments');
@@ -167,7 +185,7 @@ function register(r, core) {
         const user = auth ? await identify(req) : null;
         await handler(req, res, ctx, user);
       } catch (e) {
-        if (e.html500) { sendHtml(res, 500, HTML_500); return; }
+        if (e.html500) { log.info(`${req.method} ${ctx.path}: HTML 500 (${e.message})`); sendHtml(res, 500, HTML_500); return; }
         const status = Number.isInteger(e.status) ? e.status : 500;
         if (status >= 500 && !e.weskit) log.error(`${req.method} ${ctx.path}:`, e);
         if (status === 401 || status === 422) svc.sendJson(res, status, { msg: e.message }); // flask-jwt-extended's shape
@@ -178,26 +196,37 @@ function register(r, core) {
 
   // ------------------------------------------------------------ runs
 
-  function ownRun(id, user) {
+  // unknown: what the route does with an unknown UUID ('html' -> HTML 500, else that status, JSON)
+  function ownRun(id, user, unknown = 'html') {
+    if (!UUID.test(id)) throw fail(500, `Syntactically invalid run ID: '${id}'`);
     const run = core.getRun(id);
-    if (!run || run.synthetic) throw fail(500, `Run '${id}' not found`);
-    if (run.owner !== user.key) throw fail(403, `User '${user.key}' is not allowed to access run '${id}'`);
+    if (!run || run.synthetic) {
+      if (unknown === 'html') throw crash(`no run ${id}`);
+      throw fail(unknown, `Could not find '${id}'`);
+    }
+    if (run.owner !== user.key) throw fail(403, `User '${user.key}' not allowed to access '${id}'`);
     return run;
   }
 
   function serviceInfo() {
     const counts = {};
-    for (const [k, v] of Object.entries(core.counts)) if (v) counts[k] = v;
+    for (const k of COUNTED) counts[k] = core.counts[k] || 0;
+    const params = [];
+    for (const [engine, version] of [['SMK', smkVersion], ['NFL', NFL_VERSION]]) {
+      for (const [name, v] of Object.entries(API_PARAMS)) {
+        params.push({ name: `${engine}|${version}|${name}`, default_value: v, type: PARAM_TYPES[name] || 'Optional[str]' });
+      }
+    }
     return {
       workflow_type_versions: { SMK: { workflow_type_version: [smkVersion] }, NFL: { workflow_type_version: [NFL_VERSION] } },
       supported_wes_versions: ['1.0.0'],
       supported_filesystem_protocols: ['file', 'S3'],
       workflow_engine_versions: { SMK: smkVersion, NFL: NFL_VERSION },
-      default_workflow_engine_parameters: Object.entries(API_PARAMS).filter(([, v]) => v !== null).map(([name, v]) => ({ name, type: /^\d+$/.test(v) ? 'int' : 'bool', default_value: v })),
+      default_workflow_engine_parameters: params,
       system_state_counts: counts,
       auth_instructions_url: 'https://gitlab.com/one-touch-pipeline/weskit/documentation/',
       contact_info_url: 'mailto:federation@example.org',
-      tags: { tag1: 'value1' },
+      tags: { tag1: 'value1', tag2: 'value2' },
     };
   }
 
@@ -215,7 +244,7 @@ function register(r, core) {
     if (/[;'"[\]{}()$]/.test(url)) errs.push(`Forbidden characters: '${url}'`);
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url);
     if (scheme && scheme[1].toLowerCase() === 'trs') return errs;
-    if (scheme && scheme[1].toLowerCase() !== 'file') return errs.concat([`Only 'file:' (relative) and 'trs://' URIs are allowed: '${what}'`]);
+    if (scheme && scheme[1].toLowerCase() !== 'file') return errs.concat([`Only 'file:' (relative) and 'trs:' are allowed in workflow URIs: '${what}'`]);
     const p = scheme ? url.slice(scheme[0].length) : url;
     if (p.startsWith('/')) errs.push(`Not a relative path: '${what}'`);
     else if (path.posix.normalize(p).startsWith('..')) errs.push(`Normalized path points outside allowed root: '${p}'`);
@@ -232,83 +261,103 @@ function register(r, core) {
     const syntax = {};
     for (const n of names.sort()) if (!FORM_FIELDS.includes(n)) syntax[n] = ['unknown field'];
     for (const n of REQUIRED) if (f[n] === undefined) syntax[n] = ['required field'];
-    const json = {};
-    for (const n of ['workflow_params', 'tags', 'workflow_engine_parameters']) {
-      if (f[n] === undefined) continue;
-      try {
-        json[n] = JSON.parse(f[n]);
-        if (!json[n] || typeof json[n] !== 'object' || Array.isArray(json[n])) throw new Error('not an object');
-      } catch (e) {
-        syntax[n] = ['must be of dict type'];
-      }
-    }
     const errors = [];
     if (Object.keys(syntax).length) errors.push(Object.fromEntries(Object.entries(syntax).sort()));
+    const json = {};
+    if (f.workflow_params !== undefined) {
+      try {
+        json.workflow_params = JSON.parse(f.workflow_params);
+        if (!json.workflow_params || typeof json.workflow_params !== 'object' || Array.isArray(json.workflow_params)) {
+          errors.push('workflow_params must be string with JSON dictionary');
+        }
+      } catch (e) {
+        errors.push(`JSON parse-error in workflow_params: ${e.message}`);
+      }
+    }
     const types = { SMK: [smkVersion], NFL: [NFL_VERSION] };
     if (f.workflow_type !== undefined) {
-      if (!types[f.workflow_type]) errors.push(`Unknown workflow_type '${f.workflow_type}'. Know ${Object.keys(types).join(', ')}`);
+      if (!types[f.workflow_type]) errors.push(`Unknown workflow_type '${f.workflow_type}'. Know ${Object.keys(types).sort().join(', ')}`);
       else if (f.workflow_type_version !== undefined && !types[f.workflow_type].includes(f.workflow_type_version)) {
         errors.push(`Unknown workflow_type_version '${f.workflow_type_version}'. Know ${types[f.workflow_type].join(', ')}`);
       }
     }
     if (f.workflow_url !== undefined) errors.push(...validateUrl(f.workflow_url));
-    const tags = json.tags || {};
+    let tags = null;
+    try { tags = f.tags === undefined ? null : JSON.parse(f.tags); } catch (e) { tags = undefined; }
+    if (tags !== null && tags !== undefined && (typeof tags !== 'object' || Array.isArray(tags))) tags = undefined;
     if (wk.requireRunDir) {
       if (f.tags === undefined) errors.push("'run_dir' tag is required but tags field is missing");
+      else if (tags === undefined) errors.push("Could not parse 'run_dir' tag");
       else if (typeof tags.run_dir !== 'string') errors.push("'run_dir' tag is required and missing");
       else if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(tags.run_dir) && !/^file:/i.test(tags.run_dir)) errors.push("'run_dir' tag must be relative file path");
       else errors.push(...validateUrl(tags.run_dir));
     }
+    const attached = (form.files.workflow_attachment || []).map((x) => x.filename);
+    if (attached.some((n) => ['.nextflow', '.snakemake'].includes(n))) errors.push('At least one attachment filename is forbidden. Forbidden are: .nextflow, .snakemake');
     if (errors.length) throw fail(400, `Malformed request: ${pyRepr(errors)}`);
+    let engineParamsIn = {};
+    if (f.workflow_engine_parameters !== undefined) {
+      try { engineParamsIn = JSON.parse(f.workflow_engine_parameters); } catch (e) { throw crash(`workflow_engine_parameters: ${e.message}`); }
+    }
 
     // the run exists from here on (WESkit inserts it before preparing the execution)
     const runId = crypto.randomUUID();
-    const runDirRel = typeof tags.run_dir === 'string' ? tags.run_dir.replace(/^file:/i, '') : runId;
-    const workdir = path.join(wk.dataDir, path.posix.normalize(runDirRel));
+    const runDirRel = tags && typeof tags.run_dir === 'string' ? path.posix.normalize(tags.run_dir.replace(/^file:/i, '')) : `${runId.slice(0, 4)}/${runId}`;
+    const workdir = path.join(wk.dataDir, runDirRel);
+    const request = { workflow_params: json.workflow_params, workflow_type: f.workflow_type, workflow_type_version: f.workflow_type_version,
+      workflow_url: f.workflow_url, tags: tags === undefined ? null : tags };
+    if (f.workflow_engine_parameters !== undefined) request.workflow_engine_parameters = engineParamsIn;
     const run = { run_id: runId, seq: core.nextSeq(), owner: user.key, state: 'INITIALIZING', created: core.iso(), dir: path.join(core.RUNS_DIR, runId),
-      request: { workflow_params: f.workflow_params, workflow_type: f.workflow_type, workflow_type_version: f.workflow_type_version,
-        workflow_url: f.workflow_url, tags: f.tags === undefined ? undefined : f.tags, workflow_engine_parameters: f.workflow_engine_parameters },
-      runner: 'weskit', workdir, run_dir: runDirRel, system_logs: [], tasks: [] };
+      request, runner: 'weskit', workdir, run_dir: runDirRel, system_logs: [], tasks: [] };
     fs.mkdirSync(run.dir, { recursive: true });
     core.addRun(run);
     core.persist(run);
 
     // prepare_execution: engine parameters (unknown / forbidden -> 500, the run stays INITIALIZING)
-    const engineParams = { ...Object.fromEntries(Object.entries(API_PARAMS).filter(([, v]) => v !== null)) };
-    for (const [k0, v] of Object.entries(json.workflow_engine_parameters || {})) {
-      const k = k0.replace(/^--/, '');
-      if (SERVER_PARAMS.includes(k)) throw fail(500, `Parameter '${k}' is forbidden`);
-      if (!(k in API_PARAMS)) throw fail(500, `Unknown workflow engine parameter '${k0}' for SMK`);
-      engineParams[k] = v === null ? null : String(v);
-    }
-    run.engine_params = engineParams;
+    // prepare_execution: attachments (flattened), the workflow's path; failures make the run
+    // SYSTEM_ERROR but POST still answers 200
     fs.mkdirSync(workdir, { recursive: true });
+    fs.writeFileSync(path.join(workdir, `${runId}.yaml`), `${JSON.stringify(json.workflow_params, null, 1)}\n`); // JSON is YAML
     const stored = [];
+    let prepError = null;
     for (const file of form.files.workflow_attachment || []) {
       const name = secureFilename(file.filename);
-      if (!name) continue;
+      if (!name) { prepError = prepError || 'Attachment file without name'; continue; }
       fs.writeFileSync(path.join(workdir, name), file.data);
       stored.push(name);
     }
-    run.attachments = stored;
-    if (/^trs:/i.test(f.workflow_url)) throw fail(500, `Could not install the workflow '${f.workflow_url}': no TRS server is configured`);
     const rel = f.workflow_url.replace(/^file:/i, '');
-    const inRun = path.join(workdir, rel);
-    const installed = path.join(cfg.workflowsDir, rel);
-    run.workflow = fs.existsSync(inRun) || !fs.existsSync(installed) ? inRun : installed;
-    core.setState(run, 'QUEUED');
+    if (/^trs:/i.test(f.workflow_url)) prepError = prepError || `Could not install workflow '${f.workflow_url}': no TRS server configured`;
+    else if (stored.includes(rel)) run.workflow = rel;
+    else if (fs.existsSync(path.join(cfg.workflowsDir, rel))) run.workflow = path.join(cfg.workflowsDir, rel);
+    else prepError = prepError || `Derived workflow path is not accessible: '${path.join(cfg.workflowsDir, rel)}'`;
+    if (prepError) {
+      core.setState(run, 'SYSTEM_ERROR', prepError);
+      svc.sendJson(res, 200, { run_id: runId });
+      return;
+    }
+    // execute: the engine parameters are checked only now; a refusal leaves the run INITIALIZING
+    const engineParams = { ...API_PARAMS };
+    for (const [k0, v] of Object.entries(engineParamsIn && typeof engineParamsIn === 'object' ? engineParamsIn : {})) {
+      const k = k0.replace(/^--/, '');
+      if (SERVER_PARAMS.includes(k)) throw fail(500, `Parameter frozenset({'${k}'}) is forbidden`);
+      if (!(k in API_PARAMS)) throw crash(`KeyError: '${k0}'`);
+      engineParams[k] = v === null ? null : String(v);
+    }
+    run.engine_params = engineParams;
     core.queue.push(run);
     core.pump();
     svc.sendJson(res, 200, { run_id: runId });
   }
 
-  // every file the run made in its directory (not WESkit's or Snakemake's own, not the attachments)
+  // every file in the run directory but WESkit's own logs (.weskit/): the params file, the attachments,
+  // Snakemake's .snakemake/ bookkeeping and the results
   function outputFiles(run, rel = '', out = []) {
     let entries = [];
     try { entries = fs.readdirSync(path.join(run.workdir, rel), { withFileTypes: true }); } catch (e) { return out; }
     for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = rel ? `${rel}/${e.name}` : e.name;
-      if (!rel && (e.name === '.weskit' || e.name === '.snakemake' || (run.attachments || []).includes(e.name))) continue;
+      if (!rel && e.name === '.weskit') continue;
       if (e.isDirectory()) outputFiles(run, p, out); else if (e.isFile()) out.push(p);
     }
     return out;
@@ -320,7 +369,7 @@ function register(r, core) {
     try { await s3.createBucket(cfg.bucket); } catch (e) { if (!e.status) throw e; }
     const urls = [];
     for (const rel of files) {
-      const key = `weskit/${run.run_dir}/${rel}`;
+      const key = `${run.run_dir}/${rel}`;
       const p = path.join(run.workdir, rel);
       await s3.putObject(cfg.bucket, key, fs.createReadStream(p), { contentLength: fs.statSync(p).size, metadata: { 'wes-run-id': run.run_id } });
       urls.push(wk.signature === 'auto' ? s3.presignGetAuto(cfg.bucket, key, wk.presignSeconds)
@@ -333,36 +382,36 @@ function register(r, core) {
   core.runners.weskit = async (run) => {
     const slot = { child: null, terminating: null };
     core.active.set(run.run_id, slot);
-    run.start_time = core.iso();
-    core.setState(run, 'INITIALIZING');
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
+    run.start_ms = Date.now();
+    run.start_time = core.iso(run.start_ms);
+    const stamp = pyIso(run.start_ms);
     const meta = path.join(run.workdir, '.weskit', stamp);
     fs.mkdirSync(meta, { recursive: true });
-    run.stdout_path = path.join(meta, 'stdout');
-    run.stderr_path = path.join(meta, 'stderr');
-    const config = path.join(meta, 'config.yaml');
-    fs.writeFileSync(config, JSON.stringify(JSON.parse(run.request.workflow_params || '{}'), null, 1)); // JSON is YAML
+    run.stdout_rel = `.weskit/${stamp}/stdout`;
+    run.stderr_rel = `.weskit/${stamp}/stderr`;
+    const config = `${run.run_id}.yaml`;
     const p = run.engine_params || {};
     let cmd;
     if (run.request.workflow_type === 'NFL') cmd = ['nextflow', 'run', run.workflow, '-params-file', config];
     else {
-      cmd = [wk.snakemake, '--snakefile', run.workflow];
+      cmd = ['snakemake', '--snakefile', run.workflow];
       if (p.cores) cmd.push('--cores', p.cores);
       if (p.jobs) cmd.push('--jobs', p.jobs);
-      if (p.resume !== undefined && !/^(true|t|present|1|yes|y)$/i.test(String(p.resume))) cmd.push('--forceall');
+      if (p.resume !== null && p.resume !== undefined && !/^(true|t|present|1|yes|y)$/i.test(String(p.resume))) cmd.push('--forceall');
       cmd.push('--configfile', config);
     }
     run.cmd = cmd;
+    const exe = cmd[0] === 'snakemake' ? wk.snakemake : cmd[0];
     const home = path.join(meta, 'home');
     fs.mkdirSync(home, { recursive: true });
     const childEnv = { PATH: env.PATH || '/usr/local/bin:/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', TMPDIR: meta,
       WESKIT_WORKFLOW_ENGINE: `${run.request.workflow_type}=${run.request.workflow_type_version}`, WESKIT_WORKFLOW_PATH: run.workflow,
       XDG_CACHE_HOME: path.join(home, '.cache'), NO_PROXY: '127.0.0.1,localhost,::1', no_proxy: '127.0.0.1,localhost,::1' };
-    const out = fs.openSync(run.stdout_path, 'w');
-    const err = fs.openSync(run.stderr_path, 'w');
+    const out = fs.openSync(path.join(run.workdir, run.stdout_rel), 'w');
+    const err = fs.openSync(path.join(run.workdir, run.stderr_rel), 'w');
     let child;
     try {
-      child = spawn(cmd[0], cmd.slice(1), { cwd: run.workdir, env: childEnv, detached: true, stdio: ['ignore', out, err] });
+      child = spawn(exe, cmd.slice(1), { cwd: run.workdir, env: childEnv, detached: true, stdio: ['ignore', out, err] });
     } finally {
       fs.closeSync(out);
       fs.closeSync(err);
@@ -378,9 +427,9 @@ function register(r, core) {
     if (slot.terminating) await slot.terminating;
     else if (child.pid) core.signalAll(child.pid, [], 'SIGKILL');
     run.exit_code = Number.isInteger(exit.code) ? exit.code : (exit.error ? 127 : undefined);
-    run.end_time_py = pyIso();
+    run.end_ms = Date.now();
     if (exit.error) {
-      fs.appendFileSync(run.stderr_path, `${cmd[0]}: ${exit.error.code === 'ENOENT' ? 'command not found' : exit.error.message}\n`);
+      fs.appendFileSync(path.join(run.workdir, run.stderr_rel), `${cmd[0]}: ${exit.error.code === 'ENOENT' ? 'command not found' : exit.error.message}\n`);
       core.active.delete(run.run_id);
       core.setState(run, 'EXECUTOR_ERROR', `could not start ${cmd[0]}: ${exit.error.message}`);
     } else if (slot.timedOut) {
@@ -407,21 +456,17 @@ function register(r, core) {
   };
 
   function runLog(run) {
-    let params;
-    try { params = JSON.parse(run.request.workflow_params); } catch (e) { params = run.request.workflow_params; }
-    let tags;
-    try { tags = run.request.tags === undefined ? null : JSON.parse(run.request.tags); } catch (e) { tags = null; }
     return {
       run_id: run.run_id,
-      request: { ...run.request, workflow_params: params, tags, workflow_attachment: undefined },
+      request: run.request,
       state: run.state,
       run_log: {
-        name: null,
+        name: run.request.workflow_url,
         cmd: run.cmd,
-        start_time: pyIso(Date.parse(run.start_time)),
-        end_time: pyIso(Date.parse(run.end_time)),
-        stdout: run.stdout_path,
-        stderr: run.stderr_path,
+        start_time: pyIso(run.start_ms),
+        end_time: pyIso(run.end_ms),
+        stdout: run.stdout_rel,
+        stderr: run.stderr_rel,
         exit_code: run.exit_code === undefined ? null : run.exit_code,
       },
       task_logs: [],
@@ -440,7 +485,8 @@ function register(r, core) {
   r.post(`${API}/runs`, route(submit));
   r.get(`${API}/runs/:run_id`, route((req, res, ctx, user) => {
     const run = ownRun(ctx.params.run_id, user);
-    if (!core.TERMINAL.has(run.state)) throw Object.assign(new Error('run log not available yet'), { html500: true });
+    // the run log exists only once the engine's task finished with an exit code
+    if (!['COMPLETE', 'EXECUTOR_ERROR'].includes(run.state) || run.exit_code === undefined) throw crash(`KeyError: 'start_time' (run ${run.run_id} is ${run.state})`);
     svc.sendJson(res, 200, runLog(run));
   }));
   r.get(`${API}/runs/:run_id/status`, route((req, res, ctx, user) => {
@@ -448,20 +494,23 @@ function register(r, core) {
     svc.sendJson(res, 200, { run_id: run.run_id, state: run.state });
   }));
   r.post(`${API}/runs/:run_id/cancel`, route((req, res, ctx, user) => {
-    ownRun(ctx.params.run_id, user);
-    throw fail(500, 'Run cancellation is not implemented');
+    ownRun(ctx.params.run_id, user, 404);
+    throw crash('NotImplementedError: Manager.cancel');
   }));
   r.get('/weskit/v1/runs', route((req, res, ctx, user) => {
     const mine = [...core.runs.values()].filter((x) => x.owner === user.key).sort((a, b) => a.seq - b.seq);
-    svc.sendJson(res, 200, mine.map((x) => ({ run_id: x.run_id, run_status: x.state, start_time: x.start_time ? pyIso(Date.parse(x.start_time)) : null, user_id: x.owner })));
+    svc.sendJson(res, 200, mine.map((x) => ({ request: x.request, run_id: x.run_id, run_stage: STAGE[x.state] || x.state,
+      start_time: x.start_ms ? pyIso(x.start_ms) : null, user_id: x.owner })));
   }));
   r.get('/weskit/v1/runs/:run_id/:stream', route((req, res, ctx, user) => {
     if (!['stdout', 'stderr'].includes(ctx.params.stream)) { sendHtml(res, 404, HTML_404); return; }
+    if (!UUID.test(ctx.params.run_id)) throw crash(`Syntactically invalid run ID: '${ctx.params.run_id}'`);
+    if (!core.getRun(ctx.params.run_id)) throw crash(`Could not find run with identifier ${ctx.params.run_id}`);
     const run = ownRun(ctx.params.run_id, user);
-    if (run.state !== 'COMPLETE') throw fail(409, `Run '${run.run_id}' is not in COMPLETE state (${run.state})`);
-    let content = '';
-    try { content = fs.readFileSync(run[`${ctx.params.stream}_path`], 'utf8'); } catch (e) { content = ''; }
-    svc.sendJson(res, 200, { content });
+    if (run.state !== 'COMPLETE') throw fail(409, `Run '${run.run_id}' is not in COMPLETED state`);
+    let text = '';
+    try { text = fs.readFileSync(path.join(run.workdir, run[`${ctx.params.stream}_rel`]), 'utf8'); } catch (e) { text = ''; }
+    svc.sendJson(res, 200, { content: text.match(/[^\n]*\n|[^\n]+$/g) || [] }); // readlines()
   }));
 
   return {
