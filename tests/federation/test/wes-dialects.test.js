@@ -11,11 +11,11 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const crypto = require('crypto');
 const { fork, spawn, execFileSync } = require('child_process');
 const S3 = require('../lib/s3');
+const { tempDir, until, deviceLogin } = require('./helpers');
 
 const ROOT = path.join(__dirname, '..');
 const WF = path.join(ROOT, 'wes', 'workflows');
@@ -29,26 +29,6 @@ const NAIVE_MICROS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/;
 const SMK_VERSION = execFileSync('snakemake', ['--version'], { encoding: 'utf8', timeout: 60000 }).trim();
 
 // ---------------------------------------------------------------- helpers
-
-const TEMP = [];
-function tempDir(prefix) {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  TEMP.push(d);
-  return d;
-}
-process.on('exit', () => {
-  if (!process.env.FED_TEST_KEEP) for (const d of TEMP) try { fs.rmSync(d, { recursive: true, force: true }); } catch (e) { /* busy */ }
-});
-
-async function until(cond, ms, what) {
-  const end = Date.now() + ms;
-  for (let i = 0; i < 5000 && Date.now() < end; i++) {
-    const v = await cond();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 // Start wes/server.js in a dialect on a free port; resolves {url, state, stop()}.
 async function startWes(dialect, { args = [], env = {}, state } = {}) {
@@ -481,26 +461,6 @@ test('weskit: a Snakemake run: 500 and 409 until finished, flattened attachments
 
 // ---------------------------------------------------------------- WESkit with the real OIDC provider
 
-async function deviceLogin(issuer, user) {
-  const disc = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
-  const post = async (url, params) => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params).toString(), signal: AbortSignal.timeout(10000) });
-    return { status: res.status, json: await res.json() };
-  };
-  const da = await post(disc.device_authorization_endpoint, { client_id: 'impact-cli', scope: 'openid profile' });
-  assert.strictEqual(da.status, 200, JSON.stringify(da.json));
-  const approve = spawn(process.execPath, [path.join(ROOT, 'oidc', 'approve.js'), '--issuer', issuer, '--user-code', da.json.user_code, '--user', user], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  approve.stderr.on('data', (c) => { err += c; });
-  assert.strictEqual(await new Promise((r) => approve.on('exit', r)), 0, `approve.js failed: ${err}`);
-  return until(async () => {
-    const r = await post(disc.token_endpoint, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: da.json.device_code, client_id: 'impact-cli' });
-    if (r.status === 200) return r.json;
-    if (!['authorization_pending', 'slow_down'].includes(r.json.error)) throw new Error(JSON.stringify(r.json));
-    return null;
-  }, 30000, 'device token');
-}
-
 test('weskit: tokens are checked offline (JWT against the JWKS) and online (introspection)', { timeout: 120000 }, async (t) => {
   const state = tempDir('wes-weskit-oidc-');
   const oidc = spawn(process.execPath, [path.join(ROOT, 'oidc', 'server.js'), '--port', '0', '--bad-port', '0', '--visa-port', '0'], {
@@ -511,7 +471,7 @@ test('weskit: tokens are checked offline (JWT against the JWKS) and online (intr
   oidc.stdout.on('data', (c) => { out += c; });
   const ready = await until(() => { const m = /^READY (.*)$/m.exec(out); assert.ok(m || oidc.exitCode === null, 'oidc/server.js exited'); return m && JSON.parse(m[1]); }, 30000, 'oidc READY');
   const issuer = ready.issuer;
-  const alice = await deviceLogin(issuer, 'alice');
+  const alice = await deviceLogin(issuer, 'alice', 'openid profile');
   // same state dir: the server reads impact-ci.secret (its introspection client) from there
   const srv = await startWes('weskit', { state, env: { FED_ISSUER: issuer, FED_WES_FAKE_AUTH: '0' } });
   t.after(() => srv.stop());
@@ -538,7 +498,7 @@ test('weskit: tokens are checked offline (JWT against the JWKS) and online (intr
   // --jwt-only: as WESkit, opaque tokens are refused before any introspection
   const strict = await startWes('weskit', { state, args: ['--jwt-only'], env: { FED_ISSUER: issuer, FED_WES_FAKE_AUTH: '0' } });
   t.after(() => strict.stop());
-  const again = await deviceLogin(issuer, 'alice');
+  const again = await deviceLogin(issuer, 'alice', 'openid profile');
   const o = await call(strict, 'GET', `${API}/runs`, { token: `Bearer ${again.access_token}` });
   assert.deepStrictEqual([o.status, o.json], [422, { msg: 'Not enough segments' }]);
 });
