@@ -8,6 +8,7 @@
 #include "temp_dir.hpp"
 
 using namespace impact;
+using impact::test::mode_of;
 
 TEST_CASE("write_file_atomic writes with the mode asked, replaces, leaves no temp file") {
   test::TempDir dir;
@@ -39,14 +40,6 @@ TEST_CASE("read_file refuses oversized files and reports missing ones as not_fou
     CHECK(e.kind() == ErrorKind::not_found);
   }
 }
-
-namespace {
-unsigned mode_of(const std::filesystem::path& p) {
-  struct stat st{};
-  REQUIRE(::stat(p.c_str(), &st) == 0);
-  return st.st_mode & 07777;
-}
-}  // namespace
 
 TEST_CASE("ensure_private_dir creates the folder and every missing parent 0700, whatever the umask") {
   test::TempDir dir;

@@ -67,6 +67,18 @@ auth::TokenState state(std::int64_t lifetime, std::int64_t left) {
   return s;
 }
 
+// A provider of `lifetime` s tokens, a store holding `initial`, and a session over both.
+struct Fixture {
+  Fixture(int lifetime, const auth::TokenState& initial)
+      : idp(lifetime), store(tmp.path() / "tokens"), session(profile_for(idp), quick(), store) {
+    store.save("short", initial);
+  }
+  Provider idp;
+  test::TempDir tmp;
+  auth::TokenStore store;
+  auth::Session session;
+};
+
 }  // namespace
 
 TEST_CASE("the expiry margin is a quarter of the token's lifetime, at most 30 s; 30 s when unknown") {
@@ -96,51 +108,39 @@ TEST_CASE("the token's lifetime: as recorded, else estimated for a state file of
 }
 
 TEST_CASE("45 s tokens: no default demand refreshes a token outside its margin, or fails") {
-  Provider idp(45);
-  test::TempDir tmp;
-  auth::TokenStore store(tmp.path() / "tokens");
-  store.save("short", state(45, 40));
-  auth::Session session(profile_for(idp), quick(), store);
+  Fixture f(45, state(45, 40));
   // 40 s left: more than the 11 s margin, and more than half the lifetime (22 s) plus it for a 60 s default
-  CHECK(session.fresh(seconds(0)).access_token == "access-token-initial-0");
-  CHECK(session.fresh(seconds(60)).access_token == "access-token-initial-0");
-  CHECK(idp.refreshes == 0);
+  CHECK(f.session.fresh(seconds(0)).access_token == "access-token-initial-0");
+  CHECK(f.session.fresh(seconds(60)).access_token == "access-token-initial-0");
+  CHECK(f.idp.refreshes == 0);
 
-  store.save("short", state(45, 10));  // inside the margin
-  CHECK(session.fresh(seconds(0)).access_token == "access-token-refreshed-1");
-  CHECK(session.fresh(seconds(60)).access_token == "access-token-refreshed-1");  // the refreshed one will do
-  CHECK(session.fresh(seconds(0)).access_token == "access-token-refreshed-1");
-  CHECK(idp.refreshes == 1);
-  auto now = store.load("short");
+  f.store.save("short", state(45, 10));  // inside the margin
+  CHECK(f.session.fresh(seconds(0)).access_token == "access-token-refreshed-1");
+  CHECK(f.session.fresh(seconds(60)).access_token == "access-token-refreshed-1");  // the refreshed one will do
+  CHECK(f.session.fresh(seconds(0)).access_token == "access-token-refreshed-1");
+  CHECK(f.idp.refreshes == 1);
+  auto now = f.store.load("short");
   REQUIRE(now);
   CHECK(now->access_lifetime == 45);
 }
 
 TEST_CASE("8 s tokens: a fresh token is usable at once (the margin is 2 s, not 30)") {
-  Provider idp(8);
-  test::TempDir tmp;
-  auth::TokenStore store(tmp.path() / "tokens");
-  store.save("short", state(8, 8));
-  auth::Session session(profile_for(idp), quick(), store);
-  CHECK(session.fresh(seconds(0)).access_token == "access-token-initial-0");
-  CHECK(session.fresh(seconds(0), Demand::required).access_token == "access-token-initial-0");
-  CHECK(session.fresh(seconds(60)).access_token == "access-token-initial-0");
-  CHECK(idp.refreshes == 0);
-  store.save("short", state(8, 1));
-  CHECK(session.fresh(seconds(60)).access_token == "access-token-refreshed-1");
-  CHECK(idp.refreshes == 1);
+  Fixture f(8, state(8, 8));
+  CHECK(f.session.fresh(seconds(0)).access_token == "access-token-initial-0");
+  CHECK(f.session.fresh(seconds(0), Demand::required).access_token == "access-token-initial-0");
+  CHECK(f.session.fresh(seconds(60)).access_token == "access-token-initial-0");
+  CHECK(f.idp.refreshes == 0);
+  f.store.save("short", state(8, 1));
+  CHECK(f.session.fresh(seconds(60)).access_token == "access-token-refreshed-1");
+  CHECK(f.idp.refreshes == 1);
 }
 
 TEST_CASE("a required demand above the provider's lifetime fails with the facts, without a request") {
-  Provider idp(45);
-  test::TempDir tmp;
-  auth::TokenStore store(tmp.path() / "tokens");
-  store.save("short", state(45, 40));
-  auth::Session session(profile_for(idp), quick(), store);
-  CHECK(session.fresh(seconds(29), Demand::required).access_token == "access-token-initial-0");
+  Fixture f(45, state(45, 40));
+  CHECK(f.session.fresh(seconds(29), Demand::required).access_token == "access-token-initial-0");
   for (int i = 0; i < 2; ++i) {
     try {
-      session.fresh(seconds(60), Demand::required);
+      f.session.fresh(seconds(60), Demand::required);
       FAIL("a 60 s demand was met by 45 s tokens");
     } catch (const auth::LifetimeTooShort& e) {
       CHECK(e.kind() == ErrorKind::auth_required);
@@ -151,28 +151,24 @@ TEST_CASE("a required demand above the provider's lifetime fails with the facts,
       CHECK(std::string(e.what()).find("--") == std::string::npos);  // the CLI names its flags, not the library
     }
   }
-  store.save("short", state(45, 5));  // expired, too: still no refresh for a demand that cannot be met
-  CHECK_THROWS_AS(session.fresh(seconds(60), Demand::required), auth::LifetimeTooShort);
-  CHECK(idp.refreshes == 0);
-  CHECK(session.fresh(seconds(34), Demand::required).access_token == "access-token-refreshed-1");
-  CHECK(idp.refreshes == 1);
+  f.store.save("short", state(45, 5));  // expired, too: still no refresh for a demand that cannot be met
+  CHECK_THROWS_AS(f.session.fresh(seconds(60), Demand::required), auth::LifetimeTooShort);
+  CHECK(f.idp.refreshes == 0);
+  CHECK(f.session.fresh(seconds(34), Demand::required).access_token == "access-token-refreshed-1");
+  CHECK(f.idp.refreshes == 1);
 }
 
 TEST_CASE("an older state file (lifetime unknown): one refresh teaches the lifetime, then no more") {
-  Provider idp(45);
-  test::TempDir tmp;
-  auth::TokenStore store(tmp.path() / "tokens");
   auto old = state(0, -10);
   old.logged_in = 0;  // nothing to estimate from
-  store.save("short", old);
-  auth::Session session(profile_for(idp), quick(), store);
-  CHECK_THROWS_WITH_AS(session.fresh(seconds(60), Demand::required), doctest::Contains("valid for 45 s"), auth::LifetimeTooShort);
-  CHECK(idp.refreshes == 1);
-  auto learnt = store.load("short");
+  Fixture f(45, old);
+  CHECK_THROWS_WITH_AS(f.session.fresh(seconds(60), Demand::required), doctest::Contains("valid for 45 s"), auth::LifetimeTooShort);
+  CHECK(f.idp.refreshes == 1);
+  auto learnt = f.store.load("short");
   REQUIRE(learnt);
   CHECK(learnt->access_lifetime == 45);
   CHECK(learnt->access_token == "access-token-refreshed-1");  // kept: a good token for every other use
-  CHECK_THROWS_AS(session.fresh(seconds(60), Demand::required), auth::LifetimeTooShort);
-  CHECK(session.fresh(seconds(60)).access_token == "access-token-refreshed-1");
-  CHECK(idp.refreshes == 1);
+  CHECK_THROWS_AS(f.session.fresh(seconds(60), Demand::required), auth::LifetimeTooShort);
+  CHECK(f.session.fresh(seconds(60)).access_token == "access-token-refreshed-1");
+  CHECK(f.idp.refreshes == 1);
 }
