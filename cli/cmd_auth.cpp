@@ -171,14 +171,25 @@ void logout(Context& ctx, bool all) {
 }
 
 void token(Context& ctx, const std::string& min_valid) {
-  const seconds need = min_valid.empty() ? seconds(60) : parse_duration(min_valid);
+  // Without --min-valid: the stored token while it is outside its expiry margin, else a refreshed one.
+  const seconds need = min_valid.empty() ? seconds(0) : parse_duration(min_valid);
   if (auto env = auth::environment_token()) {
     ctx.term().out() << *env << '\n';
     return;
   }
   Config config = ctx.load_config();
   auth::Session session(ctx.profile(config), ctx.http_options());
-  auto s = session.fresh(need);
+  auth::TokenState s;
+  try {
+    s = session.fresh(need, min_valid.empty() ? auth::Session::Demand::best_effort : auth::Session::Demand::required);
+  } catch (const auth::LifetimeTooShort& e) {
+    Error err = e;
+    err.with_hint(e.most().count() > 0
+                      ? fmt::format("ask for at most --min-valid {}, or leave --min-valid out for the freshest token",
+                                    format_duration(e.most()))
+                      : "leave --min-valid out for the freshest token");
+    throw err;
+  }
   if (ctx.json()) {
     ctx.term().print_json({{"access_token", s.access_token}, {"token_type", "Bearer"}, {"expires", s.access_expires}});
   } else {
@@ -201,10 +212,14 @@ void status(Context& ctx, const std::string& min_valid) {
   if (!stored) throw Error(ErrorKind::auth_required, fmt::format("not logged in to profile '{}'", profile.name), "run: impact login");
   auth::TokenState s = *stored;
   std::vector<std::string> problems;
-  // The session lasts as long as the refresh token (or, without one, the access token).
-  const std::int64_t until = s.refresh_token.empty() ? s.access_expires : s.refresh_expires;
+  // The session lasts as long as the refresh token (or, without one, the access token); a CI client's
+  // session lasts as long as its secret. The access token's own lifetime does not matter here: however
+  // short, it is renewed while the session lasts.
+  const bool renewable = s.refresh_token.empty() && s.grant == "client_credentials";
+  const std::int64_t until = renewable ? 0 : s.refresh_token.empty() ? s.access_expires : s.refresh_expires;
   if (!s.refresh_token.empty() && s.refresh_expires != 0 && s.refresh_expires <= now) problems.push_back("the session has expired");
-  if (s.refresh_token.empty() && s.access_expires <= now) problems.push_back("the access token has expired and cannot be refreshed");
+  if (s.refresh_token.empty() && !renewable && s.access_expires <= now)
+    problems.push_back("the access token has expired and cannot be refreshed");
   if (problems.empty() && until != 0 && until - now < need.count())
     problems.push_back(fmt::format("the session ends {}, before the {} asked for", when(until, now), format_duration(need)));
   std::vector<auth::Visa> visas;
@@ -218,7 +233,8 @@ void status(Context& ctx, const std::string& min_valid) {
   if (ctx.json()) {
     json out = {{"profile", profile.name}, {"issuer", s.issuer}, {"client_id", s.client_id}, {"grant", s.grant},
                 {"subject", s.subject}, {"username", s.username}, {"name", s.name}, {"email", s.email},
-                {"scope", s.scope}, {"access_expires", s.access_expires}, {"refresh_expires", s.refresh_expires},
+                {"scope", s.scope}, {"access_expires", s.access_expires},
+                {"access_lifetime", auth::Session::lifetime(s).count()}, {"refresh_expires", s.refresh_expires},
                 {"has_refresh_token", !s.refresh_token.empty()}, {"visas", json::array()},
                 {"min_valid", need.count()}, {"ok", problems.empty()}, {"problems", problems}};
     for (const auto& v : visas) out["visas"].push_back(visa_json(v));
@@ -230,7 +246,9 @@ void status(Context& ctx, const std::string& min_valid) {
     t.rows.push_back({"user", s.username.empty() ? s.subject : s.username + (s.name.empty() ? "" : " (" + s.name + ")")});
     t.rows.push_back({"grant", s.grant});
     t.rows.push_back({"scopes", s.scope});
-    t.rows.push_back({"access token", "expires " + when(s.access_expires, now)});
+    const auto life = auth::Session::lifetime(s);
+    t.rows.push_back({"access token", "expires " + when(s.access_expires, now) +
+                                          (life.count() > 0 ? " (issued for " + format_duration(life) + ")" : "")});
     t.rows.push_back({"refresh token", s.refresh_token.empty() ? "none" : "expires " + when(s.refresh_expires, now)});
     for (const auto& v : visas)
       t.rows.push_back({"visa " + v.type, v.verified ? v.value + ", expires " + when(v.exp, now) : "NOT VERIFIED: " + v.problem});
@@ -297,8 +315,9 @@ void register_auth(CLI::App& app, Context& ctx) {
   logout_cmd->callback(ctx.action([&ctx, all] { logout(ctx, *all); }));
 
   auto token_min = std::make_shared<std::string>();
-  auto* token_cmd = app.add_subcommand("token", "Print an access token valid for at least --min-valid, refreshing it if needed");
-  token_cmd->add_option("--min-valid", *token_min, "How long the token must stay valid (default 1m), e.g. 10m, 1h");
+  auto* token_cmd = app.add_subcommand("token", "Print a valid access token, refreshing it if needed");
+  token_cmd->add_option("--min-valid", *token_min,
+                        "How long the token must stay valid, e.g. 10m (default: the freshest token; exit 4 if the provider's tokens live shorter)");
   token_cmd->footer("Examples:\n  curl -H @<(printf 'Authorization: Bearer %s\\n' \"$(impact token)\") URL\n"
                     "  impact token --min-valid 10m");
   token_cmd->callback(ctx.action([&ctx, token_min] { token(ctx, *token_min); }));

@@ -238,7 +238,8 @@ std::string Config::serialize() const {
 }
 
 void Config::save() const {
-  if (path_.has_parent_path()) ensure_private_dir(path_.parent_path());
+  // The folder may be one the user named (--config): create what is missing, change nothing that exists.
+  if (path_.has_parent_path()) create_private_dirs(path_.parent_path());
   write_file_atomic(path_, serialize(), 0600);
 }
 

@@ -38,10 +38,28 @@ fs::path config_home() { return xdg("XDG_CONFIG_HOME", ".config"); }
 fs::path state_home() { return xdg("XDG_STATE_HOME", ".local/state"); }
 fs::path cache_home() { return xdg("XDG_CACHE_HOME", ".cache"); }
 
+void create_private_dirs(const fs::path& dir) {
+  // From the top down: mkdir each prefix; one that exists (or that another process creates meanwhile) is
+  // kept as it is, provided it is a folder (a link to one counts).
+  fs::path prefix;
+  for (const auto& part : dir) {
+    prefix /= part;
+    if (part.empty() || part == "/" || part == "." || part == "..") continue;
+    if (::mkdir(prefix.c_str(), 0700) == 0) {
+      if (::chmod(prefix.c_str(), 0700) != 0)  // a umask like 0277 would leave it unusable
+        throw Error(ErrorKind::io, "cannot set permissions on " + prefix.string() + ": " + errno_text());
+      continue;
+    }
+    const int err = errno;
+    struct stat st {};
+    if (::stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    throw Error(ErrorKind::io, "cannot create " + prefix.string() + ": " +
+                                   (err == EEXIST ? std::string("it exists and is not a folder") : std::strerror(err)));
+  }
+}
+
 void ensure_private_dir(const fs::path& dir, unsigned mode) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw Error(ErrorKind::io, "cannot create " + dir.string() + ": " + ec.message());
+  create_private_dirs(dir);
   if (::chmod(dir.c_str(), mode) != 0)
     throw Error(ErrorKind::io, "cannot set permissions on " + dir.string() + ": " + errno_text());
 }

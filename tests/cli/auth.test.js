@@ -304,3 +304,158 @@ test('a login that is denied in the browser exits 4', async (t) => {
   assert.equal(r.code, 4, r.stderr);
   assert.match(r.stderr, /denied/);
 });
+
+// ------------------------------------------------------------------ short-lived access tokens
+// The federation's clients impact-cli-8s / impact-cli-45s / impact-ci-8s get access tokens of 8 s and 45 s
+// (tests/federation/oidc/README.md); the provider counts token requests per client.
+
+const clientStats = async (id) => (await getJson(`${fed.issuer}/__stats?client=${id}`)).json;
+const resetClientStats = (id) => fetch(`${fed.issuer}/__stats?client=${id}`, { method: 'DELETE', signal: AbortSignal.timeout(5000) });
+const nowS = () => Math.floor(Date.now() / 1000);
+// Leaves `left` seconds to the stored access token (its recorded lifetime stays), as time would.
+function setTokenLeft(dir, left) {
+  const s = readState(dir);
+  s.access_expires = nowS() + left;
+  fs.writeFileSync(tokenFile(dir), JSON.stringify(s), { mode: 0o600 });
+  return s;
+}
+async function shortLogin(t, clientId, user = 'alice') {
+  const dir = profile(t, ['--registry', fed.registry, '--client-id', clientId]);
+  const r = await login(dir, ['--no-qr'], (code) => approve(code, user));
+  assert.equal(r.code, 0, r.stderr);
+  return { dir, r };
+}
+
+test('8 s access tokens: the device login and a CI login succeed, and impact token never hands out an expired one', async (t) => {
+  const { dir, r } = await shortLogin(t, 'impact-cli-8s');
+  assert.match(r.stderr, /Logged in to profile 'local' as alice \(access token expires in [1-8]s\)/);
+  assert.match(r.stderr, /Passport: 4 visas, 4 verified/);
+  assert.equal(readState(dir).access_lifetime, 8);
+  const st = JSON.parse(impact(dir, ['auth', 'status', '--json']).stdout);
+  assert.equal(st.access_lifetime, 8);
+  assert.equal(st.ok, true);
+
+  // through two real expiries: every token printed is accepted by the provider, and each lifetime costs
+  // one refresh (the margin of an 8 s token is 2 s)
+  await resetClientStats('impact-cli-8s');
+  const seen = new Set();
+  const deadline = Date.now() + 40000;
+  while (seen.size < 3 && Date.now() < deadline) {
+    const tok = impact(dir, ['token']);
+    assert.equal(tok.code, 0, tok.stderr);
+    const token = tok.stdout.trim();
+    assert.equal((await userinfo(token)).status, 200, 'impact token printed a token the provider no longer accepts');
+    seen.add(token);
+    await new Promise((resolve) => { setTimeout(resolve, 250); }); // pacing of the poll, not a synchronisation
+  }
+  assert.equal(seen.size, 3, 'two refreshes within 40 s of 8 s tokens');
+  assert.deepEqual(await clientStats('impact-cli-8s'), { 'success:refresh_token': 2 });
+
+  const ci = profile(t, ['--issuer', fed.issuer, '--client-id', 'impact-ci-8s', '--client-secret-file', fed.clients['impact-ci-8s'].secret_file]);
+  const cc = impact(ci, ['login', '--client-credentials']);
+  assert.equal(cc.code, 0, cc.stderr);
+  assert.match(cc.stderr, /Logged in to profile 'local' with client impact-ci-8s/);
+  assert.equal(readState(ci).access_lifetime, 8);
+  assert.equal(impact(ci, ['token']).code, 0);
+  // a CI client's session lasts as long as its secret, however short its tokens
+  const pre = impact(ci, ['auth', 'status', '--min-valid', '1h']);
+  assert.equal(pre.code, 0, pre.stderr);
+});
+
+test('45 s access tokens: impact token serves the stored token, and refreshes once inside its 11 s margin', async (t) => {
+  const { dir } = await shortLogin(t, 'impact-cli-45s', 'bob');
+  const state = readState(dir);
+  assert.equal(state.access_lifetime, 45);
+  await resetClientStats('impact-cli-45s');
+  for (let i = 0; i < 2; i += 1) {
+    const tok = impact(dir, ['token']);
+    assert.equal(tok.code, 0, tok.stderr);
+    assert.equal(tok.stdout.trim(), state.access_token);
+  }
+  assert.deepEqual(await clientStats('impact-cli-45s'), {}, 'no token request while the token is good');
+  setTokenLeft(dir, 10);
+  const first = impact(dir, ['token']);
+  const second = impact(dir, ['token']);
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(second.code, 0, second.stderr);
+  assert.notEqual(first.stdout.trim(), state.access_token);
+  assert.equal(second.stdout.trim(), first.stdout.trim());
+  assert.deepEqual(await clientStats('impact-cli-45s'), { 'success:refresh_token': 1 });
+});
+
+test('--min-valid above the provider\'s 45 s tokens: exit 4 stating 45 s, and no token request, then or later', async (t) => {
+  const { dir } = await shortLogin(t, 'impact-cli-45s', 'bob');
+  await resetClientStats('impact-cli-45s');
+  for (let i = 0; i < 2; i += 1) {
+    const r = impact(dir, ['token', '--min-valid', '60s']);
+    assert.equal(r.code, 4, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /the identity provider issues access tokens valid for 45 s; 60 s were asked for, and at most 34 s can be/);
+    assert.match(r.stderr, /hint: ask for at most --min-valid 34s, or leave --min-valid out/);
+  }
+  setTokenLeft(dir, -5); // expired: still nothing to ask the provider for
+  assert.equal(impact(dir, ['token', '--min-valid', '1m']).code, 4);
+  assert.deepEqual(await clientStats('impact-cli-45s'), {});
+  const ok = impact(dir, ['token', '--min-valid', '30s']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual(await clientStats('impact-cli-45s'), { 'success:refresh_token': 1 });
+
+  // a state file of an older impact does not record the lifetime: one refresh teaches it, then no more
+  const old = readState(dir);
+  delete old.access_lifetime;
+  old.access_expires = nowS() - 5;
+  old.logged_in = 0;
+  old.refreshed = 0;
+  fs.writeFileSync(tokenFile(dir), JSON.stringify(old), { mode: 0o600 });
+  await resetClientStats('impact-cli-45s');
+  const once = impact(dir, ['token', '--min-valid', '60s']);
+  assert.equal(once.code, 4, once.stderr);
+  assert.match(once.stderr, /valid for 45 s; 60 s were asked for/);
+  assert.equal(impact(dir, ['token', '--min-valid', '60s']).code, 4);
+  assert.deepEqual(await clientStats('impact-cli-45s'), { 'success:refresh_token': 1 });
+  // the refreshed token was kept: a plain `impact token` serves it without another request
+  assert.equal(impact(dir, ['token']).stdout.trim(), readState(dir).access_token);
+  assert.deepEqual(await clientStats('impact-cli-45s'), { 'success:refresh_token': 1 });
+  // the session (refresh token) and the visas (an hour) are what auth status --min-valid weighs, not the
+  // access token's lifetime
+  const pre = impact(dir, ['auth', 'status', '--min-valid', '30m']);
+  assert.equal(pre.code, 0, pre.stderr);
+});
+
+test('32 concurrent `impact token` on an expired 8 s token: exactly one refresh, one token for all', async (t) => {
+  const { dir } = await shortLogin(t, 'impact-cli-8s');
+  expireAccessToken(dir);
+  await resetClientStats('impact-cli-8s');
+  const runs = await Promise.all(Array.from({ length: 32 }, () => impactAsync(dir, ['token'], { timeout: 60000 })));
+  const failed = runs.filter((r) => r.code !== 0);
+  assert.equal(failed.length, 0, failed.map((r) => r.stderr).join('\n'));
+  assert.equal(new Set(runs.map((r) => r.stdout.trim())).size, 1, 'every process got the token of the one refresh');
+  assert.deepEqual(await clientStats('impact-cli-8s'), { 'success:refresh_token': 1 });
+});
+
+test('folders impact creates are 0700, missing XDG homes and their parents included; existing ones are left alone', async (t) => {
+  const dir = home(t);
+  const shared = path.join(dir, 'shared');
+  fs.mkdirSync(shared, { mode: 0o755 });
+  fs.chmodSync(shared, 0o755);
+  const env = {
+    XDG_STATE_HOME: path.join(dir, 'xdg', 'state', 'deeper'),
+    XDG_CONFIG_HOME: path.join(dir, 'xdg', 'config'),
+    XDG_CACHE_HOME: path.join(shared, 'cache'),
+  };
+  assert.equal(impact(dir, ['profile', 'add', 'local', '--registry', fed.registry], { env }).code, 0);
+  const r = await login(dir, ['--no-qr'], (code) => approve(code, 'alice'), { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /4 verified/); // the visa issuer's key set went to the cache
+  const created = [];
+  const walk = (p) => {
+    created.push(p);
+    for (const e of fs.readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) walk(path.join(p, e.name));
+  };
+  walk(path.join(dir, 'xdg'));
+  walk(path.join(shared, 'cache'));
+  for (const p of [env.XDG_STATE_HOME, path.join(env.XDG_STATE_HOME, 'impact', 'tokens'), path.join(env.XDG_CONFIG_HOME, 'impact'),
+    path.join(env.XDG_CACHE_HOME, 'impact', 'jwks')]) assert.ok(created.includes(p), `${p} was created`);
+  for (const p of created) assert.equal((fs.statSync(p).mode & 0o777).toString(8), '700', p);
+  assert.equal(fs.statSync(shared).mode & 0o777, 0o755, 'a folder that existed is not changed');
+});

@@ -1,6 +1,9 @@
 // A temporary folder for one test, removed afterwards.
 #pragma once
+#include <sys/stat.h>
+
 #include <cstdlib>
+#include <stdexcept>
 #include <filesystem>
 #include <string>
 
@@ -23,4 +26,11 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The permission bits of `p` (following links); throws when it cannot be read.
+inline unsigned mode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) throw std::runtime_error("cannot stat " + p.string());
+  return st.st_mode & 07777;
+}
 }  // namespace impact::test

@@ -8,6 +8,7 @@
 #include "temp_dir.hpp"
 
 using namespace impact;
+using impact::test::mode_of;
 
 TEST_CASE("write_file_atomic writes with the mode asked, replaces, leaves no temp file") {
   test::TempDir dir;
@@ -40,13 +41,46 @@ TEST_CASE("read_file refuses oversized files and reports missing ones as not_fou
   }
 }
 
-TEST_CASE("ensure_private_dir creates folders 0700") {
+TEST_CASE("ensure_private_dir creates the folder and every missing parent 0700, whatever the umask") {
   test::TempDir dir;
-  auto d = dir.path() / "a" / "b";
+  // as for XDG_STATE_HOME=<tmp>/home/.local/state when none of it exists yet
+  auto d = dir.path() / "home" / ".local" / "state" / "impact" / "tokens";
+  const mode_t old = ::umask(022);
   ensure_private_dir(d);
-  struct stat st{};
-  REQUIRE(::stat(d.c_str(), &st) == 0);
-  CHECK((st.st_mode & 0777) == 0700);
+  ::umask(0277);  // a umask that would leave a folder without write or search permission
+  ensure_private_dir(dir.path() / "strict" / "cache");
+  ::umask(old);
+  for (auto p = d; p != dir.path(); p = p.parent_path()) CHECK_MESSAGE(mode_of(p) == 0700, p.string());
+  CHECK(mode_of(dir.path() / "strict") == 0700);
+  CHECK(mode_of(dir.path() / "strict" / "cache") == 0700);
+}
+
+TEST_CASE("create_private_dirs leaves existing folders as they are; ensure_private_dir sets only its own") {
+  test::TempDir dir;
+  auto shared = dir.path() / "shared";
+  std::filesystem::create_directory(shared);
+  ::chmod(shared.c_str(), 0755);
+  create_private_dirs(shared / "new" / "leaf");
+  CHECK(mode_of(shared) == 0755);
+  CHECK(mode_of(shared / "new") == 0700);
+  CHECK(mode_of(shared / "new" / "leaf") == 0700);
+
+  auto own = shared / "own";
+  std::filesystem::create_directory(own);
+  ::chmod(own.c_str(), 0755);
+  create_private_dirs(own);
+  CHECK(mode_of(own) == 0755);  // not impact's to change
+  ensure_private_dir(own);
+  CHECK(mode_of(own) == 0700);  // impact's own folder: made private as before
+  CHECK(mode_of(shared) == 0755);
+
+  // a link to a folder is a folder; a file in the way is a clear error
+  std::filesystem::create_directory_symlink(own, dir.path() / "link");
+  create_private_dirs(dir.path() / "link" / "sub");
+  CHECK(mode_of(own / "sub") == 0700);
+  write_file_atomic(dir.path() / "file", "x");
+  CHECK_THROWS_WITH_AS(create_private_dirs(dir.path() / "file" / "sub"), doctest::Contains("cannot create"), Error);
+  CHECK_THROWS_WITH_AS(create_private_dirs(dir.path() / "file"), doctest::Contains("not a folder"), Error);
 }
 
 TEST_CASE("XDG variables are honoured, relative ones ignored") {

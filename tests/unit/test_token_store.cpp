@@ -13,6 +13,7 @@
 #include "temp_dir.hpp"
 
 using namespace impact;
+using impact::test::mode_of;
 
 namespace {
 auth::TokenState sample() {
@@ -26,11 +27,6 @@ auth::TokenState sample() {
   s.scope = "openid offline_access";
   s.visas = {"a.b.c"};
   return s;
-}
-unsigned mode_of(const std::filesystem::path& p) {
-  struct stat st {};
-  REQUIRE(::stat(p.c_str(), &st) == 0);
-  return st.st_mode & 0777;
 }
 }  // namespace
 

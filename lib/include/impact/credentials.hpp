@@ -20,8 +20,9 @@ class Credentials {
  public:
   virtual ~Credentials() = default;
 
-  // An access token for a request to `service_url`, valid for at least `min_valid`. Refreshes when it
-  // must. Throws Error(auth_required) with the hint "run: impact login" when there is none; throws
+  // An access token for a request to `service_url`, valid for at least `min_valid` (a caller's default,
+  // not a promise: when the identity provider's tokens live shorter, the freshest token it gives, never an
+  // error for that alone). Refreshes when it must. Throws Error(auth_required) with the hint "run: impact login" when there is none; throws
   // Error(usage) when `service_url` is not one of the profile's services (tokens go nowhere else).
   virtual std::string bearer_token(std::string_view service_url,
                                    std::chrono::seconds min_valid = std::chrono::seconds(60)) = 0;

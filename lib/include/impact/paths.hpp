@@ -9,7 +9,13 @@ std::filesystem::path config_home();  // $XDG_CONFIG_HOME/impact or ~/.config/im
 std::filesystem::path state_home();   // $XDG_STATE_HOME/impact or ~/.local/state/impact
 std::filesystem::path cache_home();   // $XDG_CACHE_HOME/impact or ~/.cache/impact
 
-// Creates `dir` (and parents) and sets its mode to `mode` (default 0700).
+// Creates every missing folder of `dir`, parents included, with mode 0700 (the XDG Base Directory
+// specification's mode, whatever the umask), and leaves folders that already exist as they are. Every folder
+// impact creates goes through here.
+void create_private_dirs(const std::filesystem::path& dir);
+
+// create_private_dirs, then sets the mode of `dir` itself to `mode` (default 0700) even when it already
+// existed: for impact's own folders (tokens, caches), never for a folder the user named.
 void ensure_private_dir(const std::filesystem::path& dir, unsigned mode = 0700);
 
 // Writes `data` to a temporary file beside `path` with `mode`, fsyncs it and renames it over `path`, so a

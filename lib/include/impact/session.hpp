@@ -14,6 +14,7 @@
 #include "impact/config.hpp"
 #include "impact/credentials.hpp"
 #include "impact/doctor.hpp"
+#include "impact/error.hpp"
 #include "impact/http.hpp"
 #include "impact/oidc.hpp"
 #include "impact/passport.hpp"
@@ -42,8 +43,19 @@ class Session final : public Credentials {
 
   // The stored state as it is (possibly expired); nullopt when not logged in.
   std::optional<TokenState> stored() const;
-  // A state whose access token stays valid for `min_valid`, refreshing under the lock when needed.
-  TokenState fresh(std::chrono::seconds min_valid);
+  // How fresh() takes `min_valid`.
+  enum class Demand {
+    // A caller's own default: when the provider's tokens live too short for it, the demand shrinks to half
+    // of their lifetime, so a short-lived provider gets the freshest token it gives instead of an error.
+    best_effort,
+    // The user's demand: a token that cannot stay valid that long is an error (LifetimeTooShort).
+    required,
+  };
+
+  // A state whose access token stays valid for `min_valid` plus the margin (see margin()), refreshing under
+  // the lock when needed. A required demand above what the provider's tokens can give fails once its
+  // lifetime is known (stored since the last login or refresh), without asking the provider again.
+  TokenState fresh(std::chrono::seconds min_valid, Demand demand = Demand::best_effort);
 
   // The visas of the passport, verified. Fetches it again when `refresh`, when it was never fetched, or
   // when a verified visa is about to expire.
@@ -54,7 +66,13 @@ class Session final : public Credentials {
   bool has_token() override;
   std::vector<std::string> passports_for(const std::vector<std::string>& issuers) override;
 
-  static constexpr std::chrono::seconds kMargin{30};  // a token this close to expiry counts as expired
+  // A token this close to its expiry counts as expired: a quarter of its lifetime, at most kMargin (so 2 s
+  // for an 8 s token, 11 s for 45 s, 30 s from 2 minutes on); kMargin when the lifetime is unknown.
+  static constexpr std::chrono::seconds kMargin{30};
+  static std::chrono::seconds margin(std::chrono::seconds lifetime);
+  // The lifetime the provider gave the stored access token. State files of older versions do not record
+  // it; it is then the time between getting the token and its expiry, or 0 (unknown).
+  static std::chrono::seconds lifetime(const TokenState& s);
 
  private:
   const oidc::Discovery& discovery();
@@ -69,6 +87,19 @@ class Session final : public Credentials {
   TokenStore store_;
   std::optional<oidc::Discovery> discovery_;
   std::unique_ptr<HttpKeySets> keys_;
+};
+
+// fresh() with a required demand the identity provider's tokens cannot meet (exit 4, like any token that
+// cannot be had). The facts are kept for the caller's hint.
+class LifetimeTooShort : public Error {
+ public:
+  LifetimeTooShort(std::chrono::seconds lifetime, std::chrono::seconds asked, std::chrono::seconds most);
+  std::chrono::seconds lifetime() const noexcept { return lifetime_; }  // what the provider issues
+  std::chrono::seconds asked() const noexcept { return asked_; }
+  std::chrono::seconds most() const noexcept { return most_; }  // the longest demand it can meet
+
+ private:
+  std::chrono::seconds lifetime_, asked_, most_;
 };
 
 // Whether `url` belongs to one of the profile's services (same origin as a configured service URL or

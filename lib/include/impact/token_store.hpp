@@ -18,6 +18,7 @@ struct TokenState {
   std::string grant;                  // "device_code" or "client_credentials"
   std::string access_token;
   std::int64_t access_expires = 0;    // epoch seconds; 0 = unknown
+  std::int64_t access_lifetime = 0;   // seconds the provider gave the access token (expires_in); 0 = unknown
   std::string refresh_token;
   std::int64_t refresh_expires = 0;   // epoch seconds; 0 = unknown
   std::string scope;

@@ -37,9 +37,28 @@ std::string join_scopes(const std::vector<std::string>& v) {
   return out;
 }
 
-bool valid_for(const TokenState& s, seconds min_valid, std::int64_t now) {
+// Unknown lifetime (no expires_in): assume five minutes rather than forever, so a refresh happens in time.
+constexpr std::int64_t kAssumedLifetime = 300;
+
+// What a demand of `min_valid` amounts to for this token: the time it must have left, margin included.
+seconds needed(const TokenState& s, seconds min_valid, Session::Demand demand) {
+  const seconds life = Session::lifetime(s);
+  if (demand == Session::Demand::best_effort && life.count() > 0) min_valid = std::min(min_valid, life / 2);
+  return min_valid + Session::margin(life);
+}
+
+bool valid_for(const TokenState& s, seconds min_valid, Session::Demand demand, std::int64_t now) {
   if (s.access_token.empty()) return false;
-  return s.access_expires == 0 || s.access_expires - now >= (min_valid + Session::kMargin).count();
+  return s.access_expires == 0 || s.access_expires - now >= needed(s, min_valid, demand).count();
+}
+
+// Throws LifetimeTooShort when tokens of the provider's lifetime, as `s` records it, cannot meet a required
+// `min_valid` even when brand new.
+void check_reachable(const TokenState& s, seconds min_valid) {
+  const seconds life = Session::lifetime(s);
+  if (life.count() <= 0) return;  // unknown: only a refresh can tell
+  const seconds most = std::max(seconds(0), life - Session::margin(life));
+  if (min_valid > most) throw LifetimeTooShort(life, min_valid, most);
 }
 
 Error not_logged_in(const Profile& p) {
@@ -56,6 +75,26 @@ std::vector<std::string> passport_visas(const std::string& passport) {
 }
 
 }  // namespace
+
+LifetimeTooShort::LifetimeTooShort(seconds lifetime, seconds asked, seconds most)
+    : Error(ErrorKind::auth_required,
+            fmt::format("the identity provider issues access tokens valid for {} s; {} s were asked for, and at most {} s "
+                        "can be (impact renews a token {} s before it expires)",
+                        lifetime.count(), asked.count(), most.count(), (lifetime - most).count())),
+      lifetime_(lifetime), asked_(asked), most_(most) {}
+
+seconds Session::margin(seconds lifetime) {
+  if (lifetime.count() <= 0) return kMargin;
+  return std::min(kMargin, lifetime / 4);
+}
+
+seconds Session::lifetime(const TokenState& s) {
+  if (s.access_lifetime > 0) return seconds(s.access_lifetime);
+  // An older state file: the token was got at the login or at the last refresh.
+  const std::int64_t got = std::max(s.logged_in, s.refreshed);
+  if (s.access_expires > 0 && got > 0 && s.access_expires > got) return seconds(s.access_expires - got);
+  return seconds(0);
+}
 
 std::int64_t epoch_now() {
   return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -127,8 +166,8 @@ TokenState Session::from_tokens(const oidc::Tokens& t, const std::string& grant,
   s.client_id = profile_.client_id;
   s.grant = grant;
   s.access_token = t.access_token;
-  // Unknown lifetime: assume five minutes rather than forever, so a refresh happens in time.
-  s.access_expires = now + (t.expires_in ? t.expires_in->count() : 300);
+  s.access_lifetime = t.expires_in && t.expires_in->count() > 0 ? t.expires_in->count() : kAssumedLifetime;
+  s.access_expires = now + s.access_lifetime;
   s.refresh_token = t.refresh_token;
   if (t.refresh_expires_in && t.refresh_expires_in->count() > 0) s.refresh_expires = now + t.refresh_expires_in->count();
   s.scope = t.scope.empty() ? join_scopes(scopes) : t.scope;
@@ -214,17 +253,20 @@ bool Session::logout(std::string& warning) {
 
 std::optional<TokenState> Session::stored() const { return store_.load(profile_.name); }
 
-TokenState Session::fresh(seconds min_valid) {
+TokenState Session::fresh(seconds min_valid, Demand demand) {
   // Fast path: no lock, no network.
   auto s = store_.load(profile_.name);
   if (!s) throw not_logged_in(profile_);
-  if (valid_for(*s, min_valid, epoch_now())) return *s;
+  if (valid_for(*s, min_valid, demand, epoch_now())) return *s;
+  // A demand the provider's tokens cannot meet: say so now rather than refresh for nothing.
+  if (demand == Demand::required) check_reachable(*s, min_valid);
 
   auto lock = store_.lock(profile_.name);
-  s = store_.load(profile_.name);  // another process may have refreshed while we waited
+  s = store_.load(profile_.name);  // another process may have refreshed while we waited: take its token
   if (!s) throw not_logged_in(profile_);
   const auto now = epoch_now();
-  if (valid_for(*s, min_valid, now)) return *s;
+  if (valid_for(*s, min_valid, demand, now)) return *s;
+  if (demand == Demand::required) check_reachable(*s, min_valid);  // its refresh may have taught the lifetime
 
   const auto& d = discovery();
   TokenState next;
@@ -234,7 +276,8 @@ TokenState Session::fresh(seconds min_valid) {
     auto t = oidc::refresh(client_, d, client_auth(false), s->refresh_token);
     next = *s;
     next.access_token = t.access_token;
-    next.access_expires = now + (t.expires_in ? t.expires_in->count() : 300);
+    next.access_lifetime = t.expires_in && t.expires_in->count() > 0 ? t.expires_in->count() : kAssumedLifetime;
+    next.access_expires = now + next.access_lifetime;
     if (!t.refresh_token.empty()) next.refresh_token = t.refresh_token;  // rotation
     if (t.refresh_expires_in && t.refresh_expires_in->count() > 0) next.refresh_expires = now + t.refresh_expires_in->count();
     if (!t.scope.empty()) next.scope = t.scope;
@@ -247,12 +290,11 @@ TokenState Session::fresh(seconds min_valid) {
                 fmt::format("the access token of profile '{}' has expired and there is no refresh token", profile_.name),
                 "run: impact login (the offline_access scope gives a refresh token)");
   }
+  // Saved before any complaint: the new token is good, and its lifetime is now known, so a demand it cannot
+  // meet fails at once next time instead of refreshing again.
   store_.save(profile_.name, next);
-  if (!valid_for(next, min_valid, epoch_now()))
-    throw Error(ErrorKind::auth_required,
-                fmt::format("the identity provider issues access tokens valid for {} s, less than the {} s asked for",
-                            next.access_expires - epoch_now(), min_valid.count()),
-                "ask for a shorter --min-valid");
+  // A best-effort demand takes the freshest token there is; a required one only a token that can meet it.
+  if (demand == Demand::required) check_reachable(next, min_valid);
   return next;
 }
 

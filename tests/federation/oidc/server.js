@@ -38,10 +38,29 @@ const envInt = (name, dflt) => {
   return v !== undefined && /^\d+$/.test(v) ? Number(v) : dflt;
 };
 
+// Clients whose access tokens (and client-credentials tokens) live a fixed short time whatever accessTtl
+// says, registered beside the normal ones so that one federation serves both: each is a copy of `like`
+// under another id. Providers do this (Keycloak lets an operator set a lifespan of a minute per client).
+const SHORT_CLIENTS = {
+  'impact-cli-8s': { like: 'impact-cli', ttl: 8 },
+  'impact-cli-45s': { like: 'impact-cli', ttl: 45 },
+  'impact-ci-8s': { like: 'impact-ci', ttl: 8 },
+};
+const shortTtl = (clientId) => (SHORT_CLIENTS[clientId] ? SHORT_CLIENTS[clientId].ttl : undefined);
+
 // Token endpoint outcomes ("success:<grant_type>", "error:<grant_type>:<error>", "revoked"), for tests
-// that count what reached the provider: GET /__stats, DELETE /__stats to reset.
+// that count what reached the provider: GET /__stats, DELETE /__stats to reset. The same counts per client
+// (when the client is known): GET /__stats?client=ID, DELETE /__stats?client=ID resets that client's only.
 const stats = {};
-const count = (key) => { stats[key] = (stats[key] || 0) + 1; };
+const clientStats = {};
+const count = (key, clientId) => {
+  stats[key] = (stats[key] || 0) + 1;
+  if (clientId) {
+    const c = clientStats[clientId] || (clientStats[clientId] = {});
+    c[key] = (c[key] || 0) + 1;
+  }
+};
+const clientOf = (ctx) => (ctx && ctx.oidc && ctx.oidc.client && ctx.oidc.client.clientId) || undefined;
 
 // Mutable at run time through POST /__control.
 function initialSettings() {
@@ -105,30 +124,39 @@ async function createProvider({ issuer, keys, settings, ciSecret, ciAuthMethod, 
     };
   };
 
+  const clients = [
+    {
+      client_id: 'impact-cli',
+      client_name: 'impact command-line client',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: [DEVICE_GRANT, 'refresh_token', 'authorization_code'],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/callback'], // native loopback: any port is accepted
+    },
+    {
+      client_id: 'impact-ci',
+      client_name: 'impact CI (confidential)',
+      client_secret: ciSecret,
+      token_endpoint_auth_method: ciAuthMethod,
+      // also the device flow: a site may register impact as a confidential client (then it can
+      // exchange the user's token for a broker-signed GA4GH Passport)
+      grant_types: ['client_credentials', TOKEN_EXCHANGE, 'refresh_token', DEVICE_GRANT],
+      response_types: [],
+      redirect_uris: [],
+    },
+  ];
+  for (const [id, { like, ttl }] of Object.entries(SHORT_CLIENTS)) {
+    const base = clients.find((c) => c.client_id === like);
+    clients.push({ ...base, client_id: id, client_name: `${base.client_name}, access tokens of ${ttl} s` });
+  }
+
+  // ttl functions get (ctx, token, client); the token knows its client id when `client` is not passed
+  const accessTtl = (ctx, token, client) => shortTtl((client && client.clientId) || (token && token.clientId)) || settings.accessTtl;
+
   const provider = new Provider(issuer, {
     adapter: MemoryAdapter,
-    clients: [
-      {
-        client_id: 'impact-cli',
-        client_name: 'impact command-line client',
-        application_type: 'native',
-        token_endpoint_auth_method: 'none',
-        grant_types: [DEVICE_GRANT, 'refresh_token', 'authorization_code'],
-        response_types: ['code'],
-        redirect_uris: ['http://127.0.0.1/callback'], // native loopback: any port is accepted
-      },
-      {
-        client_id: 'impact-ci',
-        client_name: 'impact CI (confidential)',
-        client_secret: ciSecret,
-        token_endpoint_auth_method: ciAuthMethod,
-        // also the device flow: a site may register impact as a confidential client (then it can
-        // exchange the user's token for a broker-signed GA4GH Passport)
-        grant_types: ['client_credentials', TOKEN_EXCHANGE, 'refresh_token', DEVICE_GRANT],
-        response_types: [],
-        redirect_uris: [],
-      },
-    ],
+    clients,
     jwks: { keys: keys.broker },
     cookies: { keys: keys.cookies },
     scopes: SCOPES,
@@ -175,8 +203,8 @@ ${form}
     rotateRefreshToken: true,
     clockTolerance: envInt('FED_CLOCK_TOLERANCE', 0), // same clock everywhere: tokens expire on time
     ttl: {
-      AccessToken: () => settings.accessTtl,
-      ClientCredentials: () => settings.accessTtl,
+      AccessToken: accessTtl,
+      ClientCredentials: accessTtl,
       DeviceCode: () => settings.deviceTtl,
       RefreshToken: () => settings.refreshTtl,
       AuthorizationCode: 60,
@@ -248,10 +276,10 @@ ${form}
   }, ['subject_token', 'subject_token_type', 'requested_token_type', 'actor_token', 'actor_token_type', 'audience', 'resource', 'scope']);
 
   provider.on('server_error', (ctx, err) => log.error('server_error', err));
-  provider.on('grant.success', (ctx) => count(`success:${ctx.oidc.params.grant_type}`));
-  provider.on('grant.revoked', () => count('revoked'));
+  provider.on('grant.success', (ctx) => count(`success:${ctx.oidc.params.grant_type}`, clientOf(ctx)));
+  provider.on('grant.revoked', (ctx) => count('revoked', clientOf(ctx)));
   provider.on('grant.error', (ctx, err) => {
-    count(`error:${(ctx.oidc && ctx.oidc.params && ctx.oidc.params.grant_type) || '?'}:${err.error || err.message}`);
+    count(`error:${(ctx.oidc && ctx.oidc.params && ctx.oidc.params.grant_type) || '?'}:${err.error || err.message}`, clientOf(ctx));
     if (err.message !== 'authorization_pending') log.info(`grant error: ${err.message} ${err.error_description || ''}`);
   });
   return provider;
@@ -383,7 +411,15 @@ async function start(opts = {}) {
       if (url.pathname === '/service-info' && req.method === 'GET') return svc.sendJson(res, 200, info);
       if (url.pathname.startsWith('/interaction/')) return await handleInteraction(provider, req, res, log);
       if (url.pathname === '/__stats') {
-        if (req.method === 'DELETE') for (const k of Object.keys(stats)) delete stats[k];
+        const client = url.searchParams.get('client');
+        if (client) {
+          if (req.method === 'DELETE') delete clientStats[client];
+          return svc.sendJson(res, 200, clientStats[client] || {});
+        }
+        if (req.method === 'DELETE') {
+          for (const k of Object.keys(stats)) delete stats[k];
+          for (const k of Object.keys(clientStats)) delete clientStats[k];
+        }
         return svc.sendJson(res, 200, stats);
       }
       if (url.pathname === '/__control') {
@@ -425,6 +461,9 @@ async function start(opts = {}) {
         client_id: 'impact-ci', type: 'confidential', token_endpoint_auth_method: process.env.FED_CI_AUTH_METHOD || 'client_secret_basic',
         secret_file: secretFile, grant_types: ['client_credentials', TOKEN_EXCHANGE, 'refresh_token', DEVICE_GRANT],
       },
+      ...Object.fromEntries(Object.entries(SHORT_CLIENTS).map(([id, { like, ttl }]) => [id, {
+        client_id: id, like, access_token_ttl: ttl, ...(like === 'impact-ci' ? { secret_file: secretFile } : {}),
+      }])),
     },
     users: Object.fromEntries(Object.entries(USERS).map(([name, u]) => [name, {
       sub: name, email: u.email, visas: u.visas.map((v) => `${v.type}${v.variant ? ` (${v.variant})` : ''}${v.soon ? ' (expires soon)' : ''}`),
@@ -466,4 +505,6 @@ if (require.main === module) {
   });
 }
 
-module.exports = { start, TT_PASSPORT, TT_ACCESS, TOKEN_EXCHANGE, DEVICE_GRANT };
+module.exports = {
+  start, TT_PASSPORT, TT_ACCESS, TOKEN_EXCHANGE, DEVICE_GRANT, SHORT_CLIENTS,
+};

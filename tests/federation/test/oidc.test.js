@@ -241,6 +241,46 @@ test('short access-token TTL via /__control', async () => {
   }
 });
 
+test('short-lived clients: impact-cli-8s and -45s, impact-ci-8s; the others keep accessTtl; counts per client', async () => {
+  const shortLogin = async (clientId) => {
+    const da = await post(`${urls.issuer}/device/auth`, { client_id: clientId, scope: 'openid offline_access' });
+    assert.strictEqual(da.status, 200, da.text);
+    const a = await approve(['--issuer', urls.issuer, '--user-code', da.json.user_code, '--user', 'bob']);
+    assert.strictEqual(a.code, 0, a.stderr);
+    const t = await post(`${urls.issuer}/token`, { grant_type: DEVICE_GRANT, client_id: clientId, device_code: da.json.device_code });
+    assert.strictEqual(t.status, 200, t.text);
+    return t.json;
+  };
+  await fetch(`${urls.issuer}/__stats?client=impact-cli-8s`, { method: 'DELETE' });
+  for (const [clientId, ttl] of [['impact-cli-8s', 8], ['impact-cli-45s', 45]]) {
+    const t = await shortLogin(clientId);
+    assert.strictEqual(t.expires_in, ttl, clientId);
+    assert.ok(t.refresh_token, `${clientId} gets a refresh token`);
+    assert.strictEqual((await userinfo(t.access_token)).json.sub, 'bob');
+    const r = await post(`${urls.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: t.refresh_token });
+    assert.strictEqual(r.status, 200, r.text);
+    assert.strictEqual(r.json.expires_in, ttl, `${clientId} after a refresh`);
+    const intro = await post(`${urls.issuer}/token/introspection`, { token: r.json.access_token, client_id: clientId });
+    assert.strictEqual(intro.json.active, true);
+    const life = intro.json.exp - intro.json.iat;
+    assert.ok(life === ttl, `introspection: exp - iat = ${life}`);
+  }
+  // the provider counts per client: this client's two grants, nothing of the others'
+  assert.deepStrictEqual((await getJson(`${urls.issuer}/__stats?client=impact-cli-8s`)).json,
+    { [`success:${DEVICE_GRANT}`]: 1, 'success:refresh_token': 1 });
+  const secret = ciSecret();
+  const cc = await post(`${urls.issuer}/token`, { grant_type: 'client_credentials', scope: 'openid' },
+    { Authorization: `Basic ${Buffer.from(`impact-ci-8s:${secret}`).toString('base64')}` });
+  assert.strictEqual(cc.status, 200, cc.text);
+  assert.strictEqual(cc.json.expires_in, 8);
+  const normal = await post(`${urls.issuer}/token`, { grant_type: 'client_credentials', scope: 'openid' }, ciBasic());
+  assert.strictEqual(normal.json.expires_in, 300);
+  assert.strictEqual((await deviceLogin('alice')).expires_in, 300);
+  const ready = JSON.parse(fs.readFileSync(path.join(state, 'oidc', 'ready.json'), 'utf8'));
+  assert.strictEqual(ready.clients['impact-cli-45s'].access_token_ttl, 45);
+  assert.strictEqual(ready.clients['impact-ci-8s'].secret_file, path.join(state, 'impact-ci.secret'));
+});
+
 // ------------------------------------------------------------------ passports and visas
 
 test('userinfo passport: alice has controlled access, bob does not, carol has no visas', async () => {
