@@ -224,3 +224,30 @@ test('submit: a 500 refusal shows the server reason once, and nothing is sent tw
   assert.match(r.stderr, /Parameter frozenset\(\{'cores'\}\) is forbidden/);
   assert.equal(posts, 1);
 });
+
+// ---- against the local federation's sapporo-like WES (tests/federation/wes/dialects/sapporo.js)
+
+test('federation sapporo: anonymous submit, wait, list --tag and cancel of a finished run', { timeout: 240000 }, async (t) => {
+  const { federation } = require('./helpers');
+  const path = require('node:path');
+  const url = federation().services['wes-sapporo'];
+  assert.ok(url, 'federation.json names the sapporo WES');
+  const dir = anonHome(t, url);
+  const W = path.resolve(__dirname, '../federation/wes/workflows');
+  let r = await run(dir, ['service-info', 'wes']);
+  assert.equal(r.code, 0, r.stderr);
+  const tag = `fed-${process.pid}-${Date.now()}`;
+  r = await run(dir, ['run', 'submit', path.join(W, 'count-variants.cwl'), '--params', path.join(W, 'count-variants.params.json'),
+    '--attach', path.join(W, 'example.vcf'), '--engine', 'cwltool', '--tag', `project=${tag}`, '--wait', '--timeout', '180s'],
+  { timeout: 200000 });
+  assert.equal(r.code, 0, r.stderr);
+  const id = r.stdout.trim().split('\n')[0];
+  r = await run(dir, ['--json', 'run', 'list', '--tag', `project=${tag}`]);
+  assert.equal(r.code, 0, r.stderr);
+  const runs = JSON.parse(r.stdout).runs;
+  assert.deepEqual(runs.map((x) => x.run_id), [id]);
+  assert.match(runs[0].start_time || '', /Z$/);  // read from the run log, zone-less there, UTC here
+  r = await run(dir, ['run', 'cancel', id]);
+  assert.equal(r.code, 6);
+  assert.match(r.stderr, /already ended \(COMPLETE\)/);
+});
