@@ -4,62 +4,54 @@
 // is impact's handling of the dialect, not a particular federation.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const http = require('node:http');
-const { home, impact, impactAsync } = require('./helpers');
+const { home, impact, impactAsync, server } = require('./helpers');
 
 // A sapporo-like WES at the origin root: WES-only service-info, no login, GET /runs with every run at
 // once, only run_id and state, in no particular order; the run log echoes tags as the string sent.
 // `opts.hooks` may answer a request first ({status, body, headers}, or 'drop' to close without answer).
 async function sapporo(t, runs, opts = {}) {
-  const seen = [];
-  const s = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => {
-      seen.push({ method: req.method, url: req.url, headers: req.headers, body });
-      const send = (status, payload, type = 'application/json') => {
-        res.writeHead(status, { 'Content-Type': type });
-        res.end(typeof payload === 'string' ? payload : JSON.stringify(payload));
-      };
-      const hooked = opts.hooks && opts.hooks(req, body, runs);
-      if (hooked === 'drop') { req.socket.destroy(); return; }
-      if (hooked) { send(hooked.status, hooked.body, hooked.type); return; }
-      const url = req.url.split('?')[0];
-      if (url === '/service-info') {
-        return send(200, {
+  return server(t, (req, body) => {
+    const hooked = opts.hooks && opts.hooks(req, body, runs);
+    if (hooked === 'drop') return hooked;
+    if (hooked) return { status: hooked.status, body: hooked.body, headers: hooked.type ? { 'Content-Type': hooked.type } : {} };
+    const url = req.url.split('?')[0];
+    if (url === '/service-info') {
+      return {
+        status: 200,
+        body: {
           workflow_type_versions: { CWL: { workflow_type_version: ['v1.0', 'v1.2'] } },
           supported_wes_versions: ['sapporo-wes-1.1.0'],
           workflow_engine_versions: { cwltool: '3.1.20240112164112' },
           tags: { 'wes-name': 'sapporo' },
-        });
-      }
-      if (req.method === 'GET' && url === '/runs') {
-        const ids = Object.keys(runs).sort().reverse();
-        return send(200, { runs: ids.map((id) => ({ run_id: id, state: runs[id].state })), next_page_token: '' });
-      }
-      if (req.method === 'POST' && url === '/runs') {
-        const m = /name="tags"\r\n\r\n([^\r]*)/.exec(body);
-        const id = `new-${Object.keys(runs).length}`;
-        runs[id] = { state: 'QUEUED', tags: m ? m[1] : '{}' };
-        return send(200, { run_id: id });
-      }
-      const r = /^\/runs\/([^/]+)(\/status|\/cancel)?$/.exec(url);
-      if (r && runs[r[1]]) {
-        const run = runs[r[1]];
-        if (r[2] === '/status') return send(200, { run_id: r[1], state: run.state });
-        if (r[2] === '/cancel') return send(200, { run_id: r[1] });  // and does nothing, as sapporo for QUEUED
-        return send(200, {
+        },
+      };
+    }
+    if (req.method === 'GET' && url === '/runs') {
+      const ids = Object.keys(runs).sort().reverse();
+      return { status: 200, body: { runs: ids.map((id) => ({ run_id: id, state: runs[id].state })), next_page_token: '' } };
+    }
+    if (req.method === 'POST' && url === '/runs') {
+      const m = /name="tags"\r\n\r\n([^\r]*)/.exec(body);
+      const id = `new-${Object.keys(runs).length}`;
+      runs[id] = { state: 'QUEUED', tags: m ? m[1] : '{}' };
+      return { status: 200, body: { run_id: id } };
+    }
+    const r = /^\/runs\/([^/]+)(\/status|\/cancel)?$/.exec(url);
+    if (r && runs[r[1]]) {
+      const run = runs[r[1]];
+      if (r[2] === '/status') return { status: 200, body: { run_id: r[1], state: run.state } };
+      if (r[2] === '/cancel') return { status: 200, body: { run_id: r[1] } };  // and does nothing, as sapporo for QUEUED
+      return {
+        status: 200,
+        body: {
           run_id: r[1], state: run.state, request: { tags: run.tags, workflow_url: 'wf.cwl' },
           run_log: { start_time: run.start || null, end_time: null, stdout: '', stderr: '', exit_code: null },
           outputs: null,
-        });
-      }
-      return send(404, { msg: 'not found', status_code: 404 });
-    });
+        },
+      };
+    }
+    return { status: 404, body: { msg: 'not found', status_code: 404 } };
   });
-  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise((resolve) => { s.closeAllConnections(); s.close(resolve); }));
-  return { url: `http://127.0.0.1:${s.address().port}`, seen };
 }
 
 function anonHome(t, url) {
