@@ -201,7 +201,7 @@ test('submit: a lost answer with 30 runs listed without tags makes one run, foun
   assert.equal(srv.seen.filter((q) => /^\/runs\/old/.test(q.url)).length, 0);
 });
 
-test('submit: a 500 refusal shows the server reason once, and nothing is sent twice', async (t) => {
+test('submit: a 500 refusal with no run made shows the server reason once, after checked re-sends', async (t) => {
   let posts = 0;
   const srv = await sapporo(t, {}, {
     hooks: (req) => {
@@ -213,8 +213,8 @@ test('submit: a 500 refusal shows the server reason once, and nothing is sent tw
   const dir = anonHome(t, srv.url);
   const r = await run(dir, ['run', 'submit', 'https://example.org/wf.cwl', '--type', 'CWL', '--type-version', 'v1.0', '--engine', 'cwltool']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /Parameter frozenset\(\{'cores'\}\) is forbidden/);
-  assert.equal(posts, 1);
+  assert.equal(r.stderr.match(/Parameter frozenset\(\{'cores'\}\) is forbidden/g).length, 1, r.stderr);
+  assert.equal(posts, 3);
 });
 
 // ---- against the local federation's sapporo-like WES (tests/federation/wes/dialects/sapporo.js)

@@ -558,7 +558,7 @@ TEST_CASE("exactly-once: more new runs than the bound is undecided, not a resend
   CHECK(f.count("GET", "/runs/busy-") == 0);
 }
 
-TEST_CASE("a 500 with the server's reason and no run made is a refusal: the reason is shown, nothing re-sent") {
+TEST_CASE("a 500 with the server's reason and no run made: sent again only after checking, then the reason is shown") {
   Fixture f([](const SeenRequest& r) {
     if (r.method == "POST") return js(500, {{"msg", "Parameter frozenset({'cores'}) is forbidden"}, {"status_code", 500}});
     if (starts(r.target, "/ga4gh/wes/v1/runs?")) return js(200, {{"runs", json::array()}, {"next_page_token", ""}});
@@ -568,7 +568,8 @@ TEST_CASE("a 500 with the server's reason and no run made is a refusal: the reas
   const auto msg = thrown([&] { c.submit(some_request()); });
   CHECK(msg.find("Parameter frozenset({'cores'}) is forbidden") != std::string::npos);
   CHECK(msg.find("cannot tell") == std::string::npos);
-  CHECK(f.count("POST", "/ga4gh/wes/v1/runs") == 1);
+  CHECK(f.count("POST", "/ga4gh/wes/v1/runs") == 3);
+  CHECK(f.count("GET", "/ga4gh/wes/v1/runs?") == 4);  // the snapshot, then a search before each re-send and at the end
 }
 
 TEST_CASE("a 500 with a reason after the run was made (WESkit's orphan that cannot be read): reason and a warning") {
@@ -648,6 +649,7 @@ TEST_CASE("batch resume after kill -9 during a POST, on sapporo: the run is foun
   auto result = run_batch(c, spec, ledger);
   CHECK(result.rows.at(0).run_id == "made-by-killed");
   CHECK(f.count("POST", "/runs") == 0);
+  CHECK_FALSE(std::filesystem::exists(ledger.string() + ".before"));  // kept only while a POST is in flight
   CHECK(f.count("GET", "/runs/old-") == 0);
 
   // Without the snapshot and with a list that cannot be read, the batch stops instead of resubmitting.

@@ -183,10 +183,10 @@ class Client {
   // are noted (`before`, or a snapshot taken here: at most kLookupListPages requests and kLookupTime;
   // 1 request on a server that lists every run at once). After a lost answer (network error, timeout) or
   // a 5xx, the runs not in the snapshot are searched for the tag (find_by_request_id): found, it is
-  // returned; surely absent, a lost answer or a 5xx without a reason (a gateway's 502/503/504) is sent
-  // again (3 attempts in all), while a 5xx with the server's reason is its refusal and reported with
-  // that reason; when the search cannot decide, it throws, saying the run may exist and which tag finds
-  // it. Never two runs. A 4xx is a refusal, reported with the server's reason. A 400 that asks for
+  // returned; surely absent, nothing was made and the request is sent again (3 attempts in all, each
+  // after such a search), the last 5xx reported with the server's own reason; when the search cannot
+  // decide, it throws with the server's reason if any, saying the run may exist and which tag finds it.
+  // Never two runs. A 4xx is a refusal, reported with the server's reason. A 400 that asks for
   // workflow_engine is answered by sending the server's only engine. Returns the run id.
   std::string submit(RunRequest request, const ServiceInfo* info = nullptr, const RunSnapshot* before = nullptr);
   // The ids the server lists now (bounded as above); `listed` false when the list could not be read.

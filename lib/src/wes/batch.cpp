@@ -187,6 +187,7 @@ BatchResult run_batch(Client& client, const BatchSpec& spec, const std::filesyst
         r.run_id = client.submit(request_for(r), nullptr, &before);
       }
       save();
+      std::filesystem::remove(snapshot_file);  // the answer is recorded: no submission in flight
       changed = true;
       ++in_flight;
       if (observer) observer->on_submitted(r.row, r.run_id, recovered);

@@ -381,15 +381,17 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnap
       if (!rq.engine.empty()) continue;
     }
     if (meant >= 500) {
-      // Refusal or a crash after the run was made? Look for the run once among the new ones. Found: it
-      // was made. Absent: a 5xx with the server's own reason is its refusal (WESkit answers a forbidden
-      // engine parameter so); one without (a gateway) is sent again.
+      // Refusal or a crash after the run was made? Look for the run among the new ones. Found: it was
+      // made. Undecided (WESkit makes a run before refusing a forbidden engine parameter with a 500, and
+      // that run cannot be read): say so, with the server's reason. Surely absent: nothing was made, so
+      // sending again cannot make two runs; a server failing now and then gets its retries, one that
+      // refuses for good has its reason shown after the last.
       const std::string reason = server_reason(r);
       std::string happened = fmt::format("submitting the run failed: HTTP {}", r.status);
       if (!reason.empty()) happened += ": " + reason;
       auto l = look(happened, ErrorKind::server);
       if (l.outcome == Lookup::found) return l.run_id;
-      if (reason.empty() && attempt < kAttempts) {
+      if (attempt < kAttempts) {
         http::detail::wait_interruptibly(std::chrono::milliseconds(500 * attempt));
         continue;
       }
