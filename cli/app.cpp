@@ -64,6 +64,16 @@ auth::Credentials& Context::credentials(const Profile& profile) {
   return *credentials_;
 }
 
+auth::Credentials* Context::login_if_any(const Profile& profile) {
+  try {
+    auth::Credentials& c = credentials(profile);
+    return c.has_token() ? &c : nullptr;
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::auth_required) throw;
+    return nullptr;
+  }
+}
+
 namespace {
 
 constexpr const char* kOverview = R"(impact: work with a GA4GH federated biomedical cloud from the command line.
@@ -89,12 +99,17 @@ constexpr const char* kExitCodes = R"(Exit codes:
   5    permission denied (403, or no visa for the data)
   6    partial success: some beacons, objects or runs failed, the rest done
   8    still pending: a wait timed out while the work goes on (or a DRS object is not ready)
+  9    run wait: a run is in a state outside the WES specification that names no error;
+       impact stopped waiting, as it cannot tell whether that state ever changes
   10   run wait: a run ended in EXECUTOR_ERROR (a task of the workflow failed)
   11   run wait: a run ended in SYSTEM_ERROR (the engine or the service failed)
   12   run wait: a run ended CANCELED
   13   run wait: a run ended PREEMPTED
+  14   run wait: a run ended in a state outside the WES specification that names an error
+       (*_ERROR, such as UPLOADER_ERROR)
   130  interrupted (Ctrl-C)
-With several runs, `run wait` exits with the highest of these codes.
+With several runs, `run wait` exits with the highest of these codes; a timeout counts as 8, so a
+failed run outranks one still running.
 )";
 
 extern "C" void on_sigint(int) { request_cancel(); }

@@ -53,14 +53,8 @@ std::vector<beacon::Target> beacon_targets(Context& ctx, const Profile& p, const
     throw Error(ErrorKind::config, "profile '" + p.name + "' has no beacons",
                 "add one: impact profile add NAME --beacon URL (or --registry URL)");
   if (sel.anonymous) return out;
-  auth::Credentials* creds = nullptr;
-  try {
-    creds = &ctx.credentials(p);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::auth_required) throw;
-    return out;  // not logged in: ask anonymously
-  }
-  if (!creds->has_token()) return out;
+  auth::Credentials* creds = ctx.login_if_any(p);
+  if (creds == nullptr) return out;  // not logged in: ask anonymously
   for (std::size_t i = 0; i < out.size(); ++i)
     if (own[i]) out[i].token = creds->bearer_token(out[i].url);
   return out;

@@ -19,7 +19,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The profile's WES service with the user's token; lives for one command.
+// The profile's WES service, with the user's token when the profile has a login (else anonymous, as for
+// Beacon: an open WES needs none); lives for one command.
 struct Session {
   Config config;
   http::Client http;
@@ -32,10 +33,36 @@ std::unique_ptr<Session> connect(Context& ctx) {
   if (p.wes.empty())
     throw Error(ErrorKind::config, "profile '" + p.name + "' has no WES service",
                 "run: impact profile add NAME --wes URL (or --registry URL)");
-  auth::Credentials& creds = ctx.credentials(p);
   const std::string url = p.wes;
-  s->client = std::make_unique<wes::Client>(s->http, url, [&creds, url] { return creds.bearer_token(url); });
+  wes::TokenFn token;
+  if (auth::Credentials* creds = ctx.login_if_any(p)) token = [creds, url] { return creds->bearer_token(url); };
+  s->client = std::make_unique<wes::Client>(s->http, url, std::move(token));
   return s;
+}
+
+// A run command's body. A 401 to an anonymous profile becomes "the service needs a login", with how to get
+// one (a profile without an issuer first needs one).
+template <class F>
+std::function<void()> wes_action(Context& ctx, F f) {
+  return ctx.action([&ctx, f] {
+    try {
+      f();
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::auth_required || !e.http_status()) throw;
+      Config config = ctx.load_config();
+      const Profile& p = ctx.profile(config);
+      if (ctx.login_if_any(p) != nullptr) throw;  // a login the server did not take: the usual advice
+      const std::string hint =
+          p.issuer.empty()
+              ? "profile '" + p.name + "' has no identity provider: add one with: impact profile add " + p.name +
+                    " --force --wes " + p.wes + " --issuer ISSUER_URL (and its other services), then: impact login"
+              : "run: impact login";
+      Error more(ErrorKind::auth_required, "the WES service needs a login (impact asked without one): " + std::string(e.what()),
+                 hint);
+      more.with_status(*e.http_status());
+      throw more.with_url(e.url());
+    }
+  });
 }
 
 std::string now_iso() {
@@ -65,6 +92,11 @@ struct WaitFlags {
 
 wes::WaitOptions wait_options(const WaitFlags& f) {
   wes::WaitOptions o;
+  // "500ms": under the minimum, said as such rather than as a duration impact cannot read.
+  const bool ms = f.interval.size() > 2 && f.interval.compare(f.interval.size() - 2, 2, "ms") == 0 &&
+                  f.interval.find_first_not_of("0123456789") == f.interval.size() - 2;
+  if (ms && f.interval.size() <= 12 && std::stoll(f.interval.substr(0, f.interval.size() - 2)) < 1000)
+    throw Error(ErrorKind::usage, "--poll-interval must be at least 1s", "the default is 2s");
   o.initial = std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(f.interval));
   if (o.initial < std::chrono::seconds(1))
     throw Error(ErrorKind::usage, "--poll-interval must be at least 1s", "the default is 2s");
@@ -99,7 +131,7 @@ class WaitPrinter : public wes::WaitObserver {
     std::size_t done = 0;
     for (const auto& [id, st] : runs) {
       ++counts[st];
-      done += wes::is_terminal(st);
+      done += wes::stops_wait(st);
     }
     std::string line = fmt::format("{}/{} done:", done, runs.size());
     for (const auto& [st, n] : counts) line += fmt::format(" {} {}", n, wes::to_string(st));
@@ -127,6 +159,18 @@ void do_wait(Context& ctx, wes::Client& client, const std::vector<std::string>& 
     ctx.term().print_table(t, ctx.format());
   if (result.timed_out && !ctx.json())
     ctx.term().error("still running after " + f.timeout, "keep waiting with: impact run wait RUN_ID...");
+  for (const auto& [id, state] : result.runs) {
+    if (ctx.json() || (state.code() != wes::State::other && state.code() != wes::State::other_error)) continue;
+    if (state.code() == wes::State::other_error)
+      ctx.term().error("run " + id + " ended in " + std::string(wes::to_string(state)) +
+                           ", a state outside the WES specification that names an error",
+                       "see: impact run show " + id);
+    else
+      ctx.term().error("run " + id + " is in " + std::string(wes::to_string(state)) +
+                           ", a state outside the WES specification: impact cannot tell whether it will change, "
+                           "so it stopped waiting",
+                       "see: impact run show " + id);
+  }
 }
 
 // ---- submit
@@ -249,28 +293,65 @@ struct ListFlags {
   std::size_t limit = 0;
 };
 
+// Runs read one by one for --tag when the server's list carries no tags: at most this many, with a note
+// on stderr from kTagReadsNote on.
+constexpr std::size_t kTagReads = 200;
+constexpr std::size_t kTagReadsNote = 20;
+
 void list(Context& ctx, const ListFlags& f) {
   auto s = connect(ctx);
   std::vector<wes::State> states;
   for (const auto& st : f.states) {
     auto parsed = wes::parse_state(st);
-    if (parsed == wes::State::unknown && st != "UNKNOWN")
-      throw Error(ErrorKind::usage, "unknown run state '" + st + "'",
-                  "states: QUEUED INITIALIZING RUNNING PAUSED COMPLETE EXECUTOR_ERROR SYSTEM_ERROR CANCELED CANCELING PREEMPTED");
+    if (parsed.code() == wes::State::other || parsed.code() == wes::State::other_error)
+      ctx.term().note("'" + st + "' is not a WES state; showing runs the server reports in it");
     states.push_back(parsed);
   }
   wes::Tags want;
   for (const auto& t : f.tags) want.insert(key_value(t, "--tag"));
-  std::vector<wes::RunSummary> runs;
+  auto matches = [&](const wes::Tags& tags) {
+    for (const auto& [k, v] : want) {
+      auto it = tags.find(k);
+      if (it == tags.end() || it->second != v) return false;
+    }
+    return true;
+  };
+  std::vector<wes::RunSummary> runs, unread;  // unread: the list entry has no tags to filter on
   s->client->list([&](const wes::RunSummary& r) {
     if (!states.empty() && std::find(states.begin(), states.end(), r.state) == states.end()) return true;
-    for (const auto& [k, v] : want) {
-      auto it = r.tags.find(k);
-      if (it == r.tags.end() || it->second != v) return true;
+    if (!want.empty() && !r.tags_known) {
+      unread.push_back(r);
+      return unread.size() <= kTagReads;
     }
+    if (!matches(r.tags)) return true;
     runs.push_back(r);
     return f.limit == 0 || runs.size() < f.limit;
   });
+  if (unread.size() > kTagReads)
+    throw Error(ErrorKind::generic,
+                fmt::format("the WES server's run list carries no tags, and filtering by tag would read more than {} "
+                            "runs one by one",
+                            kTagReads),
+                "narrow the list with --state, or look at a run with: impact run show RUN_ID");
+  if (unread.size() >= kTagReadsNote)
+    ctx.term().note(fmt::format("the WES server's run list carries no tags: reading {} runs one by one", unread.size()));
+  std::size_t unreadable = 0;
+  for (auto& r : unread) {
+    if (f.limit != 0 && runs.size() >= f.limit) break;
+    try {
+      const auto run = s->client->get(r.run_id);
+      r.tags = run.tags();
+      r.tags_known = true;
+      if (r.start_time.empty()) r.start_time = run.run_log.start_time;
+      if (r.end_time.empty()) r.end_time = run.run_log.end_time;
+      if (matches(r.tags)) runs.push_back(r);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      ++unreadable;
+      ctx.term().warn("run " + r.run_id + ": its tags cannot be read (" + e.what() + "); it may match");
+    }
+  }
+  if (unreadable > 0) ctx.exit_code = exit_code::partial;
   // Newest first whatever order the server used; runs without a start time (queued) lead.
   std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) {
     if (a.start_time.empty() != b.start_time.empty()) return a.start_time.empty();
@@ -289,9 +370,37 @@ void list(Context& ctx, const ListFlags& f) {
   ctx.term().print_table(t, ctx.format());
 }
 
+// A server that cannot give a run's details before it finishes (WESkit answers 500): the run from /status.
+bool show_from_status(Context& ctx, wes::Client& client, const std::string& id, const Error& why) {
+  wes::State state;
+  try {
+    state = client.status(id);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) throw;
+    return false;  // no such run, or the server is down: the first error says it
+  }
+  const std::string note = "the server does not give this run's details (" + std::string(why.what()) +
+                           "); they are available once the run finishes";
+  if (ctx.json()) {
+    ctx.term().print_json({{"run_id", id}, {"state", wes::to_string(state)}, {"note", note}});
+    return true;
+  }
+  auto& out = ctx.term().out();
+  out << ctx.term().style(fmt::format("{:<10}", "Run"), Terminal::Style::bold) << id << '\n';
+  out << ctx.term().style(fmt::format("{:<10}", "State"), Terminal::Style::bold) << wes::to_string(state) << '\n';
+  ctx.term().note(note);
+  return true;
+}
+
 void show(Context& ctx, const std::string& id) {
   auto s = connect(ctx);
-  auto run = s->client->get(id);
+  wes::RunLog run;
+  try {
+    run = s->client->get(id);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::server || !show_from_status(ctx, *s->client, id, e)) throw;
+    return;
+  }
   auto tasks = s->client->tasks(run);
   if (ctx.json()) {
     nlohmann::json j = run;
@@ -343,7 +452,7 @@ void logs(Context& ctx, const LogsFlags& f) {
     if (f.task.empty()) return client.fetch_log(f.stderr_log ? run.run_log.stderr_log : run.run_log.stdout_log);
     for (const auto& t : client.tasks(run))
       if (t.id == f.task || t.name == f.task) return client.fetch_log(f.stderr_log ? t.stderr_log : t.stdout_log);
-    if (!f.follow || wes::is_terminal(state))
+    if (!f.follow || wes::stops_wait(state))
       throw Error(ErrorKind::not_found, "run " + f.id + " has no task '" + f.task + "'", "see the tasks with: impact run show " + f.id);
     return std::string();
   };
@@ -353,7 +462,7 @@ void logs(Context& ctx, const LogsFlags& f) {
   if (!f.follow) return;
   std::size_t shown = text.size();
   wes::Backoff backoff(std::chrono::seconds(1), std::chrono::seconds(15));
-  while (!wes::is_terminal(state)) {
+  while (!wes::stops_wait(state)) {
     wes::sleep_for(backoff.next());
     text = text_now(state);
     if (text.size() > shown) {  // logs only grow; a shorter text is a server that trimmed: print nothing
@@ -364,33 +473,87 @@ void logs(Context& ctx, const LogsFlags& f) {
   }
 }
 
+// Cancels one run and says how it went: the state it is then in (CANCELING or CANCELED), or why not.
+struct CancelOutcome {
+  bool done = false;
+  std::string state, problem;
+  std::optional<Error> error;  // the request itself failed
+};
+
+CancelOutcome cancel_one(wes::Client& client, const std::string& id) {
+  CancelOutcome o;
+  auto read_state = [&]() -> std::optional<wes::State> {
+    try {
+      return client.status(id);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      return std::nullopt;
+    }
+  };
+  if (auto before = read_state(); before && wes::is_terminal(*before)) {
+    o.state = wes::to_string(*before);
+    o.problem = "the run had already ended (" + o.state + "): nothing to cancel";
+    return o;
+  }
+  try {
+    client.cancel(id);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) throw;
+    const auto status = e.http_status().value_or(0);
+    const std::string_view msg(e.what());
+    const bool bare_5xx = status >= 500 && msg.find(": ", msg.find("HTTP ")) == std::string_view::npos;
+    if (status == 501 || status == 405 || bare_5xx)
+      o.error = Error(e.kind(), fmt::format("this WES server does not implement cancel (it answered HTTP {})", status),
+                      "the run goes on; ask the service's operators to stop it");
+    else
+      o.error = e;
+    return o;
+  }
+  // Re-read: a server may answer 200 and do nothing (sapporo ignores a cancel of a QUEUED run).
+  const auto after = read_state();
+  if (!after) {
+    o.done = true;  // cancelled as far as the server said; its state cannot be read now
+    o.state = "UNKNOWN";
+    return o;
+  }
+  o.state = wes::to_string(*after);
+  if (*after == wes::State::canceling || *after == wes::State::canceled) {
+    o.done = true;
+  } else if (wes::is_terminal(*after)) {
+    o.problem = "the run ended (" + o.state + ") before the cancel took effect";
+  } else {
+    o.problem = "the server accepted the cancel but ignored it: the run is still " + o.state;
+  }
+  return o;
+}
+
+// Exit: 0 when every run is CANCELING or CANCELED; when none is and each failure was an error, that
+// error's code; else 6 (some runs not cancelled: already ended, or the server ignored the cancel).
 void cancel(Context& ctx, const std::vector<std::string>& ids) {
   auto s = connect(ctx);
   nlohmann::json done = nlohmann::json::array(), failed = nlohmann::json::array();
   Table t{{"RUN_ID", "STATE"}, {}};
   std::optional<Error> last;
+  bool all_errors = true;
   for (const auto& id : ids) {
-    try {
-      s->client->cancel(id);
-      const auto state = std::string(wes::to_string(s->client->status(id)));  // CANCELING or CANCELED, honestly
-      done.push_back({{"run_id", id}, {"state", state}});
-      t.rows.push_back({id, state});
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::cancelled) throw;
-      failed.push_back({{"run_id", id}, {"error", e.what()}});
-      if (!ctx.json()) ctx.term().error(id + ": " + e.what(), e.hint());
-      last = e;
+    auto o = cancel_one(*s->client, id);
+    if (o.done) {
+      done.push_back({{"run_id", id}, {"state", o.state}});
+      t.rows.push_back({id, o.state});
+      continue;
     }
+    const std::string why = o.error ? o.error->what() : o.problem;
+    nlohmann::json f = {{"run_id", id}, {"error", why}};
+    if (!o.state.empty()) f["state"] = o.state;
+    failed.push_back(std::move(f));
+    if (!ctx.json()) ctx.term().error(id + ": " + why, o.error ? o.error->hint() : std::string());
+    if (o.error) last = o.error;
+    else all_errors = false;
   }
   if (ctx.json()) ctx.term().print_json({{"runs", done}, {"failed", failed}});
-  else ctx.term().print_table(t, ctx.format());
+  else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
   if (failed.empty()) return;
-  if (done.empty() && last) {
-    if (ids.size() == 1) throw *last;
-    ctx.exit_code = exit_code_for(last->kind());
-    return;
-  }
-  ctx.exit_code = exit_code::partial;
+  ctx.exit_code = done.empty() && all_errors && last ? exit_code_for(last->kind()) : exit_code::partial;
 }
 
 void add_wait_flags(CLI::App* cmd, WaitFlags& w) {
@@ -425,7 +588,7 @@ void register_run(CLI::App& app, Context& ctx) {
   add_wait_flags(sub, sf->w);
   sub->footer("Examples:\n  impact run submit workflow.cwl --params params.json --attach data/x.vcf --wait\n"
               "  impact run submit workflow.cwl --batch samples.tsv --max-in-flight 8");
-  sub->callback(ctx.action([&ctx, sf] { submit(ctx, *sf); }));
+  sub->callback(wes_action(ctx, [&ctx, sf] { submit(ctx, *sf); }));
 
   auto lf = std::make_shared<ListFlags>();
   auto* ls = run->add_subcommand("list", "List your runs, newest first");
@@ -433,13 +596,13 @@ void register_run(CLI::App& app, Context& ctx) {
   ls->add_option("--state", lf->states, "Only runs in this state (repeatable)");
   ls->add_option("--tag", lf->tags, "Only runs with this tag KEY=VALUE (repeatable)");
   ls->add_option("--limit", lf->limit, "At most this many runs (0: all)")->capture_default_str();
-  ls->callback(ctx.action([&ctx, lf] { list(ctx, *lf); }));
+  ls->callback(wes_action(ctx, [&ctx, lf] { list(ctx, *lf); }));
 
   auto id = std::make_shared<std::string>();
   auto* sh = run->add_subcommand("show", "Show a run: state, timings, request, outputs, tasks");
   sh->footer("Examples:\n  impact run show RUN_ID\n  impact run show RUN_ID --json | jq .outputs");
   sh->add_option("run_id", *id, "Run id")->required();
-  sh->callback(ctx.action([&ctx, id] { show(ctx, *id); }));
+  sh->callback(wes_action(ctx, [&ctx, id] { show(ctx, *id); }));
 
   auto gf = std::make_shared<LogsFlags>();
   auto* lg = run->add_subcommand("logs", "Print a run's (or a task's) stdout or stderr");
@@ -448,23 +611,24 @@ void register_run(CLI::App& app, Context& ctx) {
   lg->add_option("--task", gf->task, "The task (id or name) instead of the whole run");
   lg->add_flag("--stderr", gf->stderr_log, "stderr instead of stdout");
   lg->add_flag("-f,--follow", gf->follow, "Keep printing new output until the run ends");
-  lg->callback(ctx.action([&ctx, gf] { logs(ctx, *gf); }));
+  lg->callback(wes_action(ctx, [&ctx, gf] { logs(ctx, *gf); }));
 
   auto ids = std::make_shared<std::vector<std::string>>();
   auto* cn = run->add_subcommand("cancel", "Cancel runs (reports CANCELING or CANCELED)");
   cn->footer("Examples:\n  impact run cancel RUN_ID\n  impact run list --state RUNNING --format tsv | cut -f1 | xargs impact run cancel");
   cn->add_option("run_id", *ids, "Run ids")->required();
-  cn->callback(ctx.action([&ctx, ids] { cancel(ctx, *ids); }));
+  cn->callback(wes_action(ctx, [&ctx, ids] { cancel(ctx, *ids); }));
 
   auto wids = std::make_shared<std::vector<std::string>>();
   auto wf = std::make_shared<WaitFlags>();
   auto* wt = run->add_subcommand("wait", "Wait for runs to end; the exit code tells how they ended");
   wt->add_option("run_id", *wids, "Run ids")->required();
   add_wait_flags(wt, *wf);
-  wt->footer("Exit codes: 0 COMPLETE, 10 EXECUTOR_ERROR, 11 SYSTEM_ERROR, 12 CANCELED, 13 PREEMPTED\n"
-             "(with several runs, the highest), 8 still running at --timeout.\n"
+  wt->footer("Exit codes: 0 COMPLETE, 10 EXECUTOR_ERROR, 11 SYSTEM_ERROR, 12 CANCELED, 13 PREEMPTED,\n"
+             "14 a *_ERROR state outside the WES spec, 9 another state outside it (the wait stops there),\n"
+             "8 still running at --timeout; with several runs, the highest (a failure outranks a timeout).\n"
              "Examples:\n  impact run wait RUN_ID --timeout 2h\n  impact --json run wait RUN_A RUN_B   # NDJSON events");
-  wt->callback(ctx.action([&ctx, wids, wf] {
+  wt->callback(wes_action(ctx, [&ctx, wids, wf] {
     auto s = connect(ctx);
     do_wait(ctx, *s->client, *wids, *wf);
   }));

@@ -6,6 +6,7 @@
 #include "impact/redact.hpp"
 #include "impact/service_info.hpp"
 #include "impact/url.hpp"
+#include "impact/wes.hpp"
 
 namespace impact::cli {
 namespace {
@@ -56,7 +57,9 @@ void run(Context& ctx, const std::string& which) {
   for (const auto& e : entries) {
     try {
       ServiceInfo s = e.kind == ServiceKind::storage ? storage_info(client, *p.storage)
+                      : e.kind == ServiceKind::wes   ? wes::Client(client, e.url, {}).service_info()  // finds the API root
                                                      : fetch_service_info(client, e.url, e.label);
+      if (!s.note.empty() && !ctx.json()) ctx.term().note(e.label + ": " + s.note);
       if (s.url.empty()) s.url = e.url;
       found.push_back(std::move(s));
       labels.push_back(e.label);

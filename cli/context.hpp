@@ -56,6 +56,10 @@ class Context {
   // The credentials for this profile: IMPACT_TOKEN when set, else the profile's login session. Built on
   // first use and kept for the life of the command.
   auth::Credentials& credentials(const Profile& profile);
+  // The one rule for services that also answer anonymously (Beacon, WES): the profile's credentials when
+  // it has a login (IMPACT_TOKEN, or a stored session, even an expired one that can be refreshed), else
+  // nullptr: ask without a token.
+  auth::Credentials* login_if_any(const Profile& profile);
 
   // Wraps a command's body so that the global options (colour) apply before it runs.
   template <class F>

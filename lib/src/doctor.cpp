@@ -77,8 +77,12 @@ void check_api(DoctorReport& rep, const Target& t, const http::Response& r) {
   try {
     switch (t.probe) {
       case Probe::service_info: {
+        if (t.expect == ServiceKind::wes && r.status == 404) {
+          c.detail = "no service-info here (HTTP 404); a WES need not have one: its runs are reached all the same";
+          break;
+        }
         if (!r.ok()) http::throw_for_status(r, "service-info");
-        auto s = parse_service_info(parse_json_body(r, "service-info"), t.service);
+        auto s = parse_service_info(parse_json_body(r, "service-info"), t.service, t.expect);
         if (t.expect != ServiceKind::other && s.kind() != t.expect) {
           c.status = CheckStatus::fail;
           c.detail = fmt::format("service-info says this is a {} ({}:{}), not a {}", to_string(s.kind()),
@@ -86,6 +90,7 @@ void check_api(DoctorReport& rep, const Target& t, const http::Response& r) {
           c.hint = "check the URL in the profile: impact profile show";
         } else {
           c.detail = fmt::format("{} {} ({}:{}:{})", s.name, s.version, s.type.group, s.type.artifact, s.type.version);
+          if (!s.note.empty()) c.detail = fmt::format("WES {}: {}", s.type.version, s.note);
         }
         break;
       }

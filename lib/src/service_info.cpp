@@ -46,7 +46,62 @@ constexpr std::array<std::string_view, 12> kStandard = {"id",          "name",  
                                                         "createdAt",   "updatedAt", "environment", "version", "url"};
 }
 
-ServiceInfo parse_service_info(const nlohmann::json& doc, std::string_view origin) {
+bool looks_like_wes_service_info(const nlohmann::json& doc) {
+  if (!doc.is_object()) return false;
+  for (const char* k : {"workflow_type_versions", "supported_wes_versions", "workflow_engine_versions"})
+    if (doc.contains(k)) return true;
+  const auto t = doc.find("type");
+  if (t == doc.end() || !t->is_object()) return false;
+  return kind_of({"", detail::string_member(*t, "artifact"), ""}) == ServiceKind::wes;
+}
+
+namespace {
+
+// The version of the WES specification a WES 1.0 document claims: the trailing x.y.z of its first
+// supported_wes_versions entry ("1.0.0", or sapporo's "sapporo-wes-1.1.0"), else 1.0.0.
+std::string wes_spec_version(const nlohmann::json& doc) {
+  const auto versions = detail::strings_member(doc, "supported_wes_versions");
+  if (versions.empty()) return "1.0.0";
+  const std::string& v = versions.front();
+  auto start = v.find_last_not_of("0123456789.");
+  std::string tail = start == std::string::npos ? v : v.substr(start + 1);
+  if (tail.empty() || tail.front() == '.' || tail.find('.') == std::string::npos) return "1.0.0";
+  return tail;
+}
+
+// A WES's service-info without (some of) the GA4GH fields: what there is, and a note.
+ServiceInfo wes_without_ga4gh_fields(const nlohmann::json& doc) {
+  using detail::string_member;
+  ServiceInfo s;
+  s.id = string_member(doc, "id");
+  s.name = string_member(doc, "name");
+  s.version = string_member(doc, "version");
+  s.type = {"org.ga4gh", "wes", wes_spec_version(doc)};
+  if (const auto org = doc.find("organization"); org != doc.end() && org->is_object()) {
+    s.organization_name = string_member(*org, "name");
+    s.organization_url = string_member(*org, "url");
+  }
+  s.description = string_member(doc, "description");
+  s.contact_url = string_member(doc, "contact_info_url");
+  s.note = "WES service-info without the GA4GH service-info fields (id, name, type, organization, version)";
+  return s;
+}
+
+}  // namespace
+
+ServiceInfo parse_service_info(const nlohmann::json& doc, std::string_view origin, ServiceKind expect) {
+  if (expect == ServiceKind::wes && looks_like_wes_service_info(doc)) {
+    try {
+      auto s = parse_service_info(doc, origin);
+      if (s.kind() == ServiceKind::wes) return s;
+    } catch (const Error&) {
+    }
+    ServiceInfo s = wes_without_ga4gh_fields(doc);
+    s.extra = nlohmann::json::object();
+    for (const auto& [k, v] : doc.items())
+      if (std::find(kStandard.begin(), kStandard.end(), k) == kStandard.end()) s.extra[k] = v;
+    return s;
+  }
   auto bad = [&](const std::string& what) {
     return Error(ErrorKind::protocol, "invalid service-info from " + std::string(origin) + ": " + what,
                  "the service does not follow GA4GH service-info 1.0; tell its operators");
@@ -99,6 +154,7 @@ void to_json(nlohmann::json& j, const ServiceInfo& s) {
   opt("documentationUrl", s.documentation_url);
   opt("createdAt", s.created_at);
   opt("updatedAt", s.updated_at);
+  opt("note", s.note);
   if (!s.extra.empty()) j["details"] = s.extra;
 }
 
@@ -111,13 +167,22 @@ nlohmann::json parse_json_body(const http::Response& r, std::string_view what) {
   return j;
 }
 
-ServiceInfo fetch_service_info(http::Client& client, const std::string& base_url, std::string_view what) {
+ServiceInfo fetch_service_info(http::Client& client, const std::string& base_url, std::string_view what,
+                               ServiceKind expect) {
   http::Request req;
   req.url = join_url(base_url, "service-info");
   req.headers.push_back({"Accept", "application/json"});
   auto r = client.send(std::move(req));
+  if (expect == ServiceKind::wes && r.status == 404) {
+    ServiceInfo s;
+    s.type = {"org.ga4gh", "wes", ""};
+    s.url = base_url;
+    s.note = "the WES has no service-info (HTTP 404)";
+    s.extra = nlohmann::json::object();
+    return s;
+  }
   if (!r.ok()) http::throw_for_status(r, "fetching service-info of " + std::string(what));
-  auto s = parse_service_info(parse_json_body(r, "service-info of " + std::string(what)), what);
+  auto s = parse_service_info(parse_json_body(r, "service-info of " + std::string(what)), what, expect);
   if (s.url.empty()) s.url = base_url;
   return s;
 }

@@ -61,7 +61,8 @@ function serviceInfo(id, artifact, url) {
   };
 }
 
-// A loopback server for one test, answering with `handler(req, body)` -> {status, headers, body}.
+// A loopback server for one test, answering with `handler(req, body)` -> {status, headers, body}, or
+// 'drop' to close the connection without an answer.
 async function server(t, handler) {
   const seen = [];
   const s = http.createServer((req, res) => {
@@ -70,6 +71,7 @@ async function server(t, handler) {
     req.on('end', () => {
       seen.push({ method: req.method, url: req.url, headers: req.headers, body });
       const r = handler(req, body) || { status: 404, body: '' };
+      if (r === 'drop') { req.socket.destroy(); return; }
       const payload = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
       res.writeHead(r.status, { 'Content-Type': 'application/json', ...(r.headers || {}) });
       res.end(payload);

@@ -41,7 +41,8 @@ TEST_CASE("states: names, terminal states and the exit code of each") {
   CHECK(parse_state("EXECUTOR_ERROR") == State::executor_error);
   CHECK(parse_state("running") == State::running);
   CHECK(parse_state("CANCELLED") == State::canceled);
-  CHECK(parse_state("whatever") == State::unknown);
+  CHECK(parse_state("") == State::unknown);
+  CHECK(parse_state("UNKNOWN") == State::unknown);
   CHECK(to_string(State::canceling) == "CANCELING");
   CHECK(is_terminal(State::complete));
   CHECK(is_terminal(State::preempted));
@@ -55,7 +56,85 @@ TEST_CASE("states: names, terminal states and the exit code of each") {
   WaitResult w{{{"a", State::complete}, {"b", State::system_error}, {"c", State::canceled}}, false, 0};
   CHECK(w.exit_code() == exit_code::run_canceled);  // the highest of the runs
   w.timed_out = true;
-  CHECK(w.exit_code() == exit_code::pending);
+  CHECK(w.exit_code() == exit_code::run_canceled);  // a failure outranks the timeout
+  WaitResult pending{{{"a", State::complete}, {"b", State::running}}, true, 0};
+  CHECK(pending.exit_code() == exit_code::pending);
+  WaitResult failed_and_running{{{"a", State::executor_error}, {"b", State::running}}, true, 0};
+  CHECK(failed_and_running.exit_code() == exit_code::run_executor_error);
+}
+
+TEST_CASE("states outside the spec are kept verbatim; *_ERROR is a failure, anything else stops a wait") {
+  const State up = parse_state("UPLOADER_ERROR");
+  CHECK(up.code() == State::other_error);
+  CHECK(to_string(up) == "UPLOADER_ERROR");
+  CHECK(is_terminal(up));
+  CHECK(exit_code_for(up) == exit_code::run_other_error);
+  CHECK(exit_code::run_other_error == 14);
+  const State del = parse_state("DELETING");
+  CHECK(del.code() == State::other);
+  CHECK(to_string(del) == "DELETING");
+  CHECK_FALSE(is_terminal(del));
+  CHECK(stops_wait(del));
+  CHECK(exit_code_for(del) == exit_code::run_other_state);
+  CHECK(parse_state("DELETING") == del);
+  CHECK_FALSE(parse_state("DELETED") == del);
+  CHECK_FALSE(stops_wait(State::running));
+  // Whatever a server sends, what is shown is one bounded, printable word.
+  const State odd = parse_state(std::string("BAD\x1b[31m") + std::string(100, 'X'));
+  CHECK(to_string(odd).size() == 64);
+  CHECK(to_string(odd).find('\x1b') == std::string_view::npos);
+  // Summaries and run logs keep the name; --json shows it.
+  auto s = parse_summary(json{{"run_id", "r"}, {"state", "UPLOADER_ERROR"}});
+  CHECK(json(s)["state"] == "UPLOADER_ERROR");
+  CHECK(to_string(parse_run_log(json{{"run_id", "r"}, {"state", "UPLOADER_ERROR"}}).state) == "UPLOADER_ERROR");
+  WaitResult w{{{"a", State::executor_error}, {"b", up}, {"c", del}}, false, 0};
+  CHECK(w.exit_code() == exit_code::run_other_error);
+}
+
+TEST_CASE("times: zone-less ones are taken as UTC, offsets applied, anything else kept") {
+  CHECK(normalize_time("2026-12-04T16:07:47") == "2026-12-04T16:07:47Z");
+  CHECK(normalize_time("2023-05-04T12:34:56.123456") == "2023-05-04T12:34:56.123456Z");
+  CHECK(normalize_time("2026-12-04T16:07:47Z") == "2026-12-04T16:07:47Z");
+  CHECK(normalize_time("2026-12-04T01:07:47+02:00") == "2026-12-03T23:07:47Z");
+  CHECK(normalize_time("2026-12-04 16:07:47-01:30") == "2026-12-04T17:37:47Z");
+  CHECK(normalize_time("") == "");
+  CHECK(normalize_time("yesterday") == "yesterday");
+  CHECK(normalize_time("2026-13-04T16:07:47") == "2026-13-04T16:07:47");
+  auto s = parse_summary(json{{"run_id", "r"}, {"state", "RUNNING"}, {"start_time", "2026-12-04T16:07:47"}});
+  CHECK(s.start_time == "2026-12-04T16:07:47Z");
+  auto l = parse_log(json{{"start_time", "2024-04-08T05:40:48"}, {"end_time", nullptr}});
+  CHECK(l.start_time == "2024-04-08T05:40:48Z");
+}
+
+TEST_CASE("--json of a run summary leaves out empty fields") {
+  auto s = parse_summary(json{{"run_id", "r"}, {"state", "QUEUED"}, {"start_time", ""}});
+  const json j = s;
+  CHECK_FALSE(j.contains("start_time"));
+  CHECK_FALSE(j.contains("end_time"));
+  CHECK(j["tags"].is_object());
+  CHECK_FALSE(s.tags_known);
+  CHECK(parse_summary(json{{"run_id", "r"}, {"tags", json::object()}}).tags_known);
+}
+
+TEST_CASE("service-info: WES 1.0 documents and sapporo's are a WES; other kinds stay strict") {
+  const json sapporo = {{"workflow_type_versions", {{"CWL", {{"workflow_type_version", {"v1.0", "v1.2"}}}}}},
+                        {"supported_wes_versions", {"sapporo-wes-1.1.0"}},
+                        {"workflow_engine_versions", {{"cwltool", "3.1"}}},
+                        {"tags", {{"wes-name", "sapporo"}}}};
+  auto s = parse_service_info(sapporo, "WES", ServiceKind::wes);
+  CHECK(s.kind() == ServiceKind::wes);
+  CHECK(s.type.version == "1.1.0");
+  CHECK_FALSE(s.note.empty());
+  CHECK(s.extra.contains("workflow_engine_versions"));
+  CHECK(json(s)["note"] == s.note);
+  const json weskit = {{"workflow_type_versions", {{"SMK", {{"workflow_type_version", {"7.30.2"}}}}}},
+                       {"supported_wes_versions", {"1.0.0"}}};
+  CHECK(parse_service_info(weskit, "WES", ServiceKind::wes).type.version == "1.0.0");
+  CHECK_THROWS_AS(parse_service_info(sapporo, "drs 'x'", ServiceKind::drs), Error);
+  CHECK_THROWS_AS(parse_service_info(sapporo, "WES"), Error);
+  CHECK_THROWS_AS(parse_service_info(json{{"hello", 1}}, "WES", ServiceKind::wes), Error);
+  CHECK(looks_like_wes_service_info(weskit));
+  CHECK_FALSE(looks_like_wes_service_info(json{{"id", "x"}}));
 }
 
 TEST_CASE("run log: the spec's shape") {

@@ -189,7 +189,9 @@ TEST_CASE("a server that requires workflow_engine says so in a 400; the one engi
   ServiceInfo info;
   info.extra = {{"workflow_engine_versions", {{"cwltool", {{"workflow_engine_version", {"3.1"}}}}}}};
   CHECK(c.submit(rq, &info) == "r-1");
-  auto reqs = f.server.requests();
+  std::vector<SeenRequest> reqs;
+  for (const auto& r : f.server.requests())
+    if (r.method == "POST") reqs.push_back(r);
   REQUIRE(reqs.size() == 2);
   CHECK(reqs[1].body.find("cwltool") != std::string::npos);
   CHECK(reqs[1].headers.at("content-type").find("multipart/form-data; boundary=") == 0);
@@ -206,10 +208,11 @@ TEST_CASE("a submission answered by 500 is looked up by its request id before an
       made = request_id_of(r.body);
       return js(500, {{"msg", "gateway timeout after the run was created"}});
     }
-    if (starts(r.target, "/ga4gh/wes/v1/runs?"))
-      return js(200, {{"runs", {{{"run_id", "other"}, {"state", "RUNNING"}, {"tags", {{"impact_request_id", "zzz"}}}},
-                                {{"run_id", "mine"}, {"state", "QUEUED"}, {"tags", {{"impact_request_id", made}}}}}},
-                      {"next_page_token", ""}});
+    if (starts(r.target, "/ga4gh/wes/v1/runs?")) {
+      json runs = {{{"run_id", "other"}, {"state", "RUNNING"}, {"tags", {{"impact_request_id", "zzz"}}}}};
+      if (!made.empty()) runs.push_back({{"run_id", "mine"}, {"state", "QUEUED"}, {"tags", {{"impact_request_id", made}}}});
+      return js(200, {{"runs", runs}, {"next_page_token", ""}});
+    }
     return js(404, {});
   });
   auto c = f.client();
@@ -241,10 +244,11 @@ TEST_CASE("a submission lost to a dead connection, with no run made, is sent aga
   REQUIRE(ids.size() == 2);
   CHECK(ids[0] == ids[1]);
   auto reqs = f.server.requests();
-  REQUIRE(reqs.size() == 4);
-  CHECK(reqs[1].method == "POST");
-  CHECK(reqs[2].method == "GET");  // looked for the run before re-sending
-  CHECK(reqs[3].method == "POST");
+  REQUIRE(reqs.size() == 5);
+  CHECK(reqs[1].method == "GET");   // the run ids before the POST
+  CHECK(reqs[2].method == "POST");
+  CHECK(reqs[3].method == "GET");   // looked for the run before re-sending
+  CHECK(reqs[4].method == "POST");
 }
 
 TEST_CASE("logs: content as is, URLs fetched, the token only on the WES origin") {
@@ -365,4 +369,320 @@ TEST_CASE("batch: at most N in flight, a ledger, and a resumed submission found 
   // A sheet that changed under its ledger is refused.
   spec.rows.pop_back();
   CHECK_THROWS_AS(run_batch(c, spec, ledger), Error);
+}
+
+// ---- dialects of real servers (sapporo 1.7, WESkit) and exactly-once whatever the run list looks like
+
+namespace {
+
+// Behaves as sapporo-service 1.7 does: the API at the origin root, service-info with WES fields only,
+// GET /runs lists every run at once in no particular order with only run_id and state (page_size
+// ignored), and the run log echoes the request's tags as the string they were sent as.
+struct Sapporo {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> runs;  // run id, tags as sent
+  int drop_answers = 0;        // POSTs whose run is made but whose answer never comes
+  bool list_forbidden = false; // GET /runs refused (sapporo --disable-get-runs)
+  int made = 0;
+
+  Reply handle(const SeenRequest& r) {
+    std::lock_guard l(mu);
+    if (r.target == "/service-info")
+      return js(200, {{"workflow_type_versions", {{"CWL", {{"workflow_type_version", {"v1.0"}}}}}},
+                      {"supported_wes_versions", {"sapporo-wes-1.1.0"}},
+                      {"workflow_engine_versions", {{"cwltool", "3.1"}}}});
+    if (r.method == "POST" && r.target == "/runs") {
+      const std::string id = "run-" + std::to_string(++made);
+      runs.emplace_back(id, json{{"impact_request_id", request_id_of(r.body)}}.dump());
+      if (drop_answers > 0) {
+        --drop_answers;
+        return Reply{"", true, false};
+      }
+      return js(200, {{"run_id", id}});
+    }
+    if (r.method == "GET" && (r.target == "/runs" || starts(r.target, "/runs?"))) {
+      if (list_forbidden) return js(403, {{"msg", "GET /runs is unavailable"}, {"status_code", 403}});
+      json list = json::array();
+      for (std::size_t i = 0; i < runs.size(); ++i) {  // an order that is neither by time nor by id
+        const auto& [id, tags] = runs[(i * 7 + 3) % runs.size()];
+        list.push_back({{"run_id", id}, {"state", "COMPLETE"}});
+      }
+      return js(200, {{"runs", list}, {"next_page_token", ""}});
+    }
+    for (const auto& [id, tags] : runs)
+      if (r.target == "/runs/" + id)
+        return js(200, {{"run_id", id}, {"state", "COMPLETE"}, {"request", {{"tags", tags}}}});
+    return js(404, {{"msg", "not found"}, {"status_code", 404}});
+  }
+};
+
+RunRequest some_request() {
+  RunRequest rq;
+  rq.workflow_url = "wf.cwl";
+  rq.type = "CWL";
+  rq.type_version = "v1.0";
+  return rq;
+}
+
+std::string thrown(const std::function<void()>& fn, std::string* hint = nullptr) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    if (hint) *hint = e.hint();
+    return e.what();
+  }
+  return "(nothing thrown)";
+}
+
+}  // namespace
+
+TEST_CASE("sapporo: the API at the origin root and WES-only service-info are used as they are") {
+  Sapporo sap;
+  Fixture f([&](const SeenRequest& r) { return sap.handle(r); });
+  auto c = f.client("");
+  auto info = c.service_info();
+  CHECK(c.base_url() == f.server.url(""));
+  CHECK(info.kind() == ServiceKind::wes);
+  CHECK_FALSE(info.note.empty());
+  CHECK(info.extra.contains("workflow_engine_versions"));
+}
+
+TEST_CASE("discovery: an origin whose API is below /ga4gh/wes/v1 is found by the WES fields of its service-info") {
+  Fixture f([](const SeenRequest& r) {
+    if (r.target == "/ga4gh/wes/v1/service-info")
+      return js(200, {{"workflow_type_versions", {{"SMK", {{"workflow_type_version", {"7.30.2"}}}}}},
+                      {"supported_wes_versions", {"1.0.0"}}});
+    if (r.target == "/ga4gh/wes/v1/runs/x/status") return js(200, {{"run_id", "x"}, {"state", "RUNNING"}});
+    return impact::test::reply(404, "<html>Not Found</html>", "Content-Type: text/html\r\n");
+  });
+  auto c = f.client("");
+  CHECK(c.status("x") == State::running);
+  CHECK(c.base_url() == f.server.url("/ga4gh/wes/v1"));
+  CHECK(c.service_info().type.version == "1.0.0");
+}
+
+TEST_CASE("a WES without service-info is no error for the WES client") {
+  Fixture f([](const SeenRequest&) { return js(404, {{"msg", "no"}, {"status_code", 404}}); });
+  auto c = f.client();
+  auto info = c.service_info();
+  CHECK(info.kind() == ServiceKind::wes);
+  CHECK(info.note.find("404") != std::string::npos);
+}
+
+TEST_CASE("an anonymous client sends no Authorization header") {
+  Fixture f([](const SeenRequest&) { return js(200, {{"run_id", "x"}, {"state", "QUEUED"}}); });
+  Client c(f.http, f.server.url("/ga4gh/wes/v1"), {});
+  CHECK(c.status("x") == State::queued);
+  for (const auto& r : f.server.requests()) CHECK(r.headers.count("authorization") == 0);
+}
+
+TEST_CASE("dialects: a bare list of runs, a bare state name, an HTML error's reason") {
+  Fixture f([](const SeenRequest& r) {
+    if (starts(r.target, "/ga4gh/wes/v1/runs?")) return js(200, json::array({{{"run_id", "a"}, {"state", "RUNNING"}}}));
+    if (r.target == "/ga4gh/wes/v1/runs/a/status") return js(200, "COMPLETE");
+    return impact::test::reply(500, "<html><body><h1>Oops</h1><p>Could not find run with identifier b</p></body></html>",
+                               "Content-Type: text/html\r\n");
+  });
+  auto c = f.client();
+  std::vector<std::string> ids;
+  CHECK(c.list([&](const RunSummary& s) { return ids.push_back(s.run_id), true; }));
+  CHECK(ids == std::vector<std::string>{"a"});
+  CHECK(c.status("a") == State::complete);
+  CHECK(thrown([&] { c.get("b"); }).find("Could not find run with identifier b") != std::string::npos);
+}
+
+TEST_CASE("server reasons: JSON messages, text, HTML; a stock 500 page is no reason") {
+  auto resp = [](int status, const std::string& body, const std::string& ct) {
+    http::Response r;
+    r.status = status;
+    r.body = body;
+    r.headers.push_back({"Content-Type", ct});
+    return r;
+  };
+  CHECK(server_reason(resp(500, R"({"msg":"Parameter frozenset({'cores'}) is forbidden","status_code":500})",
+                           "application/json")) == "Parameter frozenset({'cores'}) is forbidden");
+  CHECK(server_reason(resp(400, R"({"detail":"bad\nthing"})", "application/json")) == "bad thing");
+  CHECK(server_reason(resp(500,
+                           "<!doctype html><title>500 Internal Server Error</title><h1>Internal Server Error</h1><p>The "
+                           "server encountered an internal error and was unable to complete your request. Either the "
+                           "server is overloaded or there is an error in the application.</p>",
+                           "text/html")) == "");
+  CHECK(server_reason(resp(502, "Bad Gateway", "text/plain")) == "");
+  CHECK(server_reason(resp(500, "", "text/plain")) == "");
+  CHECK(server_reason(resp(500, std::string(1000, 'a'), "text/plain")).size() == 200);
+  CHECK(server_reason(resp(500, "line one\r\n\x1b[31mline two", "text/plain")) == "line one [31mline two");
+}
+
+TEST_CASE("exactly-once on sapporo: a lost answer with 30 runs listed in no order and without tags") {
+  Sapporo sap;
+  for (int i = 0; i < 30; ++i) sap.runs.emplace_back("old-" + std::to_string(i), json{{"impact_request_id", "x"}}.dump());
+  sap.drop_answers = 1;
+  Fixture f([&](const SeenRequest& r) { return sap.handle(r); });
+  auto c = f.client("");
+  CHECK(c.submit(some_request()) == "run-1");
+  CHECK(f.count("POST", "/runs") == 1);
+  CHECK(f.count("GET", "/runs/old-") == 0);   // the runs listed before the POST are never read
+  CHECK(f.count("GET", "/runs/run-1") == 1);  // only the new one is
+  CHECK(sap.runs.size() == 31);
+}
+
+TEST_CASE("exactly-once: a lost answer with a list that cannot be read is an error naming the tag, not a resend") {
+  Sapporo sap;
+  sap.drop_answers = 1;
+  sap.list_forbidden = true;
+  Fixture f([&](const SeenRequest& r) { return sap.handle(r); });
+  auto c = f.client("");
+  auto rq = some_request();
+  rq.tags["impact_request_id"] = "feedc0de";
+  std::string hint;
+  const auto msg = thrown([&] { c.submit(rq); }, &hint);
+  CHECK(msg.find("cannot tell whether the run was created") != std::string::npos);
+  CHECK(hint.find("impact_request_id=feedc0de") != std::string::npos);
+  CHECK(f.count("POST", "/runs") == 1);
+}
+
+TEST_CASE("exactly-once: more new runs than the bound is undecided, not a resend") {
+  Sapporo sap;
+  Fixture f([&](const SeenRequest& r) {
+    if (r.method == "POST") {
+      std::lock_guard l(sap.mu);
+      for (std::size_t i = 0; i <= kLookupReads; ++i)  // others submit in the meantime
+        sap.runs.emplace_back("busy-" + std::to_string(i), json{{"impact_request_id", "y"}}.dump());
+    }
+    return sap.handle(r);
+  });
+  sap.drop_answers = 1;
+  auto c = f.client("");
+  CHECK(thrown([&] { c.submit(some_request()); }).find("more than 50 new runs") != std::string::npos);
+  CHECK(f.count("POST", "/runs") == 1);
+  CHECK(f.count("GET", "/runs/busy-") == 0);
+}
+
+TEST_CASE("a 500 with the server's reason and no run made: sent again only after checking, then the reason is shown") {
+  Fixture f([](const SeenRequest& r) {
+    if (r.method == "POST") return js(500, {{"msg", "Parameter frozenset({'cores'}) is forbidden"}, {"status_code", 500}});
+    if (starts(r.target, "/ga4gh/wes/v1/runs?")) return js(200, {{"runs", json::array()}, {"next_page_token", ""}});
+    return js(404, {});
+  });
+  auto c = f.client();
+  const auto msg = thrown([&] { c.submit(some_request()); });
+  CHECK(msg.find("Parameter frozenset({'cores'}) is forbidden") != std::string::npos);
+  CHECK(msg.find("cannot tell") == std::string::npos);
+  CHECK(f.count("POST", "/ga4gh/wes/v1/runs") == 3);
+  CHECK(f.count("GET", "/ga4gh/wes/v1/runs?") == 4);  // the snapshot, then a search before each re-send and at the end
+}
+
+TEST_CASE("a 500 with a reason after the run was made (WESkit's orphan that cannot be read): reason and a warning") {
+  std::atomic<bool> made{false};
+  Fixture f([&](const SeenRequest& r) {
+    if (r.method == "POST") {
+      made = true;
+      return js(500, {{"msg", "Parameter frozenset({'cores'}) is forbidden"}, {"status_code", 500}});
+    }
+    if (starts(r.target, "/ga4gh/wes/v1/runs?")) {
+      json runs = json::array();
+      if (made) runs.push_back({{"run_id", "orphan"}, {"state", "INITIALIZING"}});
+      return js(200, {{"runs", runs}, {"next_page_token", ""}});
+    }
+    return impact::test::reply(500, "<h1>Internal Server Error</h1>", "Content-Type: text/html\r\n");
+  });
+  auto c = f.client();
+  std::string hint;
+  const auto msg = thrown([&] { c.submit(some_request()); }, &hint);
+  CHECK(msg.find("is forbidden") != std::string::npos);
+  CHECK(msg.find("cannot tell whether the run was created") != std::string::npos);
+  CHECK(hint.find("impact_request_id=") != std::string::npos);
+  CHECK(f.count("POST", "/ga4gh/wes/v1/runs") == 1);
+}
+
+TEST_CASE("a gateway's bare 502 with no run made is sent again; with the run made, the run is returned") {
+  std::atomic<int> posts{0};
+  Fixture f([&](const SeenRequest& r) {
+    if (r.method == "POST") {
+      if (++posts == 1) return impact::test::reply(502, "<h1>502 Bad Gateway</h1>", "Content-Type: text/html\r\n");
+      return js(200, {{"run_id", "second"}});
+    }
+    if (starts(r.target, "/ga4gh/wes/v1/runs?")) return js(200, {{"runs", json::array()}, {"next_page_token", ""}});
+    return js(404, {});
+  });
+  auto c = f.client();
+  CHECK(c.submit(some_request()) == "second");
+  CHECK(posts == 2);
+
+  Sapporo sap;
+  Fixture g([&](const SeenRequest& r) {
+    if (r.method == "POST") {
+      sap.handle(r);  // made, then the proxy fails
+      return impact::test::reply(504, "Gateway Timeout", "Content-Type: text/plain\r\n");
+    }
+    return sap.handle(r);
+  });
+  auto d = g.client("");
+  CHECK(d.submit(some_request()) == "run-1");
+  CHECK(g.count("POST", "/runs") == 1);
+}
+
+TEST_CASE("batch resume after kill -9 during a POST, on sapporo: the run is found among the runs made since") {
+  test::TempDir tmp;
+  Sapporo sap;
+  for (int i = 0; i < 25; ++i) sap.runs.emplace_back("old-" + std::to_string(i), json{{"impact_request_id", "x"}}.dump());
+  Fixture f([&](const SeenRequest& r) {
+    if (r.target.find("/status") != std::string::npos) return js(200, {{"state", "COMPLETE"}});
+    return sap.handle(r);
+  });
+  auto c = f.client("");
+  BatchSpec spec;
+  spec.base = some_request();
+  spec.rows = parse_sheet("n\n1\n");
+  spec.wait = quick();
+  const auto ledger = tmp.path() / "b" / "ledger.json";
+  ensure_private_dir(ledger.parent_path());
+  // What the killed process left: the snapshot of ids before its POST, the row marked attempted, and a
+  // run the server made from that POST.
+  json before = json::array();
+  for (const auto& [id, tags] : sap.runs) before.push_back(id);
+  write_file_atomic(ledger.string() + ".before", json{{"row", 1}, {"listed", true}, {"ids", before}}.dump());
+  write_file_atomic(ledger, json{{"rows", {{{"row", 1}, {"request_id", "abcd"}, {"run_id", ""}, {"state", "UNKNOWN"},
+                                            {"attempted", true}}}}}
+                                .dump());
+  sap.runs.emplace_back("made-by-killed", json{{"impact_request_id", "abcd"}}.dump());
+  auto result = run_batch(c, spec, ledger);
+  CHECK(result.rows.at(0).run_id == "made-by-killed");
+  CHECK(f.count("POST", "/runs") == 0);
+  CHECK_FALSE(std::filesystem::exists(ledger.string() + ".before"));  // kept only while a POST is in flight
+  CHECK(f.count("GET", "/runs/old-") == 0);
+
+  // Without the snapshot and with a list that cannot be read, the batch stops instead of resubmitting.
+  std::filesystem::remove(ledger.string() + ".before");
+  write_file_atomic(ledger, json{{"rows", {{{"row", 1}, {"request_id", "efgh"}, {"run_id", ""}, {"state", "UNKNOWN"},
+                                            {"attempted", true}}}}}
+                                .dump());
+  sap.list_forbidden = true;
+  std::string hint;
+  CHECK(thrown([&] { run_batch(c, spec, ledger); }, &hint).find("cannot tell whether its run was created") !=
+        std::string::npos);
+  CHECK(hint.find("impact_request_id=efgh") != std::string::npos);
+  CHECK(f.count("POST", "/runs") == 0);
+}
+
+TEST_CASE("wait: a run in a state outside the spec ends the wait; *_ERROR is a failure") {
+  Fixture f([](const SeenRequest& r) {
+    if (r.target == "/ga4gh/wes/v1/runs/u/status") return js(200, {{"state", "UPLOADER_ERROR"}});
+    if (r.target == "/ga4gh/wes/v1/runs/d/status") return js(200, {{"state", "DELETING"}});
+    if (r.target == "/ga4gh/wes/v1/runs/x/status") return js(200, {{"state", "EXECUTOR_ERROR"}});
+    if (r.target == "/ga4gh/wes/v1/runs/r/status") return js(200, {{"state", "RUNNING"}});
+    return js(404, {});
+  });
+  auto c = f.client();
+  auto one = wait(c, {"u"}, quick());  // no timeout: it must end by itself
+  CHECK(to_string(one.runs.at(0).second) == "UPLOADER_ERROR");
+  CHECK(one.exit_code() == exit_code::run_other_error);
+  auto two = wait(c, {"d"}, quick());
+  CHECK(to_string(two.runs.at(0).second) == "DELETING");
+  CHECK(two.exit_code() == exit_code::run_other_state);
+  auto opts = quick();
+  opts.timeout = std::chrono::milliseconds(50);
+  auto three = wait(c, {"x", "r"}, opts);
+  CHECK(three.timed_out);
+  CHECK(three.exit_code() == exit_code::run_executor_error);
 }

@@ -63,11 +63,14 @@ inline constexpr int auth = 4;
 inline constexpr int forbidden = 5;
 inline constexpr int partial = 6;
 inline constexpr int pending = 8;
-// `impact run wait` (and `run submit --wait`): how the run ended; with several runs, the highest of them.
+// `impact run wait` (and `run submit --wait`): how the run ended; with several runs, the highest of them
+// (a timeout counts as 8, so a failed run outranks a still-running one).
+inline constexpr int run_other_state = 9;      // a state outside the WES spec that names no error: wait stopped
 inline constexpr int run_executor_error = 10;  // EXECUTOR_ERROR: a task of the workflow failed
 inline constexpr int run_system_error = 11;    // SYSTEM_ERROR: the engine or the service failed
 inline constexpr int run_canceled = 12;        // CANCELED
 inline constexpr int run_preempted = 13;       // PREEMPTED
+inline constexpr int run_other_error = 14;     // a state outside the WES spec named *_ERROR (UPLOADER_ERROR)
 inline constexpr int interrupted = 130;
 }  // namespace exit_code
 

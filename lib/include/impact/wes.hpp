@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,15 +19,40 @@
 
 namespace impact::wes {
 
-enum class State {
-  unknown, queued, initializing, running, paused, complete, executor_error, system_error, canceled, canceling,
-  preempted
+// A run's state: one of the WES specification's, or a name outside it kept verbatim (sapporo's
+// UPLOADER_ERROR). Two states are equal when they have the same code and, outside the spec, the same name.
+class State {
+ public:
+  enum Code {
+    unknown, queued, initializing, running, paused, complete, executor_error, system_error, canceled, canceling,
+    preempted,
+    other_error,  // outside the spec, named *_ERROR: a final failure
+    other,        // outside the spec, anything else: impact cannot tell whether it will change
+  };
+  State(Code c = unknown) : code_(c) {}  // NOLINT: State::complete is a State
+  static State named(std::string_view name);  // an outside-the-spec state (its name sanitised and bounded)
+  Code code() const noexcept { return code_; }
+  const std::string& name() const noexcept { return name_; }  // empty for the spec's states
+  friend bool operator==(const State& a, const State& b) { return a.code_ == b.code_ && a.name_ == b.name_; }
+  friend bool operator<(const State& a, const State& b) {
+    return a.code_ != b.code_ ? a.code_ < b.code_ : a.name_ < b.name_;
+  }
+
+ private:
+  Code code_;
+  std::string name_;
 };
-std::string_view to_string(State s) noexcept;
-State parse_state(std::string_view text) noexcept;  // unknown for anything it does not know
-bool is_terminal(State s) noexcept;                 // COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR, CANCELED, PREEMPTED
-// The exit code `run wait` ends with for a run in this final state (exit_code::run_* in error.hpp).
-int exit_code_for(State s) noexcept;
+// The state's name as the server spelt it (the spec's names in upper case). The view lives as long as `s`.
+std::string_view to_string(const State& s) noexcept;
+State parse_state(std::string_view text);  // "" -> UNKNOWN; names outside the spec are kept
+// COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR, CANCELED, PREEMPTED, and *_ERROR states outside the spec.
+bool is_terminal(const State& s) noexcept;
+// Whether waiting for this state to change makes sense: not once it is final, nor in a state outside the
+// spec that names no error (impact cannot know whether such a state ever changes).
+bool stops_wait(const State& s) noexcept;
+// The exit code `run wait` ends with for a run in this state (exit_code::run_* in error.hpp); 0 for the
+// states a run passes through.
+int exit_code_for(const State& s) noexcept;
 
 using Tags = std::map<std::string, std::string>;
 
@@ -37,9 +63,14 @@ std::string new_request_id();  // 32 random hex digits
 struct RunSummary {
   std::string run_id;
   State state = State::unknown;
-  std::string start_time, end_time;
+  std::string start_time, end_time;  // RFC 3339 UTC when the server's text could be read as a time
   Tags tags;
+  bool tags_known = false;  // the server's entry carried tags (WES 1.0 summaries have none)
 };
+
+// A server's time as RFC 3339 UTC: a zone offset is applied, a time without one is taken as UTC
+// ("2026-12-04T16:07:47" -> "2026-12-04T16:07:47Z"); text that is not such a time is kept as it came.
+std::string normalize_time(std::string_view text);
 
 // A run's or a task's log. `stdout_log`/`stderr_log` are URLs (spec) or the text itself (some servers).
 struct Log {
@@ -112,26 +143,59 @@ struct ListOptions {
   std::size_t max_pages = 1000;  // bounds a listing whatever the server does
 };
 
+// The run ids a server listed just before a submission. After a lost answer only runs outside it can be
+// the submission's, so the search for its request tag reads those few runs, whatever the list's order,
+// page size, entries (sapporo's carry no tags) or length.
+struct RunSnapshot {
+  std::set<std::string> ids;
+  bool listed = false;  // the list could be read (to its end or to the bound)
+};
+
+// What looking for a submission's run by its request tag found out.
+struct Lookup {
+  enum Outcome { found, absent, undecided } outcome = undecided;
+  std::string run_id;  // when found
+  std::string why;     // when undecided: what could not be read
+};
+
+// The bounds of exactly-once submission (see Client::submit): they are also in impact-run(1).
+inline constexpr std::size_t kLookupListPages = 50;     // list requests per listing (1000 runs a page)
+inline constexpr std::size_t kLookupReads = 50;         // GET /runs/{id} of new runs without tags in the list
+inline constexpr std::chrono::seconds kLookupTime{60};  // per listing or search, plus one request in flight
+
 class Client {
  public:
   // `base_url` is the WES API root (…/ga4gh/wes/v1) or the server's origin (the root is then discovered).
+  // Without `token` (an anonymous profile) requests carry no Authorization header.
   Client(http::Client& http, std::string base_url, TokenFn token);
 
   const std::string& base_url() const { return base_; }
-  ServiceInfo service_info();  // also settles the API root
-  // Calls `visit` for each run, page by page, until it returns false or the list ends.
-  void list(const std::function<bool(const RunSummary&)>& visit, const ListOptions& opts = {});
+  ServiceInfo service_info();  // also settles the API root; WES 1.0 service-info and a missing one are fine
+  // Calls `visit` for each run, page by page, until it returns false or the list ends. Returns true when
+  // the list ended (the server had no more), false when `visit` or the page bound stopped it.
+  bool list(const std::function<bool(const RunSummary&)>& visit, const ListOptions& opts = {});
   RunLog get(const std::string& run_id);
   State status(const std::string& run_id);
   // Tasks from WES 1.1 /runs/{id}/tasks (paged), else the RunLog's inline task_logs.
   std::vector<Log> tasks(const RunLog& run);
   void cancel(const std::string& run_id);
-  // Submits once: tags the request with a client request id; after a lost answer it looks that tag up
-  // before trying again, so at most one run is created. A 400 that asks for workflow_engine is answered
-  // by sending the server's only engine. Returns the run id.
-  std::string submit(RunRequest request, const ServiceInfo* info = nullptr);
-  // The run whose tag `kRequestIdTag` has this value, among the newest `max_runs` runs.
-  std::optional<std::string> find_by_request_id(const std::string& id, std::size_t max_runs = 2000);
+  // Submits once. The request carries a client request id tag; before the POST the ids the server lists
+  // are noted (`before`, or a snapshot taken here: at most kLookupListPages requests and kLookupTime;
+  // 1 request on a server that lists every run at once). After a lost answer (network error, timeout) or
+  // a 5xx, the runs not in the snapshot are searched for the tag (find_by_request_id): found, it is
+  // returned; surely absent, nothing was made and the request is sent again (3 attempts in all, each
+  // after such a search), the last 5xx reported with the server's own reason; when the search cannot
+  // decide, it throws with the server's reason if any, saying the run may exist and which tag finds it.
+  // Never two runs. A 4xx is a refusal, reported with the server's reason. A 400 that asks for
+  // workflow_engine is answered by sending the server's only engine. Returns the run id.
+  std::string submit(RunRequest request, const ServiceInfo* info = nullptr, const RunSnapshot* before = nullptr);
+  // The ids the server lists now (bounded as above); `listed` false when the list could not be read.
+  RunSnapshot snapshot();
+  // The run whose tag `kRequestIdTag` has this value, among the runs listed now and not in `before`
+  // (every listed run when `before` is null): runs whose list entry carries tags are judged from it,
+  // the others read one by one (at most kLookupReads). Undecided when the list or a candidate cannot be
+  // read, or the bounds are hit.
+  Lookup find_by_request_id(const std::string& id, const RunSnapshot* before = nullptr);
   // A log field's text: fetched when it is a URL (with the token only on the WES origin), else itself.
   std::string fetch_log(const std::string& field);
 
@@ -145,6 +209,11 @@ class Client {
   TokenFn token_;
   bool discovered_ = false;
 };
+
+// The server's reason for refusing a request, as one sanitised line of at most 200 characters: the
+// message of a JSON error body ({msg}, {message}, {detail}, ...) or the text of a plain or HTML body; ""
+// when there is none or only a generic "internal server error" page.
+std::string server_reason(const http::Response& r);
 
 // ---- waiting for runs to end
 
@@ -170,10 +239,12 @@ struct WaitResult {
   std::vector<std::pair<std::string, State>> runs;  // in the order asked for
   bool timed_out = false;
   int requests = 0;  // HTTP requests made (for the rate bound)
-  int exit_code() const;  // 8 when timed out, else the highest exit_code_for() of the runs
+  // The highest of exit_code_for() of each run and, when timed out, 8: a failed run outranks a pending one.
+  int exit_code() const;
 };
 
-// Polls until every run is in a final state or the timeout passes. Ctrl-C throws Error(cancelled).
+// Polls until every run is in a final state (or one outside the spec: stops_wait) or the timeout passes.
+// Ctrl-C throws Error(cancelled).
 WaitResult wait(Client& client, const std::vector<std::string>& run_ids, const WaitOptions& opts,
                 WaitObserver* observer = nullptr);
 

@@ -54,6 +54,25 @@ std::vector<BatchRow> load_ledger(const std::filesystem::path& ledger, std::size
   return out;
 }
 
+// The run ids listed before the submission of `row`, kept beside the ledger: one file, as one submission
+// is in flight at a time.
+void save_snapshot(const std::filesystem::path& file, std::size_t row, const RunSnapshot& snap) {
+  write_file_atomic(file, nlohmann::json({{"row", row}, {"listed", snap.listed}, {"ids", snap.ids}}).dump());
+}
+
+std::optional<RunSnapshot> load_snapshot(const std::filesystem::path& file, std::size_t row) {
+  if (!std::filesystem::exists(file)) return std::nullopt;
+  auto j = nlohmann::json::parse(read_file(file), nullptr, false);
+  if (!j.is_object() || j.value("row", std::size_t{0}) != row || !j.value("listed", false) || !j.contains("ids") ||
+      !j["ids"].is_array())
+    return std::nullopt;  // another row's, or no list was read then: every run is a candidate
+  RunSnapshot snap;
+  snap.listed = true;
+  for (const auto& id : j["ids"])
+    if (id.is_string()) snap.ids.insert(id.get<std::string>());
+  return snap;
+}
+
 }  // namespace
 
 void to_json(nlohmann::json& j, const BatchRow& r) {
@@ -115,6 +134,7 @@ BatchResult run_batch(Client& client, const BatchSpec& spec, const std::filesyst
     write_file_atomic(ledger, nlohmann::json({{"batch", batch_id}, {"rows", result.rows}}).dump(1));
   };
   save();
+  const std::filesystem::path snapshot_file = ledger.string() + ".before";
   auto request_for = [&](const BatchRow& r) {
     RunRequest rq = spec.base;
     for (const auto& [k, v] : spec.rows[r.row - 1].items()) rq.params[k] = v;
@@ -128,38 +148,53 @@ BatchResult run_batch(Client& client, const BatchSpec& spec, const std::filesyst
     bool changed = false;
     std::size_t in_flight = 0;
     for (auto& r : result.rows) {
-      if (r.run_id.empty() || is_terminal(r.state)) continue;
+      if (r.run_id.empty() || stops_wait(r.state)) continue;
       const State now = client.status(r.run_id);
       if (now != r.state) {
         r.state = now;
         changed = true;
         if (observer) observer->on_state(r.row, r.run_id, now);
       }
-      if (!is_terminal(now)) ++in_flight;
+      if (!stops_wait(now)) ++in_flight;
     }
     for (auto& r : result.rows) {
       if (in_flight >= spec.max_in_flight) break;
       if (!r.run_id.empty()) continue;
       bool recovered = false;
       if (r.attempted) {  // an earlier process started this submission: its run may exist
-        if (auto found = client.find_by_request_id(r.request_id)) {
-          r.run_id = *found;
+        auto before = load_snapshot(snapshot_file, r.row);
+        auto l = client.find_by_request_id(r.request_id, before ? &*before : nullptr);
+        if (l.outcome == Lookup::undecided)
+          throw Error(ErrorKind::generic,
+                      fmt::format("row {}: an earlier submission was interrupted and impact cannot tell whether its "
+                                  "run was created: {}",
+                                  r.row, l.why),
+                      fmt::format("the run may exist: look for it with: impact run list --tag {}={}; run the batch "
+                                  "again once the server's run list can be read",
+                                  kRequestIdTag, r.request_id));
+        if (l.outcome == Lookup::found) {
+          r.run_id = l.run_id;
           recovered = true;
         }
       }
       if (r.run_id.empty()) {
+        // The ids listed before the POST go to disk first, so that a process killed during it lets the
+        // next one search only the runs made since.
+        const RunSnapshot before = client.snapshot();
+        save_snapshot(snapshot_file, r.row, before);
         r.attempted = true;
         save();
-        r.run_id = client.submit(request_for(r));
+        r.run_id = client.submit(request_for(r), nullptr, &before);
       }
       save();
+      std::filesystem::remove(snapshot_file);  // the answer is recorded: no submission in flight
       changed = true;
       ++in_flight;
       if (observer) observer->on_submitted(r.row, r.run_id, recovered);
     }
     if (changed) save();
     if (std::all_of(result.rows.begin(), result.rows.end(),
-                    [](const BatchRow& r) { return !r.run_id.empty() && is_terminal(r.state); }))
+                    [](const BatchRow& r) { return !r.run_id.empty() && stops_wait(r.state); }))
       return result;
     if (!pacer.pause(changed)) {
       result.timed_out = true;

@@ -1,4 +1,5 @@
 // The WES client: API root discovery, paging, tasks with the inline fallback, and exactly-once submission.
+#include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
@@ -36,7 +37,19 @@ void check(const http::Response& r, std::string_view what) {
   if (r.ok()) return;
   http::Response copy = r;
   copy.status = meant_status(r);
-  http::throw_for_status(copy, what);
+  try {
+    http::throw_for_status(copy, what);
+  } catch (const Error& e) {
+    // The HTTP layer reads JSON and plain-text reasons; a server that answers in HTML or without a
+    // Content-Type still has its reason shown.
+    const std::string reason = server_reason(r);
+    if (reason.empty() || std::string_view(e.what()).find(reason) != std::string_view::npos) throw;
+    std::string hint = e.hint();
+    if (e.kind() == ErrorKind::server) hint = "the WES server gave this reason; tell its operators if it is unclear";
+    Error more(e.kind(), std::string(e.what()) + ": " + reason, hint);
+    if (e.http_status()) more.with_status(*e.http_status());
+    throw more.with_url(r.url);
+  }
 }
 
 bool transient(const Error& e) {
@@ -50,6 +63,67 @@ std::string only_engine(const ServiceInfo& info) {
 }
 
 }  // namespace
+
+std::string server_reason(const http::Response& r) {
+  std::string msg;
+  const auto j = body_json(r);
+  if (j.is_object()) {
+    for (const char* k : {"msg", "message", "detail", "error_description", "title", "error"}) {
+      if (const auto* v = detail::member(j, k, nlohmann::json::value_t::string)) {
+        msg = v->get<std::string>();
+        break;
+      }
+      if (j.contains(k) && j[k].is_object()) {  // {"error": {"message": ...}}
+        msg = detail::string_member(j[k], "message");
+        if (msg.empty()) msg = detail::string_member(j[k], "errorMessage");
+        if (!msg.empty()) break;
+      }
+    }
+  } else if (j.is_string()) {
+    msg = j.get<std::string>();
+  } else if (j.is_discarded() || j.is_null()) {
+    // Text or HTML: the text without its tags.
+    std::string_view body(r.body);
+    if (body.size() > 65536) body = body.substr(0, 65536);
+    bool tag = false;
+    for (char c : body) {
+      if (c == '<') tag = true;
+      else if (c == '>') {
+        tag = false;
+        msg += ' ';
+      } else if (!tag) {
+        msg += c;
+      }
+    }
+  }
+  std::string line;
+  for (char c : msg) {
+    const bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
+    if (space || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      if (!line.empty() && line.back() != ' ') line += ' ';
+    } else {
+      line += c;
+    }
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  // A generic page ("500 Internal Server Error", Werkzeug's and sapporo's stock sentence) is no reason:
+  // what is left without the stock phrases must say something.
+  std::string rest = line;
+  for (std::string_view stock :
+       {"the server encountered an internal error and was unable to complete your request",
+        "either the server is overloaded or there is an error in the application", "internal server error",
+        "bad gateway", "service unavailable", "gateway timeout", "gateway time-out", "error"}) {
+    while (true) {
+      auto it = std::search(rest.begin(), rest.end(), stock.begin(), stock.end(),
+                            [](char x, char y) { return text::lower(x) == text::lower(y); });
+      if (it == rest.end()) break;
+      rest.erase(it, it + static_cast<std::ptrdiff_t>(stock.size()));
+    }
+  }
+  if (std::count_if(rest.begin(), rest.end(), [](unsigned char c) { return std::isalpha(c); }) < 4) return {};
+  if (line.size() > 200) line = line.substr(0, 197) + "...";
+  return line;
+}
 
 Client::Client(http::Client& http, std::string base_url, TokenFn token)
     : http_(http), base_(std::move(base_url)), token_(std::move(token)) {
@@ -75,7 +149,8 @@ void Client::discover() {
   try {
     auto resp = http_.send(std::move(r));
     auto j = body_json(resp);
-    if (resp.ok() && j.is_object() && j.contains("type")) base_ += kApiRoot;
+    // Recognised by its WES fields too: WES 1.0 service-info has no GA4GH `type`.
+    if (resp.ok() && looks_like_wes_service_info(j)) base_ += kApiRoot;
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::cancelled) throw;
   }
@@ -90,10 +165,10 @@ http::Response Client::get_json(const std::string& path, std::string_view what) 
 
 ServiceInfo Client::service_info() {
   discover();
-  return fetch_service_info(http_, base_, "WES");
+  return fetch_service_info(http_, base_, "WES", ServiceKind::wes);
 }
 
-void Client::list(const std::function<bool(const RunSummary&)>& visit, const ListOptions& opts) {
+bool Client::list(const std::function<bool(const RunSummary&)>& visit, const ListOptions& opts) {
   std::string token;
   std::set<std::string> tokens, ids;
   bool sized = true;  // cleared for a server that refuses our page_size: it then picks its own
@@ -111,6 +186,7 @@ void Client::list(const std::function<bool(const RunSummary&)>& visit, const Lis
     }
     check(r, "listing runs");
     auto j = parse_json_body(r, "the WES run list");
+    if (j.is_array()) j = {{"runs", j}};  // a server that answers the bare list
     if (!j.is_object() || !j.contains("runs") || !j["runs"].is_array())
       throw Error(ErrorKind::protocol, "the WES run list has no 'runs' array").with_url(r.url);
     bool fresh = false;
@@ -118,11 +194,12 @@ void Client::list(const std::function<bool(const RunSummary&)>& visit, const Lis
       auto s = parse_summary(item);
       if (!ids.insert(s.run_id).second) continue;  // a server that repeats itself
       fresh = true;
-      if (!visit(s)) return;
+      if (!visit(s)) return false;
     }
     token = detail::string_member(j, "next_page_token");
-    if (token.empty() || !fresh || !tokens.insert(token).second) return;
+    if (token.empty() || !fresh || !tokens.insert(token).second) return true;
   }
+  return false;
 }
 
 RunLog Client::get(const std::string& run_id) {
@@ -135,7 +212,8 @@ RunLog Client::get(const std::string& run_id) {
 State Client::status(const std::string& run_id) {
   auto r = get_json("runs/" + percent_encode(run_id) + "/status", "getting the state of run " + run_id);
   auto j = parse_json_body(r, "the WES run status");
-  return parse_state(j.is_object() ? j.value("state", "") : "");
+  if (j.is_string()) return parse_state(j.get<std::string>());  // a server that answers the bare name
+  return parse_state(j.is_object() ? detail::string_member(j, "state") : "");
 }
 
 std::vector<Log> Client::tasks(const RunLog& run) {
@@ -166,33 +244,111 @@ void Client::cancel(const std::string& run_id) {
   check(http_.send(std::move(req)), "cancelling run " + run_id);
 }
 
-std::optional<std::string> Client::find_by_request_id(const std::string& id, std::size_t max_runs) {
-  std::optional<std::string> found;
-  std::vector<std::string> untagged;  // WES 1.0 summaries carry no tags: look at the newest few in full
-  std::size_t seen = 0;
-  list(
-      [&](const RunSummary& s) {
-        auto it = s.tags.find(std::string(kRequestIdTag));
-        if (it != s.tags.end() && it->second == id) found = s.run_id;
-        if (s.tags.empty() && untagged.size() < 20) untagged.push_back(s.run_id);
-        return !found && ++seen < max_runs;
-      },
-      {100, max_runs / 100 + 1});
-  for (std::size_t i = 0; !found && i < untagged.size(); ++i) {
-    auto tags = get(untagged[i]).tags();
-    auto it = tags.find(std::string(kRequestIdTag));
-    if (it != tags.end() && it->second == id) found = untagged[i];
+RunSnapshot Client::snapshot() {
+  RunSnapshot snap;
+  const auto deadline = std::chrono::steady_clock::now() + kLookupTime;
+  try {
+    list(
+        [&](const RunSummary& s) {
+          snap.ids.insert(s.run_id);
+          return std::chrono::steady_clock::now() < deadline;
+        },
+        {1000, kLookupListPages});
+    snap.listed = true;  // a list cut short by the bound is still a list: the runs past it get read later
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) throw;
+    snap.ids.clear();  // no list (a server that refuses GET /runs): a lost answer then cannot be settled
   }
-  return found;
+  return snap;
 }
 
-std::string Client::submit(RunRequest rq, const ServiceInfo* info) {
+Lookup Client::find_by_request_id(const std::string& id, const RunSnapshot* before) {
+  const auto deadline = std::chrono::steady_clock::now() + kLookupTime;
+  const std::string key(kRequestIdTag);
+  Lookup out;
+  std::vector<std::string> unread;  // new runs whose list entry shows no tags
+  bool ended = false;
+  try {
+    ended = list(
+        [&](const RunSummary& s) {
+          if (before && before->ids.count(s.run_id)) return true;
+          if (s.tags_known && !s.tags.empty()) {  // every impact run has tags: empty ones say nothing
+            auto it = s.tags.find(key);
+            if (it != s.tags.end() && it->second == id) {
+              out.outcome = Lookup::found;
+              out.run_id = s.run_id;
+              return false;
+            }
+          } else {
+            unread.push_back(s.run_id);
+          }
+          return unread.size() <= kLookupReads && std::chrono::steady_clock::now() < deadline;
+        },
+        {1000, kLookupListPages});
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) throw;
+    out.why = std::string("the run list cannot be read: ") + e.what();
+    return out;
+  }
+  if (out.outcome == Lookup::found) return out;
+  if (unread.size() > kLookupReads) {
+    out.why = fmt::format("more than {} new runs would have to be read one by one", kLookupReads);
+    return out;
+  }
+  if (!ended) {
+    out.why = fmt::format("the run list did not end within {} pages or {} s", kLookupListPages, kLookupTime.count());
+    return out;
+  }
+  std::string unreadable;
+  for (const auto& run_id : unread) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      out.why = fmt::format("reading the new runs took more than {} s", kLookupTime.count());
+      return out;
+    }
+    try {
+      const auto tags = get(run_id).tags();
+      auto it = tags.find(key);
+      if (it != tags.end() && it->second == id) {
+        out.outcome = Lookup::found;
+        out.run_id = run_id;
+        return out;
+      }
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      if (unreadable.empty()) unreadable = fmt::format("run {} cannot be read: {}", run_id, e.what());
+    }
+  }
+  if (!unreadable.empty()) {
+    out.why = unreadable;
+    return out;
+  }
+  out.outcome = Lookup::absent;
+  return out;
+}
+
+std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnapshot* before) {
   discover();
   const std::string key(kRequestIdTag);
   if (rq.tags[key].empty()) rq.tags[key] = new_request_id();
   const std::string id = rq.tags[key];
   const std::string lost_hint =
       fmt::format("the run may exist: look for it with: impact run list --tag {}={}", key, id);
+  RunSnapshot own;
+  if (before == nullptr) {
+    own = snapshot();
+    before = &own;
+  }
+  // After a lost answer or a 5xx: was the run made? Throws when that cannot be told.
+  auto look = [&](const std::string& what_happened, ErrorKind kind) -> Lookup {
+    if (!before->listed) {
+      throw Error(kind, what_happened + "; impact cannot tell whether the run was created: the server's run list cannot be read",
+                  lost_hint);
+    }
+    auto l = find_by_request_id(id, before);
+    if (l.outcome == Lookup::undecided)
+      throw Error(kind, what_happened + "; impact cannot tell whether the run was created: " + l.why, lost_hint);
+    return l;
+  };
   constexpr int kAttempts = 3;
   bool engine_added = false;
   for (int attempt = 1;; ++attempt) {
@@ -204,15 +360,10 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info) {
     } catch (const Error& e) {
       if (!transient(e)) throw;
       // The request may have reached the server: never send it again before looking for it.
-      std::optional<std::string> found;
-      try {
-        found = find_by_request_id(id);
-      } catch (const Error& e2) {
-        if (e2.kind() == ErrorKind::cancelled) throw;
-        throw Error(e.kind(), std::string(e.what()) + "; and the run list cannot be read to check it", lost_hint);
-      }
-      if (found) return *found;
-      if (attempt >= kAttempts) throw Error(e.kind(), e.what(), lost_hint);
+      auto l = look(e.what(), e.kind());
+      if (l.outcome == Lookup::found) return l.run_id;
+      if (attempt >= kAttempts)
+        throw Error(e.kind(), std::string(e.what()) + " (the run was not created)", "try again later");
       http::detail::wait_interruptibly(std::chrono::milliseconds(500 * attempt));
       continue;
     }
@@ -229,11 +380,21 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info) {
       engine_added = true;
       if (!rq.engine.empty()) continue;
     }
-    if (meant >= 500 && attempt < kAttempts) {
-      // The server may have created the run before failing; resubmit only when it did not.
-      if (auto found = find_by_request_id(id)) return *found;
-      http::detail::wait_interruptibly(std::chrono::milliseconds(500 * attempt));
-      continue;
+    if (meant >= 500) {
+      // Refusal or a crash after the run was made? Look for the run among the new ones. Found: it was
+      // made. Undecided (WESkit makes a run before refusing a forbidden engine parameter with a 500, and
+      // that run cannot be read): say so, with the server's reason. Surely absent: nothing was made, so
+      // sending again cannot make two runs; a server failing now and then gets its retries, one that
+      // refuses for good has its reason shown after the last.
+      const std::string reason = server_reason(r);
+      std::string happened = fmt::format("submitting the run failed: HTTP {}", r.status);
+      if (!reason.empty()) happened += ": " + reason;
+      auto l = look(happened, ErrorKind::server);
+      if (l.outcome == Lookup::found) return l.run_id;
+      if (attempt < kAttempts) {
+        http::detail::wait_interruptibly(std::chrono::milliseconds(500 * attempt));
+        continue;
+      }
     }
     check(r, "submitting the run");
   }

@@ -1,5 +1,6 @@
 // WES model: states, parsing with the dialects servers speak, the multipart request, and validation.
 #include <array>
+#include <ctime>
 #include <fstream>
 #include <random>
 
@@ -84,29 +85,106 @@ bool contains(const std::vector<std::string>& v, std::string_view x) {
 
 }  // namespace
 
-std::string_view to_string(State s) noexcept { return kStateNames.at(static_cast<std::size_t>(s)); }
+State State::named(std::string_view name) {
+  State s(other);
+  for (char c : name.substr(0, 64))
+    s.name_ += std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ? c : '?';
+  if (s.name_.size() >= 6 && text::iequals(std::string_view(s.name_).substr(s.name_.size() - 6), "_ERROR"))
+    s.code_ = other_error;
+  return s;
+}
 
-State parse_state(std::string_view t) noexcept {
+std::string_view to_string(const State& s) noexcept {
+  if (s.code() == State::other || s.code() == State::other_error) return s.name();
+  return kStateNames.at(static_cast<std::size_t>(s.code()));
+}
+
+State parse_state(std::string_view t) {
+  t = text::trim(t);
+  if (t.empty()) return State::unknown;
   for (std::size_t i = 0; i < kStateNames.size(); ++i)
-    if (text::iequals(t, kStateNames[i])) return static_cast<State>(i);
+    if (text::iequals(t, kStateNames[i])) return static_cast<State::Code>(i);
   if (text::iequals(t, "CANCELLED")) return State::canceled;  // British spelling seen in the wild
-  return State::unknown;
+  return State::named(t);
 }
 
-bool is_terminal(State s) noexcept {
-  return s == State::complete || s == State::executor_error || s == State::system_error || s == State::canceled ||
-         s == State::preempted;
+bool is_terminal(const State& s) noexcept {
+  switch (s.code()) {
+    case State::complete:
+    case State::executor_error:
+    case State::system_error:
+    case State::canceled:
+    case State::preempted:
+    case State::other_error: return true;
+    default: return false;
+  }
 }
 
-int exit_code_for(State s) noexcept {
-  switch (s) {
-    case State::complete: return exit_code::ok;
+bool stops_wait(const State& s) noexcept { return is_terminal(s) || s.code() == State::other; }
+
+int exit_code_for(const State& s) noexcept {
+  switch (s.code()) {
     case State::executor_error: return exit_code::run_executor_error;
     case State::system_error: return exit_code::run_system_error;
     case State::canceled: return exit_code::run_canceled;
     case State::preempted: return exit_code::run_preempted;
-    default: return exit_code::pending;
+    case State::other_error: return exit_code::run_other_error;
+    case State::other: return exit_code::run_other_state;
+    default: return exit_code::ok;
   }
+}
+
+std::string normalize_time(std::string_view t) {
+  // YYYY-MM-DDTHH:MM:SS[.frac][Z|+hh:mm|-hh:mm] (a space for the T is tolerated); anything else as it came.
+  const std::string s(text::trim(t));
+  auto digits = [&](std::size_t pos, std::size_t n) {
+    if (pos + n > s.size()) return -1;
+    int v = 0;
+    for (std::size_t i = pos; i < pos + n; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(s[i]))) return -1;
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  if (s.size() < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
+      s[16] != ':')
+    return s;
+  std::tm tm{};
+  tm.tm_year = digits(0, 4) - 1900;
+  tm.tm_mon = digits(5, 2) - 1;
+  tm.tm_mday = digits(8, 2);
+  tm.tm_hour = digits(11, 2);
+  tm.tm_min = digits(14, 2);
+  tm.tm_sec = digits(17, 2);
+  if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 ||
+      tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60)
+    return s;
+  std::size_t i = 19;
+  std::string frac;
+  if (i < s.size() && s[i] == '.') {
+    std::size_t j = i + 1;
+    while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+    if (j == i + 1) return s;
+    frac = s.substr(i, j - i);
+    i = j;
+  }
+  long offset = 0;  // seconds east of UTC
+  if (i == s.size()) {
+    // No zone: taken as UTC (see impact-json(7)).
+  } else if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == s.size()) {
+  } else if ((s[i] == '+' || s[i] == '-') && i + 6 == s.size() && s[i + 3] == ':') {
+    const int h = digits(i + 1, 2), m = digits(i + 4, 2);
+    if (h < 0 || h > 23 || m < 0 || m > 59) return s;
+    offset = (s[i] == '+' ? 1 : -1) * (h * 3600L + m * 60L);
+  } else {
+    return s;
+  }
+  const std::time_t utc = timegm(&tm) - offset;
+  std::tm out{};
+  gmtime_r(&utc, &out);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &out);
+  return std::string(buf) + frac + "Z";
 }
 
 std::string new_request_id() {
@@ -129,9 +207,12 @@ RunSummary parse_summary(const nlohmann::json& j) {
   r.run_id = str(j, "run_id");
   if (r.run_id.empty()) r.run_id = str(j, "id");
   r.state = parse_state(str(j, "state"));
-  r.start_time = str(j, "start_time");
-  r.end_time = str(j, "end_time");
-  if (j.is_object() && j.contains("tags")) r.tags = parse_tags(j["tags"]);
+  r.start_time = normalize_time(str(j, "start_time"));
+  r.end_time = normalize_time(str(j, "end_time"));
+  if (j.is_object() && j.contains("tags") && !j["tags"].is_null()) {
+    r.tags = parse_tags(j["tags"]);
+    r.tags_known = true;
+  }
   return r;
 }
 
@@ -144,8 +225,8 @@ Log parse_log(const nlohmann::json& j) {
   } else {
     l.cmd = str(j, "cmd");
   }
-  l.start_time = str(j, "start_time");
-  l.end_time = str(j, "end_time");
+  l.start_time = normalize_time(str(j, "start_time"));
+  l.end_time = normalize_time(str(j, "end_time"));
   l.stdout_log = str(j, "stdout");
   l.stderr_log = str(j, "stderr");
   if (j.is_object() && j.contains("exit_code")) {
@@ -178,13 +259,17 @@ RunLog parse_run_log(const nlohmann::json& j) {
 }
 
 void to_json(nlohmann::json& j, const RunSummary& r) {
-  j = {{"run_id", r.run_id}, {"state", to_string(r.state)}, {"start_time", r.start_time},
-       {"end_time", r.end_time}, {"tags", r.tags}};
+  j = {{"run_id", r.run_id}, {"state", to_string(r.state)}};
+  if (!r.start_time.empty()) j["start_time"] = r.start_time;  // optional keys are left out (impact-json(7))
+  if (!r.end_time.empty()) j["end_time"] = r.end_time;
+  j["tags"] = r.tags;
 }
 
 void to_json(nlohmann::json& j, const Log& l) {
-  j = {{"name", l.name}, {"cmd", l.cmd}, {"start_time", l.start_time}, {"end_time", l.end_time},
-       {"stdout", l.stdout_log}, {"stderr", l.stderr_log}, {"system_logs", l.system_logs}};
+  j = {{"name", l.name}, {"cmd", l.cmd}, {"stdout", l.stdout_log}, {"stderr", l.stderr_log},
+       {"system_logs", l.system_logs}};
+  if (!l.start_time.empty()) j["start_time"] = l.start_time;
+  if (!l.end_time.empty()) j["end_time"] = l.end_time;
   if (!l.id.empty()) j["id"] = l.id;
   j["exit_code"] = l.exit_code ? nlohmann::json(*l.exit_code) : nlohmann::json(nullptr);
 }

@@ -12,9 +12,10 @@ namespace impact::wes {
 
 void sleep_for(std::chrono::milliseconds d) { http::detail::wait_interruptibly(d); }
 
+// The highest code wins: a failure (10-14) outranks a state outside the spec (9), which outranks a wait
+// that timed out on runs still going (8), which outranks success (0).
 int WaitResult::exit_code() const {
-  if (timed_out) return exit_code::pending;
-  int code = exit_code::ok;
+  int code = timed_out ? exit_code::pending : exit_code::ok;
   for (const auto& [id, state] : runs) code = std::max(code, exit_code_for(state));
   return code;
 }
@@ -25,7 +26,7 @@ namespace {
 int poll(Client& client, std::vector<std::pair<std::string, State>>& now, const WaitOptions& opts) {
   std::set<std::string> pending;
   for (const auto& [id, s] : now)
-    if (!is_terminal(s)) pending.insert(id);
+    if (!stops_wait(s)) pending.insert(id);
   int requests = 0;
   auto assign = [&](const std::string& id, State s) {
     for (auto& [rid, st] : now)
@@ -76,7 +77,7 @@ WaitResult wait(Client& client, const std::vector<std::string>& run_ids, const W
       if (observer) observer->on_state(result.runs[i].first, before[i].second, result.runs[i].second);
     }
     if (observer) observer->on_round(result.runs);
-    if (std::all_of(result.runs.begin(), result.runs.end(), [](const auto& r) { return is_terminal(r.second); }))
+    if (std::all_of(result.runs.begin(), result.runs.end(), [](const auto& r) { return stops_wait(r.second); }))
       return result;
     if (!pacer.pause(changed)) {
       result.timed_out = true;
