@@ -161,8 +161,9 @@ std::vector<const AccessMethod*> usable_methods(const Object& o) {
 // of `segment` bytes (0 = never split), each resumed from what its file already holds.
 std::vector<Piece> pieces_for(const SafeDir& root, const fs::path& rel, std::uint64_t size, std::uint64_t segment) {
   const auto have = [&](const fs::path& f, std::uint64_t want) -> std::uint64_t {
-    const auto st = root.stat(f);  // not followed: a link there is refused when the piece is written
-    if (!st || !S_ISREG(st->st_mode)) return 0;
+    root.require_file_or_nothing(f);  // a link there fails the object now, before anything is fetched
+    const auto st = root.stat(f);
+    if (!st) return 0;
     const auto n = static_cast<std::uint64_t>(st->st_size);
     return n > want ? 0 : n;  // a file longer than its range is rewritten
   };
