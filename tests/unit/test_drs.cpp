@@ -15,6 +15,7 @@
 using namespace impact;
 using impact::test::MiniServer;
 using impact::test::reply;
+using impact::test::Reply;
 using nlohmann::json;
 
 namespace {
@@ -64,6 +65,16 @@ drs::Settings settings_for(const MiniServer& s, auth::Credentials* c) {
 }
 
 std::string json_reply_headers() { return "Content-Type: application/json\r\n"; }
+
+// The answer for a DRS object served at `url`, with these checksums.
+Reply object_reply(const std::string& id, const std::string& name, std::size_t size, const json& checksums,
+                   const std::string& url) {
+  return reply(200,
+               json{{"id", id}, {"name", name}, {"size", size}, {"checksums", checksums},
+                    {"access_methods", {{{"type", "https"}, {"access_url", {{"url", url}}}}}}}
+                   .dump(),
+               json_reply_headers());
+}
 
 }  // namespace
 
@@ -218,12 +229,7 @@ TEST_CASE("a large object comes in parallel ranged segments, is joined, verified
       return reply(206, body.substr(a, b - a + 1),
                    "Content-Range: bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(body.size()) + "\r\n");
     }
-    return reply(200,
-                 json{{"id", "big"}, {"name", "big.bin"}, {"size", body.size()},
-                      {"checksums", {{{"type", "sha-256"}, {"checksum", sha}}}},
-                      {"access_methods", {{{"type", "https"}, {"access_url", {{"url", self}}}}}}}
-                     .dump(),
-                 json_reply_headers());
+    return object_reply("big", "big.bin", body.size(), {{{"type", "sha-256"}, {"checksum", sha}}}, self);
   });
   self = s.url("/data");
   drs::Client c(settings_for(s, nullptr));
@@ -282,11 +288,7 @@ struct DrsServer {
     }
     json sums = json::array();
     for (const auto& [t, v] : o.checksums) sums.push_back({{"type", t}, {"checksum", v}});
-    return reply(200,
-                 json{{"id", id}, {"name", o.name}, {"size", o.body.size()}, {"checksums", sums},
-                      {"access_methods", {{{"type", "https"}, {"access_url", {{"url", server.url("/data/" + id)}}}}}}}
-                     .dump(),
-                 json_reply_headers());
+    return object_reply(id, o.name, o.body.size(), sums, server.url("/data/" + id));
   }};
   void add(const std::string& id, Served o) {
     if (o.checksums.empty()) o.checksums.push_back({"sha-256", sha_of(o.body)});
@@ -393,12 +395,7 @@ TEST_CASE("DRS: a link at a bundle's folder is refused; nothing is written behin
                         {"contents", {{{"name", "member.txt"}, {"id", "m"}}}}}
                        .dump(),
                    json_reply_headers());
-    return reply(200,
-                 json{{"id", "m"}, {"name", "member.txt"}, {"size", 3},
-                      {"checksums", {{{"type", "md5"}, {"checksum", "900150983cd24fb0d6963f7d28e17f72"}}}},
-                      {"access_methods", {{{"type", "https"}, {"access_url", {{"url", self}}}}}}}
-                     .dump(),
-                 json_reply_headers());
+    return object_reply("m", "member.txt", 3, {{{"type", "md5"}, {"checksum", "900150983cd24fb0d6963f7d28e17f72"}}}, self);
   });
   self = s.url("/data");
   drs::Client c(settings_for(s, nullptr));
