@@ -592,7 +592,9 @@ TEST_CASE("S3: a link planted in the destination is refused; nothing outside is 
                                                    {"sub/evil.txt", "sub is a symbolic link"},
                                                    {"deep/er/evil.txt", "deep/er is a symbolic link"},
                                                    {"st.bin", "st.bin.impact-state.tmp is a symbolic link"}};
-  for (const auto& [path, message] : refused) {
+  for (const auto& entry : refused) {
+    const std::string& path = entry.first;  // (not a structured binding: clang 14 cannot capture one)
+    const std::string& message = entry.second;
     CAPTURE(path);
     REQUIRE(by.count(path) == 1);
     CHECK(by[path].status == storage::FileResult::Status::failed);
