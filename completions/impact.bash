@@ -40,7 +40,7 @@ _impact_flags() {
     'beacon filters') echo '-h --help --timeout --refresh --anonymous' ;;
     'drs') echo '-h --help' ;;
     'drs info') echo '-h --help' ;;
-    'drs download') echo '-h --help -o --output --parallel' ;;
+    'drs download') echo '-h --help -o --output --parallel --allow-unverified' ;;
     'run') echo '-h --help' ;;
     'run submit') echo '-h --help --type --type-version --engine --engine-version --params --attach --tag --engine-param --wait --batch --max-in-flight --timeout --poll-interval' ;;
     'run list') echo '-h --help --state --tag --limit' ;;
@@ -60,6 +60,7 @@ _impact_flags() {
 _impact_flag_kind() {
   case "$1" in
     '--all') echo 'value' ;;
+    '--allow-unverified') echo 'value' ;;
     '--alt') echo 'value' ;;
     '--anonymous') echo 'value' ;;
     '--assembly') echo 'value' ;;
