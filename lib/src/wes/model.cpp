@@ -423,7 +423,8 @@ std::string choose_engine(const RunRequest& r, const ServiceInfo* info) {
   throw Error(ErrorKind::usage,
               fmt::format("the WES service requires a workflow engine, and none of its engines is known to run {} "
                           "(it has: {})",
-                          r.type.empty() ? std::string("this workflow") : r.type, joined(keys)));
+                          r.type.empty() ? std::string("this workflow") : r.type, joined(keys)),
+              "name the one to use in the profile's wes_engine setting");
 }
 
 namespace {
