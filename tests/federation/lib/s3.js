@@ -1,6 +1,6 @@
 'use strict';
 // Minimal S3 client for the local federation: our own AWS Signature V4
-// (header-signed requests and presigned GET URLs), path-style addressing
+// (header-signed requests and presigned GET URLs; presigned GETs also with Signature V2), path-style addressing
 // (http://127.0.0.1:P/bucket/key), Node builtins only.
 //
 //   const { createClient } = require('./lib/s3');
@@ -9,7 +9,9 @@
 //   await s3.createBucket('results');
 //   await s3.putObject('results', 'a/b.txt', 'hello', { contentType: 'text/plain' });
 //   const { body, headers } = await s3.getObject('results', 'a/b.txt', { range: 'bytes=-2' });
-//   const url = s3.presignGet('results', 'a/b.txt', 300);
+//   const url = s3.presignGet('results', 'a/b.txt', 300);          // Signature V4
+//   const url = s3.presignGetV2('results', 'a/b.txt', 300);        // Signature V2 (HMAC-SHA1)
+//   const url = s3.presignGetAuto('results', 'a/b.txt', 300);      // V2 for us-east-1, else V4 (boto3)
 //
 // Errors from the server are thrown as S3Error { status, code, message, body }.
 
@@ -278,6 +280,27 @@ class S3Client {
     return `${this.protocol}//${this.host}${path}?${canonicalQuery(query)}&X-Amz-Signature=${sig.signature}`;
   }
 }
+
+// Presigned GET with AWS Signature Version 2 (query-string authentication: AWSAccessKeyId, Expires,
+// Signature = base64(HMAC-SHA1(secret, "GET\n\n\n<Expires>\n/<bucket>/<key>"))). boto3 still makes
+// these for region us-east-1 (WESkit's presigned outputs); RGW accepts them.
+S3Client.prototype.presignGetV2 = function presignGetV2(bucket, key, expiresSeconds = 900, opts = {}) {
+  const now = Math.floor((opts.date || new Date()).getTime() / 1000);
+  const expires = now + Math.max(1, Math.floor(expiresSeconds));
+  const path = this._path(bucket, key);
+  const resource = path.slice(this.basePath.length); // the canonical resource: /bucket/key as sent
+  const stringToSign = `GET\n\n\n${expires}\n${resource}`;
+  const signature = crypto.createHmac('sha1', this.secretKey).update(stringToSign, 'utf8').digest('base64');
+  const q = `AWSAccessKeyId=${uriEncode(this.accessKey)}&Signature=${uriEncode(signature)}&Expires=${expires}`;
+  return `${this.protocol}//${this.host}${path}?${q}`;
+};
+
+// What boto3 does for generate_presigned_url('get_object'): Signature V2 when the region is
+// us-east-1 (and no signature version is configured), V4 otherwise; opts.version forces one.
+S3Client.prototype.presignGetAuto = function presignGetAuto(bucket, key, expiresSeconds = 900, opts = {}) {
+  const v = opts.version || (this.region === 'us-east-1' ? 'v2' : 'v4');
+  return v === 'v2' ? this.presignGetV2(bucket, key, expiresSeconds, opts) : this.presignGet(bucket, key, expiresSeconds, opts);
+};
 
 function createClient(opts) { return new S3Client(opts); }
 

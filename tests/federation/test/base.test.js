@@ -32,7 +32,7 @@ async function randomBase() {
   for (let i = 0; i < 30; i++) {
     const b = 20000 + 100 * Math.floor(Math.random() * 300);
     let ok = true;
-    for (const off of [0, 1, 2, 3, 10, 11, 12, 13, 20, 30, 31, 1030]) if (!(await portFree(b + off))) { ok = false; break; }
+    for (const off of [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 30, 31, 1030]) if (!(await portFree(b + off))) { ok = false; break; }
     if (ok) return b;
   }
   throw new Error('no free base port found');
@@ -137,6 +137,18 @@ test('up with every part that exists, registry lists them, down leaves no proces
   if (names.includes('s3')) assert.ok(listed.some((s) => s.type.artifact === 's3' && s.url === fed.s3.url));
   for (const n of ['beacon-public', 'beacon-registered', 'beacon-controlled', 'drs', 'wes']) {
     if (names.includes(n)) assert.ok(listed.some((s) => s.url === fed.services[n]), `${n} not listed: ${JSON.stringify(listed.map((s) => s.url))}`);
+  }
+  // the WES dialects (wes/README.md#dialects): started with wes, at their own ports, not in the registry
+  if (names.includes('wes')) {
+    assert.ok(names.includes('wes-sapporo') && names.includes('wes-weskit'), names.join(' '));
+    assert.strictEqual(fed.services['wes-sapporo'], `http://127.0.0.1:${base + 21}`);
+    assert.strictEqual(fed.services['wes-weskit'], `http://127.0.0.1:${base + 22}/ga4gh/wes/v1`);
+    assert.deepStrictEqual((await getJson(`${fed.services['wes-sapporo']}/service-info`)).supported_wes_versions, ['sapporo-wes-1.1.0']);
+    assert.deepStrictEqual((await getJson(`${fed.services['wes-weskit']}/service-info`)).supported_wes_versions, ['1.0.0']);
+    const env = fs.readFileSync(path.join(state, 'federation.env'), 'utf8');
+    assert.match(env, new RegExp(`FED_WES_SAPPORO_URL=http://127\\.0\\.0\\.1:${base + 21}\n`));
+    assert.match(env, new RegExp(`FED_WES_WESKIT_URL=http://127\\.0\\.0\\.1:${base + 22}\n`));
+    for (const n of ['wes-sapporo', 'wes-weskit']) assert.ok(!listed.some((s) => s.url === fed.services[n]), `${n} is in the registry`);
   }
   const types = await getJson(`${fed.registry}/services/types`);
   assert.strictEqual(types.length, new Set(listed.map((s) => JSON.stringify(s.type))).size);

@@ -11,11 +11,13 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const http = require('http');
 const { fork, spawn } = require('child_process');
 const openapi = require('../lib/openapi');
+const { tempDir, until, deviceLogin: login } = require('./helpers');
+
+const deviceLogin = async (issuer, user) => (await login(issuer, user)).access_token;
 
 const ROOT = path.join(__dirname, '..');
 const WF = path.join(ROOT, 'wes', 'workflows');
@@ -97,16 +99,6 @@ async function waitFor(srv, runId, pred, ms = 60000, token = ALICE) {
   }
   throw new Error(`run ${runId}: condition not reached within ${ms} ms (last state ${last && last.json.state})`);
 }
-// temp dirs are removed at exit unless FED_TEST_KEEP is set
-const TEMP = [];
-function tempDir(prefix) {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  TEMP.push(d);
-  return d;
-}
-process.on('exit', () => {
-  if (!process.env.FED_TEST_KEEP) for (const d of TEMP) try { fs.rmSync(d, { recursive: true, force: true }); } catch (e) { /* busy */ }
-});
 
 const TERMINAL = ['COMPLETE', 'EXECUTOR_ERROR', 'SYSTEM_ERROR', 'CANCELED'];
 const finished = (srv, id, ms, token) => waitFor(srv, id, (s) => TERMINAL.includes(s), ms, token);
@@ -140,16 +132,6 @@ const isAlive = (pid) => {
     return !/^[ZX]$/.test(s.slice(s.lastIndexOf(')') + 2).split(' ')[0]);
   } catch (e) { return false; }
 };
-
-async function until(cond, ms, what) {
-  const end = Date.now() + ms;
-  for (let i = 0; i < 5000 && Date.now() < end; i++) {
-    const v = await cond();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 function violations(srv) {
   try {
@@ -499,29 +481,6 @@ test('--fail-every 3 answers every third WES request with 500', { timeout: 60000
 // ---------------------------------------------------------------- real OIDC token
 
 const hasOidc = fs.existsSync(path.join(ROOT, 'oidc', 'server.js')) && fs.existsSync(path.join(ROOT, 'oidc', 'approve.js'));
-
-async function deviceLogin(issuer, user) {
-  const post = async (p, params) => {
-    const res = await fetch(issuer + p, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(params).toString(), signal: AbortSignal.timeout(10000) });
-    return { status: res.status, json: await res.json() };
-  };
-  const disc = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
-  const da = await post(new URL(disc.device_authorization_endpoint).pathname, { client_id: 'impact-cli', scope: 'openid profile ga4gh_passport_v1' });
-  assert.strictEqual(da.status, 200, JSON.stringify(da.json));
-  const approve = spawn(process.execPath, [path.join(ROOT, 'oidc', 'approve.js'), '--issuer', issuer, '--user-code', da.json.user_code, '--user', user], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  approve.stderr.on('data', (c) => { err += c; });
-  const code = await new Promise((r) => approve.on('exit', r));
-  assert.strictEqual(code, 0, `approve.js failed: ${err}`);
-  const tok = await until(async () => {
-    const r = await post(new URL(disc.token_endpoint).pathname, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: da.json.device_code, client_id: 'impact-cli' });
-    if (r.status === 200) return r.json;
-    if (!['authorization_pending', 'slow_down'].includes(r.json.error)) throw new Error(JSON.stringify(r.json));
-    return null;
-  }, 30000, 'device token');
-  return tok.access_token;
-}
 
 test('real OIDC access tokens (oidc/server.js): per-user runs', { skip: !hasOidc && 'oidc/ not there', timeout: 120000 }, async (t) => {
   const state = tempDir('wes-oidc-');

@@ -5,6 +5,12 @@
 //
 //   node wes/server.js --port 18020 [--seed-runs 10000 --seed-user alice] [--fail-every N]
 //                      [--max-concurrent 2] [--max-run-seconds 1800] [--workflows-dir DIR] [--cwltool PATH]
+//                      [--dialect wes|sapporo|weskit]
+//
+// --dialect (env FED_WES_DIALECT) picks the API this process speaks: `wes` (default, this file: WES 1.1
+// as specified), `sapporo` (sapporo-service 1.7 as it really answers: wes/dialects/sapporo.js) or
+// `weskit` (WESkit, Snakemake runs, presigned S3 outputs: wes/dialects/weskit.js). The run store, the
+// queue and cwltool's runner below are shared by all three.
 //
 // Env: FED_STATE, FED_S3_URL/FED_S3_ACCESS_KEY/FED_S3_SECRET_KEY/FED_S3_REGION, FED_RESULTS_BUCKET,
 // FED_WES_SEED_RUNS, FED_WES_SEED_USER, FED_WES_FAIL_EVERY, FED_WES_MAX_CONCURRENT,
@@ -53,16 +59,23 @@ const cfg = {
   cwltool: String(args.cwltool || env.FED_WES_CWLTOOL || 'cwltool'),
   bucket: env.FED_RESULTS_BUCKET || 'results',
   fakeAuth: env.FED_WES_FAKE_AUTH === '1',
+  dialect: String(args.dialect || env.FED_WES_DIALECT || 'wes'),
 };
+if (!['wes', 'sapporo', 'weskit'].includes(cfg.dialect)) {
+  process.stderr.write(`wes: unknown --dialect '${cfg.dialect}' (wes, sapporo, weskit)\n`);
+  process.exit(2);
+}
+// each dialect keeps its own runs and log, so the three servers `up` starts can share one state dir
+const NAME = cfg.dialect === 'wes' ? 'wes' : `wes-${cfg.dialect}`;
 if (!env.FED_STATE) env.FED_STATE = cfg.state; // so service.logger / recordViolation write into the state dir
-const RUNS_DIR = path.join(cfg.state, 'wes', 'runs');
+const RUNS_DIR = path.join(cfg.state, NAME, 'runs');
 fs.mkdirSync(RUNS_DIR, { recursive: true });
-const log = svc.logger('wes');
+const log = svc.logger(NAME);
 const api = openapi.load('wes'); // responses (and GET requests)
 const apiStrict = openapi.load('wes-strict'); // POST /runs submissions
 
 let cwltoolVersion = 'unknown';
-try {
+if (cfg.dialect !== 'weskit') try {
   const out = execFileSync(cfg.cwltool, ['--version'], { encoding: 'utf8', timeout: 30000 });
   cwltoolVersion = out.trim().split(/\s+/).pop();
 } catch (e) {
@@ -185,7 +198,7 @@ function loadRuns() {
 function killStale(pid) {
   try {
     const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (/cwltool/.test(cmd)) process.kill(-pid, 'SIGKILL');
+    if (/cwltool|snakemake/.test(cmd)) process.kill(-pid, 'SIGKILL');
   } catch (e) { /* gone */ }
 }
 
@@ -258,7 +271,7 @@ async function terminate(pid, graceMs = 3000) {
 function pump() {
   while (active.size < cfg.maxConcurrent && queue.length) {
     const run = queue.shift();
-    if (run.state !== 'QUEUED') continue;
+    if (run.cancel_requested || TERMINAL.has(run.state)) continue; // (a dialect may queue runs as INITIALIZING)
     execute(run).catch((e) => {
       log.error(`run ${run.run_id}: runner failed:`, e);
       active.delete(run.run_id);
@@ -353,10 +366,20 @@ function engineArgs(params) {
   return out;
 }
 
-async function execute(run) {
+// The runner of a run: cwltool unless the dialect registered another one under run.runner.
+const runners = {};
+function execute(run) {
+  return run.runner && runners[run.runner] ? runners[run.runner](run) : executeCwl(run);
+}
+
+// A hook of the dialect, if it has one (e.g. what happens to cwltool's outputs).
+const hooks = {};
+
+async function executeCwl(run) {
   active.set(run.run_id, { child: null, terminating: null });
   run.start_time = iso();
   setState(run, 'INITIALIZING');
+  if (hooks.initializing) await hooks.initializing(run);
   const dir = run.dir;
   for (const d of ['outdir', 'tmp', 'home', 'work']) fs.mkdirSync(path.join(dir, d), { recursive: true });
   const argv = ['--disable-color', '--no-container', '--no-match-user', '--disable-pull',
@@ -440,8 +463,12 @@ async function execute(run) {
       pump();
       return;
     }
-    run.outputs = await crawl(run, outputs);
-    setState(run, 'COMPLETE');
+    if (hooks.cwlComplete) {
+      await hooks.cwlComplete(run, outputs);
+    } else {
+      run.outputs = await crawl(run, outputs);
+      setState(run, 'COMPLETE');
+    }
   } else if (ctx.executorFailed) {
     setState(run, 'EXECUTOR_ERROR', `a tool failed (cwltool exit ${exit.code}); see the task logs`);
   } else {
@@ -898,63 +925,83 @@ function wesRoute(handler, { spec = true, auth: needAuth = true } = {}) {
   };
 }
 
-const sendInfo = (req, res) => svc.sendJson(res, 200, serviceInfo());
-r.get('/service-info', (req, res) => { openapi.watchResponse(api, req, res, { service: 'wes' }); sendInfo(req, res); });
-r.get(`${BASE}/service-info`, wesRoute(sendInfo, { auth: false }));
-r.get(`${BASE}/runs`, wesRoute((req, res, ctx, user) => svc.sendJson(res, 200, listRuns(user, ctx.query))));
-r.post(`${BASE}/runs`, wesRoute(submit));
-r.get(`${BASE}/runs/:run_id`, wesRoute((req, res, ctx, user) => svc.sendJson(res, 200, runLog(ownedRun(ctx, user), req))));
-r.get(`${BASE}/runs/:run_id/status`, wesRoute((req, res, ctx, user) => {
-  const run = ownedRun(ctx, user);
-  svc.sendJson(res, 200, { run_id: run.run_id, state: run.state });
-}));
-r.post(`${BASE}/runs/:run_id/cancel`, wesRoute(async (req, res, ctx, user) => {
-  const run = ownedRun(ctx, user);
-  await cancelRun(run);
-  svc.sendJson(res, 200, { run_id: run.run_id });
-}));
-r.get(`${BASE}/runs/:run_id/tasks`, wesRoute((req, res, ctx, user) => {
-  const run = ownedRun(ctx, user);
-  const size = pageSize(ctx.query);
-  const start = ctx.query.page_token ? decodeToken(ctx.query.page_token, 't') : 0;
-  const tasks = run.tasks || [];
-  const page = tasks.slice(start, start + size).map((t) => taskLog(run, t, req));
-  svc.sendJson(res, 200, { task_logs: page, next_page_token: start + size < tasks.length ? encodeToken('t', start + size) : '' });
-}));
-r.get(`${BASE}/runs/:run_id/tasks/:task_id`, wesRoute((req, res, ctx, user) => {
-  const run = ownedRun(ctx, user);
-  const t = (run.tasks || []).find((x) => x.id === ctx.params.task_id);
-  if (!t) throw svc.httpError(404, `no task '${ctx.params.task_id}' in run ${run.run_id}`);
-  svc.sendJson(res, 200, taskLog(run, t, req));
-}));
-// Logs (not part of the WES API; the URLs in RunLog / TaskLog point here). Same bearer token and owner check.
-r.get(`${BASE}/runs/:run_id/logs/:stream`, wesRoute((req, res, ctx, user) => {
-  const run = ownedRun(ctx, user);
-  if (!['stdout', 'stderr'].includes(ctx.params.stream)) throw svc.httpError(404, 'no such log');
-  if (run.synthetic) { sendText(res, '/dev/null'); return; }
-  sendText(res, path.join(run.dir, `${ctx.params.stream}.log`));
-}, { spec: false }));
-r.get(`${BASE}/runs/:run_id/tasks/:task_id/logs/:stream`, wesRoute((req, res, ctx, user) => {
-  const run = ownedRun(ctx, user);
-  const t = (run.tasks || []).find((x) => x.id === ctx.params.task_id);
-  if (!t || !['stdout', 'stderr'].includes(ctx.params.stream)) throw svc.httpError(404, 'no such task log');
-  const file = path.join(run.dir, 'stderr.log');
-  if (ctx.params.stream === 'stderr') { sendText(res, file, t.startOffset, t.endOffset); return; }
-  // stdout: the tool's own lines in its slice of cwltool's stderr (cwltool's log lines left out)
-  let text = '';
-  try {
-    const fd = fs.openSync(file, 'r');
-    const end = t.endOffset === undefined ? fs.fstatSync(fd).size : t.endOffset;
-    const buf = Buffer.alloc(Math.max(0, Math.min(end - t.startOffset, 16 << 20)));
-    fs.readSync(fd, buf, 0, buf.length, t.startOffset);
-    fs.closeSync(fd);
-    text = buf.toString('utf8').split('\n').filter((l) => l && !LOG_LINE.test(l) && !/^(INFO|WARNING|ERROR|DEBUG) /.test(l) && !l.startsWith('    ')).map((l) => `${l}\n`).join('');
-  } catch (e) { /* no log */ }
-  res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-  res.end(text);
-}, { spec: false }));
+// The WES 1.1 routes (the default dialect).
+function registerWesRoutes() {
+  const sendInfo = (req, res) => svc.sendJson(res, 200, serviceInfo());
+  r.get('/service-info', (req, res) => { openapi.watchResponse(api, req, res, { service: 'wes' }); sendInfo(req, res); });
+  r.get(`${BASE}/service-info`, wesRoute(sendInfo, { auth: false }));
+  r.get(`${BASE}/runs`, wesRoute((req, res, ctx, user) => svc.sendJson(res, 200, listRuns(user, ctx.query))));
+  r.post(`${BASE}/runs`, wesRoute(submit));
+  r.get(`${BASE}/runs/:run_id`, wesRoute((req, res, ctx, user) => svc.sendJson(res, 200, runLog(ownedRun(ctx, user), req))));
+  r.get(`${BASE}/runs/:run_id/status`, wesRoute((req, res, ctx, user) => {
+    const run = ownedRun(ctx, user);
+    svc.sendJson(res, 200, { run_id: run.run_id, state: run.state });
+  }));
+  r.post(`${BASE}/runs/:run_id/cancel`, wesRoute(async (req, res, ctx, user) => {
+    const run = ownedRun(ctx, user);
+    await cancelRun(run);
+    svc.sendJson(res, 200, { run_id: run.run_id });
+  }));
+  r.get(`${BASE}/runs/:run_id/tasks`, wesRoute((req, res, ctx, user) => {
+    const run = ownedRun(ctx, user);
+    const size = pageSize(ctx.query);
+    const start = ctx.query.page_token ? decodeToken(ctx.query.page_token, 't') : 0;
+    const tasks = run.tasks || [];
+    const page = tasks.slice(start, start + size).map((t) => taskLog(run, t, req));
+    svc.sendJson(res, 200, { task_logs: page, next_page_token: start + size < tasks.length ? encodeToken('t', start + size) : '' });
+  }));
+  r.get(`${BASE}/runs/:run_id/tasks/:task_id`, wesRoute((req, res, ctx, user) => {
+    const run = ownedRun(ctx, user);
+    const t = (run.tasks || []).find((x) => x.id === ctx.params.task_id);
+    if (!t) throw svc.httpError(404, `no task '${ctx.params.task_id}' in run ${run.run_id}`);
+    svc.sendJson(res, 200, taskLog(run, t, req));
+  }));
+  // Logs (not part of the WES API; the URLs in RunLog / TaskLog point here). Same bearer token and owner check.
+  r.get(`${BASE}/runs/:run_id/logs/:stream`, wesRoute((req, res, ctx, user) => {
+    const run = ownedRun(ctx, user);
+    if (!['stdout', 'stderr'].includes(ctx.params.stream)) throw svc.httpError(404, 'no such log');
+    if (run.synthetic) { sendText(res, '/dev/null'); return; }
+    sendText(res, path.join(run.dir, `${ctx.params.stream}.log`));
+  }, { spec: false }));
+  r.get(`${BASE}/runs/:run_id/tasks/:task_id/logs/:stream`, wesRoute((req, res, ctx, user) => {
+    const run = ownedRun(ctx, user);
+    const t = (run.tasks || []).find((x) => x.id === ctx.params.task_id);
+    if (!t || !['stdout', 'stderr'].includes(ctx.params.stream)) throw svc.httpError(404, 'no such task log');
+    const file = path.join(run.dir, 'stderr.log');
+    if (ctx.params.stream === 'stderr') { sendText(res, file, t.startOffset, t.endOffset); return; }
+    // stdout: the tool's own lines in its slice of cwltool's stderr (cwltool's log lines left out)
+    let text = '';
+    try {
+      const fd = fs.openSync(file, 'r');
+      const end = t.endOffset === undefined ? fs.fstatSync(fd).size : t.endOffset;
+      const buf = Buffer.alloc(Math.max(0, Math.min(end - t.startOffset, 16 << 20)));
+      fs.readSync(fd, buf, 0, buf.length, t.startOffset);
+      fs.closeSync(fd);
+      text = buf.toString('utf8').split('\n').filter((l) => l && !LOG_LINE.test(l) && !/^(INFO|WARNING|ERROR|DEBUG) /.test(l) && !l.startsWith('    ')).map((l) => `${l}\n`).join('');
+    } catch (e) { /* no log */ }
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end(text);
+  }, { spec: false }));
+}
 
-const server = http.createServer(r.handler());
+// What a dialect module gets to build its API on the shared run store and runners.
+const core = {
+  cfg, log, svc, RUNS_DIR, TERMINAL, ENGINE_PARAMS, runs, counts, queue, active, runners, hooks,
+  iso, addRun, persist, setState, getRun, ownerList, pump, execute, executeCwl, cancelRun, terminate, signalAll,
+  readMultipartKeepPaths, attachmentPath, resolveParamPaths, resolveWorkflowUrl, parseJsonField, identify,
+  nextSeq: () => ++seq,
+  cwltoolVersion: () => cwltoolVersion,
+  port: () => server.address().port,
+};
+
+let dialect = null;
+if (cfg.dialect === 'wes') registerWesRoutes();
+else {
+  dialect = require(`./dialects/${cfg.dialect}`);
+  dialect.register(r, core);
+}
+
+const server = http.createServer(r.handler(dialect && dialect.notFound ? { notFound: dialect.notFound } : {}));
 
 async function main() {
   seq = cfg.seedRuns;
@@ -966,7 +1013,9 @@ async function main() {
   if (cfg.fakeAuth) log.warn('FED_WES_FAKE_AUTH=1: TEST-ONLY fake identities (`Bearer user:<name>`) are accepted');
   if (cfg.failEvery) log.warn(`--fail-every ${cfg.failEvery}: every ${cfg.failEvery}th WES request is answered with 500`);
   const port = await svc.listen(server, cfg.port);
-  log.info(`WES listening on http://127.0.0.1:${port}${BASE} (cwltool ${cwltoolVersion}, state ${cfg.state}, ${cfg.maxConcurrent} concurrent runs)`);
+  if (dialect && dialect.start) await dialect.start();
+  const apiBase = dialect ? dialect.apiBase : BASE;
+  log.info(`WES (${cfg.dialect}) listening on http://127.0.0.1:${port}${apiBase} (cwltool ${cwltoolVersion}, state ${cfg.state}, ${cfg.maxConcurrent} concurrent runs)`);
   if (process.send) process.send({ port });
   svc.onShutdown(server, log, async () => {
     const live = [...active.entries()];
