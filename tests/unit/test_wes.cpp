@@ -415,6 +415,9 @@ TEST_CASE("outputs of any shape: lists of files, bare lists, WESkit's {filesyste
 TEST_CASE("log fields that are paths on the server, and flattened attachment names") {
   CHECK(is_server_path("/data/runs/abc/stdout"));
   CHECK(is_server_path("file:///data/runs/abc/stderr"));
+  CHECK(is_server_path(".weskit/2026-12-04T16:07:47.123456/stdout"));
+  CHECK_FALSE(is_server_path("done"));
+  CHECK_FALSE(is_server_path("s3://b/log"));
   CHECK_FALSE(is_server_path("https://h/log"));
   CHECK_FALSE(is_server_path("hello\nworld"));
   CHECK_FALSE(is_server_path("/usr/bin/env: python: not found"));

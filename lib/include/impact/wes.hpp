@@ -129,7 +129,8 @@ std::string refusal_reason(const http::Response& r);
 // The name a server that drops folders stores an attachment under ("data/x.txt" as "data_x.txt").
 std::string flattened_name(std::string_view name);
 
-// Whether a log field is a path on the server's own disk ("/data/runs/…/stdout"): neither a URL nor text.
+// Whether a log field is a path on the server's own disk, not a URL nor text: one word with a '/', absolute
+// ("/data/runs/…/stdout"), relative to the run's folder (".weskit/<start>/stdout"), or a file:// URL.
 bool is_server_path(std::string_view field);
 
 // A safe relative attachment name: no absolute path, no "..", ".", empty segments or backslashes.

@@ -569,8 +569,11 @@ std::string flattened_name(std::string_view name) {
 
 bool is_server_path(std::string_view field) {
   if (field.rfind("file://", 0) == 0) return true;
-  if (field.empty() || field.front() != '/' || field.size() > 4096) return false;
-  return std::none_of(field.begin(), field.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
+  if (field.empty() || field.size() > 4096 || has_scheme(field)) return false;
+  if (std::any_of(field.begin(), field.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }))
+    return false;
+  // "/data/runs/…/stdout", or relative to the run's folder (WESkit: ".weskit/2026-12-04T16:07:47.123456/stdout").
+  return field.front() == '/' || (field.find('/') != std::string_view::npos && field.back() != '/');
 }
 
 }  // namespace impact::wes
