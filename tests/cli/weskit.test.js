@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { home, impact, impactAsync, server, serviceInfo } = require('./helpers');
+const { federation, home, impact, impactAsync, server, serviceInfo, userToken } = require('./helpers');
 
 const TOKEN = 'weskit-test-token-0123456789';
 const RUN = '6f1c2e0a-1b2c-4d3e-8f40-5a6b7c8d9e01';
@@ -261,4 +261,72 @@ test('sapporo: the engine it requires is chosen for the language, the profile\'s
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /requires a workflow engine, and none of its engines is known to run WDL \(it has: cwltool, nextflow, toil \(experimental\)\)/);
   assert.match(r.stderr, /wes_engine/);
+});
+
+// ---- against the federation's WESkit-mode WES (tests/federation/wes/dialects/weskit.js): real Snakemake
+// runs, real token checks (introspection), outputs in the federation's RGW behind presigned URLs.
+
+const SMK = path.resolve(__dirname, '../federation/wes/workflows/snakemake');
+
+async function weskitHome(t) {
+  const url = federation().services['wes-weskit'];
+  assert.ok(url, 'the federation runs its WESkit-mode WES');
+  const dir = home(t);
+  const r = impact(dir, ['profile', 'add', 'spe4hd', '--wes', url]);
+  assert.equal(r.code, 0, r.stderr);
+  const token = (await userToken('alice')).access_token;
+  const go = (args) => impactAsync(dir, args, { env: { IMPACT_TOKEN: token }, timeout: 240000 });
+  return { dir, go };
+}
+
+test('federation WESkit: a Snakemake run with a sub-folder attachment: warned, file: URL, logs after completion, outputs from RGW', { timeout: 400000 }, async (t) => {
+  const { dir, go } = await weskitHome(t);
+  const wf = path.join(dir, 'wf');
+  fs.mkdirSync(path.join(wf, 'data'), { recursive: true });
+  fs.copyFileSync(path.join(SMK, 'count-variants', 'Snakefile'), path.join(wf, 'Snakefile'));
+  fs.copyFileSync(path.resolve(SMK, '..', 'example.vcf'), path.join(wf, 'data', 'example.vcf'));
+  // The workflow names the VCF by the flat name WESkit stores it under, as the warning says.
+  fs.writeFileSync(path.join(wf, 'params.json'), JSON.stringify({ vcf: 'data_example.vcf' }));
+  const sub = await go(['run', 'submit', path.join(wf, 'Snakefile'), '--params', path.join(wf, 'params.json'),
+    '--attach', path.join(wf, 'data', 'example.vcf'), '--wait', '--poll-interval', '1s', '--timeout', '5m']);
+  assert.equal(sub.code, 0, sub.stderr);
+  assert.match(sub.stderr, /data\/example\.vcf is in a sub-folder; some WES 1\.0 services store it as data_example\.vcf/);
+  const runId = sub.stdout.split('\n')[0].trim();
+  assert.match(runId, /^[0-9a-f-]{36}$/);
+
+  const logs = await go(['run', 'logs', runId, '--stderr']);
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.doesNotMatch(logs.stdout, /^\.weskit\//, 'the path is not the log');
+  assert.ok(logs.stdout.length > 0, 'Snakemake\'s log');
+
+  const show = await go(['run', 'show', runId]);
+  assert.equal(show.code, 0, show.stderr);
+  assert.match(show.stdout, /Output\s+S3: \S+results\/counts\.tsv\?\S*(Signature|X-Amz-Signature)=REDACTED/);
+  assert.doesNotMatch(show.stdout, /(Signature|X-Amz-Signature)=(?!REDACTED)/);
+
+  const out = path.join(dir, 'out');
+  const dl = await go(['--json', 'results', 'download', runId, '-o', out, '--include', 'results/*']);
+  assert.equal(dl.code, 0, dl.stderr);
+  assert.equal(JSON.parse(dl.stdout).downloaded, 2);
+  const vcf = fs.readFileSync(path.join(wf, 'data', 'example.vcf'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+  assert.equal(Number(fs.readFileSync(path.join(out, 'results', 'total.txt'), 'utf8')), vcf.length);
+});
+
+test('federation WESkit: logs of a running run are held back (exit 8); --follow prints them once it completes', { timeout: 300000 }, async (t) => {
+  const { dir, go } = await weskitHome(t);
+  const wf = path.join(dir, 'wf');
+  fs.mkdirSync(wf);
+  fs.copyFileSync(path.join(SMK, 'slow', 'Snakefile'), path.join(wf, 'Snakefile'));
+  fs.writeFileSync(path.join(wf, 'params.json'), JSON.stringify({ seconds: 8 }));
+  const sub = await go(['run', 'submit', path.join(wf, 'Snakefile'), '--params', path.join(wf, 'params.json')]);
+  assert.equal(sub.code, 0, sub.stderr);
+  const runId = sub.stdout.trim();
+  const held = await go(['run', 'logs', runId]);
+  assert.equal(held.code, 8, held.stderr);
+  assert.match(held.stderr, /not available until the run completes/);
+  const follow = await go(['run', 'logs', runId, '--stderr', '--follow']);
+  assert.equal(follow.code, 0, follow.stderr);
+  assert.ok(follow.stdout.length > 0);
+  const state = await go(['run', 'wait', runId, '--timeout', '2m']);
+  assert.equal(state.code, 0, state.stderr);
 });
