@@ -65,6 +65,9 @@ async function weskit(t) {
       st.request = f;
       return { status: 200, body: { run_id: RUN } };
     }
+    if (url.pathname === `/ga4gh/wes/v1/runs/${RUN}` && st.state !== 'COMPLETE') {  // WESkit: no details before the end
+      return { status: 500, headers: { 'Content-Type': 'text/html' }, body: '<!doctype html><title>500 Internal Server Error</title><h1>Internal Server Error</h1>' };
+    }
     if (url.pathname === `/ga4gh/wes/v1/runs/${RUN}`) {
       const presigned = Object.keys(files).map((k) => `${st.url}/results/runs/${RUN}/${k}?AWSAccessKeyId=AKIDWESKIT&Signature=c2lnbmF0dXJl%2BdjI%3D&Expires=4102444800`);
       return { status: 200, body: {
@@ -160,6 +163,10 @@ test('WESkit: logs are held back until the run completes (exit 8), a server path
   assert.equal(r.code, 8, r.stderr);
   assert.match(r.stderr, /the stdout of run .* is not available until the run completes \(it is RUNNING\)/);
   assert.doesNotMatch(r.stdout, /\.weskit/);
+  w.st.state = 'EXECUTOR_ERROR';
+  r = await run(dir, ['run', 'logs', RUN]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /gives the stdout of a run only once it has completed; run .* is EXECUTOR_ERROR/);
   w.st.state = 'COMPLETE';
   r = await run(dir, ['run', 'logs', RUN]);
   assert.equal(r.code, 0, r.stderr);

@@ -455,6 +455,12 @@ TEST_CASE("logs from WESkit's endpoints: held back (409) until the run completes
   run.run_log.stdout_log = "/data/runs/other/stdout";
   CHECK_THROWS_WITH_AS(c.run_log_text(run, false), doctest::Contains("only as a path on its own disk (/data/runs/other/stdout)"),
                        Error);
+  // Without the run's details (WESkit answers 500 until the end): the endpoint alone, by id and state.
+  done = false;
+  CHECK_THROWS_AS(c.endpoint_log_text("run-1", State::running, false), Error);
+  done = true;
+  CHECK(c.endpoint_log_text("run-1", State::complete, false) == "line 1\nline 2\n");
+  CHECK_THROWS_WITH_AS(c.endpoint_log_text("other", State::running, false), doctest::Contains("gives no stdout of run other"), Error);
 }
 
 TEST_CASE("tasks: a server without the endpoint answering an HTML page falls back to the inline task logs") {

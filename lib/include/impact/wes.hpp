@@ -182,6 +182,9 @@ class Client {
   // Error(pending) while the server holds the log back until the run completes (409), Error(not_found) when
   // the server names a path and has no endpoint to read it.
   std::string run_log_text(const RunLog& run, bool stderr_log);
+  // The same from WESkit's endpoint alone, for a run whose details the server does not give yet (`state`
+  // from /status); `path` is the log field, if known, for the message when there is no such endpoint.
+  std::string endpoint_log_text(const std::string& run_id, State state, bool stderr_log, const std::string& path = {});
   // Called with a line for the user whenever submit() changes a refused request and sends it again.
   void on_adjustment(std::function<void(const std::string&)> f) { on_adjustment_ = std::move(f); }
 

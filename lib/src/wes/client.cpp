@@ -271,34 +271,40 @@ std::string Client::run_log_text(const RunLog& run, bool stderr_log) {
   const std::string& field = stderr_log ? run.run_log.stderr_log : run.run_log.stdout_log;
   if (!is_server_path(field)) return fetch_log(field);
   // A path on the server's disk is not the log: WESkit serves the text at /weskit/v1/runs/{id}/stdout|stderr.
+  return endpoint_log_text(run.run_id, run.state, stderr_log, field);
+}
+
+std::string Client::endpoint_log_text(const std::string& run_id, State state, bool stderr_log, const std::string& field) {
   discover();
   const char* which = stderr_log ? "stderr" : "stdout";
   const auto origin = Url::parse(base_);
   if (!origin) throw Error(ErrorKind::config, "the WES URL is not a valid URL").with_url(base_);
   http::Request req;
-  req.url = origin->origin() + "/weskit/v1/runs/" + percent_encode(run.run_id) + "/" + which;
+  req.url = origin->origin() + "/weskit/v1/runs/" + percent_encode(run_id) + "/" + which;
   req.headers.push_back({"Accept", "application/json"});
   if (token_) req.headers.push_back({"Authorization", "Bearer " + token_()});
   auto r = http_.send(std::move(req));
   const long status = meant_status(r);
-  if (status == 409 && is_terminal(run.state) && run.state != State::complete)
+  if (status == 409 && is_terminal(state) && state != State::complete)
     throw Error(ErrorKind::not_found, fmt::format("the WES service gives the {} of a run only once it has completed; run {} is {}",
-                                                  which, run.run_id, to_string(run.state)))
+                                                  which, run_id, to_string(state)))
         .with_status(409)
         .with_url(r.url);
   if (status == 409)
     throw Error(ErrorKind::pending, fmt::format("the {} of run {} is not available until the run completes (it is {})", which,
-                                                run.run_id, to_string(run.state)))
+                                                run_id, to_string(state)))
         .with_status(409)
         .with_url(r.url);
   if (status == 404 || status == 405) {
     http::Response shown;  // the path as the server wrote it, made safe to print
     shown.body = field;
     throw Error(ErrorKind::not_found,
-                fmt::format("the WES service gives the {} of run {} only as a path on its own disk ({}), with no way to read it",
-                            which, run.run_id, refusal_reason(shown)));
+                field.empty() ? fmt::format("the WES service gives no {} of run {}", which, run_id)
+                              : fmt::format("the WES service gives the {} of run {} only as a path on its own disk ({}), "
+                                            "with no way to read it",
+                                            which, run_id, refusal_reason(shown)));
   }
-  if (!r.ok()) refused(r, fmt::format("reading the {} of run {}", which, run.run_id));
+  if (!r.ok()) refused(r, fmt::format("reading the {} of run {}", which, run_id));
   const auto j = body_json(r);
   if (!j.is_object()) return r.body;  // the text itself
   const auto* content = detail::member(j, "content");
