@@ -15,7 +15,7 @@ _impact_flags() {
   case "$1" in
     '') echo '-h --help --profile --json --format -v --verbose --debug --no-color --config --cacert --version --help-exit-codes' ;;
     'profile') echo '-h --help' ;;
-    'profile add') echo '-h --help --registry --issuer --client-id --client-secret-file --scope --trust-visa-issuer --beacon --drs --drs-resolver --wes --storage --bucket --sts --storage-keys-file --region --default --force' ;;
+    'profile add') echo '-h --help --registry --issuer --client-id --client-secret-file --scope --trust-visa-issuer --beacon --drs --drs-resolver --wes --wes-engine --storage --bucket --sts --storage-keys-file --region --default --force' ;;
     'profile list') echo '-h --help' ;;
     'profile show') echo '-h --help' ;;
     'profile use') echo '-h --help' ;;
@@ -133,6 +133,7 @@ _impact_flag_kind() {
     '--version') echo 'value' ;;
     '--wait') echo 'value' ;;
     '--wes') echo 'value' ;;
+    '--wes-engine') echo 'value' ;;
     '-f') echo 'value' ;;
     '-h') echo 'value' ;;
     '-o') echo 'dir' ;;

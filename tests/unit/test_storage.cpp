@@ -655,3 +655,54 @@ TEST_CASE("S3: resuming keeps working through the folder handle: a second run fe
   CHECK_FALSE(std::filesystem::exists(dir.path() / "out.txt.impact-part"));
   CHECK_FALSE(std::filesystem::exists(dir.path() / "out.txt.impact-state"));
 }
+
+// ---------------------------------------------------------------- presigned outputs (WESkit's outputs.S3)
+
+TEST_CASE("presigned URLs: Signature V4 and V2 are both recognised") {
+  CHECK(storage::is_presigned_url("https://h/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=ab"));
+  CHECK(storage::is_presigned_url("http://127.0.0.1:7480/b/k?AWSAccessKeyId=AK&Signature=ab%3D&Expires=1"));
+  CHECK_FALSE(storage::is_presigned_url("https://h/b/k?Signature=ab"));  // V2 has a key id too
+  CHECK_FALSE(storage::is_presigned_url("https://h/b/k?MySignature=ab&AWSAccessKeyId=AK"));
+  CHECK_FALSE(storage::is_presigned_url("s3://b/k?X-Amz-Signature=ab"));
+  CHECK_FALSE(storage::is_presigned_url("https://h/b/k"));
+}
+
+TEST_CASE("a run's presigned outputs are downloaded as they are: no keys, no token, names from their paths") {
+  std::mutex mu;
+  std::vector<test::SeenRequest> seen;
+  MiniServer s([&](const test::SeenRequest& q) {
+    {
+      std::lock_guard l(mu);
+      seen.push_back(q);
+    }
+    if (q.target.rfind("/results/runs/r1/expired.txt", 0) == 0)
+      return reply(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>");
+    const std::string body = q.target.find("sub") != std::string::npos ? "bb" : "aaaa";
+    return test::Reply{"HTTP/1.1 206 Partial\r\nContent-Length: 1\r\nContent-Range: bytes 0-0/" + std::to_string(body.size()) +
+                           "\r\nETag: \"e\"\r\n\r\n" + body.substr(0, 1),
+                       false, false};
+  });
+  const auto outputs = nlohmann::json{
+      {"filesystem", {"/data/runs/r1/out/a.txt"}},
+      {"S3", {s.url("/results/runs/r1/out/a.txt?AWSAccessKeyId=AK&Signature=sig%2B&Expires=9999999999"),
+              s.url("/results/runs/r1/out/sub/b%20c.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc"),
+              s.url("/results/runs/r1/out/a.txt?AWSAccessKeyId=AK&Signature=other&Expires=1"),
+              s.url("/results/runs/r1/?X-Amz-Signature=abc")}}};
+  auto found = storage::find_output_objects(outputs, "");
+  CHECK(found.objects.empty());
+  REQUIRE(found.presigned.size() == 4);
+  const auto res = storage::resolve_presigned(found.presigned, one_attempt(), found.skipped);
+  CHECK(res.prefix == "results/runs/r1/out/");
+  REQUIRE(res.objects.size() == 2);
+  CHECK(res.objects[0].key == "results/runs/r1/out/a.txt");
+  CHECK(res.objects[0].size == 4);
+  CHECK(res.objects[1].key == "results/runs/r1/out/sub/b c.txt");
+  CHECK(res.urls.at(res.objects[1].key) == found.presigned[1]);
+  CHECK(found.skipped.size() == 2);  // the second URL of a.txt, and the one that names a folder
+  for (const auto& q : seen) CHECK(q.headers.count("authorization") == 0);
+  CHECK(safe_relative_path(res.objects[1].key, res.prefix) == std::filesystem::path("sub/b c.txt"));
+  // Every probe refused: the storage's reason is the error, not "nothing to download".
+  std::vector<storage::SkippedOutput> skipped;
+  CHECK_THROWS_AS(storage::resolve_presigned({s.url("/results/runs/r1/expired.txt?X-Amz-Signature=x")}, one_attempt(), skipped),
+                  impact::Error);
+}
