@@ -17,6 +17,7 @@ struct DrsOptions {
   std::vector<std::string> uris;
   std::string dir = ".";
   std::size_t parallel = 4;
+  bool allow_unverified = false;
 };
 
 drs::Settings settings(Context& ctx, const Profile& p) {
@@ -44,13 +45,14 @@ std::string human_size(std::uint64_t n) {
   return fmt::format("{:.1f} {}", v, units[u]);
 }
 
-// One failure as JSON and on stderr (when not --json).
-nlohmann::json report_failure(Context& ctx, const std::string& uri, std::exception_ptr ep) {
+// One failure as JSON and on stderr (when not --json); `hint` replaces the error's own when set.
+nlohmann::json report_failure(Context& ctx, const std::string& uri, std::exception_ptr ep, const std::string& hint = {}) {
   try {
     std::rethrow_exception(ep);
   } catch (const Error& e) {
-    if (!ctx.json()) ctx.term().error(e.what(), e.hint());
-    return {{"uri", uri}, {"error", e.what()}, {"kind", to_string(e.kind())}, {"hint", e.hint()}};
+    const std::string& h = hint.empty() ? e.hint() : hint;
+    if (!ctx.json()) ctx.term().error(e.what(), h);
+    return {{"uri", uri}, {"error", e.what()}, {"kind", to_string(e.kind())}, {"hint", h}};
   }
 }
 
@@ -162,6 +164,7 @@ void download(Context& ctx, const DrsOptions& o) {
   drs::DownloadOptions opt;
   opt.dir = o.dir;
   opt.parallel = o.parallel;
+  opt.allow_unverified = o.allow_unverified;
   std::optional<TtyProgress> bar;
   if (ctx.term().err_tty() && !ctx.json()) bar.emplace(ctx.term());
   auto results = drs::download(client, o.uris, opt, bar ? &*bar : nullptr);
@@ -177,7 +180,10 @@ void download(Context& ctx, const DrsOptions& o) {
                         {"resumed_from", r.resumed_from}};
     if (r.error) {
       failed.push_back(r.error);
-      auto f = report_failure(ctx, r.uri, r.error);
+      auto f = report_failure(ctx, r.uri, r.error,
+                              r.no_checksum ? "ask the data provider for a checksum, or pass --allow-unverified to download "
+                                              "it checked by size only"
+                                            : "");
       j["error"] = f["error"];
       j["kind"] = f["kind"];
       j["hint"] = f["hint"];
@@ -212,9 +218,12 @@ void register_drs(CLI::App& app, Context& ctx) {
   dl->add_option("uri", o->uris, "drs://HOST/ID or drs://PREFIX:ACCESSION (bundles become folders)")->required();
   dl->add_option("-o,--output", o->dir, "Folder to write into (default: the current folder)");
   dl->add_option("--parallel", o->parallel, "Files transferred at once (default 4)");
+  dl->add_flag("--allow-unverified", o->allow_unverified,
+               "Also download objects with no checksum impact can verify (checked by size only, with a warning)");
   dl->footer(
-      "Each file is written to NAME.part, resumed from there if interrupted, checked against the object's\n"
-      "checksum and size, and only then renamed to NAME.\n\n"
+      "Each file is written to NAME.impact-part, resumed from there if interrupted, checked against the\n"
+      "object's checksum and size, and only then renamed to NAME. An object with no checksum impact can\n"
+      "verify is not downloaded unless --allow-unverified is given.\n\n"
       "Examples:\n  impact drs download drs://drs.example.org/abc123 -o data/\n"
       "  impact drs download $(cat uris.txt) --parallel 8");
   dl->callback(ctx.action([&ctx, o] { download(ctx, *o); }));

@@ -11,7 +11,7 @@ namespace {
 
 struct AddOptions {
   std::string name;
-  std::string registry, issuer, client_id, client_secret_file, wes, storage, bucket, sts, region, resolver, keys_file;
+  std::string registry, issuer, client_id, client_secret_file, wes, wes_engine, storage, bucket, sts, region, resolver, keys_file;
   std::vector<std::string> scopes, beacons, drs, trust;
   bool make_default = false;
   bool force = false;
@@ -59,6 +59,7 @@ void add(Context& ctx, const AddOptions& o) {
   if (!o.client_secret_file.empty()) p.client_secret_file = std::filesystem::absolute(o.client_secret_file).string();
   if (!o.scopes.empty()) p.scopes = o.scopes;
   if (!o.wes.empty()) p.wes = o.wes;
+  if (!o.wes_engine.empty()) p.wes_engine = o.wes_engine;
   if (!o.resolver.empty()) p.drs_resolver = o.resolver;
   for (const auto& b : o.beacons) {
     auto [n, u] = named_url(b, "--beacon");
@@ -129,6 +130,7 @@ Table profile_table(const Profile& p) {
   for (const auto& [n, u] : p.beacons) row("beacon." + n, u);
   for (const auto& [n, u] : p.drs) row("drs." + n, u);
   row("wes", p.wes);
+  row("wes_engine", p.wes_engine);
   if (p.storage) {
     row("storage.url", p.storage->url);
     row("storage.bucket", p.storage->bucket);
@@ -236,6 +238,8 @@ void register_profile(CLI::App& app, Context& ctx) {
   add_cmd->add_option("--drs", o->drs, "DRS API base URL, or NAME=URL (repeatable)")->group("Services");
   add_cmd->add_option("--drs-resolver", o->resolver, "Resolver for compact drs://prefix:accession ids")->group("Services");
   add_cmd->add_option("--wes", o->wes, "WES API base URL (…/ga4gh/wes/v1)")->group("Services");
+  add_cmd->add_option("--wes-engine", o->wes_engine, "Workflow engine to send where the WES requires one (e.g. cwltool)")
+      ->group("Services");
   add_cmd->add_option("--storage", o->storage, "S3-compatible endpoint URL")->group("Storage");
   add_cmd->add_option("--bucket", o->bucket, "Results bucket")->group("Storage");
   add_cmd->add_option("--sts", o->sts, "STS endpoint for temporary credentials (AssumeRoleWithWebIdentity)")->group("Storage");

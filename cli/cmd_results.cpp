@@ -73,6 +73,7 @@ struct Session {
   std::unique_ptr<storage::S3Client> s3;
   storage::Location where;  // for a run id: the template's prefix (bucket empty when there is none)
   std::string presigned;    // set instead of s3 for a presigned URL
+  std::map<std::string, std::string> presigned_urls;  // a run's presigned outputs: object key -> URL
   std::string run_id;       // set when the target is a run id
   std::string wes, endpoint, bucket;  // the profile's WES, storage URL and results bucket
   Profile profile;
@@ -86,6 +87,14 @@ Session open(Context& ctx, const std::string& target) {
   }
   Config config = ctx.load_config();
   const Profile& p = ctx.profile(config);
+  if ((!p.storage || p.storage->url.empty()) && !p.wes.empty() && !storage::parse_s3_uri(target)) {
+    // A run id with no storage profile: only its presigned outputs can be fetched (no keys needed).
+    storage::check_run_id(target);
+    s.run_id = target;
+    s.wes = p.wes;
+    s.profile = p;
+    return s;
+  }
   if (!p.storage || p.storage->url.empty())
     throw Error(ErrorKind::config, "profile '" + p.name + "' has no object storage", "run: impact profile show");
   const StorageConfig& st = *p.storage;
@@ -132,6 +141,21 @@ Resolved resolve_run_outputs(Context& ctx, Session& s) {
   wes::Client client(http, s.wes, [&login, url = s.wes] { return login.bearer_token(url); });
   const wes::RunLog run = client.get(s.run_id);
   auto found = storage::find_output_objects(run.outputs, s.endpoint);
+  if (!found.presigned.empty() && (found.objects.empty() || !s.s3)) {
+    // Presigned URLs (WESkit's outputs.S3): fetched as they are, with no keys and no token.
+    for (const auto& o : found.objects)
+      found.skipped.push_back({o.url, "in the object storage, which the profile does not name"});
+    auto pre = storage::resolve_presigned(found.presigned, ctx.http_options(), found.skipped);
+    s.presigned_urls = std::move(pre.urls);
+    s.where = {};
+    return {pre.prefix, std::move(pre.objects), true, std::move(found.skipped)};
+  }
+  for (const auto& url : found.presigned)
+    found.skipped.push_back({url, "a presigned URL beside outputs in the storage: download it alone with: impact results download URL"});
+  if (!s.s3)
+    throw Error(ErrorKind::config,
+                fmt::format("profile '{}' has no object storage, and run {} has no presigned outputs", s.profile.name, s.run_id),
+                "see the run's outputs: impact run show " + s.run_id);
   auto res = storage::resolve_outputs(*s.s3, found, s.bucket);
   Resolved r{res.prefix, std::move(res.objects), true, std::move(found.skipped)};
   if (r.objects.empty()) {
@@ -269,13 +293,13 @@ void run_download(Context& ctx, const Options& o) {
   d.parallel = o.parallel;
   if (!o.part_size.empty()) d.part_size = parse_size(o.part_size);
   storage::RequestFactory factory;
-  if (s.s3) {
+  if (s.s3 && s.presigned_urls.empty()) {
     factory = [&s](const storage::ObjectInfo& ob, auto range) { return s.s3->get_request(s.where.bucket, ob.key, range); };
     d.full_checksum = [&s](storage::ObjectInfo& ob) { ob.checksums = s.s3->head(s.where.bucket, ob.key).checksums; };
   } else {
-    factory = [&s](const storage::ObjectInfo&, auto range) {
-      http::Request r;
-      r.url = s.presigned;
+    factory = [&s](const storage::ObjectInfo& ob, auto range) {
+      http::Request r;  // no Authorization: a presigned URL carries its own signature
+      r.url = s.presigned.empty() ? s.presigned_urls.at(ob.key) : s.presigned;
       if (range) r.headers.push_back({"Range", fmt::format("bytes={}-{}", range->first, range->second)});
       return r;
     };

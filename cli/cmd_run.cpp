@@ -12,6 +12,7 @@
 #include "impact/duration.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
+#include "impact/redact.hpp"
 #include "impact/wes.hpp"
 
 namespace impact::cli {
@@ -234,13 +235,35 @@ wes::RunRequest build_request(const SubmitFlags& f, fs::path& local) {
 
 void batch(Context& ctx, wes::Client& client, wes::RunRequest base, const SubmitFlags& f);
 
+// Attachments in sub-folders, sent to a WES 1.0 server: some (WESkit) store them without their folders.
+void warn_flattening(Context& ctx, const wes::RunRequest& req, const ServiceInfo& info) {
+  if (wes::wes_version(info) != wes::WesVersion::v1_0) return;
+  for (const auto& a : req.attachments) {
+    if (a.name.find('/') == std::string::npos) continue;
+    ctx.term().warn(fmt::format("attachment {} is in a sub-folder; some WES 1.0 services store it as {}: "
+                                "if the run cannot find it, refer to that name or attach files beside the workflow",
+                                a.name, wes::flattened_name(a.name)));
+    return;
+  }
+}
+
 void submit(Context& ctx, const SubmitFlags& f) {
   auto s = connect(ctx);
   fs::path local;
   auto req = build_request(f, local);
+  req.engine_if_required = ctx.profile(s->config).wes_engine;
   auto info = s->client->service_info();
   wes::complete_request(req, info, local);
-  wes::validate(req, info);
+  try {
+    wes::validate(req, info);
+  } catch (const Error& e) {
+    if (f.engine.empty() || wes::wes_version(info) != wes::WesVersion::v1_0) throw;
+    throw Error(e.kind(), e.what(), "leave out --engine: this service chooses its engine itself");
+  }
+  if (!ctx.json()) warn_flattening(ctx, req, info);
+  s->client->on_adjustment([&ctx](const std::string& note) {
+    if (!ctx.json()) ctx.term().note(note);
+  });
   if (!f.batch.empty()) {
     batch(ctx, *s->client, std::move(req), f);
     return;
@@ -392,6 +415,32 @@ bool show_from_status(Context& ctx, wes::Client& client, const std::string& id, 
   return true;
 }
 
+// An output value on one line: a URL or a path as it is, a CWL File by its location, a list item by item.
+std::string output_text(const nlohmann::json& v, int depth = 0) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && depth < 8) {
+    for (const char* k : {"location", "url", "file_url", "path"})
+      if (v.contains(k) && v[k].is_string()) return v[k].get<std::string>();
+  }
+  if (v.is_array() && depth < 8) {
+    if (v.empty()) return "(none)";
+    std::string out;
+    for (const auto& e : v) out += (out.empty() ? "" : ", ") + output_text(e, depth + 1);
+    return out;
+  }
+  return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A server's text shown on one line: control characters made visible.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
+  }
+  return out;
+}
+
 void show(Context& ctx, const std::string& id) {
   auto s = connect(ctx);
   wes::RunLog run;
@@ -401,7 +450,12 @@ void show(Context& ctx, const std::string& id) {
     if (e.kind() != ErrorKind::server || !show_from_status(ctx, *s->client, id, e)) throw;
     return;
   }
-  auto tasks = s->client->tasks(run);
+  std::vector<wes::Log> tasks = run.task_logs;
+  try {
+    tasks = s->client->tasks(run);
+  } catch (const Error& e) {  // no task list (WES 1.0, or a broken one): the run's inline task logs
+    if (e.kind() == ErrorKind::cancelled) throw;
+  }
   if (ctx.json()) {
     nlohmann::json j = run;
     j["tasks"] = tasks;
@@ -425,8 +479,11 @@ void show(Context& ctx, const std::string& id) {
   line("Tags", tags);
   if (rq.contains("workflow_params")) line("Params", rq["workflow_params"].dump());
   for (const auto& [k, v] : run.outputs.items()) {
-    std::string where = v.is_string() ? v.get<std::string>() : v.value("location", v.dump());
-    line("Output", k + ": " + where);
+    if (v.is_array() && !v.empty() && !v.front().is_object()) {  // a list of files ({"S3": [URL, ...]}): one per line
+      for (const auto& e : v) line("Output", one_line(k + ": " + redact_url(output_text(e))));
+      continue;
+    }
+    line("Output", one_line(k + ": " + redact_url(output_text(v))));
   }
   for (const auto& msg : run.run_log.system_logs) line("Log", msg);
   if (tasks.empty()) return;
@@ -446,10 +503,40 @@ struct LogsFlags {
 void logs(Context& ctx, const LogsFlags& f) {
   auto s = connect(ctx);
   auto& client = *s->client;
+  bool held_noted = false;
+  // A log the server holds back until the run completes (WESkit): exit 8 without --follow, else wait for it.
+  auto held_back = [&](const Error& e, const wes::State& state) {
+    if (!f.follow || wes::is_terminal(state)) throw Error(e.kind(), e.what(), "wait for it: impact run logs " + f.id + " --follow");
+    if (!held_noted && !ctx.json()) ctx.term().note(std::string(e.what()) + "; waiting");
+    held_noted = true;
+    return std::string();
+  };
   auto text_now = [&](wes::State& state) {
-    auto run = client.get(f.id);
+    wes::RunLog run;
+    try {
+      run = client.get(f.id);
+    } catch (const Error& e) {
+      // A server that gives a run's details only once it has finished (WESkit: 500): the state from
+      // /status, the log from the server's own endpoint, which says whether it is held back.
+      if (e.kind() != ErrorKind::server || !f.task.empty()) throw;
+      try {
+        state = client.status(f.id);
+        return client.endpoint_log_text(f.id, state, f.stderr_log);
+      } catch (const Error& e2) {
+        if (e2.kind() == ErrorKind::pending) return held_back(e2, state);
+        if (e2.kind() == ErrorKind::cancelled || e2.http_status() == 409) throw;
+        throw e;  // no such endpoint either: the server's first answer says what is wrong
+      }
+    }
     state = run.state;
-    if (f.task.empty()) return client.fetch_log(f.stderr_log ? run.run_log.stderr_log : run.run_log.stdout_log);
+    if (f.task.empty()) {
+      try {
+        return client.run_log_text(run, f.stderr_log);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::pending) throw;
+        return held_back(e, state);
+      }
+    }
     for (const auto& t : client.tasks(run))
       if (t.id == f.task || t.name == f.task) return client.fetch_log(f.stderr_log ? t.stderr_log : t.stdout_log);
     if (!f.follow || wes::stops_wait(state))

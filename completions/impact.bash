@@ -15,7 +15,7 @@ _impact_flags() {
   case "$1" in
     '') echo '-h --help --profile --json --format -v --verbose --debug --no-color --config --cacert --version --help-exit-codes' ;;
     'profile') echo '-h --help' ;;
-    'profile add') echo '-h --help --registry --issuer --client-id --client-secret-file --scope --trust-visa-issuer --beacon --drs --drs-resolver --wes --storage --bucket --sts --storage-keys-file --region --default --force' ;;
+    'profile add') echo '-h --help --registry --issuer --client-id --client-secret-file --scope --trust-visa-issuer --beacon --drs --drs-resolver --wes --wes-engine --storage --bucket --sts --storage-keys-file --region --default --force' ;;
     'profile list') echo '-h --help' ;;
     'profile show') echo '-h --help' ;;
     'profile use') echo '-h --help' ;;
@@ -40,7 +40,7 @@ _impact_flags() {
     'beacon filters') echo '-h --help --timeout --refresh --anonymous' ;;
     'drs') echo '-h --help' ;;
     'drs info') echo '-h --help' ;;
-    'drs download') echo '-h --help -o --output --parallel' ;;
+    'drs download') echo '-h --help -o --output --parallel --allow-unverified' ;;
     'run') echo '-h --help' ;;
     'run submit') echo '-h --help --type --type-version --engine --engine-version --params --attach --tag --engine-param --wait --batch --max-in-flight --timeout --poll-interval' ;;
     'run list') echo '-h --help --state --tag --limit' ;;
@@ -60,6 +60,7 @@ _impact_flags() {
 _impact_flag_kind() {
   case "$1" in
     '--all') echo 'value' ;;
+    '--allow-unverified') echo 'value' ;;
     '--alt') echo 'value' ;;
     '--anonymous') echo 'value' ;;
     '--assembly') echo 'value' ;;
@@ -132,6 +133,7 @@ _impact_flag_kind() {
     '--version') echo 'value' ;;
     '--wait') echo 'value' ;;
     '--wes') echo 'value' ;;
+    '--wes-engine') echo 'value' ;;
     '-f') echo 'value' ;;
     '-h') echo 'value' ;;
     '-o') echo 'dir' ;;

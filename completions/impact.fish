@@ -21,7 +21,7 @@ function __impact_subs
 end
 function __impact_takes_value
     switch $argv[1]
-        case '--all' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--client-credentials' '--client-id' '--client-secret-file' '--config' '--debug' '--default' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--include' '--issuer' '--json' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--no-browser' '--no-color' '--no-descendants' '--no-qr' '--output' '--parallel' '--params' '--part-size' '--poll-interval' '--profile' '--qr' '--raw' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--timeout' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--wait' '--wes' '-f' '-h' '-o' '-v'
+        case '--all' '--allow-unverified' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--client-credentials' '--client-id' '--client-secret-file' '--config' '--debug' '--default' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--include' '--issuer' '--json' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--no-browser' '--no-color' '--no-descendants' '--no-qr' '--output' '--parallel' '--params' '--part-size' '--poll-interval' '--profile' '--qr' '--raw' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--timeout' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--wait' '--wes' '--wes-engine' '-f' '-h' '-o' '-v'
             return 0
     end
     return 1
@@ -93,6 +93,7 @@ complete -c impact -n '__impact_at \'profile add\'' -l beacon -x -a '(impact __c
 complete -c impact -n '__impact_at \'profile add\'' -l drs -x -d 'DRS API base URL, or NAME=URL (repeatable)'
 complete -c impact -n '__impact_at \'profile add\'' -l drs-resolver -x -d 'Resolver for compact drs://prefix:accession ids'
 complete -c impact -n '__impact_at \'profile add\'' -l wes -x -d 'WES API base URL (…/ga4gh/wes/v1)'
+complete -c impact -n '__impact_at \'profile add\'' -l wes-engine -x -d 'Workflow engine to send where the WES requires one (e.g. cwltool)'
 complete -c impact -n '__impact_at \'profile add\'' -l storage -x -d 'S3-compatible endpoint URL'
 complete -c impact -n '__impact_at \'profile add\'' -l bucket -x -d 'Results bucket'
 complete -c impact -n '__impact_at \'profile add\'' -l sts -x -d 'STS endpoint for temporary credentials (AssumeRoleWithWebIdentity)'
@@ -234,6 +235,7 @@ complete -c impact -n '__impact_at \'drs info\'' -s h -l help -x -d 'Print this 
 complete -c impact -n '__impact_at \'drs download\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'drs download\'' -s o -l output -x -a '(__fish_complete_directories)' -d 'Folder to write into (default: the current folder)'
 complete -c impact -n '__impact_at \'drs download\'' -l parallel -x -d 'Files transferred at once (default 4)'
+complete -c impact -n '__impact_at \'drs download\'' -l allow-unverified -x -d 'Also download objects with no checksum impact can verify (checked by size only, with a warning)'
 complete -c impact -n '__impact_at \'run\'' -a 'submit' -d 'Submit a workflow run (prints the run id)'
 complete -c impact -n '__impact_at \'run\'' -a 'list' -d 'List your runs, newest first'
 complete -c impact -n '__impact_at \'run\'' -a 'show' -d 'Show a run: state, timings, request, outputs, tasks'

@@ -154,6 +154,24 @@ std::string read_private_file(const fs::path& path, std::size_t max_bytes) {
     throw Error(ErrorKind::io, path.string() + " is not a regular file of yours; impact does not read private data from it",
                 "remove it");
   }
+  // As OpenSSH does for private keys: a file other users may read or change, or one in a folder they may
+  // write to (and so swap the file), is refused rather than trusted.
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    throw Error(ErrorKind::io,
+                fmt::format("{} can be read or changed by other users (mode {:04o}); impact does not use private data from it",
+                            path.string(), st.st_mode & 07777),
+                fmt::format("run: chmod 600 {} (and treat what it holds as exposed: log in again, replace the keys)", path.string()));
+  }
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  struct stat ds {};
+  if (::stat(dir.c_str(), &ds) == 0 && (ds.st_mode & 022) != 0 && (ds.st_mode & S_ISVTX) == 0) {
+    ::close(fd);
+    throw Error(ErrorKind::io,
+                fmt::format("the folder {} can be written by other users (mode {:04o}); impact does not use the private file {} in it",
+                            dir.string(), ds.st_mode & 07777, path.filename().string()),
+                fmt::format("run: chmod 700 {}", dir.string()));
+  }
   return read_all(fd, path, max_bytes);
 }
 

@@ -110,7 +110,7 @@ test('several objects and a bundle: bulk requests, folders, verified files; a se
   assert.ok(files.every((f) => f.status === 'downloaded' && f.checksum === 'sha-256'), r.stdout);
   assert.equal(fs.statSync(path.join(out, 'empty.bin')).size, 0);
   assert.equal(fs.statSync(path.join(out, 'blob-64k.bin')).size, 65536);
-  assert.deepEqual(fs.readdirSync(out).filter((n) => n.endsWith('.part')), []);
+  assert.deepEqual(fs.readdirSync(out).filter((n) => n.includes('.impact-part')), []);
   // one bulk round for the objects (per credential form) and one for access URLs, no per-object GETs
   assert.match(r.stderr, /^\* OPTIONS \S+\/objects 200/m);
   assert.match(r.stderr, /^\* POST \S+\/objects 200/m);
@@ -132,14 +132,14 @@ test('202 Accepted with Retry-After is waited for, then the object is fetched', 
   assert.equal(fs.readFileSync(path.join(dir, 'o', 'blob-slow.txt')).length > 0, true);
 });
 
-test('a .part left by an interrupted download is resumed with Range and verified', async (t) => {
+test('a .impact-part left by an interrupted download is resumed with Range and verified', async (t) => {
   const dir = localProfile(t);
   const full = path.join(dir, 'full');
   assert.equal((await impactAsync(dir, ['drs', 'download', uri('blob-8m'), '-o', full])).code, 0);
   const bytes = fs.readFileSync(path.join(full, 'blob-8m.bin'));
   const out = path.join(dir, 'out');
   fs.mkdirSync(out);
-  fs.writeFileSync(path.join(out, 'blob-8m.bin.part'), bytes.subarray(0, 3000000));
+  fs.writeFileSync(path.join(out, 'blob-8m.bin.impact-part'), bytes.subarray(0, 3000000));
   const r = await impactAsync(dir, ['--debug', 'drs', 'download', uri('blob-8m'), '-o', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /^> Range: bytes=3000000-$/m);
@@ -147,7 +147,7 @@ test('a .part left by an interrupted download is resumed with Range and verified
   const f = JSON.parse(r.stdout).files[0];
   assert.equal(f.resumed_from, 3000000);
   assert.equal(fileSha(path.join(out, 'blob-8m.bin')), sha256(bytes));
-  assert.ok(!fs.existsSync(path.join(out, 'blob-8m.bin.part')));
+  assert.ok(!fs.existsSync(path.join(out, 'blob-8m.bin.impact-part')));
 });
 
 // ------------------------------------------------------------------ scripted servers
@@ -159,7 +159,7 @@ async function scripted(t, objects, { maxBulk, bulkLimit } = {}) {
     if (!o) { res.writeHead(404); return res.end(); }
     const m = /^bytes=(\d+)-$/.exec(req.headers.range || '');
     const start = m ? Number(m[1]) : 0;
-    const body = o.bytes.subarray(start);
+    const body = (o.sent || o.bytes).subarray(start);  // `sent`: a server that sends other bytes than it declares
     res.writeHead(m ? 206 : 200, { 'Content-Length': body.length, 'Accept-Ranges': 'bytes',
       ...(m ? { 'Content-Range': `bytes ${start}-${o.bytes.length - 1}/${o.bytes.length}` } : {}) });
     res.end(body);
@@ -171,7 +171,7 @@ async function scripted(t, objects, { maxBulk, bulkLimit } = {}) {
   const accessUrl = (o) => ({ url: `${proxy.url}/data/${o.key}`, headers: ['X-Test-Auth: s3cr3t-header-value'] });
   const render = (o) => ({
     id: o.id, name: o.name, self_uri: `drs://x/${o.id}`, size: o.bytes.length, created_time: '2024-01-01T00:00:00Z',
-    checksums: [{ type: 'sha-256', checksum: o.sha || sha256(o.bytes) }],
+    checksums: o.checksums || [{ type: 'sha-256', checksum: o.sha || sha256(o.bytes) }],
     access_methods: [o.viaAccessId ? { type: 'https', access_id: 'a1' } : { type: 'https', access_url: accessUrl(o) }],
   });
   const srv = await server(t, (req, body) => {
@@ -202,14 +202,14 @@ function blob(id, n, extra = {}) {
   return { id, key: id.replace(/[^a-z0-9]/gi, '_'), name: `${id}.bin`, bytes, ...extra };
 }
 
-test('a download killed mid-way resumes from its .part file', async (t) => {
+test('a download killed mid-way resumes from its .impact-part file', async (t) => {
   const dir = home(t);
   const o = blob('big', 400000);
   const s = await scripted(t, [o]);
   assert.equal(impact(dir, ['profile', 'add', 'x', '--drs', `d=${s.drs}`]).code, 0);
   s.proxy.addFault({ path: '^/data/', trickle: 40000, times: 1 });
   const out = path.join(dir, 'out');
-  const part = path.join(out, 'big.bin.part');
+  const part = path.join(out, 'big.bin.impact-part');
   const child = spawn(BIN, ['drs', 'download', `drs://${new URL(s.drs).host}/big`, '-o', out],
     { env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_CACHE_HOME: path.join(dir, 'cache') } });
   const exited = new Promise((ok) => child.on('close', ok));
@@ -272,6 +272,81 @@ test('a signed URL refused with 403 (expired) is asked for again, once', async (
   const bad = await impactAsync(dir, ['drs', 'download', `drs://${new URL(s.drs).host}/e`, '-o', path.join(dir, 'o2')]);
   assert.equal(bad.code, 5, bad.stderr);
   assert.match(bad.stderr, /downloading drs:\/\/\S+ failed: HTTP 403: Request has expired/);
+});
+
+// Issue 22, finding 1: another user plants links in a shared download folder.
+test('links planted in the download folder are refused (exit 1 when all fail); the victims are unchanged', async (t) => {
+  const dir = home(t);
+  const objects = [blob('good', 1000), blob('app', 1000), blob('dang', 10), blob('fine', 100)];
+  const s = await scripted(t, objects);
+  assert.equal(impact(dir, ['profile', 'add', 'x', '--drs', `d=${s.drs}`]).code, 0);
+  const host = new URL(s.drs).host;
+  const out = path.join(dir, 'out');
+  fs.mkdirSync(out);
+  const victim = path.join(dir, 'victim');     // larger than good.bin: truncated to it before
+  const small = path.join(dir, 'small');       // smaller than app.bin: resumed into (Range: bytes=12-) before
+  fs.writeFileSync(victim, 'v'.repeat(5000));
+  fs.writeFileSync(small, 'twelve bytes');
+  fs.symlinkSync(victim, path.join(out, 'good.bin.impact-part'));
+  fs.symlinkSync(small, path.join(out, 'app.bin.impact-part'));
+  fs.symlinkSync(path.join(dir, 'created'), path.join(out, 'dang.bin.impact-part'));
+  const links = ['good', 'app', 'dang'];
+  const r = await impactAsync(dir, ['drs', 'download', ...links.map((id) => `drs://${host}/${id}`), '-o', out]);
+  assert.equal(r.code, 1, r.stderr);
+  for (const id of links) assert.match(r.stderr, new RegExp(`impact: ${id}\\.bin\\.impact-part is a symbolic link; impact does not follow links`));
+  assert.doesNotMatch(r.stdout, /downloaded/);
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'v'.repeat(5000));
+  assert.equal(fs.readFileSync(small, 'utf8'), 'twelve bytes');
+  assert.ok(!fs.existsSync(path.join(dir, 'created')), 'a dangling link\'s target is not created');
+  assert.ok(!fs.existsSync(path.join(out, 'good.bin')), 'nothing at the final name');
+  assert.ok(!s.proxy.requests().length, 'nothing was fetched for them');
+  // with a good object beside them: it is downloaded, the others still refused (exit 6)
+  const mixed = await impactAsync(dir, ['drs', 'download', `drs://${host}/good`, `drs://${host}/fine`, '-o', out, '--json']);
+  assert.equal(mixed.code, 6, mixed.stderr);
+  const files = JSON.parse(mixed.stdout).files;
+  assert.equal(files[0].status, 'failed');
+  assert.equal(files[0].kind, 'io');
+  assert.equal(files[1].status, 'downloaded');
+  assert.equal(fileSha(path.join(out, 'fine.bin')), sha256(objects[3].bytes));
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'v'.repeat(5000));
+});
+
+// Issue 22, finding 4.
+test('a server that keeps sending past the declared size fails the object; nothing beyond the size is written', async (t) => {
+  const dir = home(t);
+  const o = blob('endless', 1000, { sent: crypto.randomBytes(8 << 20) });
+  const s = await scripted(t, [o]);
+  assert.equal(impact(dir, ['profile', 'add', 'x', '--drs', `d=${s.drs}`]).code, 0);
+  const out = path.join(dir, 'out');
+  const r = await impactAsync(dir, ['drs', 'download', `drs://${new URL(s.drs).host}/endless`, '-o', out]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /endless: the server sent more than the 1000 bytes the DRS object declares/);
+  assert.deepEqual(fs.readdirSync(out), [], 'no final file and no oversized .impact-part');
+});
+
+// Issue 22, finding 7: SECURITY.md promises no unverified file under a final name.
+test('an object with no checksum impact can verify is not fetched unless --allow-unverified', async (t) => {
+  const dir = home(t);
+  const o = blob('nosum', 500, { checksums: [{ type: 'etag', checksum: 'abc' }] });
+  const s = await scripted(t, [o]);
+  assert.equal(impact(dir, ['profile', 'add', 'x', '--drs', `d=${s.drs}`]).code, 0);
+  const out = path.join(dir, 'out');
+  const u = `drs://${new URL(s.drs).host}/nosum`;
+  const r = await impactAsync(dir, ['drs', 'download', u, '-o', out]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /no checksum impact can verify \(offered: etag\); not downloaded/);
+  assert.match(r.stderr, /hint: .*--allow-unverified/);
+  assert.deepEqual(fs.readdirSync(out), []);
+  assert.equal(s.proxy.requests().length, 0, 'no byte was fetched');
+  const ok = await impactAsync(dir, ['drs', 'download', u, '-o', out, '--allow-unverified', '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const f = JSON.parse(ok.stdout).files[0];
+  assert.equal(f.status, 'downloaded');
+  assert.equal(f.checksum, '');
+  assert.equal(fileSha(path.join(out, 'nosum.bin')), sha256(o.bytes));
+  const warned = await impactAsync(dir, ['drs', 'download', u, '-o', path.join(dir, 'o2'), '--allow-unverified']);
+  assert.equal(warned.code, 0, warned.stderr);
+  assert.match(warned.stderr, /nosum\.bin: not verified/);
 });
 
 test('names from the server cannot leave the folder', async (t) => {

@@ -209,3 +209,19 @@ test('impact token from curl and Python requests: the token reaches the server a
   assert.ok(all.some((l) => /^curl /.test(l)) && all.some((l) => /(^|\/)python3 - /.test(l)), 'the watch saw curl and python3 run');
   assert.deepEqual(all.filter((l) => l.includes(state.access_token)), []);
 });
+
+test('SPE4HD (WESkit): a Snakemake run submitted, waited for, its log read, shown, its presigned outputs downloaded', async (t) => {
+  const dir = home(t);
+  const wes = fed.services['wes-weskit'];
+  assert.ok(wes, 'the federation runs its WESkit-mode WES');
+  assert.equal(impact(dir, ['profile', 'add', 'spe4hd', '--wes', wes]).code, 0);
+  const token = (await userToken('alice')).access_token;
+  const r = await script(path.join(EXAMPLES, 'spe4hd', 'run.sh'), ['results'], { dir, env: { IMPACT_TOKEN: token, IMPACT_POLL: '1s' } });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const runId = /^([0-9a-f-]{36})\tCOMPLETE$/m.exec(r.stdout)[1];
+  assert.match(r.stdout, /^\$ impact run logs /m);
+  assert.match(r.stdout, /Output\s+S3: .*results\/total\.txt\?.*=REDACTED/);
+  const vcf = path.join(EXAMPLES, 'spe4hd', 'example.vcf');
+  assert.equal(Number(fs.readFileSync(path.join(dir, 'results', 'results', 'total.txt'), 'utf8')), records(vcf));
+  assert.match(r.stdout, new RegExp(`Done: run ${runId}`));
+});

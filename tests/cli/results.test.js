@@ -45,6 +45,9 @@ test.before(async () => {
   await s3.putObject(BUCKET, `runs/${RUN}-empty/empty.txt`, '');
   for (const k of ['../../escape.txt', 'ok.txt', 'a\x01b', '//x', 'sub/../../up.txt'])
     await s3.putObject(BUCKET, `runs/${RUN}-hostile/${k}`, `content of ${k}`);
+  await s3.putObject(BUCKET, `runs/${RUN}-links/one.bin`, MID);
+  for (const k of ['small.txt', 'sub/evil.txt', 'deep/er/evil.txt', 'ok.txt'])
+    await s3.putObject(BUCKET, `runs/${RUN}-links/${k}`, `content of ${k}`);
   const many = Array.from({ length: 1005 }, (_, i) => `runs/${RUN}-many/${String(i).padStart(4, '0')}.txt`);
   for (let i = 0; i < many.length; i += 32) await Promise.all(many.slice(i, i + 32).map((k) => s3.putObject(BUCKET, k, k)));
 });
@@ -100,6 +103,7 @@ test('a full disk: a ranged download fails before it starts, a single GET when t
       assert.match(ranged.stderr, /not enough free space for .*mid\.bin: 33554432 bytes to write, \d+ free/);
       assert.match(ranged.stderr, /free some space or download to another folder/);
       assert.doesNotMatch(ranged.stderr, /^mid\.bin /m, 'nothing at the final path');
+      assert.doesNotMatch(ranged.stderr, /^mid\.bin\.impact-part /m, 'no sparse temporary left behind');
       // One GET of 32 MiB: the disk fills part way through the transfer.
       const single = onSmallDisk(['results', 'download', `${RUN}-mid`, '-o', small, '--part-size', '64M']);
       assert.equal(single.code, 1, single.stderr);
@@ -202,6 +206,45 @@ test('hostile keys are refused one by one; the rest is downloaded (exit 6)', asy
   assert.equal(ls.code, 0, ls.stderr);
   assert.match(ls.stdout, /a\?b\t/);
   assert.ok(!/[\x00-\x08\x0b-\x1f]/.test(ls.stdout));
+});
+
+// Issue 22, finding 1: another user plants links in a shared destination folder.
+test('links planted in the destination (temporaries, the final name, folders on the way) are refused; nothing outside changes', async (t) => {
+  const dir = setup(t);
+  const out = path.join(dir, 'out');
+  const elsewhere = path.join(dir, 'elsewhere');
+  const victim = path.join(dir, 'victim');       // smaller than one.bin: a ranged download grew it before
+  const big = path.join(dir, 'big-victim');      // larger than small.txt: truncated to it before
+  fs.mkdirSync(path.join(out, 'deep'), { recursive: true });
+  fs.mkdirSync(elsewhere);
+  fs.writeFileSync(victim, 'twelve bytes');
+  fs.writeFileSync(big, 'v'.repeat(20000));
+  fs.symlinkSync(victim, path.join(out, 'one.bin.impact-part'));
+  fs.symlinkSync(big, path.join(out, 'small.txt.impact-part'));
+  fs.symlinkSync('../elsewhere', path.join(out, 'sub'));
+  fs.symlinkSync(elsewhere, path.join(out, 'deep', 'er'));
+  const r = await impactAsync(dir, ['results', 'download', `${RUN}-links`, '-o', out, '--part-size', '8M', '--json'], { env: KEYS });
+  assert.equal(r.code, 6, r.stderr);
+  const s = JSON.parse(r.stdout);
+  const byPath = Object.fromEntries(s.files.map((f) => [f.path, f]));
+  assert.equal(byPath['ok.txt'].status, 'downloaded');
+  assert.equal(fs.readFileSync(path.join(out, 'ok.txt'), 'utf8'), 'content of ok.txt');
+  for (const [p, link] of [['one.bin', 'one.bin.impact-part'], ['small.txt', 'small.txt.impact-part'], ['sub/evil.txt', 'sub'],
+    ['deep/er/evil.txt', 'deep/er']]) {
+    assert.equal(byPath[p].status, 'failed', p);
+    assert.match(byPath[p].error, new RegExp(`^${link.replace(/\./g, '\\.')} is a symbolic link; impact does not follow links`));
+  }
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'twelve bytes');
+  assert.equal(fs.statSync(victim).size, 12);
+  assert.equal(fs.readFileSync(big, 'utf8'), 'v'.repeat(20000));
+  assert.deepEqual(fs.readdirSync(elsewhere), []);
+  assert.ok(fs.lstatSync(path.join(out, 'one.bin.impact-part')).isSymbolicLink(), 'the planted link is left for the user to see');
+  // Without --json: one error line per refused object, naming the path below the destination, exit 1 when all fail.
+  fs.rmSync(path.join(out, 'ok.txt'));
+  const only = await impactAsync(dir, ['results', 'download', `${RUN}-links`, '-o', out, '--include', 'one.bin'], { env: KEYS });
+  assert.equal(only.code, 1, only.stderr);
+  assert.match(only.stderr, /one\.bin\.impact-part is a symbolic link/);
+  assert.equal(fs.statSync(victim).size, 12);
 });
 
 test('progress on a terminal (bytes, rate, ETA, files); one summary line otherwise', async (t) => {

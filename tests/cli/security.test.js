@@ -139,6 +139,33 @@ test('a symbolic link in place of the token file or its lock is refused, and the
   assert.equal(l.stderr.split('\n').filter((x) => x && !x.startsWith('hint:')).length, 1, 'one error line');
 });
 
+// Issue 22, finding 8: as OpenSSH does for keys, private files others could read or swap are refused.
+test('a token file other users can read or write, or a token folder they can write, is refused with a chmod hint', async (t) => {
+  const dir = home(t);
+  assert.equal(impact(dir, ['profile', 'add', 'local', '--registry', fed.registry]).code, 0);
+  const li = await login(dir, ['--no-qr'], (code) => approve(code, 'alice'));
+  assert.equal(li.code, 0, li.stderr);
+  const state = readTokenState(dir);
+  const file = tokenFile(dir);
+  const folder = path.dirname(file);
+  fs.chmodSync(file, 0o666);
+  const r = impact(dir, ['token']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /local\.json can be read or changed by other users \(mode 0666\)/);
+  assert.match(r.stderr, /hint: run: chmod 600 .*local\.json/);
+  assert.ok(!r.stdout.includes(state.access_token) && !r.stderr.includes(state.access_token));
+  fs.chmodSync(file, 0o600);
+  fs.chmodSync(folder, 0o777);
+  const f = impact(dir, ['token']);
+  assert.equal(f.code, 1, f.stderr);
+  assert.match(f.stderr, /the folder .*tokens can be written by other users \(mode 0777\)/);
+  assert.match(f.stderr, /hint: run: chmod 700 .*tokens/);
+  fs.chmodSync(folder, 0o700);
+  const ok = impact(dir, ['token']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), state.access_token);
+});
+
 // (impactAsync: the HTTPS servers live in this process.)
 // A self-signed certificate for `san` (e.g. IP:127.0.0.1), made with the openssl tool in `dir`.
 function selfSigned(dir, name, san) {

@@ -84,15 +84,16 @@ TEST_CASE("every profile setting is written, read back and shown in JSON") {
   p.beacons = {{"b", "https://beacon.example.org/api"}};
   p.drs = {{"d", "https://drs.example.org/ga4gh/drs/v1"}};
   p.wes = "https://wes.example.org/ga4gh/wes/v1";
+  p.wes_engine = "cwltool";
   p.storage = StorageConfig{"https://s3.example.org", "bucket-1", "eu-1", "https://sts.example.org", "/keys", "p/{run_id}/"};
   p.trusted_visa_issuers = {{"https://visas.example.org/", "https://visas.example.org/jwks"}};
   p.drs_resolver = "https://resolver.example.org";
   c.profiles()[p.name] = p;
   const auto back = Config::parse(c.serialize(), "round-trip").profiles().at("all");
   CHECK(std::tie(back.registry, back.issuer, back.client_id, back.client_secret_file, back.scopes, back.beacons, back.drs,
-                 back.wes, back.trusted_visa_issuers, back.drs_resolver) ==
+                 back.wes, back.wes_engine, back.trusted_visa_issuers, back.drs_resolver) ==
         std::tie(p.registry, p.issuer, p.client_id, p.client_secret_file, p.scopes, p.beacons, p.drs, p.wes,
-                 p.trusted_visa_issuers, p.drs_resolver));
+                 p.wes_engine, p.trusted_visa_issuers, p.drs_resolver));
   REQUIRE(back.storage);
   CHECK(std::tie(back.storage->url, back.storage->bucket, back.storage->region, back.storage->sts, back.storage->keys_file,
                  back.storage->result_prefix) == std::tie(p.storage->url, p.storage->bucket, p.storage->region,
@@ -102,7 +103,7 @@ TEST_CASE("every profile setting is written, read back and shown in JSON") {
     "issuer": "https://login.example.org", "client_id": "client-1", "client_secret_file": "/secret/file",
     "scopes": ["openid", "s2"], "beacons": {"b": "https://beacon.example.org/api"},
     "drs": {"d": "https://drs.example.org/ga4gh/drs/v1"}, "wes": "https://wes.example.org/ga4gh/wes/v1",
-    "storage": {"url": "https://s3.example.org", "bucket": "bucket-1", "region": "eu-1", "sts": "https://sts.example.org",
+    "wes_engine": "cwltool", "storage": {"url": "https://s3.example.org", "bucket": "bucket-1", "region": "eu-1", "sts": "https://sts.example.org",
                 "keys_file": "/keys", "result_prefix": "p/{run_id}/"},
     "trusted_visa_issuers": {"https://visas.example.org/": "https://visas.example.org/jwks"},
     "drs_resolver": "https://resolver.example.org"})"));

@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <iterator>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +15,7 @@
 using namespace impact;
 using impact::test::MiniServer;
 using impact::test::reply;
+using impact::test::Reply;
 using nlohmann::json;
 
 namespace {
@@ -62,6 +65,16 @@ drs::Settings settings_for(const MiniServer& s, auth::Credentials* c) {
 }
 
 std::string json_reply_headers() { return "Content-Type: application/json\r\n"; }
+
+// The answer for a DRS object served at `url`, with these checksums.
+Reply object_reply(const std::string& id, const std::string& name, std::size_t size, const json& checksums,
+                   const std::string& url) {
+  return reply(200,
+               json{{"id", id}, {"name", name}, {"size", size}, {"checksums", checksums},
+                    {"access_methods", {{{"type", "https"}, {"access_url", {{"url", url}}}}}}}
+                   .dump(),
+               json_reply_headers());
+}
 
 }  // namespace
 
@@ -216,12 +229,7 @@ TEST_CASE("a large object comes in parallel ranged segments, is joined, verified
       return reply(206, body.substr(a, b - a + 1),
                    "Content-Range: bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(body.size()) + "\r\n");
     }
-    return reply(200,
-                 json{{"id", "big"}, {"name", "big.bin"}, {"size", body.size()},
-                      {"checksums", {{{"type", "sha-256"}, {"checksum", sha}}}},
-                      {"access_methods", {{{"type", "https"}, {"access_url", {{"url", self}}}}}}}
-                     .dump(),
-                 json_reply_headers());
+    return object_reply("big", "big.bin", body.size(), {{{"type", "sha-256"}, {"checksum", sha}}}, self);
   });
   self = s.url("/data");
   drs::Client c(settings_for(s, nullptr));
@@ -229,7 +237,7 @@ TEST_CASE("a large object comes in parallel ranged segments, is joined, verified
   opt.dir = dir.path() / "out";
   opt.segment_bytes = 30000;  // 4 segments: 30000, 30000, 30000, 10000
   std::filesystem::create_directories(opt.dir);
-  std::ofstream(opt.dir / "big.bin.part.2", std::ios::binary) << body.substr(60000, 1234);  // left by a killed run
+  std::ofstream(opt.dir / "big.bin.impact-part.2", std::ios::binary) << body.substr(60000, 1234);  // left by a killed run
   const std::string u = "drs://127.0.0.1:" + std::to_string(s.port()) + "/big";
   auto res = drs::download(c, {u}, opt);
   REQUIRE(res.size() == 1);
@@ -238,10 +246,210 @@ TEST_CASE("a large object comes in parallel ranged segments, is joined, verified
   CHECK(res[0].resumed_from == 1234);
   CHECK(res[0].checksum_type == "sha-256");
   CHECK(drs::file_digest(opt.dir / "big.bin", "sha-256") == sha);
-  CHECK(std::distance(std::filesystem::directory_iterator(opt.dir), {}) == 1);  // no .part files left
+  CHECK(std::distance(std::filesystem::directory_iterator(opt.dir), {}) == 1);  // no .impact-part files left
   std::vector<std::string> ranges;
   for (const auto& r : s.requests())
     if (r.target == "/data") ranges.push_back(r.headers.at("range"));
   std::sort(ranges.begin(), ranges.end());
   CHECK(ranges == std::vector<std::string>{"bytes=0-29999", "bytes=30000-59999", "bytes=61234-89999", "bytes=90000-99999"});
+}
+
+namespace {
+
+// A DRS server for download tests: objects by id, each served at /data/<id> (Range honoured unless
+// `ignore_range`), with `sent` in place of the real body when set (a server that lies or keeps sending).
+struct Served {
+  std::string name, body, sent;
+  std::vector<std::pair<std::string, std::string>> checksums;  // empty: the sha-256 of body
+  bool ignore_range = false;
+};
+
+struct DrsServer {
+  std::map<std::string, Served> objects;
+  std::string sha_of(const std::string& body) {
+    impact::test::TempDir d;
+    std::ofstream(d.path() / "f", std::ios::binary) << body;
+    return drs::file_digest(d.path() / "f", "sha-256");
+  }
+  MiniServer server{[this](const impact::test::SeenRequest& rq) {
+    if (rq.method == "OPTIONS") return reply(200, R"({"supported_types":["None"]})", json_reply_headers());
+    const std::string path = rq.target.substr(0, rq.target.find('?'));
+    const std::string id = path.substr(path.rfind('/') + 1);
+    auto it = objects.find(id);
+    if (it == objects.end()) return reply(404, R"({"msg":"no","status_code":404})", json_reply_headers());
+    const Served& o = it->second;
+    if (rq.target.rfind("/data/", 0) == 0) {
+      const std::string& data = o.sent.empty() ? o.body : o.sent;
+      auto r = rq.headers.find("range");
+      if (r == rq.headers.end() || o.ignore_range) return reply(200, data);
+      std::size_t a = 0, b = data.size() - 1;
+      std::sscanf(r->second.c_str(), "bytes=%zu-%zu", &a, &b);
+      return reply(206, data.substr(a, b - a + 1), "Content-Range: bytes " + std::to_string(a) + "-" + std::to_string(b) + "/*\r\n");
+    }
+    json sums = json::array();
+    for (const auto& [t, v] : o.checksums) sums.push_back({{"type", t}, {"checksum", v}});
+    return object_reply(id, o.name, o.body.size(), sums, server.url("/data/" + id));
+  }};
+  void add(const std::string& id, Served o) {
+    if (o.checksums.empty()) o.checksums.push_back({"sha-256", sha_of(o.body)});
+    objects[id] = std::move(o);
+  }
+  std::string uri(const std::string& id) const { return "drs://127.0.0.1:" + std::to_string(server.port()) + "/" + id; }
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string error_text(const drs::DownloadResult& r) {
+  if (!r.error) return {};
+  try {
+    std::rethrow_exception(r.error);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("DRS: a server that keeps sending past the declared size fails the object; nothing beyond it is written") {
+  DrsServer srv;
+  srv.add("endless", {"endless.bin", std::string(1000, 'a'), std::string(4u << 20, 'b'), {}, false});
+  // a segmented object whose server answers every Range with the whole (larger) body
+  srv.add("seg", {"seg.bin", std::string(100000, 'c'), std::string(3u << 20, 'd'), {}, true});
+  // a .impact-part to resume, and a server that ignores the Range and sends the object from byte 0
+  srv.add("resume", {"resume.bin", std::string(3000, 'e'), {}, {}, true});
+  impact::test::TempDir dir;
+  drs::Client c(settings_for(srv.server, nullptr));
+  drs::DownloadOptions opt;
+  opt.dir = dir.path() / "out";
+  opt.segment_bytes = 30000;
+  std::filesystem::create_directories(opt.dir);
+  std::ofstream(opt.dir / "resume.bin.impact-part", std::ios::binary) << std::string(1000, 'e');
+  auto res = drs::download(c, {srv.uri("endless"), srv.uri("seg"), srv.uri("resume")}, opt);
+  REQUIRE(res.size() == 3);
+  for (int i : {0, 1}) {
+    CHECK(res[i].status == drs::DownloadResult::Status::failed);
+    CHECK(error_text(res[i]).find("the server sent more than the") != std::string::npos);
+    CHECK(kind_of([&] { std::rethrow_exception(res[i].error); }) == ErrorKind::protocol);
+  }
+  CHECK(res[2].status == drs::DownloadResult::Status::downloaded);
+  CHECK(slurp(opt.dir / "resume.bin") == std::string(3000, 'e'));
+  // Nothing is left but the good file: no final name and no huge .impact-part for the endless ones.
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(opt.dir)) left.push_back(e.path().filename().string());
+  CHECK(left == std::vector<std::string>{"resume.bin"});
+}
+
+TEST_CASE("DRS: a link planted in the folder is refused and never written, truncated, created or removed through") {
+  DrsServer srv;
+  srv.add("good", {"good.bin", std::string(5000, 'g'), {}, {}, false});
+  srv.add("final", {"final.bin", std::string(100, 'f'), {}, {}, false});
+  srv.add("big", {"big.bin", std::string(100000, 'B'), {}, {}, false});
+  srv.add("dangling", {"dangling.bin", std::string(10, 'd'), {}, {}, false});
+  impact::test::TempDir dir;
+  namespace fs = std::filesystem;
+  const fs::path out = dir.path() / "out", victim = dir.path() / "victim", small = dir.path() / "small";
+  fs::create_directories(out);
+  std::ofstream(victim, std::ios::binary) << std::string(20000, 'v');  // larger than good.bin: truncated before
+  std::ofstream(small, std::ios::binary) << "twelve bytes";              // smaller: appended to with Range before
+  fs::create_symlink(victim, out / "good.bin.impact-part");
+  fs::create_symlink(victim, out / "final.bin");
+  fs::create_symlink(small, out / "big.bin.impact-part.1");
+  fs::create_symlink(dir.path() / "created", out / "dangling.bin.impact-part");
+  drs::Client c(settings_for(srv.server, nullptr));
+  drs::DownloadOptions opt;
+  opt.dir = out;
+  opt.segment_bytes = 30000;
+  auto res = drs::download(c, {srv.uri("good"), srv.uri("final"), srv.uri("big"), srv.uri("dangling")}, opt);
+  REQUIRE(res.size() == 4);
+  const std::vector<std::string> names{"good.bin.impact-part", "final.bin", "big.bin.impact-part.1", "dangling.bin.impact-part"};
+  for (std::size_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(res[i].status == drs::DownloadResult::Status::failed);
+    CHECK(error_text(res[i]).find(names[i] + " is a symbolic link") != std::string::npos);
+    CHECK(kind_of([&] { std::rethrow_exception(res[i].error); }) == ErrorKind::io);
+    CHECK(fs::is_symlink(out / names[i]));  // the links are left for the user to look at
+  }
+  CHECK(slurp(victim) == std::string(20000, 'v'));
+  CHECK(slurp(small) == "twelve bytes");
+  CHECK_FALSE(fs::exists(fs::symlink_status(dir.path() / "created")));
+  CHECK_FALSE(fs::exists(out / "good.bin"));
+}
+
+TEST_CASE("DRS: a link at a bundle's folder is refused; nothing is written behind it") {
+  namespace fs = std::filesystem;
+  impact::test::TempDir dir;
+  const fs::path out = dir.path() / "out", elsewhere = dir.path() / "elsewhere";
+  fs::create_directories(out);
+  fs::create_directories(elsewhere);
+  fs::create_symlink("../elsewhere", out / "bundle");
+  std::string self;
+  MiniServer s([&](const auto& rq) {
+    if (rq.method == "OPTIONS") return reply(200, R"({"supported_types":["None"]})", json_reply_headers());
+    if (rq.target.find("/data") != std::string::npos) return reply(200, "abc");
+    if (rq.target.substr(0, rq.target.find('?')).ends_with("/b"))
+      return reply(200,
+                   json{{"id", "b"}, {"name", "bundle"}, {"size", 3}, {"checksums", json::array()},
+                        {"contents", {{{"name", "member.txt"}, {"id", "m"}}}}}
+                       .dump(),
+                   json_reply_headers());
+    return object_reply("m", "member.txt", 3, {{{"type", "md5"}, {"checksum", "900150983cd24fb0d6963f7d28e17f72"}}}, self);
+  });
+  self = s.url("/data");
+  drs::Client c(settings_for(s, nullptr));
+  drs::DownloadOptions opt;
+  opt.dir = out;
+  auto res = drs::download(c, {"drs://127.0.0.1:" + std::to_string(s.port()) + "/b"}, opt);
+  REQUIRE(res.size() == 1);
+  CHECK(res[0].status == drs::DownloadResult::Status::failed);
+  CHECK(error_text(res[0]).find("bundle is a symbolic link") != std::string::npos);
+  CHECK(fs::is_empty(elsewhere));
+}
+
+TEST_CASE("DRS: temporary names never collide with objects: a download of X leaves an object named X.part alone") {
+  DrsServer srv;
+  srv.add("x", {"X", "the object X", {}, {}, false});
+  srv.add("xpart", {"X.part", "an object named X.part", {}, {}, false});
+  srv.add("sneaky", {"X.impact-part", "named like a temporary", {}, {}, false});
+  impact::test::TempDir dir;
+  drs::Client c(settings_for(srv.server, nullptr));
+  drs::DownloadOptions opt;
+  opt.dir = dir.path() / "out";
+  auto first = drs::download(c, {srv.uri("xpart")}, opt);
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].status == drs::DownloadResult::Status::downloaded);
+  auto second = drs::download(c, {srv.uri("x"), srv.uri("sneaky")}, opt);
+  REQUIRE(second.size() == 2);
+  CHECK(second[0].status == drs::DownloadResult::Status::downloaded);
+  CHECK(second[1].status == drs::DownloadResult::Status::downloaded);
+  CHECK(slurp(opt.dir / "X.part") == "an object named X.part");
+  CHECK(slurp(opt.dir / "X") == "the object X");
+  CHECK(second[1].path.filename() == "sneaky");  // not X.impact-part: the id, as for any unusable name
+  CHECK(slurp(opt.dir / "sneaky") == "named like a temporary");
+  CHECK(drs::safe_name("a.impact-part", "b.impact-state.tmp") == "b_impact-state.tmp");
+}
+
+TEST_CASE("DRS: an object with no checksum impact can verify is not fetched unless unverified files are allowed") {
+  DrsServer srv;
+  srv.add("plain", {"plain.txt", "no checksum here", {}, {{"etag", "abc"}}, false});
+  impact::test::TempDir dir;
+  drs::Client c(settings_for(srv.server, nullptr));
+  drs::DownloadOptions opt;
+  opt.dir = dir.path() / "out";
+  auto res = drs::download(c, {srv.uri("plain")}, opt);
+  REQUIRE(res.size() == 1);
+  CHECK(res[0].status == drs::DownloadResult::Status::failed);
+  CHECK(res[0].no_checksum);
+  CHECK(error_text(res[0]).find("no checksum impact can verify (offered: etag)") != std::string::npos);
+  CHECK(kind_of([&] { std::rethrow_exception(res[0].error); }) == ErrorKind::protocol);
+  CHECK(std::filesystem::is_empty(opt.dir));
+  for (const auto& r : srv.server.requests()) CHECK(r.target.rfind("/data/", 0) != 0);  // nothing fetched
+  opt.allow_unverified = true;
+  res = drs::download(c, {srv.uri("plain")}, opt);
+  REQUIRE(res.size() == 1);
+  CHECK(res[0].status == drs::DownloadResult::Status::downloaded);
+  CHECK(res[0].checksum_type.empty());
+  CHECK(slurp(opt.dir / "plain.txt") == "no checksum here");
 }

@@ -110,3 +110,27 @@ TEST_CASE("read_private_file reads a regular file and refuses links and non-file
     CHECK(e.kind() == ErrorKind::not_found);
   }
 }
+
+TEST_CASE("read_private_file refuses files others can read or write, and folders others can write (issue 22)") {
+  test::TempDir tmp;
+  const auto f = tmp.path() / "secret";
+  write_file_atomic(f, "s3cr3t", 0600);
+  for (unsigned mode : {0666u, 0644u, 0640u, 0604u, 0620u}) {
+    CAPTURE(mode);
+    REQUIRE(::chmod(f.c_str(), mode) == 0);
+    CHECK_THROWS_WITH_AS(read_private_file(f), doctest::Contains("can be read or changed by other users"), Error);
+  }
+  REQUIRE(::chmod(f.c_str(), 0400) == 0);
+  CHECK(read_private_file(f) == "s3cr3t");
+  REQUIRE(::chmod(f.c_str(), 0600) == 0);
+  for (unsigned mode : {0777u, 0770u, 0702u}) {
+    CAPTURE(mode);
+    REQUIRE(::chmod(tmp.path().c_str(), mode) == 0);
+    CHECK_THROWS_WITH_AS(read_private_file(f), doctest::Contains("can be written by other users"), Error);
+  }
+  for (unsigned mode : {01777u, 0755u, 0700u}) {  // sticky (others cannot swap the file), or not writable by others
+    CAPTURE(mode);
+    REQUIRE(::chmod(tmp.path().c_str(), mode) == 0);
+    CHECK(read_private_file(f) == "s3cr3t");
+  }
+}

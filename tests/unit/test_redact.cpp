@@ -41,6 +41,15 @@ TEST_CASE("redact_url removes user-info and sensitive query values") {
   CHECK(redact_url("https://h/x?access_token=" + kJwt) == "https://h/x?access_token=REDACTED");
 }
 
+TEST_CASE("presigned URLs: Signature V2 and V4 lose their signatures and key ids") {
+  CHECK(redact_url("http://127.0.0.1:7480/results/runs/r/out.txt?AWSAccessKeyId=AKIAEXAMPLE&Signature=abc%2Bdef%3D&Expires=1799999999") ==
+        "http://127.0.0.1:7480/results/runs/r/out.txt?AWSAccessKeyId=REDACTED&Signature=REDACTED&Expires=1799999999");
+  CHECK(redact_url("https://s3.example.org/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261204%2Fus-east-1"
+                   "&X-Amz-Date=20261204T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=0123abcd") ==
+        "https://s3.example.org/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED"
+        "&X-Amz-Date=20261204T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=REDACTED");
+}
+
 TEST_CASE("headers: credentials are masked, others pass") {
   CHECK(is_sensitive_header("Authorization"));
   CHECK(is_sensitive_header("x-amz-security-token"));

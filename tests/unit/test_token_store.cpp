@@ -91,6 +91,7 @@ TEST_CASE("token store: corrupt, truncated or foreign files ask for a new login"
                           std::string("\x00\x01garbage", 9)}) {
     CAPTURE(bad);
     { std::ofstream(store.file("p"), std::ios::binary) << bad; }
+    std::filesystem::permissions(store.file("p"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     try {
       store.load("p");
       FAIL("loaded");

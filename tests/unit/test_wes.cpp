@@ -298,3 +298,208 @@ TEST_CASE("sample sheets: header names parameters, JSON cells stay JSON, ragged 
   CHECK(ledger_path("/d", "s.tsv", "wf", "u") == ledger_path("/d", "s.tsv", "wf", "u"));
   CHECK(ledger_path("/d", "s.tsv", "wf", "u") != ledger_path("/d", "t.tsv", "wf", "u"));
 }
+
+// ---- dialects (docs/servers.md)
+
+namespace {
+// sapporo 1.7: WES 1.0 fields, a "1.1" version of its own, seven engines (two with a suffix).
+ServiceInfo sapporo_like() {
+  return info_with({{"workflow_type_versions", {{"CWL", {{"workflow_type_version", {"v1.0", "v1.2"}}}},
+                                                {"SMK", {{"workflow_type_version", {"1.0"}}}}}},
+                    {"supported_wes_versions", {"sapporo-wes-1.1.0"}},
+                    {"supported_filesystem_protocols", {"http", "https", "file", "s3"}},
+                    {"workflow_engine_versions", {{"toil (experimental)", "4.1.0"}, {"cwltool", "3.1"}, {"nextflow", "22.04.4"},
+                                                  {"snakemake", "v7.8.3"}, {"ep3 (experimental)", "v1.7.0"}}}});
+}
+// WESkit: WES 1.0, Snakemake's own version as the SMK type version, workflows only from files.
+ServiceInfo weskit_like() {
+  return info_with({{"workflow_type_versions", {{"SMK", {{"workflow_type_version", {"7.9.0", "7.21.0"}}}},
+                                                {"NFL", {{"workflow_type_version", {"22.10.0"}}}}}},
+                    {"supported_wes_versions", {"1.0.0"}},
+                    {"supported_filesystem_protocols", {"file", "S3"}},
+                    {"workflow_engine_versions", {{"SMK", "7.21.0"}, {"NFL", "22.10.0"}}}});
+}
+RunRequest request_for(std::string type) {
+  RunRequest r;
+  r.workflow_url = "wf";
+  r.type = std::move(type);
+  return r;
+}
+}  // namespace
+
+TEST_CASE("the WES version a service-info claims") {
+  CHECK(wes_version(sapporo_like()) == WesVersion::v1_1);
+  CHECK(wes_version(weskit_like()) == WesVersion::v1_0);
+  CHECK(wes_version(info_with({{"supported_wes_versions", {"1.0.1", "v1.1.0"}}})) == WesVersion::v1_1);
+  CHECK(wes_version(info_with({{"supported_wes_versions", {"2.0"}}})) == WesVersion::v1_1);
+  CHECK(wes_version(info_with({{"supported_wes_versions", {"11.0"}}})) == WesVersion::v1_1);
+  CHECK(wes_version(info_with({{"supported_wes_versions", {"beta"}}})) == WesVersion::unknown);
+  CHECK(wes_version(info_with(json::object())) == WesVersion::unknown);
+}
+
+TEST_CASE("the engine: the profile's choice, else the one that runs the language, else an error naming them") {
+  auto svc = sapporo_like();
+  CHECK(choose_engine(request_for("CWL"), &svc) == "cwltool");  // before toil, whatever the server's order
+  CHECK(choose_engine(request_for("NFL"), &svc) == "nextflow");
+  CHECK(choose_engine(request_for("SMK"), &svc) == "snakemake");
+  auto toil_only = info_with({{"workflow_engine_versions", {{"toil (experimental)", "4"}, {"nextflow", "1"}}}});
+  CHECK(choose_engine(request_for("CWL"), &toil_only) == "toil (experimental)");  // the server's key, verbatim
+  auto mine = request_for("CWL");
+  mine.engine_if_required = "streamflow";
+  CHECK(choose_engine(mine, &svc) == "streamflow");
+  try {
+    choose_engine(request_for("WDL"), &svc);
+    FAIL("no engine runs WDL here");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::usage);
+    CHECK(std::string(e.what()).find("WDL") != std::string::npos);
+    CHECK(std::string(e.what()).find("cwltool, ep3 (experimental), nextflow, snakemake, toil (experimental)") != std::string::npos);
+  }
+  CHECK_THROWS_AS(choose_engine(request_for("WDL"), nullptr), Error);
+}
+
+TEST_CASE("complete_request: an engine up front for WES 1.1 servers that list engines, never for WES 1.0") {
+  auto cwl = request_for("CWL");
+  cwl.type_version = "v1.2";
+  complete_request(cwl, sapporo_like(), {});
+  CHECK(cwl.engine == "cwltool");
+  auto smk = request_for("SMK");
+  smk.engine_if_required = "snakemake";
+  complete_request(smk, weskit_like(), {});
+  CHECK(smk.engine.empty());                 // WES 1.0: no engine field at all
+  CHECK(smk.type_version == "7.21.0");       // the newest the server lists, in version order (not "7.9.0")
+  CHECK(usage_message(smk, weskit_like()).empty());
+  auto forced = request_for("SMK");
+  forced.type_version = "7.21.0";
+  forced.engine = "SMK";
+  CHECK(usage_message(forced, weskit_like()).find("WES 1.0") != std::string::npos);
+  auto unknown = request_for("WDL");  // no engine runs it: left to the server's refusal, if it refuses
+  unknown.type_version = "1.0";
+  complete_request(unknown, sapporo_like(), {});
+  CHECK(unknown.engine.empty());
+}
+
+TEST_CASE("complete_request: a local workflow becomes a file: URL where the server reads no http(s)") {
+  test::TempDir tmp;
+  auto wf = tmp.path() / "Snakefile";
+  std::ofstream(wf) << "rule all:\n";
+  RunRequest r;
+  r.workflow_url = "Snakefile";
+  r.attachments = {{wf, "Snakefile"}};
+  complete_request(r, weskit_like(), wf);
+  CHECK(r.workflow_url == "file:Snakefile");
+  RunRequest s = r;
+  s.workflow_url = "Snakefile";
+  s.type_version = "1.0";
+  complete_request(s, sapporo_like(), wf);
+  CHECK(s.workflow_url == "Snakefile");  // sapporo reads relative paths into its attachments as they are
+  RunRequest remote;
+  remote.workflow_url = "trs://example.org/wf/1";
+  remote.type = "SMK";
+  complete_request(remote, weskit_like(), {});
+  CHECK(remote.workflow_url == "trs://example.org/wf/1");
+}
+
+TEST_CASE("workflow_params is always sent, as {} when empty, and every field is a plain form field") {
+  RunRequest r;
+  r.workflow_url = "file:Snakefile";
+  r.type = "SMK";
+  r.type_version = "7.21.0";
+  r.attachments = {{"/tmp/Snakefile", "Snakefile"}};
+  for (const auto& p : form_parts(r)) {
+    if (p.name == "workflow_attachment") {
+      CHECK(p.filename == "Snakefile");
+      continue;
+    }
+    CHECK(p.file.empty());
+    CHECK(p.filename.empty());
+    if (p.name == "workflow_params") CHECK(p.value == "{}");
+  }
+  const auto parts = form_parts(r);
+  CHECK(std::count_if(parts.begin(), parts.end(), [](const auto& p) { return p.name == "workflow_params"; }) == 1);
+  CHECK(std::none_of(parts.begin(), parts.end(), [](const auto& p) { return p.name == "workflow_engine"; }));
+}
+
+TEST_CASE("a refusal asks for one change: an engine, no unknown fields, a run_dir tag, a file: URL") {
+  const auto svc = sapporo_like();
+  auto r = request_for("CWL");
+  r.tags = {{"impact_request_id", "abc"}};
+  std::vector<Adjustment::Kind> done;
+  auto a = adjust_after_refusal(r, 400, "Workflow engine is required.", &svc, done);
+  REQUIRE(a);
+  CHECK(a->kind == Adjustment::Kind::add_engine);
+  CHECK(a->request.engine == "cwltool");
+  CHECK(a->note.find("cwltool") != std::string::npos);
+  done.push_back(a->kind);
+  CHECK_FALSE(adjust_after_refusal(r, 400, "Workflow engine is required.", &svc, done));  // once only
+  CHECK_FALSE(adjust_after_refusal(r, 500, "Workflow engine is required.", &svc, {}));    // a 400 only
+
+  auto engined = request_for("SMK");
+  engined.engine = "snakemake";
+  engined.engine_version = "7";
+  a = adjust_after_refusal(engined, 400, "Malformed request: [{'workflow_engine': ['unknown field'], "
+                                         "'workflow_engine_version': ['unknown field']}]", nullptr, {});
+  REQUIRE(a);
+  CHECK(a->kind == Adjustment::Kind::drop_unknown_fields);
+  CHECK(a->request.engine.empty());
+  CHECK(a->request.engine_version.empty());
+  CHECK_FALSE(adjust_after_refusal(engined, 400, "Malformed request: [\"Unknown workflow_type 'SMK'\"]", nullptr, {}));
+
+  a = adjust_after_refusal(r, 400, "Malformed request: [\"'run_dir' tag is required and missing\"]", nullptr, {});
+  REQUIRE(a);
+  CHECK(a->request.tags.at("run_dir") == "impact-abc");
+  CHECK(a->request.tags.at("impact_request_id") == "abc");
+  CHECK(a->note.find("run_dir=impact-abc") != std::string::npos);
+
+  auto local = request_for("SMK");
+  local.workflow_url = "Snakefile";
+  local.attachments = {{"/tmp/Snakefile", "Snakefile"}};
+  a = adjust_after_refusal(local, 400, "Malformed request: [\"Only 'file:' (relative) URIs are allowed: 'Snakefile'\"]", nullptr, {});
+  REQUIRE(a);
+  CHECK(a->request.workflow_url == "file:Snakefile");
+  CHECK_FALSE(adjust_after_refusal(a->request, 400, "Only 'file:' (relative) URIs are allowed", nullptr, {}));
+  CHECK_FALSE(adjust_after_refusal(r, 400, "The `workflow_url` is required.", nullptr, {}));
+}
+
+TEST_CASE("a refusal's reason: the server's words, one line, control characters visible, bounded") {
+  http::Response r;
+  r.status = 400;
+  r.headers = {{"Content-Type", "application/json"}};
+  r.body = R"({"msg":"Workflow engine is required.","status_code":400})";
+  CHECK(refusal_reason(r) == "Workflow engine is required.");
+  r.body = R"({"msg":"Malformed request: [\"a\",\n \"b\"]\u001b[31m","status_code":400})";
+  CHECK(refusal_reason(r) == "Malformed request: [\"a\", \"b\"]\\x1b[31m");
+  r.body = R"({"detail": {"loc": ["body"]}})";
+  CHECK(refusal_reason(r) == R"({"loc":["body"]})");
+  r.headers = {{"Content-Type", "text/html; charset=utf-8"}};
+  r.body = "<!doctype html>\n<html><title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>\n"
+           "<p>Engine parameter &#39;--cores&#39; is forbidden</p></html>";
+  CHECK(refusal_reason(r) == "Internal Server Error Engine parameter '--cores' is forbidden");
+  r.headers = {{"Content-Type", "text/plain"}};
+  r.body = std::string(1000, 'x');
+  CHECK(refusal_reason(r).size() == 300);
+  r.body = "";
+  CHECK(refusal_reason(r).empty());
+}
+
+TEST_CASE("outputs of any shape: lists of files, bare lists, WESkit's {filesystem, S3}") {
+  auto run = parse_run_log(json::parse(R"({"run_id": "r", "outputs": [{"class": "File", "location": "s3://b/a"}, [1], "s"]})"));
+  CHECK(run.outputs == json{{"0", {{"class", "File"}, {"location", "s3://b/a"}}}, {"1", {1}}, {"2", "s"}});
+  run = parse_run_log(json::parse(R"({"run_id": "r", "outputs": []})"));
+  CHECK(run.outputs == json::object());
+  run = parse_run_log(json::parse(R"({"run_id": "r", "outputs": {"filesystem": ["/data/r/out.txt"], "S3": ["http://h/b/k?Signature=x"]}})"));
+  CHECK(run.outputs["S3"][0] == "http://h/b/k?Signature=x");
+}
+
+TEST_CASE("log fields that are paths on the server, and flattened attachment names") {
+  CHECK(is_server_path("/data/runs/abc/stdout"));
+  CHECK(is_server_path("file:///data/runs/abc/stderr"));
+  CHECK(is_server_path(".weskit/2026-12-04T16:07:47.123456/stdout"));
+  CHECK_FALSE(is_server_path("done"));
+  CHECK_FALSE(is_server_path("s3://b/log"));
+  CHECK_FALSE(is_server_path("https://h/log"));
+  CHECK_FALSE(is_server_path("hello\nworld"));
+  CHECK_FALSE(is_server_path("/usr/bin/env: python: not found"));
+  CHECK_FALSE(is_server_path(""));
+  CHECK(flattened_name("data/sub/x.txt") == "data_sub_x.txt");
+}

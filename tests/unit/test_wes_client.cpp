@@ -686,3 +686,114 @@ TEST_CASE("wait: a run in a state outside the spec ends the wait; *_ERROR is a f
   CHECK(three.timed_out);
   CHECK(three.exit_code() == exit_code::run_executor_error);
 }
+
+// ---- dialects: sapporo and WESkit (docs/servers.md)
+
+TEST_CASE("a WESkit-like server: unknown fields refused, a run_dir tag required; each fixed once, each said") {
+  Fixture f([](const SeenRequest& r) {
+    if (r.method != "POST") return js(404, {});
+    if (r.body.find("name=\"workflow_engine\"") != std::string::npos)
+      return js(400, {{"msg", "Malformed request: [{'workflow_engine': ['unknown field']}]"}, {"status_code", 400}});
+    if (r.body.find("run_dir") == std::string::npos)
+      return js(400, {{"msg", "Malformed request: [\"'run_dir' tag is required and missing\"]"}, {"status_code", 400}});
+    return js(200, {{"run_id", "0b7c6c2e-0000-4000-8000-000000000001"}});
+  });
+  auto c = f.client();
+  std::vector<std::string> notes;
+  c.on_adjustment([&](const std::string& n) { notes.push_back(n); });
+  RunRequest rq;
+  rq.workflow_url = "file:Snakefile";
+  rq.type = "SMK";
+  rq.type_version = "7.21.0";
+  rq.engine = "snakemake";
+  CHECK(c.submit(rq) == "0b7c6c2e-0000-4000-8000-000000000001");
+  CHECK(f.count("POST", "/ga4gh/wes/v1/runs") == 3);
+  REQUIRE(notes.size() == 2);
+  CHECK(notes[0].find("workflow_engine") != std::string::npos);
+  CHECK(notes[1].find("run_dir=impact-") != std::string::npos);
+  const auto last = f.server.requests().back().body;
+  CHECK(last.find("\"run_dir\":\"impact-" + request_id_of(last)) != std::string::npos);
+}
+
+TEST_CASE("a refusal that no change can answer shows the server's reason, once, on one line") {
+  Fixture f([](const SeenRequest& r) {
+    if (r.method == "POST")
+      return impact::test::reply(400, "Malformed request:\n[\"Unknown workflow_type 'SMK'\"]\x1b]0;x\x07",
+                                 "Content-Type: text/plain\r\n");
+    return js(404, {});
+  });
+  auto c = f.client();
+  RunRequest rq;
+  rq.workflow_url = "file:Snakefile";
+  rq.type = "SMK";
+  try {
+    c.submit(rq);
+    FAIL("refused");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::usage);
+    CHECK(std::string(e.what()) ==
+          "submitting the run failed: HTTP 400: Malformed request: [\"Unknown workflow_type 'SMK'\"]\\x1b]0;x\\x07");
+  }
+  CHECK(f.count("POST", "/ga4gh/wes/v1/runs") == 1);
+}
+
+TEST_CASE("logs from WESkit's endpoints: held back (409) until the run completes, then its content") {
+  std::atomic<bool> done{false};
+  Fixture f([&](const SeenRequest& r) {
+    if (r.target == "/weskit/v1/runs/run-1/stdout") {
+      if (!done) return js(409, {{"msg", "Run 'run-1' is not in COMPLETED state"}, {"status_code", 409}});
+      return js(200, {{"content", "line 1\nline 2\n"}});
+    }
+    if (r.target == "/weskit/v1/runs/run-1/stderr") return js(200, {{"content", {"warn 1", "warn 2"}}});
+    return impact::test::reply(404, "<html><h1>Not Found</h1></html>", "Content-Type: text/html\r\n");
+  });
+  auto c = f.client();
+  RunLog run;
+  run.run_id = "run-1";
+  run.state = State::running;
+  run.run_log.stdout_log = "/data/runs/ab/run-1/stdout";
+  run.run_log.stderr_log = "/data/runs/ab/run-1/stderr";
+  try {
+    c.run_log_text(run, false);
+    FAIL("held back");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::pending);
+    CHECK(exit_code_for(e.kind()) == exit_code::pending);
+    CHECK(std::string(e.what()).find("not available until the run completes (it is RUNNING)") != std::string::npos);
+  }
+  run.state = State::executor_error;
+  CHECK_THROWS_WITH_AS(c.run_log_text(run, false), doctest::Contains("only once it has completed"), Error);
+  done = true;
+  run.state = State::complete;
+  CHECK(c.run_log_text(run, false) == "line 1\nline 2\n");
+  CHECK(c.run_log_text(run, true) == "warn 1\nwarn 2\n");
+  CHECK(f.server.requests().back().headers.at("authorization") == "Bearer tok-123");
+  run.run_log.stdout_log = "inline text";
+  CHECK(c.run_log_text(run, false) == "inline text");
+  // A server with a path and no endpoint: said plainly, not printed as if it were the log.
+  run.run_id = "other";
+  run.run_log.stdout_log = "/data/runs/other/stdout";
+  CHECK_THROWS_WITH_AS(c.run_log_text(run, false), doctest::Contains("only as a path on its own disk (/data/runs/other/stdout)"),
+                       Error);
+  // Without the run's details (WESkit answers 500 until the end): the endpoint alone, by id and state.
+  done = false;
+  CHECK_THROWS_AS(c.endpoint_log_text("run-1", State::running, false), Error);
+  done = true;
+  CHECK(c.endpoint_log_text("run-1", State::complete, false) == "line 1\nline 2\n");
+  CHECK_THROWS_WITH_AS(c.endpoint_log_text("other", State::running, false), doctest::Contains("gives no stdout of run other"), Error);
+}
+
+TEST_CASE("tasks: a server without the endpoint answering an HTML page falls back to the inline task logs") {
+  Fixture f([](const SeenRequest& r) {
+    if (r.target.find("/tasks") != std::string::npos && r.target.find("/html200/") != std::string::npos)
+      return impact::test::reply(200, "<html>a web page</html>", "Content-Type: text/html\r\n");
+    return impact::test::reply(404, "<!doctype html><title>404 Not Found</title><h1>Not Found</h1>", "Content-Type: text/html\r\n");
+  });
+  auto c = f.client();
+  RunLog run;
+  run.run_id = "r";
+  run.task_logs = {Log{"", "inline", "", "", "", "", "", std::nullopt, {}}};
+  CHECK(c.tasks(run).size() == 1);
+  run.run_id = "html200";
+  CHECK(c.tasks(run).size() == 1);
+}

@@ -66,13 +66,16 @@ Authorizations parse_authorizations(const nlohmann::json& doc);
 void to_json(nlohmann::json& j, const Object& o);
 
 // One path component safe to create under the download folder: `name` unless it is empty, "." / "..",
-// or holds a slash, backslash or control character; then `fallback` with every unsafe byte replaced.
+// holds a slash, backslash or control character, or is named like impact's temporary files
+// (".impact-part", ".impact-state"); then `fallback` with every unsafe byte replaced (and ".impact-" made
+// "_impact-").
 std::string safe_name(std::string_view name, std::string_view fallback);
 
 // The checksum impact can verify, strongest first (sha-512, sha-256, sha-1, md5); nullopt if none.
 std::optional<Checksum> verifiable_checksum(const std::vector<Checksum>& sums);
 // Lower-case hex digest of a file for a DRS checksum type ("sha-256", "md5", ...). Throws Error(io/usage).
 std::string file_digest(const std::filesystem::path& file, std::string_view type);
+std::string file_digest(int fd, std::string_view type);  // the same, for an open file, read from its start
 
 // Where an object is served: the DRS base URL (…/ga4gh/drs/v1), the id, and whether that server is one
 // of the profile's (only then may a token or passport go there).
@@ -139,6 +142,9 @@ struct DownloadOptions {
   std::filesystem::path dir = ".";
   std::size_t parallel = 4;
   std::uint64_t segment_bytes = 64u << 20;  // objects of at least twice this are fetched in ranged segments
+  // An object with no checksum impact can verify is refused (not fetched) unless this is set; then it is
+  // downloaded, checked by size only, and its DownloadResult::checksum_type stays empty.
+  bool allow_unverified = false;
 };
 
 struct DownloadResult {
@@ -148,7 +154,8 @@ struct DownloadResult {
   std::uint64_t size = 0;
   std::string checksum_type;         // what was verified; empty when nothing could be
   enum class Status { downloaded, present, failed } status = Status::failed;
-  std::uint64_t resumed_from = 0;    // bytes kept from an earlier .part file
+  std::uint64_t resumed_from = 0;    // bytes kept from an earlier .impact-part file
+  bool no_checksum = false;          // refused: no checksum impact can verify (see allow_unverified)
   std::exception_ptr error;
 };
 
@@ -161,9 +168,11 @@ class Progress {
 };
 
 // Resolves every URI (bundles into folders), fetches access URLs and downloads at most `parallel` files
-// at once into `dir`: each into NAME.part (resumed with Range when one is there), verified against the
-// object's checksum and size, and only then renamed to NAME. A file already present and matching is kept.
-// Large objects are fetched as parallel ranged segments (NAME.part.K, each resumable), joined before the check.
+// at once into `dir`: each into NAME.impact-part (resumed with Range when one is there), verified against
+// the object's checksum and size, and only then renamed to NAME. A file already present and matching is
+// kept. Large objects are fetched as parallel ranged segments (NAME.impact-part.K, each resumable), joined
+// before the check. No transfer writes beyond the object's declared size, and nothing below `dir` is
+// reached through a symbolic link (a link there fails that object with Error(io) naming it).
 std::vector<DownloadResult> download(Client& client, const std::vector<std::string>& uris,
                                      const DownloadOptions& options, Progress* progress = nullptr);
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,7 +85,8 @@ Location run_location(const StorageConfig& storage, std::string_view run_id);
 void check_run_id(std::string_view run_id);
 // Decodes %XX escapes (a URL path into an object key).
 std::string percent_decode(std::string_view text);
-// Whether `url` looks like a presigned URL (X-Amz-Signature in the query).
+// Whether `url` looks like a presigned URL: X-Amz-Signature in the query (Signature V4), or Signature and
+// AWSAccessKeyId (V2, which boto3 still uses for us-east-1).
 bool is_presigned_url(std::string_view url);
 
 // Turns an S3 error response into an Error with a clear message and hint (NoSuchKey, AccessDenied,
@@ -216,6 +218,7 @@ struct SkippedOutput {
 struct RunOutputs {
   std::vector<OutputRef> objects;
   std::vector<SkippedOutput> skipped;
+  std::vector<std::string> presigned;  // presigned http(s) URLs (is_presigned_url), wherever they point
 };
 void to_json(nlohmann::json& j, const SkippedOutput& s);
 RunOutputs find_output_objects(const nlohmann::json& outputs, std::string_view endpoint);
@@ -235,5 +238,17 @@ struct ResolvedOutputs {
   std::vector<ObjectInfo> objects;
 };
 ResolvedOutputs resolve_outputs(S3Client& s3, RunOutputs& found, const std::string& preferred);
+
+// The objects behind a run's presigned output URLs, fetched with no credentials: each URL probed
+// (probe_presigned), keyed by its decoded path so that `prefix` (their common folder) leaves each its last
+// segment(s) as local name. A URL that names no object, or the same path as another, is added to
+// `skipped`; so is one whose probe fails, unless every probe fails: that error is thrown.
+struct PresignedOutputs {
+  std::string prefix;
+  std::vector<ObjectInfo> objects;
+  std::map<std::string, std::string> urls;  // object key -> its presigned URL
+};
+PresignedOutputs resolve_presigned(const std::vector<std::string>& urls, const http::Options& http,
+                                   std::vector<SkippedOutput>& skipped);
 
 }  // namespace impact::storage

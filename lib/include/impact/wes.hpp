@@ -109,6 +109,9 @@ struct RunRequest {
   Tags tags;
   std::map<std::string, std::string> engine_params;
   std::vector<Attachment> attachments;
+  // The engine to send where the server requires one and `engine` is empty (the profile's wes_engine);
+  // never sent otherwise.
+  std::string engine_if_required;
 };
 
 // The multipart/form-data fields of a RunRequest, in the order WES 1.0/1.1 list them.
@@ -120,6 +123,46 @@ void validate(const RunRequest& r, const ServiceInfo& info);
 // Fills type (from the file name), type_version (from a CWL file's cwlVersion, else the newest the server
 // lists) when the user left them empty.
 void complete_request(RunRequest& r, const ServiceInfo& info, const std::filesystem::path& local_workflow);
+
+// ---- dialects: how a request is shaped for what a server says (service-info) and does (its refusals).
+// The rules are listed in docs/servers.md.
+
+// The WES version a service-info claims in supported_wes_versions ("1.0.0", "sapporo-wes-1.1.0", ...):
+// v1_0 when every listed version is below 1.1, v1_1 when any is 1.1 or newer, unknown when none is listed.
+enum class WesVersion { unknown, v1_0, v1_1 };
+WesVersion wes_version(const ServiceInfo& info);
+
+// The engine for a request that needs one: `engine_if_required` when set, else the first engine the server
+// lists (workflow_engine_versions, its key verbatim) that runs the request's language — CWL: cwltool, toil,
+// arvados-cwl-runner, streamflow; NFL: nextflow; WDL: cromwell, miniwdl; SMK: snakemake. Throws Error(usage)
+// naming the server's engines when none fits.
+std::string choose_engine(const RunRequest& r, const ServiceInfo* info);
+
+// One change to a refused submission that may make the server accept it; each kind is made at most once.
+struct Adjustment {
+  enum class Kind { add_engine, drop_unknown_fields, add_run_dir, file_url };
+  Kind kind;
+  RunRequest request;  // the request to send instead
+  std::string note;    // what changed, for the user
+};
+// The change a 400 refusal with this reason asks for: an engine where the server requires one; no
+// workflow_engine(_version) where it refuses them as unknown fields; a `run_dir` tag where one is required
+// ("impact-" and the request id); a `file:` workflow URL where a bare attachment name was refused.
+// nullopt when the refusal is not one of these, or the change in `done` was already made.
+std::optional<Adjustment> adjust_after_refusal(const RunRequest& sent, long status, std::string_view reason,
+                                               const ServiceInfo* info, const std::vector<Adjustment::Kind>& done);
+
+// The server's own reason for refusing a request, from its body: {msg}, {message}, {detail} or {error} of a
+// JSON body, a text body, or the text of an HTML page; one line, control characters shown as \xNN, at
+// most 300 characters. "" when the body says nothing.
+std::string refusal_reason(const http::Response& r);
+
+// The name a server that drops folders stores an attachment under ("data/x.txt" as "data_x.txt").
+std::string flattened_name(std::string_view name);
+
+// Whether a log field is a path on the server's own disk, not a URL nor text: one word with a '/', absolute
+// ("/data/runs/…/stdout"), relative to the run's folder (".weskit/<start>/stdout"), or a file:// URL.
+bool is_server_path(std::string_view field);
 
 // A safe relative attachment name: no absolute path, no "..", ".", empty segments or backslashes.
 bool valid_attachment_name(std::string_view name);
@@ -198,6 +241,16 @@ class Client {
   Lookup find_by_request_id(const std::string& id, const RunSnapshot* before = nullptr);
   // A log field's text: fetched when it is a URL (with the token only on the WES origin), else itself.
   std::string fetch_log(const std::string& field);
+  // The run's stdout (or stderr): the field's text, or fetched from its URL; where the field is a path on the
+  // server's disk, read from WESkit's /weskit/v1/runs/{id}/stdout|stderr on the WES origin. Throws
+  // Error(pending) while the server holds the log back until the run completes (409), Error(not_found) when
+  // the server names a path and has no endpoint to read it.
+  std::string run_log_text(const RunLog& run, bool stderr_log);
+  // The same from WESkit's endpoint alone, for a run whose details the server does not give yet (`state`
+  // from /status); `path` is the log field, if known, for the message when there is no such endpoint.
+  std::string endpoint_log_text(const std::string& run_id, State state, bool stderr_log, const std::string& path = {});
+  // Called with a line for the user whenever submit() changes a refused request and sends it again.
+  void on_adjustment(std::function<void(const std::string&)> f) { on_adjustment_ = std::move(f); }
 
  private:
   http::Response get_json(const std::string& path, std::string_view what);
@@ -208,6 +261,7 @@ class Client {
   std::string base_;
   TokenFn token_;
   bool discovered_ = false;
+  std::function<void(const std::string&)> on_adjustment_;
 };
 
 // The server's reason for refusing a request, as one sanitised line of at most 200 characters: the

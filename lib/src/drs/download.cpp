@@ -1,12 +1,18 @@
 // Downloads: plan (resolve URIs, expand bundles, name files inside the folder), get access URLs, transfer
-// in parallel into NAME.part (resuming with Range), verify size and checksum, rename into place.
+// in parallel into NAME.impact-part (resuming with Range), verify size and checksum, rename into place.
+// Every file below the folder is reached through a SafeDir: a link planted there is refused, never followed.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <cstdio>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "fs/safe_dir.hpp"
 #include "impact/drs.hpp"
 #include "impact/error.hpp"
 #include "impact/redact.hpp"
@@ -17,9 +23,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// One transfer: the whole object into NAME.part, or one segment of a large object into NAME.part.K.
+// One transfer: the whole object into NAME.impact-part, or one segment of a large object into
+// NAME.impact-part.K.
 struct Piece {
-  fs::path file;
+  fs::path file;                     // below the download folder
   std::uint64_t start = 0, end = 0;  // the object's bytes [start, end)
   std::uint64_t have = 0;            // already in `file` (from an earlier, interrupted run)
   bool segment = false;              // always sent with its Range
@@ -44,46 +51,55 @@ std::exception_ptr failure(ErrorKind k, fmt::format_string<A...> f, A&&... a) {
   return std::make_exception_ptr(Error(k, fmt::format(f, std::forward<A>(a)...)));
 }
 
-// The .part file of one transfer, opened on the first byte. A retry of the same request starts over from
-// the offset the request's Range asked for.
+void write_all(int fd, const char* data, std::size_t n, std::uint64_t at, const fs::path& shown) {
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(at));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0)
+      throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", shown.string(), std::strerror(errno)), "check the free space of the folder");
+    data += w;
+    n -= static_cast<std::size_t>(w);
+    at += static_cast<std::uint64_t>(w);
+  }
+}
+
+// The temporary file of one transfer, opened on the first byte (through the SafeDir: never through a
+// link), holding bytes [offset, capacity) of its piece: what the server sends beyond `capacity` ends the
+// transfer before it is written. A retry of the same request starts over from `offset`.
 class PartFile {
  public:
-  PartFile(fs::path path, std::uint64_t offset) : path_(std::move(path)), offset_(offset) {}
-  ~PartFile() { close(); }
-  PartFile(const PartFile&) = delete;
-  PartFile& operator=(const PartFile&) = delete;
+  PartFile(const SafeDir& root, fs::path rel, std::uint64_t offset, std::uint64_t capacity)
+      : root_(root), rel_(std::move(rel)), offset_(offset), capacity_(capacity) {}
 
   void write(std::string_view chunk) {
-    if (!f_) open();
-    if (std::fwrite(chunk.data(), 1, chunk.size(), f_) != chunk.size())
-      throw Error(ErrorKind::io, fmt::format("cannot write {}", path_.string()), "check the free space of the folder");
+    if (chunk.size() > capacity_ - offset_ - written_) {
+      overflowed_ = true;
+      throw Error(ErrorKind::protocol, "the server sent more data than the object's declared size");
+    }
+    if (!fd_) open();
+    write_all(fd_.get(), chunk.data(), chunk.size(), offset_ + written_, root_.path_of(rel_));
+    written_ += chunk.size();
   }
   void restart() {
-    close();
-    std::error_code ec;
-    if (fs::exists(path_, ec)) fs::resize_file(path_, offset_, ec);
+    written_ = 0;
+    if (fd_ && ::ftruncate(fd_.get(), static_cast<off_t>(offset_)) != 0) fd_.reset();  // reopened (and cut) on the next byte
   }
-  void close() {
-    if (f_) std::fclose(f_);
-    f_ = nullptr;
-  }
-  void ensure_exists() {
-    if (!f_ && !fs::exists(path_)) open();
-    close();
-  }
+  void close() { fd_.reset(); }
+  bool overflowed() const noexcept { return overflowed_; }
 
  private:
   void open() {
-    std::error_code ec;
-    if (offset_ > 0) fs::resize_file(path_, offset_, ec);
-    f_ = std::fopen(path_.c_str(), offset_ > 0 && !ec ? "r+b" : "wb");
-    if (!f_) throw Error(ErrorKind::io, fmt::format("cannot create {}", path_.string()), "check the folder's permissions");
-    if (offset_ > 0 && std::fseek(f_, static_cast<long>(offset_), SEEK_SET) != 0)
-      throw Error(ErrorKind::io, fmt::format("cannot seek in {}", path_.string()));
+    fd_ = root_.open_file(rel_, O_WRONLY | O_CREAT, 0644);
+    if (::ftruncate(fd_.get(), static_cast<off_t>(offset_)) != 0)
+      throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", root_.path_of(rel_).string(), std::strerror(errno)),
+                  "check the free space of the folder");
   }
-  fs::path path_;
-  std::uint64_t offset_;
-  std::FILE* f_ = nullptr;
+  const SafeDir& root_;
+  fs::path rel_;
+  std::uint64_t offset_, capacity_;
+  std::uint64_t written_ = 0;
+  bool overflowed_ = false;
+  Fd fd_;
 };
 
 // Forwards exchanges to the caller's observer and turns per-transfer byte counts into one running total.
@@ -115,7 +131,9 @@ class Bridge final : public http::Observer {
   std::uint64_t sum_ = 0;
 };
 
-fs::path part_of(const fs::path& p) { return p.string() + ".part"; }
+// NAME.impact-part: safe_name() never gives an object a name holding ".impact-part", so a temporary file
+// can never be, or replace, another object's file.
+fs::path part_of(const fs::path& rel) { return rel.string() + ".impact-part"; }
 
 // Runs `f`, recording an Error or a filesystem failure as the plan's error (Ctrl-C still ends everything).
 template <class F>
@@ -139,16 +157,18 @@ std::vector<const AccessMethod*> usable_methods(const Object& o) {
   return out;
 }
 
-// The pieces of an object: its .part file when there is one or the object is small, else segments of
-// `segment` bytes (0 = never split), each resumed from what its file already holds.
-std::vector<Piece> pieces_for(const fs::path& final_path, std::uint64_t size, std::uint64_t segment) {
-  std::error_code ec;
-  const auto have = [&](const fs::path& f, std::uint64_t want) {
-    const std::uint64_t n = fs::is_regular_file(f, ec) ? fs::file_size(f, ec) : 0;
-    return ec || n > want ? 0 : n;  // a file longer than its range is rewritten
+// The pieces of an object: its .impact-part file when there is one or the object is small, else segments
+// of `segment` bytes (0 = never split), each resumed from what its file already holds.
+std::vector<Piece> pieces_for(const SafeDir& root, const fs::path& rel, std::uint64_t size, std::uint64_t segment) {
+  const auto have = [&](const fs::path& f, std::uint64_t want) -> std::uint64_t {
+    root.require_file_or_nothing(f);  // a link there fails the object now, before anything is fetched
+    const auto st = root.stat(f);
+    if (!st) return 0;
+    const auto n = static_cast<std::uint64_t>(st->st_size);
+    return n > want ? 0 : n;  // a file longer than its range is rewritten
   };
-  const fs::path part = part_of(final_path);
-  if (segment == 0 || size < 2 * segment || fs::exists(part, ec)) return {Piece{part, 0, size, have(part, size), false}};
+  const fs::path part = part_of(rel);
+  if (segment == 0 || size < 2 * segment || root.stat(part)) return {Piece{part, 0, size, have(part, size), false}};
   std::vector<Piece> out;
   for (std::uint64_t b = 0, k = 0; b < size; b += segment, ++k) {
     const std::uint64_t e = std::min(size, b + segment);
@@ -159,20 +179,28 @@ std::vector<Piece> pieces_for(const fs::path& final_path, std::uint64_t size, st
 }
 
 // Makes `part` the whole object: segments are appended in order and removed; a lone empty piece is created.
-void assemble(const std::vector<Piece>& pieces, const fs::path& part) {
+void assemble(const SafeDir& root, const std::vector<Piece>& pieces, const fs::path& part) {
   if (pieces.size() == 1 && pieces.front().file == part) {
-    if (!fs::exists(part)) std::ofstream(part, std::ios::binary);
+    (void)root.open_file(part, O_WRONLY | O_CREAT);  // there already, or an empty object
     return;
   }
   {
-    std::ofstream out(part, std::ios::binary | std::ios::trunc);
+    Fd out = root.open_file(part, O_WRONLY | O_CREAT | O_TRUNC);
+    std::vector<char> buf(1u << 16);
+    std::uint64_t at = 0;
     for (const auto& q : pieces) {
-      std::ifstream in(q.file, std::ios::binary);
-      out << in.rdbuf();
+      Fd in = root.open_file(q.file, O_RDONLY);
+      for (;;) {
+        const ssize_t n = ::read(in.get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error(ErrorKind::io, fmt::format("cannot read {}: {}", root.path_of(q.file).string(), std::strerror(errno)));
+        if (n == 0) break;
+        write_all(out.get(), buf.data(), static_cast<std::size_t>(n), at, root.path_of(part));
+        at += static_cast<std::uint64_t>(n);
+      }
     }
-    if (!out) throw Error(ErrorKind::io, fmt::format("cannot write {}", part.string()), "check the free space of the folder");
   }
-  for (const auto& q : pieces) fs::remove(q.file);
+  for (const auto& q : pieces) root.remove(q.file);
 }
 
 // A request for an access URL with the headers it lists (and nothing else: no token ever goes there).
@@ -188,20 +216,28 @@ http::Request access_request(const AccessUrl& a) {
   return req;
 }
 
-// Checks a finished .part against the object and renames it into place; deletes it when it is wrong.
-void verify_and_place(const Plan& p, const fs::path& final_path, DownloadResult& r) {
+// Checks a finished .impact-part against the object and renames it into place; deletes it when it is wrong.
+void verify_and_place(const SafeDir& root, const Plan& p, DownloadResult& r) {
   const Object& o = *p.object;
-  const fs::path part = part_of(final_path);
-  const std::uint64_t got = fs::file_size(part);
+  const fs::path part = part_of(p.rel);
+  const auto sum = verifiable_checksum(o.checksums);
+  std::uint64_t got = 0;
+  std::string have;
+  {
+    Fd fd = root.open_file(part, O_RDONLY);
+    struct stat st{};
+    if (::fstat(fd.get(), &st) != 0) throw Error(ErrorKind::io, fmt::format("cannot inspect {}", root.path_of(part).string()));
+    got = static_cast<std::uint64_t>(st.st_size);
+    if (got == o.size && sum) have = file_digest(fd.get(), sum->type);
+  }
   if (got != o.size) {
-    fs::remove(part);
+    root.remove(part);
     throw Error(ErrorKind::protocol, fmt::format("{}: received {} bytes, the DRS object says {}", p.uri, got, o.size),
                 "the partial file was removed; run the command again");
   }
-  if (auto sum = verifiable_checksum(o.checksums)) {
-    const std::string have = file_digest(part, sum->type);
+  if (sum) {
     if (have != sum->checksum) {
-      fs::remove(part);
+      root.remove(part);
       throw Error(ErrorKind::protocol,
                   fmt::format("{}: {} checksum mismatch (got {}, the DRS object says {})", p.uri, sum->type, have, sum->checksum),
                   "the corrupt download was removed (nothing else was touched); run the command again, and tell the "
@@ -209,14 +245,16 @@ void verify_and_place(const Plan& p, const fs::path& final_path, DownloadResult&
     }
     r.checksum_type = sum->type;
   }
-  fs::rename(part, final_path);
+  root.rename(part, p.rel);  // a link at the final name is replaced, never followed
 }
 
-bool already_present(const Object& o, const fs::path& path, DownloadResult& r) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec) || fs::file_size(path, ec) != o.size || ec) return false;
+bool already_present(const SafeDir& root, const Object& o, const fs::path& rel, DownloadResult& r) {
+  const auto st = root.stat(rel);
+  if (!st || !S_ISREG(st->st_mode) || static_cast<std::uint64_t>(st->st_size) != o.size) return false;
   auto sum = verifiable_checksum(o.checksums);
-  if (!sum || file_digest(path, sum->type) != sum->checksum) return false;
+  if (!sum) return false;
+  Fd fd = root.open_file(rel, O_RDONLY);
+  if (file_digest(fd.get(), sum->type) != sum->checksum) return false;
   r.checksum_type = sum->type;
   return true;
 }
@@ -299,8 +337,8 @@ std::vector<Plan> plan(Client& c, const std::vector<std::string>& uris) {
 // Names each file, keeps files already present, picks an access method, gets access URLs (bulk where
 // offered) and finds what earlier runs left in .part files. Returns the bytes still to transfer and those
 // already on disk.
-std::pair<std::uint64_t, std::uint64_t> prepare(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& results,
-                                                const DownloadOptions& opt) {
+std::pair<std::uint64_t, std::uint64_t> prepare(Client& c, const SafeDir& root, std::vector<Plan>& plans,
+                                                std::vector<DownloadResult>& results, const DownloadOptions& opt) {
   std::set<fs::path> taken;
   std::vector<Client::AccessRequest> access;
   std::vector<std::size_t> access_idx;
@@ -318,11 +356,22 @@ std::pair<std::uint64_t, std::uint64_t> prepare(Client& c, std::vector<Plan>& pl
       if (!taken.insert(r.path).second)
         throw Error(ErrorKind::usage, fmt::format("{}: another object of this download is also named {}", p.uri, p.rel.string()),
                     "download them into separate folders (-o DIR)");
-      fs::create_directories(r.path.parent_path());
-      if (already_present(o, r.path, r)) {
+      root.require_file_or_nothing(p.rel);  // a link at the name, or at a folder on the way: refused
+      if (already_present(root, o, p.rel, r)) {
         r.status = DownloadResult::Status::present;
         return;
       }
+      if (!verifiable_checksum(o.checksums) && !opt.allow_unverified) {
+        std::vector<std::string> types;
+        for (const auto& k : o.checksums) types.push_back(k.type);
+        r.no_checksum = true;
+        throw Error(ErrorKind::protocol,
+                    fmt::format("{}: the DRS object has no checksum impact can verify (offered: {}); not downloaded, so "
+                                "that no unverified file gets its name",
+                                p.uri, types.empty() ? std::string("none") : fmt::format("{}", fmt::join(types, ", "))),
+                    "ask the data provider to publish a sha-256 or md5 checksum");
+      }
+      if (p.rel.has_parent_path()) (void)root.dir(p.rel.parent_path(), true);
       const auto methods = usable_methods(o);
       if (methods.empty()) {
         std::vector<std::string> types;
@@ -355,7 +404,12 @@ std::pair<std::uint64_t, std::uint64_t> prepare(Client& c, std::vector<Plan>& pl
   for (std::size_t i = 0; i < plans.size(); ++i) {
     Plan& p = plans[i];
     if (!p.transfer) continue;
-    p.pieces = pieces_for(results[i].path, p.object->size, opt.segment_bytes);
+    capture(p, [&] { p.pieces = pieces_for(root, p.rel, p.object->size, opt.segment_bytes); });
+    if (p.error) {
+      p.transfer = false;
+      total -= p.object->size;
+      continue;
+    }
     for (const auto& q : p.pieces) results[i].resumed_from += q.have;
     done_before += results[i].resumed_from;
   }
@@ -378,8 +432,8 @@ void refresh_access(Client& c, std::vector<Plan>& plans, const std::set<std::siz
 }
 
 // Transfers every piece, at most opt.parallel at once, then joins, verifies and renames each object.
-void transfer(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& results, const DownloadOptions& opt,
-              Progress* progress, std::uint64_t done_before) {
+void transfer(Client& c, const SafeDir& root, std::vector<Plan>& plans, std::vector<DownloadResult>& results,
+              const DownloadOptions& opt, Progress* progress, std::uint64_t done_before) {
   http::Options hopt = c.settings().http;
   Bridge bridge(hopt.observer, progress, 0, done_before);
   hopt.observer = &bridge;
@@ -398,7 +452,7 @@ void transfer(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& 
       for (std::size_t j = 0; j < p.pieces.size(); ++j) {
         const Piece& q = p.pieces[j];
         if (q.have == q.end - q.start) continue;
-        auto file = std::make_unique<PartFile>(q.file, q.have);
+        auto file = std::make_unique<PartFile>(root, q.file, q.have, q.end - q.start);
         http::Request req = access_request(p.access);
         if (q.segment) req.headers.push_back({"Range", fmt::format("bytes={}-{}", q.start + q.have, q.end - 1)});
         else if (q.have > 0) req.headers.push_back({"Range", fmt::format("bytes={}-", q.have)});  // as curl -C
@@ -423,9 +477,22 @@ void transfer(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& 
       const auto& out = outcomes[k];
       if (p.error) continue;
       capture(p, [&] {
+        const bool ranged = p.pieces[j].segment || p.pieces[j].have > 0;
+        if (files[k]->overflowed()) {
+          // More than asked for: a server that ignored the Range sends the whole object (start over from
+          // byte 0, in one piece); one that keeps sending past the declared size fails the object.
+          if (ranged) {
+            restart.insert(i);
+            return;
+          }
+          root.remove(p.pieces[j].file);
+          throw Error(ErrorKind::protocol,
+                      fmt::format("{}: the server sent more than the {} bytes the DRS object declares", p.uri, p.object->size),
+                      "nothing beyond the declared size was written and the partial file was removed; tell the data "
+                      "provider if it persists");
+        }
         if (out.error) std::rethrow_exception(out.error);
         const long st = out.response->status;
-        const bool ranged = p.pieces[j].segment || p.pieces[j].have > 0;
         if ((st == 200 || st == 416) && ranged) {  // the server ignored or refused our Range: start over
           restart.insert(i);
           return;
@@ -445,16 +512,15 @@ void transfer(Client& c, std::vector<Plan>& plans, std::vector<DownloadResult>& 
       if (p.error) continue;
       p.transfer = refresh.count(i) > 0;
       if (restart.count(i)) {
-        std::error_code rm;
-        for (const auto& q : p.pieces) fs::remove(q.file, rm);
-        p.pieces = {Piece{part_of(r.path), 0, p.object->size, 0, false}};
+        for (const auto& q : p.pieces) root.remove(q.file);
+        p.pieces = {Piece{part_of(p.rel), 0, p.object->size, 0, false}};
         r.resumed_from = 0;
         p.transfer = true;
       }
       if (p.transfer) continue;
       capture(p, [&] {
-        assemble(p.pieces, part_of(r.path));
-        verify_and_place(p, r.path, r);
+        assemble(root, p.pieces, part_of(p.rel));
+        verify_and_place(root, p, r);
         r.status = DownloadResult::Status::downloaded;
       });
     }
@@ -473,12 +539,11 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
     if (std::find(unique.begin(), unique.end(), u) == unique.end()) unique.push_back(u);
   std::vector<Plan> plans = plan(c, unique);
   std::vector<DownloadResult> results(plans.size());
-  std::error_code ec;
-  fs::create_directories(opt.dir, ec);
-  if (ec) throw Error(ErrorKind::io, fmt::format("cannot create {}: {}", opt.dir.string(), ec.message()));
-  const auto [total, done_before] = prepare(c, plans, results, opt);
+  // The folder the user named, held open: every name below it is reached without following a link.
+  const SafeDir root = SafeDir::open(opt.dir, true);
+  const auto [total, done_before] = prepare(c, root, plans, results, opt);
   if (progress) progress->on_total(plans.size(), total);
-  transfer(c, plans, results, opt, progress, done_before);
+  transfer(c, root, plans, results, opt, progress, done_before);
   for (std::size_t i = 0; i < plans.size(); ++i) {
     if (plans[i].error) {
       results[i].error = plans[i].error;

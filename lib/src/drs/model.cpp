@@ -1,5 +1,7 @@
 // DRS URIs, the object model, local names and checksums.
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -8,6 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include <unistd.h>
+
+#include "fs/safe_dir.hpp"
 #include "impact/drs.hpp"
 #include "impact/error.hpp"
 #include "json_fields.hpp"
@@ -195,7 +200,7 @@ void to_json(nlohmann::json& j, const Object& o) {
 
 std::string safe_name(std::string_view name, std::string_view fallback) {
   const auto ok = [](std::string_view n) {
-    if (n.empty() || n == "." || n == ".." || n.size() > 255) return false;
+    if (n.empty() || n == "." || n == ".." || n.size() > 255 || is_temporary_name(n)) return false;
     for (unsigned char c : n)
       if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') return false;
     return true;
@@ -205,6 +210,8 @@ std::string safe_name(std::string_view name, std::string_view fallback) {
   for (unsigned char c : fallback) out += (c < 0x20 || c == 0x7f || c == '/' || c == '\\') ? '_' : static_cast<char>(c);
   if (out.size() > 255) out.resize(255);
   if (out.empty() || out == "." || out == "..") out = "object";
+  // Never a name of impact's temporary files (NAME.impact-part...): those are removed and replaced.
+  for (std::size_t at; (at = out.find(".impact-")) != std::string::npos;) out[at] = '_';
   return out;
 }
 
@@ -215,27 +222,47 @@ std::optional<Checksum> verifiable_checksum(const std::vector<Checksum>& sums) {
   return std::nullopt;
 }
 
-std::string file_digest(const std::filesystem::path& file, std::string_view type) {
+namespace {
+// Digest of what `read` hands over (it returns the bytes read into the buffer, 0 at the end).
+template <class Read>
+std::string digest_of(std::string_view type, Read&& read) {
   const Algo* a = algo_for(type);
   if (!a) throw Error(ErrorKind::usage, fmt::format("impact cannot compute a {} checksum", type));
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   const EVP_MD* md = EVP_get_digestbyname(a->openssl_name);
   if (!ctx || !md || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1)
     throw Error(ErrorKind::generic, fmt::format("OpenSSL cannot compute {}", type));
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(ErrorKind::io, fmt::format("cannot read {}", file.string()));
   std::array<char, 1 << 16> buf{};
-  while (in) {
-    in.read(buf.data(), buf.size());
-    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(in.gcount()));
-  }
-  if (in.bad()) throw Error(ErrorKind::io, fmt::format("error reading {}", file.string()));
+  for (std::size_t n; (n = read(buf.data(), buf.size())) != 0;) EVP_DigestUpdate(ctx.get(), buf.data(), n);
   std::array<unsigned char, EVP_MAX_MD_SIZE> md_out{};
   unsigned len = 0;
   EVP_DigestFinal_ex(ctx.get(), md_out.data(), &len);
   std::string hex;
   for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", md_out[i]);
   return hex;
+}
+}  // namespace
+
+std::string file_digest(const std::filesystem::path& file, std::string_view type) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error(ErrorKind::io, fmt::format("cannot read {}", file.string()));
+  return digest_of(type, [&](char* buf, std::size_t size) -> std::size_t {
+    in.read(buf, static_cast<std::streamsize>(size));
+    if (in.bad()) throw Error(ErrorKind::io, fmt::format("error reading {}", file.string()));
+    return static_cast<std::size_t>(in.gcount());
+  });
+}
+
+std::string file_digest(int fd, std::string_view type) {
+  off_t at = 0;
+  return digest_of(type, [&](char* buf, std::size_t size) -> std::size_t {
+    ssize_t n;
+    while ((n = ::pread(fd, buf, size, at)) < 0 && errno == EINTR) {
+    }
+    if (n < 0) throw Error(ErrorKind::io, fmt::format("error reading a downloaded file: {}", std::strerror(errno)));
+    at += n;
+    return static_cast<std::size_t>(n);
+  });
 }
 
 std::string_view to_string(DownloadResult::Status s) noexcept {

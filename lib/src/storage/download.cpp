@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include "fs/safe_dir.hpp"
 #include "impact/cancel.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
@@ -239,10 +240,13 @@ struct Part {
 struct Job {
   std::size_t id = 0;  // 1, 2, ...: the http::Request::group of its ranged parts
   ObjectInfo obj;
-  fs::path rel, final_path, temp, state;
+  const SafeDir* root = nullptr;  // the destination: every file below is reached through it (no links)
+  fs::path rel, temp, state;      // below the destination: the file, "<file>.impact-part", "<file>.impact-state"
+  fs::path final_path;            // the destination / rel, for messages
   std::uint64_t part_size = 0;  // 0 = one plain GET
   std::vector<Part> parts;
   int fd = -1;
+  bool own_temp = false;        // the .impact-part was opened by this run (only then is it removed)
   std::size_t pending = 0;      // parts not yet processed in this run
   std::unique_ptr<Digest> md5;  // inline MD5 for single-request objects
   std::unique_ptr<TrailingMd5> trail;  // MD5 of a ranged object with a single-part ETag
@@ -280,12 +284,13 @@ void save_state(const Job& j) {
                                           {"done", done}}.dump();
   fs::path tmp = j.state;
   tmp += ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), j.state.c_str()) != 0)
-    throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", j.state.string(), std::strerror(errno)), "check free disk space");
+  {
+    Fd fd = j.root->open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+      throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", j.root->path_of(j.state).string(), std::strerror(errno)),
+                  "check free disk space");
+  }
+  j.root->rename(tmp, j.state);
 }
 
 // Tells the trailing hash how far the contiguous prefix on disk reaches (at most every MiB).
@@ -301,28 +306,38 @@ void publish_progress(Job& j) {
   }
 }
 
-std::string xattr_etag(const fs::path& p) {
+std::string xattr_etag(int fd) {
   char buf[256];
-  const ssize_t n = ::getxattr(p.c_str(), kEtagXattr, buf, sizeof buf);
+  const ssize_t n = ::fgetxattr(fd, kEtagXattr, buf, sizeof buf);
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
-// Whether the file at `p` already holds this object: same size, and the ETag recorded at download time
-// or (for single-part uploads) the same MD5.
-bool identical(const fs::path& p, const ObjectInfo& o) {
-  struct stat st{};
-  if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != o.size) return false;
-  if (!o.etag.empty() && xattr_etag(p) == o.etag) return true;
-  if (!is_md5_etag(o.etag)) return false;
-  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool same = false;
+// Whether the file `rel` below `root` already holds this object: same size, and the ETag recorded at
+// download time or (for single-part uploads) the same MD5. A link there is never followed (stat says no).
+bool identical(const SafeDir& root, const fs::path& rel, const ObjectInfo& o) {
+  const auto st = root.stat(rel);
+  if (!st || !S_ISREG(st->st_mode) || static_cast<std::uint64_t>(st->st_size) != o.size) return false;
   try {
-    same = md5_of(fd, o.size) == o.etag;
-  } catch (...) {
+    Fd fd = root.open_file(rel, O_RDONLY);
+    if (!o.etag.empty() && xattr_etag(fd.get()) == o.etag) return true;
+    return is_md5_etag(o.etag) && md5_of(fd.get(), o.size) == o.etag;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) throw;
+    return false;
   }
-  ::close(fd);
-  return same;
+}
+
+// Reads a small file below `root` (at most `max` bytes), never through a link.
+std::string read_small(const SafeDir& root, const fs::path& rel, std::size_t max) {
+  Fd fd = root.open_file(rel, O_RDONLY);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || out.size() + static_cast<std::size_t>(n) > max) throw Error(ErrorKind::io, "cannot read " + rel.string());
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
 }
 
 bool matches(const std::vector<std::string>& globs, const std::string& rel) {
@@ -352,10 +367,10 @@ void plan_parts(Job& j, std::uint64_t part_size) {
   j.part_size = part_size;
   std::set<std::size_t> done;
   try {
-    auto s = nlohmann::json::parse(read_file(j.state, 4u << 20));
-    struct stat st{};
-    if (s.at("etag") == j.obj.etag && s.at("size") == j.obj.size && ::stat(j.temp.c_str(), &st) == 0 &&
-        static_cast<std::uint64_t>(st.st_size) == j.obj.size) {
+    auto s = nlohmann::json::parse(read_small(*j.root, j.state, 4u << 20));
+    const auto st = j.root->stat(j.temp);
+    if (s.at("etag") == j.obj.etag && s.at("size") == j.obj.size && st && S_ISREG(st->st_mode) &&
+        static_cast<std::uint64_t>(st->st_size) == j.obj.size) {
       j.part_size = s.at("part_size");
       for (const auto& i : s.at("done")) done.insert(i.get<std::size_t>());
     }
@@ -376,24 +391,35 @@ void plan_parts(Job& j, std::uint64_t part_size) {
 
 void open_temp(Job& j) {
   if (j.fd >= 0) return;
-  std::error_code ec;
-  fs::create_directories(j.temp.parent_path(), ec);
-  const int flags = O_RDWR | O_CREAT | O_CLOEXEC | (j.ranged() && j.result.resumed ? 0 : O_TRUNC);
-  j.fd = ::open(j.temp.c_str(), flags, 0644);
-  if (j.fd < 0) throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", j.temp.string(), std::strerror(errno)));
-  if (j.ranged() && ::ftruncate(j.fd, static_cast<off_t>(j.obj.size)) != 0)
-    throw Error(ErrorKind::io, fmt::format("cannot size {}: {}", j.temp.string(), std::strerror(errno)));
-  // A large download checks the free space first: a full disk fails now, not after minutes of transfer.
-  // (fallocate would also reserve it, but on tmpfs it zeroes every page first: 0.13 s per GiB measured.)
-  if (j.ranged()) {
-    std::uint64_t missing = 0;
-    for (const auto& p : j.parts) missing += p.done ? 0 : p.length();
-    struct statvfs vfs{};
-    if (::fstatvfs(j.fd, &vfs) == 0 && static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize < missing)
-      throw Error(ErrorKind::io,
-                  fmt::format("not enough free space for {}: {} bytes to write, {} free", j.final_path.string(), missing,
-                              static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize),
-                  "free some space or download to another folder with -o");
+  // The folders on the way and the file itself are opened without following links (a link planted there
+  // is an error naming it); ftruncate works on the descriptor, never on a path.
+  if (j.rel.has_parent_path()) (void)j.root->dir(j.rel.parent_path(), true);
+  const bool keep = j.ranged() && j.result.resumed;
+  j.fd = j.root->open_file(j.temp, O_RDWR | O_CREAT | (keep ? 0 : O_TRUNC), 0644).release();
+  j.own_temp = true;
+  try {
+    if (j.ranged() && ::ftruncate(j.fd, static_cast<off_t>(j.obj.size)) != 0)
+      throw Error(ErrorKind::io, fmt::format("cannot size {}: {}", j.root->path_of(j.temp).string(), std::strerror(errno)));
+    // A large download checks the free space first: a full disk fails now, not after minutes of transfer.
+    // (fallocate would also reserve it, but on tmpfs it zeroes every page first: 0.13 s per GiB measured.)
+    if (j.ranged()) {
+      std::uint64_t missing = 0;
+      for (const auto& p : j.parts) missing += p.done ? 0 : p.length();
+      struct statvfs vfs{};
+      if (::fstatvfs(j.fd, &vfs) == 0 && static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize < missing)
+        throw Error(ErrorKind::io,
+                    fmt::format("not enough free space for {}: {} bytes to write, {} free", j.final_path.string(), missing,
+                                static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize),
+                    "free some space or download to another folder");
+    }
+  } catch (const Error&) {
+    // The file was just made (and sized, sparse) for nothing: it goes, unless it holds an earlier run's parts.
+    if (!keep) {
+      close_fd(j);
+      j.root->remove(j.temp);
+      j.own_temp = false;
+    }
+    throw;
   }
   if (j.ranged() && is_md5_etag(j.obj.etag)) {
     j.trail = std::make_unique<TrailingMd5>(j.fd, j.obj.size, 0);
@@ -500,24 +526,20 @@ void finish(Job& j, DownloadObserver* observer) {
         checks.push_back("md5");
       }
       verify_checksums(j, checks);
+      ::fsetxattr(j.fd, kEtagXattr, j.obj.etag.data(), j.obj.etag.size(), 0);  // best effort; moves with the file
       close_fd(j);
-      if (::rename(j.temp.c_str(), j.final_path.c_str()) != 0)
-        throw Error(ErrorKind::io, fmt::format("cannot move {} into place: {}", j.final_path.string(), std::strerror(errno)));
-      ::setxattr(j.final_path.c_str(), kEtagXattr, j.obj.etag.data(), j.obj.etag.size(), 0);  // best effort
-      std::error_code ec;
-      fs::remove(j.state, ec);
+      j.root->rename(j.temp, j.rel);  // a link at the final name is replaced, never followed
+      j.root->remove(j.state);
       j.result.verified = fmt::format("{}", fmt::join(checks, ","));
     } catch (const Error& e) {
       fail(j, e);
       close_fd(j);
-      std::error_code ec;
-      fs::remove(j.temp, ec);
-      fs::remove(j.state, ec);
+      if (j.own_temp) j.root->remove(j.temp);
+      if (j.own_temp) j.root->remove(j.state);
     }
   } else {
     close_fd(j);
-    std::error_code ec;
-    if (!j.ranged()) fs::remove(j.temp, ec);  // a ranged job keeps its finished parts for the next run
+    if (!j.ranged() && j.own_temp) j.root->remove(j.temp);  // a ranged job keeps its finished parts for the next run
   }
   if (observer) observer->on_file(j.result);
 }
@@ -604,7 +626,7 @@ fs::path safe_relative_path(std::string_view key, std::string_view prefix) {
     if (seg == "..") return refuse("it contains '..'");
     if (seg == ".") return refuse("it contains '.' as a path segment");
     if (seg.size() > 255) return refuse("a path segment is longer than 255 bytes");
-    if (seg.ends_with(kPartSuffix) || seg.ends_with(kStateSuffix)) return refuse("it ends like impact's own temporary files");
+    if (is_temporary_name(seg)) return refuse("it is named like impact's own temporary files");
     const auto stem = seg.substr(0, seg.find('.'));
     for (auto r : reserved)
       if (stem.size() == r.size() && strncasecmp(stem.data(), r.data(), r.size()) == 0)
@@ -620,6 +642,14 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
                          const DownloadOptions& options, DownloadObserver* observer) {
   const auto started = std::chrono::steady_clock::now();
   DownloadSummary summary;
+  // The destination, held open: every name below it is reached without following a link. Made when the
+  // first object needs it.
+  std::optional<SafeDir> root;
+  try {
+    root.emplace(SafeDir::open(options.dest, false));
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::not_found) throw;
+  }
   std::vector<std::unique_ptr<Job>> jobs;
   std::uint64_t planned_bytes = 0;
   for (const auto& o : objects) {
@@ -645,12 +675,21 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
     j->obj = o;
     j->rel = rel;
     j->final_path = options.dest / rel;
-    j->temp = j->final_path;
+    j->temp = rel;
     j->temp += std::string(kPartSuffix);
-    j->state = j->final_path;
+    j->state = rel;
     j->state += std::string(kStateSuffix);
     j->result = res;
-    if (identical(j->final_path, o)) {
+    try {
+      if (!root) root.emplace(SafeDir::open(options.dest, true));
+      j->root = &*root;
+      root->require_file_or_nothing(rel);  // a link at the final name or a folder on the way: refused
+    } catch (const Error& e) {
+      fail(*j, e);
+      summary.files.push_back(j->result);
+      continue;
+    }
+    if (identical(*root, rel, o)) {
       j->result.status = FileResult::Status::skipped;
       summary.files.push_back(j->result);
       continue;
@@ -773,8 +812,7 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
     for (auto& j : jobs) {
       if (j->pending == 0) continue;
       close_fd(*j);
-      std::error_code ec;
-      if (!j->ranged()) fs::remove(j->temp, ec);
+      if (!j->ranged() && j->own_temp) j->root->remove(j->temp);
     }
     throw Error(ErrorKind::cancelled, "interrupted");
   }

@@ -2,6 +2,8 @@
 // and the objects they stand for (named objects, and everything under named folders).
 #include <algorithm>
 #include <cctype>
+#include <map>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -46,7 +48,8 @@ class Walker {
     if (depth > kMaxDepth) return;
     if (v.is_string()) {
       const auto& s = v.get_ref<const std::string&>();
-      if (!take(s, false) && looks_like_url(s)) skip(s, why_outside(s));
+      if (is_presigned_url(s)) presigned(s);
+      else if (!take(s, false) && looks_like_url(s)) skip(s, why_outside(s));
     } else if (v.is_array()) {
       for (const auto& e : v) walk(e, depth + 1);
     } else if (v.is_object()) {
@@ -66,6 +69,11 @@ class Walker {
       const auto it = v.find(field);
       if (it == v.end() || !it->is_string()) continue;
       const auto& s = it->get_ref<const std::string&>();
+      if (std::string_view(field) != "path" && !dir && is_presigned_url(s)) {
+        presigned(s);
+        taken = true;
+        break;
+      }
       if (std::string_view(field) != "path" && take(s, dir)) {
         taken = true;
         break;
@@ -91,6 +99,9 @@ class Walker {
     if (folder && !loc->key.empty() && loc->key.back() != '/') loc->key += '/';
     if (seen_.insert(loc->bucket + '/' + loc->key).second) out.objects.push_back({*loc, url});
     return true;
+  }
+  void presigned(const std::string& url) {
+    if (seen_.insert('\n' + url).second) out.presigned.push_back(url);
   }
   void skip(const std::string& url, std::string reason) {
     if (seen_.insert('\n' + url).second) out.skipped.push_back({url, std::move(reason)});
@@ -195,6 +206,47 @@ ResolvedOutputs resolve_outputs(S3Client& s3, RunOutputs& found, const std::stri
       found.skipped.push_back({o->url, "no such object in the storage"});
     }
   }
+  std::sort(res.objects.begin(), res.objects.end(), [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
+  return res;
+}
+
+PresignedOutputs resolve_presigned(const std::vector<std::string>& urls, const http::Options& http,
+                                   std::vector<SkippedOutput>& skipped) {
+  PresignedOutputs res;
+  if (urls.size() > kMaxNamedObjects)
+    throw Error(ErrorKind::protocol, fmt::format("the run's outputs name {} presigned URLs, more than {}", urls.size(), kMaxNamedObjects));
+  std::vector<std::string> keys;
+  for (const auto& url : urls) {
+    const auto u = Url::parse(url);
+    std::string key = u ? percent_decode(u->path) : std::string();
+    while (!key.empty() && key.front() == '/') key.erase(0, 1);
+    if (key.empty() || key.back() == '/') {
+      skipped.push_back({url, "a presigned URL that names no object"});
+      continue;
+    }
+    if (!res.urls.emplace(key, url).second) {
+      skipped.push_back({url, "another output has the same path"});
+      continue;
+    }
+    keys.push_back(std::move(key));
+  }
+  std::optional<Error> first;
+  for (const auto& key : keys) {
+    const std::string& url = res.urls.at(key);
+    try {
+      ObjectInfo o = probe_presigned(url, http);
+      o.key = key;
+      res.objects.push_back(std::move(o));
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      if (!first) first = e;
+      skipped.push_back({url, e.what()});
+    }
+  }
+  if (res.objects.empty() && first) throw *first;
+  std::vector<std::string> names;
+  for (const auto& o : res.objects) names.push_back(o.key);
+  res.prefix = common_folder(names);
   std::sort(res.objects.begin(), res.objects.end(), [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
   return res;
 }

@@ -145,8 +145,15 @@ Location run_location(const StorageConfig& st, std::string_view run_id) {
 }
 
 bool is_presigned_url(std::string_view url) {
-  return (url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0) &&
-         url.find("X-Amz-Signature=") != std::string_view::npos;
+  if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) return false;
+  const auto q = url.find('?');
+  if (q == std::string_view::npos) return false;
+  auto has = [query = url.substr(q)](std::string_view key) {
+    for (char sep : {'?', '&'})
+      if (query.find(std::string(1, sep) + std::string(key) + "=") != std::string_view::npos) return true;
+    return false;
+  };
+  return has("X-Amz-Signature") || (has("Signature") && has("AWSAccessKeyId"));
 }
 
 http::Headers checksum_headers(const http::Headers& headers) {

@@ -52,14 +52,23 @@ void check(const http::Response& r, std::string_view what) {
   }
 }
 
-bool transient(const Error& e) {
-  return e.kind() == ErrorKind::network || e.kind() == ErrorKind::timeout;
+// A refusal with the server's own reason, sanitised (refusal_reason), whatever the body's media type.
+[[noreturn]] void refused(const http::Response& r, std::string_view what) {
+  try {
+    check(r, what);
+  } catch (const Error& e) {
+    const std::string reason = refusal_reason(r);
+    const long status = meant_status(r);
+    if (reason.empty()) throw;
+    throw Error(e.kind(), fmt::format("{} failed: HTTP {}: {}", what, status, reason), e.hint())
+        .with_status(status)
+        .with_url(r.url);
+  }
+  throw Error(ErrorKind::protocol, std::string(what) + " failed");  // not reached: check() throws for a refusal
 }
 
-std::string only_engine(const ServiceInfo& info) {
-  const auto engines = info.extra.value("workflow_engine_versions", nlohmann::json::object());
-  if (engines.is_object() && engines.size() == 1) return engines.begin().key();
-  return {};
+bool transient(const Error& e) {
+  return e.kind() == ErrorKind::network || e.kind() == ErrorKind::timeout;
 }
 
 }  // namespace
@@ -227,6 +236,7 @@ std::vector<Log> Client::tasks(const RunLog& run) {
     auto r = http_.send(request(http::Method::get, path));
     const long s = meant_status(r);
     if (page == 0 && (s == 404 || s == 405 || s == 501 || s == 400)) return run.task_logs;  // a WES 1.0 server
+    if (page == 0 && r.ok() && !body_json(r).is_object()) return run.task_logs;  // an HTML page, not a task list
     check(r, "listing the tasks of run " + run.run_id);
     auto j = parse_json_body(r, "the WES task list");
     if (!j.is_object() || !j.contains("task_logs") || !j["task_logs"].is_array()) return run.task_logs;
@@ -350,7 +360,7 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnap
     return l;
   };
   constexpr int kAttempts = 3;
-  bool engine_added = false;
+  std::vector<Adjustment::Kind> adjusted;  // at most one of each kind: the loop stays bounded
   for (int attempt = 1;; ++attempt) {
     auto req = request(http::Method::post, "runs");
     req.form = form_parts(rq);
@@ -374,11 +384,14 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnap
       return run_id;
     }
     const long meant = meant_status(r);
-    // A server that requires workflow_engine says so in a 400: send the one engine it has.
-    if (meant == 400 && rq.engine.empty() && !engine_added && info && text::icontains(r.body, "workflow_engine")) {
-      rq.engine = only_engine(*info);
-      engine_added = true;
-      if (!rq.engine.empty()) continue;
+    // A refusal that asks for a different request shape (an engine, no WES 1.1 fields, a run_dir tag, a
+    // file: URL) is answered by one resubmission per kind of change: the server created no run.
+    if (auto adj = adjust_after_refusal(rq, meant, refusal_reason(r), info, adjusted)) {
+      adjusted.push_back(adj->kind);
+      rq = std::move(adj->request);
+      if (on_adjustment_) on_adjustment_(adj->note);
+      --attempt;
+      continue;
     }
     if (meant >= 500) {
       // Refusal or a crash after the run was made? Look for the run among the new ones. Found: it was
@@ -396,7 +409,7 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnap
         continue;
       }
     }
-    check(r, "submitting the run");
+    refused(r, "submitting the run");
   }
 }
 
@@ -413,6 +426,59 @@ std::string Client::fetch_log(const std::string& field) {
   auto resp = http_.send(std::move(r));
   check(resp, "fetching a log");
   return resp.body;
+}
+
+std::string Client::run_log_text(const RunLog& run, bool stderr_log) {
+  const std::string& field = stderr_log ? run.run_log.stderr_log : run.run_log.stdout_log;
+  if (!is_server_path(field)) return fetch_log(field);
+  // A path on the server's disk is not the log: WESkit serves the text at /weskit/v1/runs/{id}/stdout|stderr.
+  return endpoint_log_text(run.run_id, run.state, stderr_log, field);
+}
+
+std::string Client::endpoint_log_text(const std::string& run_id, State state, bool stderr_log, const std::string& field) {
+  discover();
+  const char* which = stderr_log ? "stderr" : "stdout";
+  const auto origin = Url::parse(base_);
+  if (!origin) throw Error(ErrorKind::config, "the WES URL is not a valid URL").with_url(base_);
+  http::Request req;
+  req.url = origin->origin() + "/weskit/v1/runs/" + percent_encode(run_id) + "/" + which;
+  req.headers.push_back({"Accept", "application/json"});
+  if (token_) req.headers.push_back({"Authorization", "Bearer " + token_()});
+  auto r = http_.send(std::move(req));
+  const long status = meant_status(r);
+  if (status == 409 && is_terminal(state) && state != State::complete)
+    throw Error(ErrorKind::not_found, fmt::format("the WES service gives the {} of a run only once it has completed; run {} is {}",
+                                                  which, run_id, to_string(state)))
+        .with_status(409)
+        .with_url(r.url);
+  if (status == 409)
+    throw Error(ErrorKind::pending, fmt::format("the {} of run {} is not available until the run completes (it is {})", which,
+                                                run_id, to_string(state)))
+        .with_status(409)
+        .with_url(r.url);
+  if (status == 404 || status == 405) {
+    http::Response shown;  // the path as the server wrote it, made safe to print
+    shown.body = field;
+    throw Error(ErrorKind::not_found,
+                field.empty() ? fmt::format("the WES service gives no {} of run {}", which, run_id)
+                              : fmt::format("the WES service gives the {} of run {} only as a path on its own disk ({}), "
+                                            "with no way to read it",
+                                            which, run_id, refusal_reason(shown)));
+  }
+  if (!r.ok()) refused(r, fmt::format("reading the {} of run {}", which, run_id));
+  const auto j = body_json(r);
+  if (!j.is_object()) return r.body;  // the text itself
+  const auto* content = detail::member(j, "content");
+  if (content == nullptr || content->is_null()) return {};
+  if (content->is_array()) {  // a list of lines
+    std::string text;
+    for (const auto& line : *content) {
+      text += detail::as_text(line);
+      if (text.empty() || text.back() != '\n') text += '\n';
+    }
+    return text;
+  }
+  return detail::as_text(*content);
 }
 
 }  // namespace impact::wes

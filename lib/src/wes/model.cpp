@@ -1,5 +1,8 @@
 // WES model: states, parsing with the dialects servers speak, the multipart request, and validation.
+#include <algorithm>
 #include <array>
+#include <cctype>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <random>
@@ -50,12 +53,13 @@ nlohmann::json fold_outputs(const nlohmann::json& v) {
   auto out = nlohmann::json::object();
   if (v.is_string()) return as_object(v);
   if (!v.is_array()) return out;
+  std::size_t index = 0;
   for (const auto& item : v) {
-    if (!item.is_object()) continue;
-    std::string name = str(item, "file_name");
-    if (name.empty()) name = str(item, "name");
-    if (name.empty()) continue;
-    out[name] = item.contains("file_url") ? item["file_url"] : item;
+    std::string name = item.is_object() ? str(item, "file_name") : std::string();
+    if (name.empty() && item.is_object()) name = str(item, "name");
+    if (name.empty()) name = std::to_string(index);  // a bare list (CWL File[], numbers, strings): kept by position
+    ++index;
+    out[name] = item.is_object() && item.contains("file_url") ? item["file_url"] : item;
   }
   return out;
 }
@@ -81,6 +85,65 @@ std::string joined(const std::vector<std::string>& v) {
 
 bool contains(const std::vector<std::string>& v, std::string_view x) {
   return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Version order: runs of digits compare as numbers ("7.9.0" < "7.21.0"), anything else as text.
+bool version_less(const std::string& a, const std::string& b) {
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    const bool da = std::isdigit(static_cast<unsigned char>(a[i])) != 0, db = std::isdigit(static_cast<unsigned char>(b[j])) != 0;
+    if (da && db) {
+      std::size_t ei = i, ej = j;
+      while (ei < a.size() && std::isdigit(static_cast<unsigned char>(a[ei]))) ++ei;
+      while (ej < b.size() && std::isdigit(static_cast<unsigned char>(b[ej]))) ++ej;
+      std::string_view na(a.data() + i, ei - i), nb(b.data() + j, ej - j);
+      while (na.size() > 1 && na.front() == '0') na.remove_prefix(1);
+      while (nb.size() > 1 && nb.front() == '0') nb.remove_prefix(1);
+      if (na.size() != nb.size()) return na.size() < nb.size();
+      if (na != nb) return na < nb;
+      i = ei;
+      j = ej;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
+std::vector<std::string> keys_of(const nlohmann::json& obj) {
+  std::vector<std::string> keys;
+  if (obj.is_object())
+    for (const auto& [k, v] : obj.items()) keys.push_back(k);
+  return keys;
+}
+
+// The engines that run each workflow language, in the order impact prefers them.
+std::vector<std::string_view> engines_for(std::string_view type) {
+  if (type == "CWL") return {"cwltool", "toil", "arvados-cwl-runner", "streamflow"};
+  if (type == "NFL") return {"nextflow"};
+  if (type == "WDL") return {"cromwell", "miniwdl"};
+  if (type == "SMK") return {"snakemake"};
+  return {};
+}
+
+// A server's engine key names `engine` when its first word is that name, in any case ("toil (experimental)").
+bool names_engine(std::string_view key, std::string_view engine) {
+  const auto word = key.substr(0, key.find_first_of(" \t("));
+  return text::iequals(word, engine);
+}
+
+bool attached(const RunRequest& r, std::string_view name) {
+  return std::any_of(r.attachments.begin(), r.attachments.end(), [&](const Attachment& a) { return a.name == name; });
+}
+
+// A server that reads workflows only from its own files and attachments: it names file: but not http(s).
+bool wants_file_urls(const ServiceInfo& info) {
+  auto protocols = strings_of(info.extra.value("supported_filesystem_protocols", nlohmann::json::array()));
+  for (auto& p : protocols)
+    for (auto& c : p) c = text::lower(c);
+  return contains(protocols, "file") && !contains(protocols, "http") && !contains(protocols, "https");
 }
 
 }  // namespace
@@ -309,7 +372,8 @@ std::vector<http::FormPart> form_parts(const RunRequest& r) {
   return parts;
 }
 
-void complete_request(RunRequest& r, const ServiceInfo& info, const std::filesystem::path& local) {
+// type (from the file name) and type_version (the CWL file's cwlVersion, else the newest the server lists).
+static void complete_type(RunRequest& r, const ServiceInfo& info, const std::filesystem::path& local) {
   if (r.type.empty()) {
     const auto ext = lower_ext(r.workflow_url.substr(0, r.workflow_url.find('#')));
     const std::string file = std::filesystem::path(r.workflow_url).filename().string();
@@ -340,12 +404,26 @@ void complete_request(RunRequest& r, const ServiceInfo& info, const std::filesys
   if (wtv.is_object() && wtv.contains(r.type)) {
     auto versions = strings_of(wtv[r.type].value("workflow_type_version", nlohmann::json::array()));
     if (!versions.empty()) {
-      std::sort(versions.begin(), versions.end());
-      r.type_version = versions.back();
+      r.type_version = *std::max_element(versions.begin(), versions.end(), version_less);
       return;
     }
   }
   throw Error(ErrorKind::usage, "no workflow type version for " + r.type, "give it with --type-version");
+}
+
+void complete_request(RunRequest& r, const ServiceInfo& info, const std::filesystem::path& local) {
+  complete_type(r, info, local);
+  // WES 1.1 has workflow_engine: a server that claims 1.1 and lists engines gets the one that runs the
+  // language up front (sapporo requires it); when none fits, its refusal (if any) says so later.
+  if (r.engine.empty() && wes_version(info) == WesVersion::v1_1 &&
+      !info.extra.value("workflow_engine_versions", nlohmann::json::object()).empty()) {
+    try {
+      r.engine = choose_engine(r, &info);
+    } catch (const Error&) {
+    }
+  }
+  // A local workflow goes as an attachment; a server that reads only file: URLs gets "file:NAME".
+  if (!local.empty() && attached(r, r.workflow_url) && wants_file_urls(info)) r.workflow_url = "file:" + r.workflow_url;
 }
 
 void validate(const RunRequest& r, const ServiceInfo& info) {
@@ -364,7 +442,9 @@ void validate(const RunRequest& r, const ServiceInfo& info) {
     }
   }
   const auto engines = x.value("workflow_engine_versions", nlohmann::json::object());
-  if (!r.engine.empty() && engines.is_object() && !engines.empty()) {
+  if (!r.engine.empty() && wes_version(info) == WesVersion::v1_0)
+    problems.push_back(fmt::format("choosing the workflow engine {} (it speaks WES 1.0, whose requests have no engine field)", r.engine));
+  else if (!r.engine.empty() && engines.is_object() && !engines.empty()) {
     std::vector<std::string> names;
     for (const auto& [k, v] : engines.items()) names.push_back(k);
     if (!engines.contains(r.engine)) {
@@ -393,6 +473,192 @@ void validate(const RunRequest& r, const ServiceInfo& info) {
   std::string msg = "the WES service does not support ";
   for (std::size_t i = 0; i < problems.size(); ++i) msg += (i ? "; nor " : "") + problems[i];
   throw Error(ErrorKind::usage, msg, "see: impact service-info wes");
+}
+
+// ---- dialects
+
+WesVersion wes_version(const ServiceInfo& info) {
+  const auto versions = strings_of(info.extra.value("supported_wes_versions", nlohmann::json::array()));
+  WesVersion out = WesVersion::unknown;
+  for (const auto& v : versions) {
+    // The first "major.minor" in the text: "1.0.0", "v1.1", "sapporo-wes-1.1.0".
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(v[i])) || (i > 0 && std::isdigit(static_cast<unsigned char>(v[i - 1]))))
+        continue;
+      char* end = nullptr;
+      const long major = std::strtol(v.c_str() + i, &end, 10);
+      if (*end != '.' || !std::isdigit(static_cast<unsigned char>(end[1]))) continue;
+      const long minor = std::strtol(end + 1, nullptr, 10);
+      if (major > 1 || (major == 1 && minor >= 1)) return WesVersion::v1_1;
+      out = WesVersion::v1_0;
+      break;
+    }
+  }
+  return out;
+}
+
+std::string choose_engine(const RunRequest& r, const ServiceInfo* info) {
+  if (!r.engine_if_required.empty()) return r.engine_if_required;
+  const auto keys = info ? keys_of(info->extra.value("workflow_engine_versions", nlohmann::json::object()))
+                         : std::vector<std::string>{};
+  for (auto want : engines_for(r.type))
+    for (const auto& k : keys)
+      if (names_engine(k, want)) return k;
+  if (keys.size() == 1) return keys.front();
+  throw Error(ErrorKind::usage,
+              fmt::format("the WES service requires a workflow engine, and none of its engines is known to run {} "
+                          "(it has: {})",
+                          r.type.empty() ? std::string("this workflow") : r.type, joined(keys)),
+              "name the one to use in the profile's wes_engine setting");
+}
+
+namespace {
+
+// Whether the reason says `field` was refused as a field the server does not know.
+bool refused_as_unknown(std::string_view reason, std::string_view field) {
+  if (!text::icontains(reason, field)) return false;
+  for (std::string_view why : {"unknown field", "not allowed", "unexpected", "additional propert", "unknown key", "extra field"})
+    if (text::icontains(reason, why)) return true;
+  return false;
+}
+
+}  // namespace
+
+std::optional<Adjustment> adjust_after_refusal(const RunRequest& sent, long status, std::string_view reason,
+                                               const ServiceInfo* info, const std::vector<Adjustment::Kind>& done) {
+  if (status != 400) return std::nullopt;
+  auto fresh = [&](Adjustment::Kind k) { return std::find(done.begin(), done.end(), k) == done.end(); };
+  using K = Adjustment::Kind;
+  // Fields of WES 1.1 that a WES 1.0 server refuses ("Malformed request: [{'workflow_engine': ['unknown field']}]").
+  const bool engine_unknown = !sent.engine.empty() && refused_as_unknown(reason, "workflow_engine");
+  const bool version_unknown = !sent.engine_version.empty() && refused_as_unknown(reason, "workflow_engine_version");
+  if ((engine_unknown || version_unknown) && fresh(K::drop_unknown_fields)) {
+    Adjustment a{K::drop_unknown_fields, sent, {}};
+    std::string dropped = version_unknown && !engine_unknown ? "workflow_engine_version" : "workflow_engine";
+    if (engine_unknown) a.request.engine.clear();
+    a.request.engine_version.clear();
+    a.note = fmt::format("the WES service does not know the field {}: sent again without it", dropped);
+    return a;
+  }
+  // An engine the server requires ("Workflow engine is required.").
+  if (sent.engine.empty() && text::icontains(reason, "engine") &&
+      (text::icontains(reason, "required") || text::icontains(reason, "missing")) && fresh(K::add_engine)) {
+    Adjustment a{K::add_engine, sent, {}};
+    a.request.engine = choose_engine(sent, info);  // throws, naming the engines, when none fits
+    a.note = fmt::format("the WES service requires a workflow engine: sent again with {}", a.request.engine);
+    return a;
+  }
+  // A run_dir tag the server requires ("'run_dir' tag is required and missing").
+  if (sent.tags.count("run_dir") == 0 && text::icontains(reason, "run_dir") &&
+      (text::icontains(reason, "required") || text::icontains(reason, "missing")) && fresh(K::add_run_dir)) {
+    Adjustment a{K::add_run_dir, sent, {}};
+    auto id = sent.tags.count(std::string(kRequestIdTag)) ? sent.tags.at(std::string(kRequestIdTag)) : new_request_id();
+    a.request.tags["run_dir"] = "impact-" + id;
+    a.note = fmt::format("the WES service requires a run_dir tag: sent again with run_dir={}", a.request.tags["run_dir"]);
+    return a;
+  }
+  // A bare attachment name refused where the server wants a relative file: URL.
+  if (attached(sent, sent.workflow_url) && !has_scheme(sent.workflow_url) && sent.workflow_url.rfind("file:", 0) != 0 &&
+      text::icontains(reason, "file:") && fresh(K::file_url)) {
+    Adjustment a{K::file_url, sent, {}};
+    a.request.workflow_url = "file:" + sent.workflow_url;
+    a.note = fmt::format("the WES service wants a file: URL for the attached workflow: sent again as {}", a.request.workflow_url);
+    return a;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// The text of an HTML page: tags dropped, entities for <, >, & and quotes decoded, the <title> left out.
+std::string html_text(std::string_view html) {
+  std::string out;
+  for (std::size_t i = 0; i < html.size();) {
+    if (html[i] == '<') {
+      if (text::icontains(html.substr(i, 7), "<title")) {
+        const auto close = html.find("</", i + 1);
+        i = close == std::string_view::npos ? html.size() : close;
+        continue;
+      }
+      const auto close = html.find('>', i);
+      i = close == std::string_view::npos ? html.size() : close + 1;
+      out += ' ';
+      continue;
+    }
+    if (html[i] == '&') {
+      bool decoded = false;
+      for (auto [ent, ch] : {std::pair<std::string_view, char>{"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'},
+                             {"&quot;", '"'}, {"&#39;", '\''}, {"&#x27;", '\''}}) {
+        if (html.substr(i, ent.size()) == ent) {
+          out += ch;
+          i += ent.size();
+          decoded = true;
+          break;
+        }
+      }
+      if (decoded) continue;
+    }
+    out += html[i++];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string refusal_reason(const http::Response& r) {
+  std::string raw;
+  const auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_object()) {
+    for (const char* k : {"msg", "message", "detail", "error_description", "error"}) {
+      const auto* v = detail::member(j, k);
+      if (v == nullptr || v->is_null()) continue;
+      if (v->is_object() && v->contains("errorMessage")) v = &(*v)["errorMessage"];
+      raw = detail::as_text(*v);
+      break;
+    }
+  } else if (j.is_string()) {
+    raw = j.get<std::string>();
+  } else if (!j.is_discarded()) {
+    raw = {};
+  } else {
+    const auto ct = r.header("Content-Type");
+    raw = ct && text::icontains(*ct, "html") ? html_text(r.body) : r.body;
+  }
+  // One line: runs of white space become one space; other control characters are shown, not sent to the terminal.
+  std::string out;
+  bool space = false;
+  for (unsigned char c : raw) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
+  }
+  constexpr std::size_t kMax = 300;
+  if (out.size() > kMax) {
+    std::size_t cut = kMax - 3;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+    out = out.substr(0, cut) + "...";
+  }
+  return out;
+}
+
+std::string flattened_name(std::string_view name) {
+  std::string out(name);
+  std::replace(out.begin(), out.end(), '/', '_');
+  return out;
+}
+
+bool is_server_path(std::string_view field) {
+  if (field.rfind("file://", 0) == 0) return true;
+  if (field.empty() || field.size() > 4096 || has_scheme(field)) return false;
+  if (std::any_of(field.begin(), field.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }))
+    return false;
+  // "/data/runs/…/stdout", or relative to the run's folder (WESkit: ".weskit/2026-12-04T16:07:47.123456/stdout").
+  return field.front() == '/' || (field.find('/') != std::string_view::npos && field.back() != '/');
 }
 
 }  // namespace impact::wes
