@@ -5,8 +5,9 @@
 # Two tiers:
 #   tests/run.sh --quick    for development: one g++ build with -Werror at -O1 (in build-quick, kept between
 #                           runs, so the next one builds only what changed; through ccache when installed),
-#                           then the unit tests, the in-process CLI tests (tests/cli_unit) and the CLI suites
-#                           that need no federation (ctest label "quick"). Installs no federation services.
+#                           then the unit tests, the in-process CLI tests (tests/cli_unit), the CLI suites
+#                           that need no federation and the install layout (ctest label "quick"). Installs no
+#                           federation services.
 #   tests/run.sh            the whole suite, what CI runs (.ci/run):
 #                           1. clang++ build with ASan+UBSan (and libFuzzer's instrumentation): the unit
 #                              tests and the functional CLI suites (label "sanitize"), then every fuzz target;
@@ -26,7 +27,7 @@ cd "$ROOT"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 BASE_PORT="${IMPACT_FED_BASE_PORT:-18500}"  # the federations: BASE_PORT (g++ pass) and BASE_PORT+100 (sanitizers)
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s  (at %d s)\n' "$*" "$SECONDS"; }
 
 case "${1:-}" in
   "") ;;
@@ -42,8 +43,9 @@ case "${1:-}" in
     cmake --build build-quick -j "$JOBS"
     step "unit tests, in-process CLI tests, the CLI suites that need no federation"
     ctest --test-dir build-quick -L quick -j "$JOBS" --output-on-failure --timeout 300
+    step "done"
     exit 0 ;;
-  -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) echo "run.sh: unknown argument '$1' (tests/run.sh [--quick])" >&2; exit 2 ;;
 esac
 
@@ -80,3 +82,4 @@ else
   step "the whole suite"
   ctest --test-dir build-ci -j "$JOBS" --output-on-failure --timeout 900
 fi
+step "done"
