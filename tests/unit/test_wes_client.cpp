@@ -113,6 +113,26 @@ TEST_CASE("listing copes with a server that ignores page_size, and one that hand
   CHECK(calls == 2);  // the second page brought nothing new: stop
 }
 
+TEST_CASE("listing that reaches its page bound is an error, not a silent end") {
+  std::atomic<int> page{0};
+  Fixture f([&](const SeenRequest& r) {
+    if (!starts(r.target, "/ga4gh/wes/v1/runs")) return js(404, {});
+    const std::string n = std::to_string(page++);
+    return js(200, {{"runs", {{{"run_id", "r" + n}, {"state", "COMPLETE"}}}}, {"next_page_token", "t" + n}});
+  });
+  auto c = f.client();
+  std::size_t n = 0;
+  try {
+    c.list([&](const RunSummary&) { return ++n, true; }, {10, 5});
+    FAIL("an endless run list ended well");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::protocol);
+    CHECK(std::string(e.what()) == "the WES run list did not end after 5 pages");
+  }
+  CHECK(n == 5);
+  CHECK(page == 5);
+}
+
 TEST_CASE("listing copes with a server that refuses our page size") {
   Fixture f([](const SeenRequest& r) {
     if (r.target == "/ga4gh/wes/v1/runs") return js(200, {{"runs", {{{"run_id", "a"}}}}, {"next_page_token", "2"}});

@@ -16,7 +16,7 @@ namespace {
 constexpr std::string_view kApiRoot = "/ga4gh/wes/v1";
 
 nlohmann::json body_json(const http::Response& r) {
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  auto j = impact::detail::parse_json(r.body);
   return j.is_discarded() ? nlohmann::json() : j;
 }
 
@@ -123,6 +123,8 @@ void Client::list(const std::function<bool(const RunSummary&)>& visit, const Lis
     token = detail::string_member(j, "next_page_token");
     if (token.empty() || !fresh || !tokens.insert(token).second) return;
   }
+  throw Error(ErrorKind::protocol, fmt::format("the WES run list did not end after {} pages", opts.max_pages),
+              "the service keeps sending new pages; ask its operators");
 }
 
 RunLog Client::get(const std::string& run_id) {
@@ -242,7 +244,7 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info) {
 std::string Client::fetch_log(const std::string& field) {
   if (!(field.rfind("http://", 0) == 0 || field.rfind("https://", 0) == 0)) return field;  // the content itself
   discover();
-  require_allowed_url(field, "the log URL");
+  require_allowed_url(field, "the log URL", ErrorKind::protocol);
   http::Request r;
   r.url = field;
   const auto a = Url::parse(field);

@@ -30,7 +30,7 @@ std::string str(const nlohmann::json& j, const char* key) {
 nlohmann::json as_object(const nlohmann::json& v) {
   if (v.is_object()) return v;
   if (v.is_string()) {
-    auto parsed = nlohmann::json::parse(v.get<std::string>(), nullptr, false);
+    auto parsed = impact::detail::parse_json(v.get<std::string>());
     if (parsed.is_object()) return parsed;
   }
   return nlohmann::json::object();
