@@ -301,7 +301,7 @@ void show(Context& ctx, const std::string& id) {
   }
   auto& out = ctx.term().out();
   auto line = [&](const char* k, const std::string& v) {
-    if (!v.empty()) out << ctx.term().style(fmt::format("{:<10}", k), Terminal::Style::bold) << v << '\n';
+    if (!v.empty()) out << ctx.term().style(fmt::format("{:<10}", k), Terminal::Style::bold) << visible(v) << '\n';
   };
   const auto& rq = run.request;
   line("Run", run.run_id);
