@@ -179,6 +179,7 @@ void assemble(const std::vector<Piece>& pieces, const fs::path& part) {
 http::Request access_request(const AccessUrl& a) {
   http::Request req;
   req.url = a.url;
+  req.server_url = true;
   for (const auto& h : a.headers)
     if (auto colon = h.find(':'); colon != std::string::npos && colon > 0) {
       std::string_view v = std::string_view(h).substr(colon + 1);
