@@ -85,7 +85,7 @@ class WaitPrinter : public wes::WaitObserver {
       auto style = to == wes::State::complete ? Terminal::Style::green
                    : wes::is_terminal(to)     ? Terminal::Style::red
                                               : Terminal::Style::cyan;
-      ctx_.term().err() << now_iso() << "  " << id << "  " << wes::to_string(from) << " -> "
+      ctx_.term().err() << now_iso() << "  " << visible(id) << "  " << wes::to_string(from) << " -> "
                         << ctx_.term().err_style(wes::to_string(to), style) << '\n';
     }
   }
@@ -349,7 +349,9 @@ void logs(Context& ctx, const LogsFlags& f) {
   };
   wes::State state = wes::State::unknown;
   std::string text = text_now(state);
-  ctx.term().out() << text << std::flush;
+  // A log goes to a file or pipe byte for byte; on a terminal its control characters are shown, not executed.
+  auto shown_text = [&](std::string_view t) { return ctx.term().out_tty() ? visible(t, true) : std::string(t); };
+  ctx.term().out() << shown_text(text) << std::flush;
   if (!f.follow) return;
   std::size_t shown = text.size();
   wes::Backoff backoff(std::chrono::seconds(1), std::chrono::seconds(15));
@@ -357,7 +359,7 @@ void logs(Context& ctx, const LogsFlags& f) {
     wes::sleep_for(backoff.next());
     text = text_now(state);
     if (text.size() > shown) {  // logs only grow; a shorter text is a server that trimmed: print nothing
-      ctx.term().out() << std::string_view(text).substr(shown) << std::flush;
+      ctx.term().out() << shown_text(std::string_view(text).substr(shown)) << std::flush;
       shown = text.size();
       backoff.reset();
     }
