@@ -141,7 +141,11 @@ std::string command_path(const CLI::App& app) {
 
 int run(int argc, char** argv) {
   install_signal_handlers();
-  Context ctx(Terminal::from_environment(std::cout, std::cerr));
+  return run(argc, argv, Terminal::from_environment(std::cout, std::cerr));
+}
+
+int run(int argc, char** argv, Terminal terminal) {
+  Context ctx(std::move(terminal));
 
   CLI::App app{"impact: a command-line client for GA4GH federated biomedical clouds", "impact"};
   app.fallthrough();
@@ -183,10 +187,10 @@ int run(int argc, char** argv) {
     try {
       app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
-      app.exit(e, std::cout, std::cerr);
+      app.exit(e, term.out(), term.err());
       return exit_code::ok;
     } catch (const CLI::CallForAllHelp& e) {
-      app.exit(e, std::cout, std::cerr);
+      app.exit(e, term.out(), term.err());
       return exit_code::ok;
     } catch (const CLI::ExtrasError& e) {
       auto extras = app.remaining();
@@ -205,11 +209,11 @@ int run(int argc, char** argv) {
       return exit_code::ok;
     }
     if (exit_codes) {
-      std::cout << kExitCodes;
+      term.out() << kExitCodes;
       return exit_code::ok;
     }
     if (app.get_subcommands().empty()) {
-      std::cout << kOverview;
+      term.out() << kOverview;
       return exit_code::ok;
     }
     return ctx.exit_code;

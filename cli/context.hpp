@@ -91,7 +91,10 @@ void register_run(CLI::App& app, Context& ctx);
 void register_results(CLI::App& app, Context& ctx);
 void print_version(Context& ctx);  // `impact version` and `impact --version`
 
-// The program: parses, dispatches, maps errors to exit codes. Returns the exit code.
+// The program: parses, dispatches, maps errors to exit codes. Returns the exit code. The first form is
+// main()'s: it installs the Ctrl-C handlers and reads the terminal from the environment; the second runs
+// the same program on a terminal of the caller's (tests/cli_unit runs commands in-process with it).
 int run(int argc, char** argv);
+int run(int argc, char** argv, Terminal terminal);
 
 }  // namespace impact::cli

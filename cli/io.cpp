@@ -151,6 +151,16 @@ Terminal Terminal::from_environment(std::ostream& out, std::ostream& err) {
   return t;
 }
 
+Terminal Terminal::with_traits(std::ostream& out, std::ostream& err, Traits traits) {
+  Terminal t;
+  t.out_ = &out;
+  t.err_ = &err;
+  t.out_tty_ = t.err_tty_ = traits.tty;
+  t.color_ = t.err_color_ = traits.tty && traits.color;
+  t.width_ = traits.width;
+  return t;
+}
+
 namespace {
 // ANSI styling, or the text unchanged when colour is off for that stream.
 std::string paint(std::string_view text, Terminal::Style s, bool enabled) {

@@ -23,6 +23,15 @@ class Terminal {
   // $IMPACT_WIDTH=N.
   static Terminal from_environment(std::ostream& out, std::ostream& err);
 
+  // A terminal with the traits given rather than read from the environment: the test double (gh's
+  // iostreams.Test()), writing into whatever streams the test holds (string streams, say).
+  struct Traits {
+    bool tty = false;    // both stdout and stderr
+    bool color = false;  // only where tty
+    int width = 80;
+  };
+  static Terminal with_traits(std::ostream& out, std::ostream& err, Traits traits);
+
   std::ostream& out() const noexcept { return *out_; }
   std::ostream& err() const noexcept { return *err_; }
   bool out_tty() const noexcept { return out_tty_; }

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building impact and running the local federation need, on Debian bookworm as root.
 # Idempotent: packages already installed are not touched. Used by tests/run.sh and examples/quickstart.sh.
+#
+#   tests/install-deps.sh [--no-federation] [PACKAGE...]   PACKAGEs: more Debian packages; --no-federation:
+#                                                         leave out the federation's services (Ceph RGW,
+#                                                         cwltool, npm packages), as tests/run.sh --quick does
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DEBIAN_FRONTEND=noninteractive
+federation=1
+if [ "${1:-}" = --no-federation ]; then federation=0; shift; fi
 
 packages=(build-essential cmake ninja-build pkg-config
           libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev libcurl4-openssl-dev doctest-dev
@@ -22,6 +28,7 @@ fi
 command -v npm >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends npm >/dev/null
 
 # The federation's services: Ceph RGW, cwltool, and the npm packages from the committed lockfile.
+[ "$federation" = 1 ] || exit 0
 for script in "$ROOT"/tests/federation/*/install.sh; do
   [ -f "$script" ] && bash "$script"
 done

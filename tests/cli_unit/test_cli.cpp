@@ -1,0 +1,206 @@
+// The CLI run in-process: impact::cli::run with argv and a Terminal writing into string streams (the test
+// double, as gh's iostreams.Test()), each test in its own temporary XDG home. For what needs the binary
+// (signals, exit of the process, the federation) see tests/cli/*.test.js.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../unit/temp_dir.hpp"
+#include "context.hpp"
+#include "impact/version.hpp"
+
+namespace {
+
+using impact::cli::Terminal;
+
+// Sets environment variables (or unsets them: nullopt) for one test and restores them afterwards.
+class EnvScope {
+ public:
+  explicit EnvScope(const std::map<std::string, std::optional<std::string>>& vars) {
+    for (const auto& [name, value] : vars) {
+      const char* old = std::getenv(name.c_str());
+      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
+      set(name, value);
+    }
+  }
+  ~EnvScope() {
+    for (const auto& [name, value] : saved_) set(name, value);
+  }
+  EnvScope(const EnvScope&) = delete;
+  EnvScope& operator=(const EnvScope&) = delete;
+
+ private:
+  static void set(const std::string& name, const std::optional<std::string>& value) {
+    if (value) ::setenv(name.c_str(), value->c_str(), 1);
+    else ::unsetenv(name.c_str());
+  }
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+// A temporary home: XDG folders inside it, and none of the variables that would select another
+// configuration, profile or token.
+class Home {
+ public:
+  Home()
+      : env_({{"HOME", dir_.path().string()},
+              {"XDG_CONFIG_HOME", (dir_.path() / "config").string()},
+              {"XDG_STATE_HOME", (dir_.path() / "state").string()},
+              {"XDG_CACHE_HOME", (dir_.path() / "cache").string()},
+              {"IMPACT_CONFIG", std::nullopt},
+              {"IMPACT_PROFILE", std::nullopt},
+              {"IMPACT_TOKEN", std::nullopt},
+              {"NO_COLOR", std::nullopt}}) {}
+  std::filesystem::path config_file() const { return dir_.path() / "config" / "impact" / "config.toml"; }
+
+ private:
+  impact::test::TempDir dir_;
+  EnvScope env_;
+};
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+// `impact ARGS...` on a terminal with the given traits (by default: not a TTY, no colour, 80 columns).
+Result run_impact(std::vector<std::string> args, Terminal::Traits traits = {}) {
+  args.insert(args.begin(), "impact");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::ostringstream out, err;
+  const int code =
+      impact::cli::run(static_cast<int>(args.size()), argv.data(), Terminal::with_traits(out, err, traits));
+  return {code, out.str(), err.str()};
+}
+
+}  // namespace
+
+TEST_CASE("--help-exit-codes prints the table on stdout and exits 0") {
+  Home home;
+  auto r = run_impact({"--help-exit-codes"});
+  CHECK(r.code == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out.rfind("Exit codes:\n", 0) == 0);
+  CHECK(r.out.find("  2    usage: bad arguments or input\n") != std::string::npos);
+  CHECK(r.out.find("  130  interrupted (Ctrl-C)\n") != std::string::npos);
+}
+
+TEST_CASE("a command's --help goes to the terminal's stdout and exits 0") {
+  Home home;
+  auto r = run_impact({"profile", "add", "--help"});
+  CHECK(r.code == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out.find("--registry") != std::string::npos);
+  CHECK(r.out.find("Usage: impact profile add") != std::string::npos);
+}
+
+TEST_CASE("version --json is one JSON object with the version and the libraries") {
+  Home home;
+  auto r = run_impact({"version", "--json"});
+  REQUIRE(r.code == 0);
+  CHECK(r.err.empty());
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j.at("version") == impact::version_string);
+  CHECK_FALSE(j.at("curl").get<std::string>().empty());
+  CHECK_FALSE(j.at("tls").get<std::string>().empty());
+  CHECK(j.contains("build_type"));
+  // The global --json before the command means the same.
+  CHECK(nlohmann::json::parse(run_impact({"--json", "version"}).out) == j);
+}
+
+TEST_CASE("profile add, list and show in a temporary home") {
+  Home home;
+  auto r = run_impact({"profile", "add", "node1", "--wes", "https://wes.example.org/ga4gh/wes/v1", "--beacon",
+                   "eu=https://eu.example.org/beacon/api"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  CHECK(r.out.empty());
+  CHECK(r.err.find("Saved profile 'node1' with 2 service(s) to " + home.config_file().string() + " (default)") !=
+        std::string::npos);
+  CHECK(std::filesystem::exists(home.config_file()));
+  REQUIRE(run_impact({"profile", "add", "node2", "--issuer", "https://login.example.org/realms/x"}).code == 0);
+
+  SUBCASE("list --json marks the default") {
+    auto list = run_impact({"profile", "list", "--json"});
+    REQUIRE(list.code == 0);
+    const auto j = nlohmann::json::parse(list.out);
+    REQUIRE(j.size() == 2);
+    CHECK(j[0].at("name") == "node1");
+    CHECK(j[0].at("default") == true);
+    CHECK(j[1].at("name") == "node2");
+    CHECK(j[1].at("default") == false);
+  }
+  SUBCASE("list: tab-separated lines without a header when stdout is not a terminal") {
+    auto list = run_impact({"profile", "list"});
+    REQUIRE(list.code == 0);
+    CHECK(list.out ==
+          "node1\t*\t\t1\t0\tyes\t-\n"
+          "node2\t\thttps://login.example.org/realms/x\t0\t0\t-\t-\n");
+  }
+  SUBCASE("list: an aligned table with a bold header on a colour terminal, cut to its width") {
+    auto list = run_impact({"profile", "list"}, {.tty = true, .color = true, .width = 60});
+    REQUIRE(list.code == 0);
+    CHECK(list.out.rfind("\033[1mNAME", 0) == 0);
+    std::istringstream lines(list.out);
+    std::string line;
+    int n = 0;
+    while (std::getline(lines, line)) {
+      ++n;
+      if (n > 1) CHECK(impact::cli::display_width(line) <= 60);
+    }
+    CHECK(n == 3);
+    CHECK(list.out.find("…") != std::string::npos);  // the issuer did not fit
+    // --no-color wins over the terminal.
+    CHECK(run_impact({"--no-color", "profile", "list"}, {.tty = true, .color = true, .width = 60}).out.find('\033') ==
+          std::string::npos);
+  }
+  SUBCASE("show: one profile, by name or the default") {
+    auto shown = run_impact({"profile", "show", "node2", "--json"});
+    REQUIRE(shown.code == 0);
+    const auto j = nlohmann::json::parse(shown.out);
+    CHECK(j.at("issuer") == "https://login.example.org/realms/x");
+    CHECK(j.at("client_id") == "impact-cli");
+    CHECK(j.at("default") == false);
+    CHECK(nlohmann::json::parse(run_impact({"profile", "show", "--json"}).out).at("name") == "node1");
+    CHECK(run_impact({"profile", "show"}).out ==
+          "name\tnode1\nbeacon.eu\thttps://eu.example.org/beacon/api\nwes\thttps://wes.example.org/ga4gh/wes/v1\n");
+  }
+  SUBCASE("show of a profile that does not exist: exit 1 with a hint") {
+    auto missing = run_impact({"profile", "show", "nope"});
+    CHECK(missing.code == 1);
+    CHECK(missing.out.empty());
+    CHECK(missing.err == "impact: no profile named 'nope'\nhint: run: impact profile list\n");
+  }
+}
+
+TEST_CASE("usage errors exit 2 with one line and a hint naming the command's help") {
+  Home home;
+  SUBCASE("a missing argument") {
+    auto r = run_impact({"profile", "add"});
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.rfind("impact: ", 0) == 0);
+    CHECK(r.err.find("name is required") != std::string::npos);
+    CHECK(r.err.find("\nhint: run: impact profile add --help\n") != std::string::npos);
+  }
+  SUBCASE("an unknown command") {
+    auto r = run_impact({"frobnicate"});
+    CHECK(r.code == 2);
+    CHECK(r.err == "impact: unknown command 'frobnicate'\nhint: run: impact --help\n");
+  }
+  SUBCASE("a profile without services, refused before anything is written") {
+    auto r = run_impact({"profile", "add", "empty"});
+    CHECK(r.code == 2);
+    CHECK(r.err.find("impact: the profile would have no services\n") == 0);
+    CHECK_FALSE(std::filesystem::exists(home.config_file()));
+  }
+}
