@@ -14,6 +14,7 @@
 #include "impact/error.hpp"
 #include "impact/redact.hpp"
 #include "impact/session.hpp"
+#include "impact/url.hpp"
 #include "qr.hpp"
 
 extern char** environ;
@@ -70,15 +71,21 @@ class LoginObserver final : public oidc::DeviceObserver {
     auto& err = ctx_.term().err();
     const auto& t = ctx_.term();
     err << fmt::format("To log in to profile '{}', open this page on any device:\n    {}\n", profile_,
-                       t.err_style(c.verification_uri, Terminal::Style::bold));
-    err << fmt::format("and enter the code:  {}\n", t.err_style(c.user_code, Terminal::Style::bold));
+                       t.err_style(visible(c.verification_uri), Terminal::Style::bold));
+    err << fmt::format("and enter the code:  {}\n", t.err_style(visible(c.user_code), Terminal::Style::bold));
     if (!c.verification_uri_complete.empty()) {
-      err << fmt::format("(or open {} , which has the code in it)\n", c.verification_uri_complete);
+      err << fmt::format("(or open {} , which has the code in it)\n", visible(c.verification_uri_complete));
       if (qr_) err << qr_code(c.verification_uri_complete);
     }
     err << fmt::format("Waiting for approval; the code expires in {}. Ctrl-C cancels.\n", format_duration(c.expires_in));
     err.flush();
-    if (browser_) open_browser(c.verification_uri_complete.empty() ? c.verification_uri : c.verification_uri_complete);
+    if (browser_) {
+      // RFC 8628 5.4: only https (or http to this machine) goes to a browser; a file: or javascript: URL does not.
+      if (is_allowed_url(c.verification_uri_complete)) open_browser(c.verification_uri_complete);
+      else if (is_allowed_url(c.verification_uri)) open_browser(c.verification_uri);
+      else
+        ctx_.term().warn("not opening the login page in a browser: the identity provider gave a URL that is not https");
+    }
   }
 
   void on_slow_down(seconds interval) override {

@@ -118,7 +118,7 @@ class WaitPrinter : public wes::WaitObserver {
       auto style = to == wes::State::complete ? Terminal::Style::green
                    : wes::is_terminal(to)     ? Terminal::Style::red
                                               : Terminal::Style::cyan;
-      ctx_.term().err() << now_iso() << "  " << id << "  " << wes::to_string(from) << " -> "
+      ctx_.term().err() << now_iso() << "  " << visible(id) << "  " << wes::to_string(from) << " -> "
                         << ctx_.term().err_style(wes::to_string(to), style) << '\n';
     }
   }
@@ -340,7 +340,7 @@ void list(Context& ctx, const ListFlags& f) {
     return true;
   };
   std::vector<wes::RunSummary> runs, unread;  // unread: the list entry has no tags to filter on
-  s->client->list([&](const wes::RunSummary& r) {
+  const bool ended = s->client->list([&](const wes::RunSummary& r) {
     if (!states.empty() && std::find(states.begin(), states.end(), r.state) == states.end()) return true;
     if (!want.empty() && !r.tags_known) {
       unread.push_back(r);
@@ -356,6 +356,10 @@ void list(Context& ctx, const ListFlags& f) {
                             "runs one by one",
                             kTagReads),
                 "narrow the list with --state, or look at a run with: impact run show RUN_ID");
+  const bool stopped_here = unread.size() > kTagReads || (f.limit != 0 && runs.size() >= f.limit);
+  if (!ended && !stopped_here)  // the page bound, not the list's end: never a silent partial listing
+    throw Error(ErrorKind::protocol, fmt::format("the WES run list did not end after {} pages", wes::ListOptions{}.max_pages),
+                "the service keeps sending new pages; narrow the list with --state or --limit, or ask its operators");
   if (unread.size() >= kTagReadsNote)
     ctx.term().note(fmt::format("the WES server's run list carries no tags: reading {} runs one by one", unread.size()));
   std::size_t unreadable = 0;
@@ -431,15 +435,6 @@ std::string output_text(const nlohmann::json& v, int depth = 0) {
   return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// A server's text shown on one line: control characters made visible.
-std::string one_line(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
-    else out += static_cast<char>(c);
-  }
-  return out;
-}
 
 void show(Context& ctx, const std::string& id) {
   auto s = connect(ctx);
@@ -464,7 +459,7 @@ void show(Context& ctx, const std::string& id) {
   }
   auto& out = ctx.term().out();
   auto line = [&](const char* k, const std::string& v) {
-    if (!v.empty()) out << ctx.term().style(fmt::format("{:<10}", k), Terminal::Style::bold) << v << '\n';
+    if (!v.empty()) out << ctx.term().style(fmt::format("{:<10}", k), Terminal::Style::bold) << visible(v) << '\n';
   };
   const auto& rq = run.request;
   line("Run", run.run_id);
@@ -480,10 +475,10 @@ void show(Context& ctx, const std::string& id) {
   if (rq.contains("workflow_params")) line("Params", rq["workflow_params"].dump());
   for (const auto& [k, v] : run.outputs.items()) {
     if (v.is_array() && !v.empty() && !v.front().is_object()) {  // a list of files ({"S3": [URL, ...]}): one per line
-      for (const auto& e : v) line("Output", one_line(k + ": " + redact_url(output_text(e))));
+      for (const auto& e : v) line("Output", k + ": " + redact_url(output_text(e)));
       continue;
     }
-    line("Output", one_line(k + ": " + redact_url(output_text(v))));
+    line("Output", k + ": " + redact_url(output_text(v)));
   }
   for (const auto& msg : run.run_log.system_logs) line("Log", msg);
   if (tasks.empty()) return;
@@ -545,7 +540,9 @@ void logs(Context& ctx, const LogsFlags& f) {
   };
   wes::State state = wes::State::unknown;
   std::string text = text_now(state);
-  ctx.term().out() << text << std::flush;
+  // A log goes to a file or pipe byte for byte; on a terminal its control characters are shown, not executed.
+  auto shown_text = [&](std::string_view t) { return ctx.term().out_tty() ? visible(t, true) : std::string(t); };
+  ctx.term().out() << shown_text(text) << std::flush;
   if (!f.follow) return;
   std::size_t shown = text.size();
   wes::Backoff backoff(std::chrono::seconds(1), std::chrono::seconds(15));
@@ -553,7 +550,7 @@ void logs(Context& ctx, const LogsFlags& f) {
     wes::sleep_for(backoff.next());
     text = text_now(state);
     if (text.size() > shown) {  // logs only grow; a shorter text is a server that trimmed: print nothing
-      ctx.term().out() << std::string_view(text).substr(shown) << std::flush;
+      ctx.term().out() << shown_text(std::string_view(text).substr(shown)) << std::flush;
       shown = text.size();
       backoff.reset();
     }

@@ -3,14 +3,50 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include "impact/cancel.hpp"
 #include "impact/redact.hpp"
 
 namespace impact::cli {
+
+std::string visible(std::string_view s, bool keep_lines) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      if (keep_lines && (c == '\n' || c == '\t')) out += static_cast<char>(c);
+      else out.append({'^', static_cast<char>(c == 0x7f ? '?' : c + 0x40)});
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // A UTF-8 sequence: its length from the lead byte, then continuation bytes only.
+    const std::size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    bool ok = len != 0 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (!ok) {
+      out.append({'\\', 'x', kHex[c >> 4], kHex[c & 0xF]});
+      ++i;
+      continue;
+    }
+    const auto second = static_cast<unsigned char>(s[i + 1]);
+    if (c == 0xC2 && second <= 0x9F) out.append({'\\', 'u', '0', '0', kHex[second >> 4], kHex[second & 0xF]});
+    else out.append(s.substr(i, len));
+    i += len;
+  }
+  return out;
+}
 
 std::size_t display_width(std::string_view s) {
   std::size_t n = 0;
@@ -35,12 +71,59 @@ std::string cut(std::string_view s, std::size_t width) {
   }
   return out + "…";
 }
-// Tabs and newlines inside a cell would break both the TSV and the table.
+// Tabs and newlines inside a cell would break both the TSV and the table; other controls are made visible.
 std::string clean(std::string_view s) {
   std::string out(s);
   std::replace_if(out.begin(), out.end(), [](char c) { return c == '\t' || c == '\n' || c == '\r'; }, ' ');
-  return out;
+  return visible(out);
 }
+
+// Receives the serialiser's output: escapes what JSON allows raw but a terminal would act on (DEL, and the C1
+// controls U+0080..U+009F, which are C2 80..C2 9F in UTF-8 and only ever occur inside strings), writes in
+// 64 KiB pieces and stops at Ctrl-C.
+class SafeJsonOutput final : public nlohmann::detail::output_adapter_protocol<char> {
+ public:
+  explicit SafeJsonOutput(std::ostream& os) : os_(os) { buf_.reserve(kPiece + 16); }
+  void write_character(char c) override {
+    put(c);
+    if (buf_.size() >= kPiece) flush();
+  }
+  void write_characters(const char* s, std::size_t n) override {
+    for (std::size_t i = 0; i < n; ++i) put(s[i]);
+    if (buf_.size() >= kPiece) flush();
+  }
+  void finish() {
+    if (lead_) buf_ += '\xC2';
+    lead_ = false;
+    flush();
+  }
+
+ private:
+  static constexpr std::size_t kPiece = 64u << 10;
+  void escape(unsigned char c) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    buf_.append({'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]});
+  }
+  void put(char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (lead_) {
+      lead_ = false;
+      if (c >= 0x80 && c <= 0x9F) return escape(c);
+      buf_ += '\xC2';
+    }
+    if (c == 0xC2) lead_ = true;
+    else if (c == 0x7F) escape(c);
+    else buf_ += ch;
+  }
+  void flush() {
+    throw_if_cancelled();
+    os_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+    buf_.clear();
+  }
+  std::ostream& os_;
+  std::string buf_;
+  bool lead_ = false;
+};
 }  // namespace
 
 Terminal Terminal::from_environment(std::ostream& out, std::ostream& err) {
@@ -100,7 +183,9 @@ std::string Terminal::err_style(std::string_view text, Style s) const { return p
 
 void Terminal::print_table(const Table& t, Format format) const {
   if (format == Format::tsv) {
-    for (const auto& row : t.rows) {
+    for (std::size_t r = 0; r < t.rows.size(); ++r) {
+      if (r % 256 == 0) throw_if_cancelled();
+      const auto& row = t.rows[r];
       for (std::size_t i = 0; i < row.size(); ++i) *out_ << (i ? "\t" : "") << clean(row[i]);
       *out_ << '\n';
     }
@@ -135,22 +220,29 @@ void Terminal::print_table(const Table& t, Format format) const {
     *out_ << text << '\n';
   };
   line(t.headers, true);
-  for (const auto& row : t.rows) line(row, false);
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    if (r % 256 == 0) throw_if_cancelled();
+    line(t.rows[r], false);
+  }
 }
 
 void Terminal::print_json(const nlohmann::json& j) const {
-  *out_ << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  auto output = std::make_shared<SafeJsonOutput>(*out_);
+  nlohmann::detail::serializer<nlohmann::json> serializer(output, ' ', nlohmann::json::error_handler_t::replace);
+  serializer.dump(j, true, false, 2);
+  output->finish();
+  *out_ << '\n';
 }
 
 void Terminal::error(std::string_view message, std::string_view hint) const {
-  *err_ << err_style("impact:", Style::red) << ' ' << redact(message) << '\n';
-  if (!hint.empty()) *err_ << "hint: " << redact(hint) << '\n';
+  *err_ << err_style("impact:", Style::red) << ' ' << visible(redact(message), true) << '\n';
+  if (!hint.empty()) *err_ << "hint: " << visible(redact(hint), true) << '\n';
 }
 
 void Terminal::warn(std::string_view message) const {
-  *err_ << err_style("warning:", Style::yellow) << ' ' << redact(message) << '\n';
+  *err_ << err_style("warning:", Style::yellow) << ' ' << visible(redact(message), true) << '\n';
 }
 
-void Terminal::note(std::string_view message) const { *err_ << redact(message) << '\n'; }
+void Terminal::note(std::string_view message) const { *err_ << visible(redact(message), true) << '\n'; }
 
 }  // namespace impact::cli

@@ -47,9 +47,11 @@ class Terminal {
   // Table on a TTY (aligned, bold header, cells cut to fit the width), tab-separated lines without a
   // header otherwise — or whatever `format` asks for.
   void print_table(const Table& t, Format format) const;
+  // Pretty-printed (2 spaces) as it is serialised, never held whole in memory; control characters inside strings
+  // are escaped (C1 and DEL too, not only what JSON requires). Ctrl-C ends it (Error cancelled).
   void print_json(const nlohmann::json& j) const;
 
-  // "impact: <message>" and an optional hint line, on stderr.
+  // "impact: <message>" and an optional hint line, on stderr; messages pass through redact() and visible().
   void error(std::string_view message, std::string_view hint = {}) const;
   void warn(std::string_view message) const;
   void note(std::string_view message) const;  // informational, stderr
@@ -63,6 +65,12 @@ class Terminal {
   bool err_color_ = false;
   int width_ = 80;
 };
+
+// Text from a server made safe to show on a terminal: C0 control characters become caret notation (ESC as
+// `^[`, BEL as `^G`, CR as `^M`; tab and newline stay when `keep_lines`), DEL `^?`, the C1 controls
+// U+0080..U+009F `\u0080`..`\u009f`, and bytes that are not UTF-8 `\xNN`; everything else is unchanged.
+// Terminal applies it to table cells, TSV fields and messages; call it for any other server text printed.
+std::string visible(std::string_view s, bool keep_lines = false);
 
 // Printable width of UTF-8 text (code points; good enough for the tables we print).
 std::size_t display_width(std::string_view s);

@@ -12,6 +12,38 @@
 
 namespace impact::detail {
 
+// How deeply arrays and objects may nest in any JSON impact reads (server answers, its own files, JWTs).
+// Printing and copying a parsed document recurse once per level, and pretty-printing indents each line by
+// its level: the bound keeps the stack safe and the printed size linear in the input.
+inline constexpr std::size_t kMaxJsonDepth = 128;
+
+// The deepest nesting of arrays and objects in `text`, counting no further than `stop` (strings skipped;
+// a scan, not a validation).
+inline std::size_t json_depth(std::string_view text, std::size_t stop = kMaxJsonDepth + 1) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > deepest && (deepest = depth) >= stop) return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// `text` parsed, or a discarded value when it is not JSON or nests deeper than kMaxJsonDepth.
+inline nlohmann::json parse_json(std::string_view text) {
+  if (json_depth(text) > kMaxJsonDepth) return nlohmann::json(nlohmann::json::value_t::discarded);
+  return nlohmann::json::parse(text, nullptr, false);
+}
+
 // The member `key` of `j`; nullptr when `j` is not an object or has no such member.
 inline const nlohmann::json* member(const nlohmann::json& j, std::string_view key) {
   if (!j.is_object()) return nullptr;

@@ -52,7 +52,7 @@ Discovery discover(http::Client& client, const std::string& registry_url, const 
       continue;
     }
     try {
-      require_allowed_url(s.url, "service " + s.id);
+      require_allowed_url(s.url, "service " + s.id, ErrorKind::protocol);
     } catch (const Error& e) {
       d.notes.push_back("skipped " + s.id + ": " + e.what());
       continue;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include <fmt/format.h>
+
 #include "impact/error.hpp"
 #include "impact/redact.hpp"
 #include "impact/url.hpp"
@@ -159,6 +161,11 @@ void to_json(nlohmann::json& j, const ServiceInfo& s) {
 }
 
 nlohmann::json parse_json_body(const http::Response& r, std::string_view what) {
+  if (detail::json_depth(r.body) > detail::kMaxJsonDepth)
+    throw Error(ErrorKind::protocol,
+                fmt::format("{}: the answer nests JSON deeper than {} levels", what, detail::kMaxJsonDepth),
+                "impact refuses such answers; ask the service's operators")
+        .with_url(r.url);
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   if (j.is_discarded())
     throw Error(ErrorKind::protocol, std::string(what) + ": the server did not answer with JSON",

@@ -101,20 +101,27 @@ bool Url::is_loopback() const {
   return false;
 }
 
-void require_allowed_url(std::string_view url, std::string_view what) {
+bool is_allowed_url(std::string_view url) {
+  auto u = Url::parse(url);
+  return u && (u->scheme == "https" || (u->scheme == "http" && u->is_loopback()));
+}
+
+void require_allowed_url(std::string_view url, std::string_view what, ErrorKind kind) {
+  const bool users = kind == ErrorKind::usage;
   auto u = Url::parse(url);
   if (!u)
-    throw Error(ErrorKind::usage, std::string(what) + " is not a valid URL: " + redact_url(url),
-                "give a full URL such as https://host/path");
+    throw Error(kind, std::string(what) + " is not a valid URL: " + redact_url(url),
+                users ? "give a full URL such as https://host/path" : "the server sent it; ask the service's operators");
   if (u->scheme == "https") return;
   if (u->scheme == "http") {
     if (u->is_loopback()) return;
-    throw Error(ErrorKind::usage,
+    throw Error(kind,
                 "refusing plain http to " + u->host + " (" + std::string(what) + "): tokens would travel unencrypted",
-                "use an https:// URL; plain http is allowed only to 127.0.0.1, ::1 and localhost");
+                users ? "use an https:// URL; plain http is allowed only to 127.0.0.1, ::1 and localhost"
+                      : "the server sent it; plain http is allowed only to 127.0.0.1, ::1 and localhost");
   }
-  throw Error(ErrorKind::usage, std::string(what) + " has unsupported scheme '" + u->scheme + "'",
-              "use an https:// URL");
+  throw Error(kind, std::string(what) + " has unsupported scheme '" + u->scheme + "'",
+              users ? "use an https:// URL" : "the server sent it; ask the service's operators");
 }
 
 bool same_origin(const Url& a, const Url& b) {

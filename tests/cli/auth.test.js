@@ -459,3 +459,41 @@ test('folders impact creates are 0700, missing XDG homes and their parents inclu
   for (const p of created) assert.equal((fs.statSync(p).mode & 0o777).toString(8), '700', p);
   assert.equal(fs.statSync(shared).mode & 0o777, 0o755, 'a folder that existed is not changed');
 });
+
+// A desktop opener that records what it was handed, for the login's browser step.
+function fakeOpener(dir) {
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin, { recursive: true });
+  const opened = path.join(dir, 'opened.txt');
+  fs.writeFileSync(path.join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o755 });
+  return { env: { PATH: `${bin}:${process.env.PATH}`, DISPLAY: ':99' }, opened: () => (fs.existsSync(opened) ? fs.readFileSync(opened, 'utf8') : '') };
+}
+
+test('device flow: the provider\'s text is shown, never executed, and only an https/loopback URL reaches the browser', async (t) => {
+  const hostile = { user_code: 'AB\u001b]0;pwned\u0007\u001b[2JCD', verification_uri_complete: 'file:///etc/passwd' };
+  // both URLs unusable: nothing is opened, a warning says why
+  const dir = await badProfile(t, { steps: ['access_denied'], interval: 1, device_answer: { ...hostile, verification_uri: 'javascript:alert(1)' } });
+  const o = fakeOpener(dir);
+  const r = await impactAsync(dir, ['login', '--no-qr'], { env: o.env, timeout: 30000 });
+  assert.equal(r.code, 4, r.stderr);
+  assert.ok(!r.stderr.includes('\u001b') && !r.stderr.includes('\u0007'), JSON.stringify(r.stderr));
+  assert.match(r.stderr, /AB\^\[\]0;pwned\^G\^\[\[2JCD/);
+  assert.match(r.stderr, /file:\/\/\/etc\/passwd/);  // shown, for the user to judge
+  assert.match(r.stderr, /warning: not opening the login page in a browser/);
+  assert.equal(o.opened(), '');
+  // a bad verification_uri_complete beside a good verification_uri: the good one is opened
+  const dir2 = await badProfile(t, { steps: ['access_denied'], interval: 1, device_answer: hostile });
+  const o2 = fakeOpener(dir2);
+  const r2 = await impactAsync(dir2, ['login', '--no-qr'], { env: o2.env, timeout: 30000 });
+  assert.equal(r2.code, 4, r2.stderr);
+  assert.equal(o2.opened(), `${fed.bad_issuer.replace(/\/$/, '')}/device\n`);
+});
+
+test('device flow: a code that expires in -1 s is a broken answer (exit 1), never polled for', async (t) => {
+  const dir = await badProfile(t, { steps: ['token'], interval: 1, device_answer: { expires_in: -1 } });
+  const r = await impactAsync(dir, ['login', '--no-qr'], { timeout: 30000 });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /the device authorization response says the code expires in -1 s/);
+  assert.equal((await polls()).length, 0);
+  assert.ok(!fs.existsSync(tokenFile(dir)));
+});

@@ -6,7 +6,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { FED_STATE, federation, home, impact, impactAsync, server, userToken } = require('./helpers');
+const { spawn } = require('node:child_process');
+const { BIN, FED_STATE, federation, home, impact, impactAsync, server, userToken } = require('./helpers');
 
 const fed = federation();
 process.env.FED_ISSUER = fed.issuer; // for the in-process beacons' token checks
@@ -303,4 +304,89 @@ test('beacon list, info and filters', (t) => {
 test('no request of ours broke the Beacon specification', () => {
   const fresh = violations().slice(violationsAtStart).filter((l) => /beacon/.test(JSON.parse(l).service || ''));
   assert.deepEqual(fresh, []);
+});
+
+// A hostile beacon (issue 22): a /map nested 100,000 levels, or record ids that carry terminal escape sequences.
+function hostileBeacon(t, { deepMap = false } = {}) {
+  const evil = '\u001b]0;pwned\u0007\u001b[2J';
+  return server(t, (req) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname === '/api/info' || u.pathname === '/api') return { status: 200, body: { meta: { apiVersion: 'v2.0' }, response: { id: 'org.example.evil', name: 'evil' } } };
+    if (u.pathname === '/api/map') {
+      if (deepMap) return { status: 200, body: `{"meta":{},"response":${'['.repeat(100000)}${']'.repeat(100000)}}` };
+      return { status: 200, body: { meta: { apiVersion: 'v2.0' }, response: { endpointSets: { individual: { rootUrl: `http://${req.headers.host}/api/individuals` } } } } };
+    }
+    if (u.pathname === '/api/individuals') {
+      return {
+        status: 200,
+        body: {
+          meta: { apiVersion: 'v2.0', returnedGranularity: 'record' },
+          responseSummary: { exists: true, numTotalResults: 1 },
+          response: { resultSets: [{ id: `set${evil}`, exists: true, resultsCount: 1, results: [{ id: `ind-1${evil}`, sex: { label: `female${evil}` } }] }] },
+        },
+      };
+    }
+    return { status: 404, body: {} };
+  });
+}
+
+test('a hostile beacon: a /map nested 100,000 levels is refused (no crash); escape sequences in records are shown, not executed', async (t) => {
+  const deep = await hostileBeacon(t, { deepMap: true });
+  const dir = localProfile(t, ['--beacon', `deep=${deep.url}/api`]);
+  // search does without a /map it cannot use (the conventional paths); beacon info reports it
+  const started = Date.now();
+  const search = await impactAsync(dir, ['search', 'individuals', '--beacon', 'deep', '--json']);
+  assert.equal(search.signal, null, `search crashed: ${search.stderr}`);
+  assert.equal(search.code, 0, search.stderr);
+  assert.equal(JSON.parse(search.stdout).beacons[0].answered, true);
+  const info = await impactAsync(dir, ['--json', 'beacon', 'info', 'deep']);
+  assert.equal(info.signal, null, `beacon info crashed: ${info.stderr}`);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(JSON.parse(info.stdout).beacons[0].missing.map, /nests JSON deeper than 128 levels/);
+  assert.ok(Date.now() - started < 10000);
+
+  const evil = await hostileBeacon(t);
+  const dir2 = localProfile(t, ['--beacon', `evil=${evil.url}/api`]);
+  for (const fmt of [[], ['--format', 'table'], ['--format', 'tsv']]) {
+    const r = await impactAsync(dir2, [...fmt, 'search', 'individuals', '--beacon', 'evil', '--granularity', 'record'], { env: { IMPACT_WIDTH: '300' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!/[\u001b\u0007]/.test(r.stdout + r.stderr), JSON.stringify(r.stdout + r.stderr));
+    assert.match(r.stdout, /ind-1\^\[\]0;pwned\^G\^\[\[2J/);
+  }
+  const j = await impactAsync(dir2, ['--json', 'search', 'individuals', '--beacon', 'evil', '--granularity', 'record']);
+  assert.equal(j.code, 0, j.stderr);
+  assert.ok(!/[\u001b\u0007]/.test(j.stdout), 'JSON escapes control characters');
+  assert.equal(JSON.parse(j.stdout).beacons[0].records[0].id, 'ind-1\u001b]0;pwned\u0007\u001b[2J');
+});
+
+test('Ctrl-C while a large answer is being printed ends impact (exit 130)', async (t) => {
+  const big = 'x'.repeat(4 << 20);
+  const s = await server(t, (req) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname === '/api/map') return { status: 200, body: { meta: { apiVersion: 'v2.0' }, response: { endpointSets: { individual: { rootUrl: `http://${req.headers.host}/api/individuals` } } } } };
+    if (u.pathname === '/api/individuals') {
+      return { status: 200, body: { meta: { returnedGranularity: 'record' }, responseSummary: { exists: true, numTotalResults: 1 }, response: { resultSets: [{ id: 's', exists: true, results: [{ id: 'i1', note: big }] }] } } };
+    }
+    return { status: 404, body: {} };
+  });
+  const dir = localProfile(t, ['--beacon', `big=${s.url}/api`]);
+  const child = spawn(BIN, ['--json', 'search', 'individuals', '--beacon', 'big', '--granularity', 'record'], {
+    env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_STATE_HOME: path.join(dir, 'state'), XDG_CACHE_HOME: path.join(dir, 'cache') },
+  });
+  child.stdout.pause();  // nobody reads: impact blocks writing its answer into the full pipe
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const closed = new Promise((ok) => child.on('close', (code, signal) => ok({ code, signal })));
+  t.after(() => child.kill('SIGKILL'));
+  // wait (bounded) until it sits in write(2): the syscall number of write is 1 on x86-64, 64 on arm64
+  const write = process.arch === 'arm64' ? '64' : '1';
+  const deadline = Date.now() + 15000;
+  const inWrite = () => { try { return fs.readFileSync(`/proc/${child.pid}/syscall`, 'utf8').split(' ')[0] === write; } catch { return false; } };
+  while (Date.now() < deadline && !inWrite()) await new Promise((ok) => setTimeout(ok, 20));
+  assert.ok(inWrite(), 'impact is blocked printing');
+  child.kill('SIGINT');
+  child.stdout.resume();
+  const r = await closed;
+  assert.equal(r.code, 130, `exit ${r.code} ${r.signal}: ${stderr}`);
+  assert.match(stderr, /interrupted/);
 });

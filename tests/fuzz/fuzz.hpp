@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "impact/error.hpp"
+#include "impact/http.hpp"
 #include "impact/redact.hpp"
+#include "impact/service_info.hpp"
 
 namespace impact::fuzz {
 
@@ -25,8 +27,17 @@ inline std::string_view next_line(std::string_view& input) {
   return line;
 }
 
-// The input parsed as JSON; `discarded` when it is not JSON (parsers get only what parse_json_body passes).
-inline nlohmann::json json(std::string_view input) { return nlohmann::json::parse(input, nullptr, false); }
+// The input parsed as JSON; `discarded` when it is not JSON or nests deeper than impact reads (parsers get
+// only what parse_json_body passes).
+inline nlohmann::json json(std::string_view input) {
+  http::Response r;
+  r.body = std::string(input);
+  try {
+    return parse_json_body(r, "fuzz");
+  } catch (const Error&) {
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
+}
 
 // Runs `f`, accepting impact::Error (the documented way to refuse input). Forgets the secrets the parsers
 // remembered, so that the process-wide list stays small over millions of inputs.

@@ -32,6 +32,7 @@ struct Reply {
   std::string bytes;          // raw response
   bool close = false;         // close the connection after sending
   bool stall = false;         // send `bytes`, then go silent until the server stops
+  int trickle_ms = 0;         // with `stall`: send one more byte every this many ms instead of going silent
 };
 
 inline Reply reply(int status, const std::string& body = "", const std::string& extra_headers = "") {
@@ -146,7 +147,13 @@ class MiniServer {
       Reply r = handler_(rq);
       if (!r.bytes.empty()) ::send(c, r.bytes.data(), r.bytes.size(), MSG_NOSIGNAL);
       if (r.stall) {
-        while (!stop_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        auto next = std::chrono::steady_clock::now();
+        while (!stop_) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          if (r.trickle_ms <= 0 || std::chrono::steady_clock::now() < next) continue;
+          next += std::chrono::milliseconds(r.trickle_ms);
+          if (::send(c, "x", 1, MSG_NOSIGNAL) != 1) break;
+        }
         break;
       }
       if (r.close || r.bytes.empty()) break;

@@ -104,3 +104,31 @@ TEST_CASE("visas: a key set that cannot be fetched leaves the visa unverified, w
   CHECK_FALSE(visas[0].verified);
   CHECK(visas[0].problem == "no such key set");
 }
+
+TEST_CASE("visas: a crit header naming an extension, and an exp more than 100 years away, do not verify") {
+  test::Signer good("k1");
+  FakeKeys keys;
+  keys.sets[kJku] = {{"keys", {good.public_jwk()}}};
+  const auth::TrustedIssuers trusted{{kIss, kJku}};
+  json crit = header();
+  crit["crit"] = {"exp-ext"};
+  crit["exp-ext"] = true;
+  constexpr std::int64_t year = 366LL * 24 * 3600;
+  std::vector<std::string> jwts{
+      good.sign(crit, visa_claims()),                        // 0 RFC 7515 4.1.11: unknown critical extension
+      good.sign(header(), visa_claims(kNow + 101 * year)),   // 1 absurdly far
+      good.sign(header(), visa_claims(kNow + 99 * year)),    // 2 far, but believable
+  };
+  json huge = visa_claims();
+  huge["exp"] = 1e20;
+  jwts.push_back(good.sign(header(), huge));                 // 3 valid for 10^20 s
+  auto visas = auth::verify_visas(jwts, trusted, keys, kNow);
+  REQUIRE(visas.size() == 4);
+  CHECK_FALSE(visas[0].verified);
+  CHECK(visas[0].problem.find("crit") != std::string::npos);
+  CHECK_FALSE(visas[1].verified);
+  CHECK(visas[1].problem == "expires more than 100 years from now (exp)");
+  CHECK(visas[2].verified);
+  CHECK_FALSE(visas[3].verified);
+  CHECK(visas[3].problem == "expires more than 100 years from now (exp)");
+}

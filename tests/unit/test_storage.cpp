@@ -36,7 +36,7 @@ TEST_CASE("object keys map to paths under the destination, or are refused") {
     safe_relative_path("runs/r1/../x", "runs/r1/");
     FAIL("expected a refusal");
   } catch (const Error& e) {
-    CHECK(e.kind() == ErrorKind::usage);
+    CHECK(e.kind() == ErrorKind::protocol);
     CHECK(std::string(e.what()).find("'runs/r1/../x'") != std::string::npos);
   }
 }

@@ -466,20 +466,20 @@ TEST_CASE("a refusal's reason: the server's words, one line, control characters 
   r.status = 400;
   r.headers = {{"Content-Type", "application/json"}};
   r.body = R"({"msg":"Workflow engine is required.","status_code":400})";
-  CHECK(refusal_reason(r) == "Workflow engine is required.");
+  CHECK(server_reason(r) == "Workflow engine is required.");
   r.body = R"({"msg":"Malformed request: [\"a\",\n \"b\"]\u001b[31m","status_code":400})";
-  CHECK(refusal_reason(r) == "Malformed request: [\"a\", \"b\"]\\x1b[31m");
+  CHECK(server_reason(r) == "Malformed request: [\"a\", \"b\"]\\x1b[31m");
   r.body = R"({"detail": {"loc": ["body"]}})";
-  CHECK(refusal_reason(r) == R"({"loc":["body"]})");
+  CHECK(server_reason(r) == R"({"loc":["body"]})");
   r.headers = {{"Content-Type", "text/html; charset=utf-8"}};
   r.body = "<!doctype html>\n<html><title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>\n"
            "<p>Engine parameter &#39;--cores&#39; is forbidden</p></html>";
-  CHECK(refusal_reason(r) == "Internal Server Error Engine parameter '--cores' is forbidden");
+  CHECK(server_reason(r) == "Internal Server Error Engine parameter '--cores' is forbidden");
   r.headers = {{"Content-Type", "text/plain"}};
   r.body = std::string(1000, 'x');
-  CHECK(refusal_reason(r).size() == 300);
+  CHECK(server_reason(r).size() == 300);
   r.body = "";
-  CHECK(refusal_reason(r).empty());
+  CHECK(server_reason(r).empty());
 }
 
 TEST_CASE("outputs of any shape: lists of files, bare lists, WESkit's {filesystem, S3}") {

@@ -48,6 +48,7 @@ struct Request {
   std::string body;
   std::vector<FormPart> form;     // sent as multipart/form-data when not empty
   bool retry_safe = false;        // a non-idempotent request that is known to be safe to repeat
+  bool server_url = false;        // the URL came from a server's answer: refusing it is a protocol error, not usage
   std::size_t max_body = 0;       // cap for a body read into memory; 0 = the client's default
   Sink sink;                      // stream the body here instead of into Response::body
   std::size_t receive_buffer = 0; // bytes read from the socket at a time for a sink; 0 = libcurl's 16 KiB
@@ -105,8 +106,14 @@ struct Options {
   std::string user_agent;
   std::string ca_file;                 // --cacert, else SSL_CERT_FILE / CURL_CA_BUNDLE, else the system store
   long connect_timeout_ms = 10'000;
-  long stall_seconds = 30;             // abort when under 1 byte/s for this long
-  long total_timeout_ms = 0;           // abort a transfer that has not finished by then (0 = no limit)
+  long stall_seconds = 30;             // abort when under 1 byte/s (a streamed download: min_speed) for this long
+  long total_timeout_ms = 0;           // abort any transfer that has not finished by then (0 = no limit)
+  // An answer read into memory (an API call: no sink, no file upload) must be complete within this, per attempt,
+  // so a server that trickles a byte a second cannot hold impact forever (0 = no limit).
+  long api_deadline_ms = 300'000;
+  // A streamed download (a sink) has no total limit, however large; it is aborted when slower than this many
+  // bytes a second for stall_seconds instead.
+  long min_speed = 1024;
   std::size_t max_body = 32u << 20;    // default cap for bodies read into memory
   int max_redirects = 5;
   RetryPolicy retry;

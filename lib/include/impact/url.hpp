@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "impact/error.hpp"
+
 namespace impact {
 
 struct Url {
@@ -20,9 +22,13 @@ struct Url {
   bool is_loopback() const;
 };
 
-// Throws Error(usage) unless `url` is https, or http to a loopback host (127.0.0.0/8, ::1, localhost).
-// `what` names the setting for the message ("the WES endpoint").
-void require_allowed_url(std::string_view url, std::string_view what = "URL");
+// True when `url` is https, or http to a loopback host (127.0.0.0/8, ::1, localhost): the URLs impact sends
+// requests to, and the only ones it hands to a browser (RFC 8628 section 5.4).
+bool is_allowed_url(std::string_view url);
+
+// Throws Error(kind) unless is_allowed_url(url). `what` names the setting for the message ("the WES endpoint").
+// `kind` is usage for a URL the user gave, protocol for one a server sent (exit 1: the server's bad answer).
+void require_allowed_url(std::string_view url, std::string_view what = "URL", ErrorKind kind = ErrorKind::usage);
 
 bool same_origin(const Url& a, const Url& b);
 

@@ -152,10 +152,11 @@ struct Adjustment {
 std::optional<Adjustment> adjust_after_refusal(const RunRequest& sent, long status, std::string_view reason,
                                                const ServiceInfo* info, const std::vector<Adjustment::Kind>& done);
 
-// The server's own reason for refusing a request, from its body: {msg}, {message}, {detail} or {error} of a
-// JSON body, a text body, or the text of an HTML page; one line, control characters shown as \xNN, at
-// most 300 characters. "" when the body says nothing.
-std::string refusal_reason(const http::Response& r);
+// The server's own reason for refusing a request, from its body: {msg}, {message}, {detail}, {title} or
+// {error} of a JSON body, a text body, or the text of an HTML page; one line, control characters shown as
+// \xNN, at most 300 characters. "" when the body says nothing, or only a stock phrase ("Internal Server
+// Error", Werkzeug's generic page).
+std::string server_reason(const http::Response& r);
 
 // The name a server that drops folders stores an attachment under ("data/x.txt" as "data_x.txt").
 std::string flattened_name(std::string_view name);
@@ -264,10 +265,6 @@ class Client {
   std::function<void(const std::string&)> on_adjustment_;
 };
 
-// The server's reason for refusing a request, as one sanitised line of at most 200 characters: the
-// message of a JSON error body ({msg}, {message}, {detail}, ...) or the text of a plain or HTML body; ""
-// when there is none or only a generic "internal server error" page.
-std::string server_reason(const http::Response& r);
 
 // ---- waiting for runs to end
 

@@ -130,7 +130,7 @@ std::string ecdsa_der(std::string_view raw, const Algorithm& alg) {
 
 nlohmann::json decode_part(std::string_view part, const char* what) {
   std::string text = base64url_decode(part);
-  auto j = nlohmann::json::parse(text, nullptr, false);
+  auto j = impact::detail::parse_json(text);
   if (j.is_discarded() || !j.is_object()) fail(fmt::format("malformed JWT: the {} is not a JSON object", what));
   return j;
 }
@@ -220,6 +220,10 @@ const nlohmann::json& select_key(const nlohmann::json& jwks, const Jws& jws) {
 }
 
 void verify(const Jws& jws, const nlohmann::json& jwk) {
+  // RFC 7515 4.1.11: a recipient must reject a JWS whose "crit" lists an extension it does not understand, and
+  // impact understands none.
+  if (jws.header.contains("crit"))
+    fail("the JWT header lists critical extensions (crit) that impact does not understand");
   std::string name = string_member(jws.header, "alg");
   const Algorithm* alg = find_algorithm(name);
   if (alg == nullptr)

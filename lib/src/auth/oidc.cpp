@@ -106,7 +106,7 @@ Error oauth_error(const std::string& code, const std::string& description, std::
 
 // The OAuth error of a non-2xx token-endpoint answer, if it has one.
 std::optional<std::pair<std::string, std::string>> oauth_error_of(const http::Response& r) {
-  auto doc = json::parse(r.body, nullptr, false);
+  auto doc = impact::detail::parse_json(r.body);
   if (doc.is_discarded() || !doc.is_object() || string_member(doc, "error").empty()) return std::nullopt;
   return std::make_pair(string_member(doc, "error"), string_member(doc, "error_description"));
 }
@@ -172,7 +172,7 @@ Discovery parse_discovery(const json& doc, const std::string& issuer) {
   if (d.token_endpoint.empty()) throw Error(ErrorKind::protocol, "the OIDC discovery document has no token_endpoint");
   for (const auto* u : {&d.device_authorization_endpoint, &d.token_endpoint, &d.userinfo_endpoint,
                         &d.revocation_endpoint, &d.introspection_endpoint, &d.jwks_uri})
-    if (!u->empty()) require_allowed_url(*u, "identity provider endpoint");
+    if (!u->empty()) require_allowed_url(*u, "identity provider endpoint", ErrorKind::protocol);
   return d;
 }
 
@@ -215,7 +215,15 @@ DeviceCode request_device_code(http::Client& client, const Discovery& d, const C
   if (code.device_code.empty() || code.user_code.empty() || code.verification_uri.empty())
     throw Error(ErrorKind::protocol, "the device authorization response lacks device_code, user_code or verification_uri");
   remember_secret(code.device_code);
-  if (auto e = number(doc, "expires_in"); e && *e > seconds(0)) code.expires_in = std::min(*e, seconds(3600));
+  // RFC 8628 3.2: expires_in is a positive lifetime. Missing, it is taken as 10 minutes; a zero or negative one
+  // (a code that is already dead) is a broken answer, refused rather than guessed.
+  if (auto e = number(doc, "expires_in")) {
+    if (*e <= seconds(0))
+      throw Error(ErrorKind::protocol,
+                  fmt::format("the device authorization response says the code expires in {} s", e->count()),
+                  "the identity provider sent a broken answer; tell its operators");
+    code.expires_in = std::min(*e, seconds(3600));
+  }
   if (auto i = number(doc, "interval"); i && *i > seconds(0)) code.interval = std::min(*i, seconds(60));
   return code;
 }
@@ -225,7 +233,7 @@ Tokens parse_token_response(const http::Response& r, std::string_view what) {
     if (auto e = oauth_error_of(r)) throw oauth_error(e->first, e->second, what, r.status);
     http::throw_for_status(r, what);
   }
-  auto doc = json::parse(r.body, nullptr, false);
+  auto doc = impact::detail::parse_json(r.body);
   if (doc.is_discarded() || !doc.is_object())
     throw Error(ErrorKind::protocol, fmt::format("{}: the identity provider answered HTTP {} with something that is not JSON", what, r.status),
                 "try again; if it persists, tell the provider's operators");
@@ -324,7 +332,7 @@ std::optional<std::int64_t> introspect_expiry(http::Client& client, const Discov
   try {
     auto r = post_form(client, d, d.introspection_endpoint, c, form({{"token", token}, {"token_type_hint", hint}}));
     if (!r.ok()) return std::nullopt;
-    auto doc = json::parse(r.body, nullptr, false);
+    auto doc = impact::detail::parse_json(r.body);
     if (doc.is_discarded() || !doc.is_object() || doc.value("active", json(false)) != true) return std::nullopt;
     if (auto e = number(doc, "exp")) return e->count();
   } catch (const Error& e) {

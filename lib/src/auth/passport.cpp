@@ -23,6 +23,9 @@ using detail::string_member;
 
 // A NumericDate (RFC 7519 2: an integer or a float), clamped to +-1e15 s (30 million years) so that converting
 // a huge float is not undefined behaviour and adding a leeway to it cannot overflow; 0 when missing.
+// A visa whose exp lies further away than this is not believed: no issuer means it, and its date cannot be shown.
+constexpr std::int64_t kMaxVisaLifetime = 100LL * 366 * 24 * 3600;
+
 std::int64_t integer(const json& j, const char* key) {
   return detail::clamped_number_member(j, key, 1'000'000'000'000'000).value_or(0);
 }
@@ -54,7 +57,7 @@ json HttpKeySets::get(const std::string& jku, bool refresh) {
     json cached;
     try {
       // the keys decide which visas are trusted: a link or another user's file in the cache is not read
-      cached = json::parse(read_private_file(path, 1u << 20), nullptr, false);
+      cached = impact::detail::parse_json(read_private_file(path, 1u << 20));
     } catch (const Error&) {
       cached = nullptr;  // missing, or not ours: fetched again, and the write replaces it
     }
@@ -124,6 +127,7 @@ std::vector<Visa> verify_visas(const std::vector<std::string>& jwts, const Trust
         return "the ga4gh_visa_v1 claim lacks type, value, source or asserted";
       if (v.exp == 0) return "no expiry (exp)";
       if (v.exp + leeway.count() <= now) return "expired";
+      if (v.exp - now > kMaxVisaLifetime) return "expires more than 100 years from now (exp)";
       if (v.iat > now + leeway.count()) return "issued in the future (iat)";
       jwt::Jws jws = jwt::decode(token);
       if (auto nbf = integer(jws.payload, "nbf"); nbf > now + leeway.count()) return "not valid yet (nbf)";

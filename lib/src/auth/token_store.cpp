@@ -62,7 +62,7 @@ std::string serialize(const TokenState& s) {
 }
 
 TokenState parse_token_state(std::string_view text, const std::string& origin) {
-  auto j = json::parse(text, nullptr, false);
+  auto j = impact::detail::parse_json(text);
   if (j.is_discarded()) throw corrupt(origin, "not valid JSON; the file may be truncated");
   if (!j.is_object()) throw corrupt(origin, "not a JSON object");
   if (auto f = j.find("format"); f == j.end() || *f != kFormat)

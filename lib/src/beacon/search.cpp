@@ -53,7 +53,7 @@ std::optional<json> Cache::get(const std::string& base_url, Document d) const {
   try {
     const auto path = file(base_url, d);
     if (!std::filesystem::exists(path)) return std::nullopt;
-    json j = json::parse(read_file(path));
+    json j = impact::detail::parse_json(read_file(path));
     const auto age = now_seconds() - j.at("fetched").get<std::int64_t>();
     if (j.at("url").get<std::string>() != base_url || age < -60 || age >= ttl_.count()) return std::nullopt;
     return j.at("body");
@@ -107,7 +107,7 @@ Error error_of(const std::exception_ptr& e) {
 Error status_error(const http::Response& r, const Target& t) {
   std::string detail;
   try {
-    if (auto m = error_message(json::parse(r.body))) detail = ": " + *m;
+    if (auto m = error_message(impact::detail::parse_json(r.body))) detail = ": " + *m;
   } catch (const json::exception&) {
   }
   Error e(kind_for_status(r.status), fmt::format("beacon '{}' answered HTTP {}{}", t.name, r.status, detail));

@@ -165,7 +165,7 @@ struct Client::Impl {
     http::Request req = json_request(http::Method::options, object_url(l), {}, nullptr);
     http::Response r = http.send(req);
     Authorizations a;
-    if (r.status == 200) a = parse_authorizations(json::parse(r.body, nullptr, false));
+    if (r.status == 200) a = parse_authorizations(impact::detail::parse_json(r.body));
     auths[key(l)] = a;
     return a;
   }
@@ -180,7 +180,7 @@ struct Client::Impl {
       req.url = join_url(base, "service-info");
       http::Response r = http.send(req);
       if (r.ok()) {
-        json j = json::parse(r.body, nullptr, false);
+        json j = impact::detail::parse_json(r.body);
         const json* v = nullptr;
         if (j.is_object() && j.contains("maxBulkRequestLength")) v = &j["maxBulkRequestLength"];
         else if (j.is_object() && j.contains("drs") && j["drs"].is_object() && j["drs"].contains("maxBulkRequestLength"))

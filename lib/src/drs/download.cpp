@@ -207,6 +207,7 @@ void assemble(const SafeDir& root, const std::vector<Piece>& pieces, const fs::p
 http::Request access_request(const AccessUrl& a) {
   http::Request req;
   req.url = a.url;
+  req.server_url = true;
   for (const auto& h : a.headers)
     if (auto colon = h.find(':'); colon != std::string::npos && colon > 0) {
       std::string_view v = std::string_view(h).substr(colon + 1);

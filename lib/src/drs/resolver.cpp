@@ -31,7 +31,7 @@ json load_cache(const Settings& s) {
   std::error_code ec;
   if (!std::filesystem::exists(cache_file(s), ec)) return json::object();
   try {
-    json j = json::parse(read_file(cache_file(s), 1u << 20), nullptr, false);
+    json j = impact::detail::parse_json(read_file(cache_file(s), 1u << 20));
     return j.is_object() ? j : json::object();
   } catch (const Error&) {
     return json::object();  // an unreadable cache is only a cache
@@ -86,7 +86,7 @@ std::string resolve_compact(http::Client& http, const Settings& s, const Uri& ur
     throw Error(ErrorKind::protocol, fmt::format("{}: {} is not a DRS object URL", what, redact_url(url)),
                 "the prefix may not name a DRS service");
   const std::string base = url.substr(0, pos);
-  require_allowed_url(base, "the DRS server of " + uri.text);
+  require_allowed_url(base, "the DRS server of " + uri.text, ErrorKind::protocol);
   if (!s.cache_dir.empty()) {
     cache[prefix] = {{"base", base}, {"resolver", s.profile.drs_resolver}, {"at", now_s()}};
     try {

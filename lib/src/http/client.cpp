@@ -13,6 +13,7 @@
 #include "impact/redact.hpp"
 #include "impact/retry.hpp"
 #include "retry_wait.hpp"
+#include "json_fields.hpp"
 #include "text.hpp"
 
 namespace impact::http {
@@ -127,7 +128,7 @@ std::string server_message(const Response& r) {
   std::string msg;
   auto ct = r.header("Content-Type");
   if (ct && ct->find("json") != std::string_view::npos) {
-    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    auto j = impact::detail::parse_json(r.body);
     if (j.is_object()) {
       auto str = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : std::string(); };
       if (j.contains("msg")) msg = str(j["msg"]);

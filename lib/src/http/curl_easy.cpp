@@ -122,7 +122,9 @@ void Transfer::restart() {
 }
 
 void Transfer::setup(CURL* h) {
-  require_allowed_url(url_, "request URL");
+  // A URL a server sent (or redirected to) that impact will not use is the server's bad answer, not the user's.
+  require_allowed_url(url_, redirects_ > 0 ? "redirect target" : "request URL",
+                      request_.server_url || redirects_ > 0 ? ErrorKind::protocol : ErrorKind::usage);
   curl_easy_reset(h);
   errbuf_[0] = '\0';
   status_checked_ = false;
@@ -140,9 +142,14 @@ void Transfer::setup(CURL* h) {
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf_);
   curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  // A download streams to a sink: no total limit (it may be large), but a floor on its speed. Anything else is
+  // an API call: under 1 byte/s is a stall, and the whole answer must come within the deadline.
+  min_speed_ = request_.sink ? std::max(1L, options_.min_speed) : 1L;
+  deadline_ms_ = options_.total_timeout_ms;
+  if (deadline_ms_ <= 0 && !request_.sink && request_.form.empty()) deadline_ms_ = options_.api_deadline_ms;
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, min_speed_);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, options_.stall_seconds);
-  if (options_.total_timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, options_.total_timeout_ms);
+  if (deadline_ms_ > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, deadline_ms_);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
@@ -345,8 +352,11 @@ Transfer::Step Transfer::finish(CURL* h, CURLcode code) {
       default:
         if (code != CURLE_OPERATION_TIMEDOUT) {
           e = Error(ErrorKind::network, "transfer from " + where + " failed: " + detail);
-        } else if (options_.total_timeout_ms > 0 && response_.timings.total * 1000 + 50 >= static_cast<double>(options_.total_timeout_ms)) {
-          e = Error(ErrorKind::timeout, fmt::format("no complete answer from {} within {} ms", where, options_.total_timeout_ms));
+        } else if (deadline_ms_ > 0 && response_.timings.total * 1000 + 50 >= static_cast<double>(deadline_ms_)) {
+          e = Error(ErrorKind::timeout, fmt::format("no complete answer from {} within {} ms", where, deadline_ms_));
+        } else if (min_speed_ > 1) {
+          e = Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (under {} bytes/s for {} s)", where,
+                                                    min_speed_, options_.stall_seconds));
         } else {
           e = Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (no data for {} s)", where, options_.stall_seconds));
         }

@@ -104,6 +104,8 @@ class Transfer {
   bool send_body_ = true;
   bool strip_credentials_ = false;
   int redirects_ = 0;
+  long deadline_ms_ = 0;  // CURLOPT_TIMEOUT_MS of this attempt (0: none)
+  long min_speed_ = 1;    // CURLOPT_LOW_SPEED_LIMIT of this attempt
   int attempt_ = 1;
   Response response_;
   bool status_checked_ = false;

@@ -31,6 +31,7 @@
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
 #include "impact/storage.hpp"
+#include "json_fields.hpp"
 
 namespace impact::storage {
 namespace fs = std::filesystem;
@@ -367,7 +368,7 @@ void plan_parts(Job& j, std::uint64_t part_size) {
   j.part_size = part_size;
   std::set<std::size_t> done;
   try {
-    auto s = nlohmann::json::parse(read_small(*j.root, j.state, 4u << 20));
+    auto s = impact::detail::parse_json(read_small(*j.root, j.state, 4u << 20));
     const auto st = j.root->stat(j.temp);
     if (s.at("etag") == j.obj.etag && s.at("size") == j.obj.size && st && S_ISREG(st->st_mode) &&
         static_cast<std::uint64_t>(st->st_size) == j.obj.size) {
@@ -607,7 +608,7 @@ fs::path safe_relative_path(std::string_view key, std::string_view prefix) {
   auto refuse = [&](std::string_view why) -> fs::path {
     std::string shown;
     for (char c : key) shown += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-    throw Error(ErrorKind::usage, fmt::format("refusing object key '{}': {}", shown, why),
+    throw Error(ErrorKind::protocol, fmt::format("refusing object key '{}': {}", shown, why),
                 "the key cannot be written safely under the destination; exclude it with --exclude");
   };
   if (rel.empty()) return refuse("it names no file");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <set>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -21,6 +22,9 @@
 namespace impact::storage {
 
 namespace {
+
+// Pages of one ListObjectsV2 listing at most (of up to 1,000 keys each): a bound whatever the storage does.
+constexpr int kMaxListPages = 100'000;
 
 class StaticKeys final : public CredentialSource {
  public:
@@ -294,7 +298,8 @@ ListPage parse_list_page(std::string_view body) {
 std::vector<ObjectInfo> S3Client::list(const std::string& bucket, const std::string& prefix, int page_size) {
   std::vector<ObjectInfo> out;
   std::string token;
-  for (int page = 0; page < 100'000; ++page) {
+  std::set<std::string> tokens;  // a token seen before would start the same pages again, without end
+  for (int page = 0; page < kMaxListPages; ++page) {
     std::vector<std::pair<std::string, std::string>> q = {{"list-type", "2"}, {"max-keys", std::to_string(page_size)}};
     if (!prefix.empty()) q.emplace_back("prefix", prefix);
     if (!token.empty()) q.emplace_back("continuation-token", token);
@@ -310,8 +315,11 @@ std::vector<ObjectInfo> S3Client::list(const std::string& bucket, const std::str
     if (!p.truncated) return out;
     if (token.empty())
       throw Error(ErrorKind::protocol, "the storage said the listing goes on but sent no continuation token").with_url(r.url);
+    if (!tokens.insert(token).second)
+      throw Error(ErrorKind::protocol, "the storage sent a continuation token it had already sent: the listing would not end")
+          .with_url(r.url);
   }
-  throw Error(ErrorKind::protocol, "the listing did not end after 100,000 pages");
+  throw Error(ErrorKind::protocol, fmt::format("the listing did not end after {} pages", kMaxListPages));
 }
 
 ObjectInfo S3Client::head(const std::string& bucket, const std::string& key) {

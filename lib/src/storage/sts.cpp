@@ -11,6 +11,7 @@
 #include "impact/redact.hpp"
 #include "impact/storage.hpp"
 #include "impact/url.hpp"
+#include "json_fields.hpp"
 
 namespace impact::storage {
 namespace {
@@ -97,7 +98,7 @@ class StsKeys final : public CredentialSource {
   std::optional<TemporaryKeys> load(const std::string& token_id) {
     if (o_.cache_file.empty()) return std::nullopt;
     try {
-      auto j = nlohmann::json::parse(read_private_file(o_.cache_file, 64 << 10));
+      auto j = impact::detail::parse_json(read_private_file(o_.cache_file, 64 << 10));
       if (j.value("token_id", "") != token_id || j.value("sts", "") != o_.sts_url) return std::nullopt;
       TemporaryKeys k{{j.at("access_key"), j.at("secret_key"), j.value("session_token", "")},
                       std::chrono::system_clock::from_time_t(j.at("expires").get<std::time_t>())};

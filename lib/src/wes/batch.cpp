@@ -6,6 +6,7 @@
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
 #include "impact/wes.hpp"
+#include "json_fields.hpp"
 #include "text.hpp"
 #include "wes/pacer.hpp"
 
@@ -24,7 +25,7 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
 }
 
 nlohmann::json cell_value(std::string_view cell) {
-  auto j = nlohmann::json::parse(cell, nullptr, false);
+  auto j = impact::detail::parse_json(cell);
   if (!j.is_discarded() && (j.is_structured() || j.is_number() || j.is_boolean())) return j;
   return std::string(cell);
 }
@@ -41,7 +42,7 @@ std::vector<BatchRow> load_ledger(const std::filesystem::path& ledger, std::size
     for (std::size_t i = 1; i <= rows; ++i) out.push_back({i, new_request_id(), {}, State::unknown, false});
     return out;
   }
-  auto j = nlohmann::json::parse(read_file(ledger), nullptr, false);
+  auto j = impact::detail::parse_json(read_file(ledger));
   const std::string hint = "remove it to start the batch afresh: rm " + ledger.string();
   if (!j.is_object() || !j.contains("rows") || !j["rows"].is_array())
     throw Error(ErrorKind::io, "the batch ledger " + ledger.string() + " is damaged", hint);

@@ -17,7 +17,7 @@ namespace {
 constexpr std::string_view kApiRoot = "/ga4gh/wes/v1";
 
 nlohmann::json body_json(const http::Response& r) {
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  auto j = impact::detail::parse_json(r.body);
   return j.is_discarded() ? nlohmann::json() : j;
 }
 
@@ -52,12 +52,12 @@ void check(const http::Response& r, std::string_view what) {
   }
 }
 
-// A refusal with the server's own reason, sanitised (refusal_reason), whatever the body's media type.
+// A refusal with the server's own reason, sanitised (server_reason), whatever the body's media type.
 [[noreturn]] void refused(const http::Response& r, std::string_view what) {
   try {
     check(r, what);
   } catch (const Error& e) {
-    const std::string reason = refusal_reason(r);
+    const std::string reason = server_reason(r);
     const long status = meant_status(r);
     if (reason.empty()) throw;
     throw Error(e.kind(), fmt::format("{} failed: HTTP {}: {}", what, status, reason), e.hint())
@@ -72,67 +72,6 @@ bool transient(const Error& e) {
 }
 
 }  // namespace
-
-std::string server_reason(const http::Response& r) {
-  std::string msg;
-  const auto j = body_json(r);
-  if (j.is_object()) {
-    for (const char* k : {"msg", "message", "detail", "error_description", "title", "error"}) {
-      if (const auto* v = detail::member(j, k, nlohmann::json::value_t::string)) {
-        msg = v->get<std::string>();
-        break;
-      }
-      if (j.contains(k) && j[k].is_object()) {  // {"error": {"message": ...}}
-        msg = detail::string_member(j[k], "message");
-        if (msg.empty()) msg = detail::string_member(j[k], "errorMessage");
-        if (!msg.empty()) break;
-      }
-    }
-  } else if (j.is_string()) {
-    msg = j.get<std::string>();
-  } else if (j.is_discarded() || j.is_null()) {
-    // Text or HTML: the text without its tags.
-    std::string_view body(r.body);
-    if (body.size() > 65536) body = body.substr(0, 65536);
-    bool tag = false;
-    for (char c : body) {
-      if (c == '<') tag = true;
-      else if (c == '>') {
-        tag = false;
-        msg += ' ';
-      } else if (!tag) {
-        msg += c;
-      }
-    }
-  }
-  std::string line;
-  for (char c : msg) {
-    const bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
-    if (space || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      if (!line.empty() && line.back() != ' ') line += ' ';
-    } else {
-      line += c;
-    }
-  }
-  while (!line.empty() && line.back() == ' ') line.pop_back();
-  // A generic page ("500 Internal Server Error", Werkzeug's and sapporo's stock sentence) is no reason:
-  // what is left without the stock phrases must say something.
-  std::string rest = line;
-  for (std::string_view stock :
-       {"the server encountered an internal error and was unable to complete your request",
-        "either the server is overloaded or there is an error in the application", "internal server error",
-        "bad gateway", "service unavailable", "gateway timeout", "gateway time-out", "error"}) {
-    while (true) {
-      auto it = std::search(rest.begin(), rest.end(), stock.begin(), stock.end(),
-                            [](char x, char y) { return text::lower(x) == text::lower(y); });
-      if (it == rest.end()) break;
-      rest.erase(it, it + static_cast<std::ptrdiff_t>(stock.size()));
-    }
-  }
-  if (std::count_if(rest.begin(), rest.end(), [](unsigned char c) { return std::isalpha(c); }) < 4) return {};
-  if (line.size() > 200) line = line.substr(0, 197) + "...";
-  return line;
-}
 
 Client::Client(http::Client& http, std::string base_url, TokenFn token)
     : http_(http), base_(std::move(base_url)), token_(std::move(token)) {
@@ -386,7 +325,7 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnap
     const long meant = meant_status(r);
     // A refusal that asks for a different request shape (an engine, no WES 1.1 fields, a run_dir tag, a
     // file: URL) is answered by one resubmission per kind of change: the server created no run.
-    if (auto adj = adjust_after_refusal(rq, meant, refusal_reason(r), info, adjusted)) {
+    if (auto adj = adjust_after_refusal(rq, meant, server_reason(r), info, adjusted)) {
       adjusted.push_back(adj->kind);
       rq = std::move(adj->request);
       if (on_adjustment_) on_adjustment_(adj->note);
@@ -416,7 +355,7 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnap
 std::string Client::fetch_log(const std::string& field) {
   if (!(field.rfind("http://", 0) == 0 || field.rfind("https://", 0) == 0)) return field;  // the content itself
   discover();
-  require_allowed_url(field, "the log URL");
+  require_allowed_url(field, "the log URL", ErrorKind::protocol);
   http::Request r;
   r.url = field;
   const auto a = Url::parse(field);
@@ -463,7 +402,7 @@ std::string Client::endpoint_log_text(const std::string& run_id, State state, bo
                 field.empty() ? fmt::format("the WES service gives no {} of run {}", which, run_id)
                               : fmt::format("the WES service gives the {} of run {} only as a path on its own disk ({}), "
                                             "with no way to read it",
-                                            which, run_id, refusal_reason(shown)));
+                                            which, run_id, server_reason(shown)));
   }
   if (!r.ok()) refused(r, fmt::format("reading the {} of run {}", which, run_id));
   const auto j = body_json(r);

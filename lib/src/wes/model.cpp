@@ -34,7 +34,7 @@ std::string str(const nlohmann::json& j, const char* key) {
 nlohmann::json as_object(const nlohmann::json& v) {
   if (v.is_object()) return v;
   if (v.is_string()) {
-    auto parsed = nlohmann::json::parse(v.get<std::string>(), nullptr, false);
+    auto parsed = impact::detail::parse_json(v.get<std::string>());
     if (parsed.is_object()) return parsed;
   }
   return nlohmann::json::object();
@@ -605,14 +605,15 @@ std::string html_text(std::string_view html) {
 
 }  // namespace
 
-std::string refusal_reason(const http::Response& r) {
+std::string server_reason(const http::Response& r) {
   std::string raw;
   const auto j = nlohmann::json::parse(r.body, nullptr, false);
   if (j.is_object()) {
-    for (const char* k : {"msg", "message", "detail", "error_description", "error"}) {
+    for (const char* k : {"msg", "message", "detail", "error_description", "title", "error"}) {
       const auto* v = detail::member(j, k);
       if (v == nullptr || v->is_null()) continue;
-      if (v->is_object() && v->contains("errorMessage")) v = &(*v)["errorMessage"];
+      if (v->is_object() && v->contains("message")) v = &(*v)["message"];  // {"error": {"message": ...}}
+      else if (v->is_object() && v->contains("errorMessage")) v = &(*v)["errorMessage"];
       raw = detail::as_text(*v);
       break;
     }
@@ -637,6 +638,21 @@ std::string refusal_reason(const http::Response& r) {
     if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
     else out += static_cast<char>(c);
   }
+  // A generic page ("500 Internal Server Error", Werkzeug's and sapporo's stock sentence) is no reason:
+  // what is left without the stock phrases must say something.
+  std::string rest = out;
+  for (std::string_view stock :
+       {"the server encountered an internal error and was unable to complete your request",
+        "either the server is overloaded or there is an error in the application", "internal server error",
+        "bad gateway", "service unavailable", "gateway timeout", "gateway time-out", "error"}) {
+    while (true) {
+      auto it = std::search(rest.begin(), rest.end(), stock.begin(), stock.end(),
+                            [](char x, char y) { return text::lower(x) == text::lower(y); });
+      if (it == rest.end()) break;
+      rest.erase(it, it + static_cast<std::ptrdiff_t>(stock.size()));
+    }
+  }
+  if (std::count_if(rest.begin(), rest.end(), [](unsigned char c) { return std::isalpha(c); }) < 4) return {};
   constexpr std::size_t kMax = 300;
   if (out.size() > kMax) {
     std::size_t cut = kMax - 3;

@@ -9,7 +9,9 @@
 //
 // Control (tests):
 //   POST /__script  ["authorization_pending","slow_down","token"]   or
-//                   {"steps": [...], "interval": 1, "expires_in": 600, "omit_interval": false}
+//                   {"steps": [...], "interval": 1, "expires_in": 600, "omit_interval": false,
+//                    "device_answer": {...}}   (members that replace those of the device authorization answer:
+//                    a hostile user_code or verification_uri_complete, an expires_in of -1)
 //                   resets the recorded polls. Steps:
 //                     authorization_pending | slow_down | access_denied | expired_token | invalid_grant
 //                                         -> 400 {"error": step}
@@ -105,6 +107,7 @@ function createHandler({ issuer, log }) {
       expires_in: script.expires_in,
     };
     if (!script.omit_interval) body.interval = script.interval;
+    Object.assign(body, script.device_answer || {});
     return svc.sendJson(res, 200, body, { 'Cache-Control': 'no-store' });
   });
 
@@ -178,6 +181,9 @@ function createHandler({ issuer, log }) {
     }
     for (const k of ['interval', 'expires_in']) {
       if (k in cfg && !(Number.isInteger(cfg[k]) && cfg[k] >= 0)) return svc.sendJson(res, 400, { msg: `${k} must be a non-negative integer`, status_code: 400 });
+    }
+    if ('device_answer' in cfg && (typeof cfg.device_answer !== 'object' || Array.isArray(cfg.device_answer))) {
+      return svc.sendJson(res, 400, { msg: 'device_answer must be an object', status_code: 400 });
     }
     reset(cfg);
     log.info(`script: ${JSON.stringify(script)}`);
