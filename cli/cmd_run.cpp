@@ -158,8 +158,14 @@ void do_wait(Context& ctx, wes::Client& client, const std::vector<std::string>& 
     ndjson(ctx, {{"event", "done"}, {"runs", runs}, {"timed_out", result.timed_out}, {"exit_code", ctx.exit_code}});
   else
     ctx.term().print_table(t, ctx.format());
-  if (result.timed_out && !ctx.json())
-    ctx.term().error("still running after " + f.timeout, "keep waiting with: impact run wait RUN_ID...");
+  if (result.timed_out && !ctx.json()) {
+    std::string again = "impact";
+    if (!ctx.globals.profile.empty()) again += " --profile " + ctx.globals.profile;
+    again += " run wait";
+    for (const auto& [id, state] : result.runs)
+      if (!wes::stops_wait(state)) again += " " + id;
+    ctx.term().error("still running after " + f.timeout, "keep waiting with: " + again);
+  }
   for (const auto& [id, state] : result.runs) {
     if (ctx.json() || (state.code() != wes::State::other && state.code() != wes::State::other_error)) continue;
     if (state.code() == wes::State::other_error)

@@ -109,6 +109,7 @@ test('cancel of a running workflow: CANCELING or CANCELED at once, wait exits 12
   const pending = s.run(['wait', runId, '--timeout', '1s', '--poll-interval', '1s']);
   assert.equal(pending.code, 8, pending.stderr);
   assert.match(pending.stderr, /still running after 1s/);
+  assert.ok(pending.stderr.includes(`keep waiting with: impact run wait ${runId}\n`), pending.stderr);
   await until(() => s.json(['show', runId]).state === 'RUNNING', 'the run to be RUNNING');
   const c = s.json(['cancel', runId]);
   assert.deepEqual(c.failed, []);
