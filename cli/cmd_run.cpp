@@ -76,7 +76,8 @@ std::string now_iso() {
 }
 
 void ndjson(Context& ctx, const nlohmann::json& j) {
-  ctx.term().out() << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n' << std::flush;
+  ctx.term().print_json(j, true);  // the same escaping (C1 controls, DEL) as every other JSON impact prints
+  ctx.term().out() << std::flush;
 }
 
 std::pair<std::string, std::string> key_value(const std::string& arg, const char* flag) {

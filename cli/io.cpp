@@ -226,10 +226,10 @@ void Terminal::print_table(const Table& t, Format format) const {
   }
 }
 
-void Terminal::print_json(const nlohmann::json& j) const {
+void Terminal::print_json(const nlohmann::json& j, bool one_line) const {
   auto output = std::make_shared<SafeJsonOutput>(*out_);
   nlohmann::detail::serializer<nlohmann::json> serializer(output, ' ', nlohmann::json::error_handler_t::replace);
-  serializer.dump(j, true, false, 2);
+  serializer.dump(j, !one_line, false, one_line ? 0 : 2);
   output->finish();
   *out_ << '\n';
 }

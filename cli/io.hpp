@@ -49,7 +49,7 @@ class Terminal {
   void print_table(const Table& t, Format format) const;
   // Pretty-printed (2 spaces) as it is serialised, never held whole in memory; control characters inside strings
   // are escaped (C1 and DEL too, not only what JSON requires). Ctrl-C ends it (Error cancelled).
-  void print_json(const nlohmann::json& j) const;
+  void print_json(const nlohmann::json& j, bool one_line = false) const;  // one_line: NDJSON events
 
   // "impact: <message>" and an optional hint line, on stderr; messages pass through redact() and visible().
   void error(std::string_view message, std::string_view hint = {}) const;
