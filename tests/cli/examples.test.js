@@ -87,7 +87,7 @@ test('quickstart: profile, login, search, DRS download, run, results, logout', a
   assert.equal(counts.reduce((s, c) => s + Number(c[1]), 0), total);
   assert.match(r.stdout, new RegExp(`Done: run ${runId}`));
   // the registered workflow ran, and the run says where it came from
-  assert.match(r.stdout, /trs_id[\s:"]+#workflow\/github\.com\/impact-fed\/count-variants-multi/);
+  assert.match(r.stdout, /trs_id[=\s:"]+#workflow\/github\.com\/impact-fed\/count-variants-multi/);
   // Logged out: the token file is gone, so impact asks for a login again.
   const after = impact(demo, ['token']);
   assert.equal(after.code, 4, after.stderr);
