@@ -33,6 +33,21 @@ std::string checksums_text(const std::vector<trs::Checksum>& sums) {
   return join(parts);
 }
 
+// `cell` cut on a code point boundary to at most `room` columns, an ellipsis marking the cut.
+std::string cut_to(const std::string& cell, std::size_t room) {
+  if (display_width(cell) <= room) return cell;
+  std::string out;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < cell.size() && n + 1 < room;) {
+    const auto c = static_cast<unsigned char>(cell[i]);
+    const std::size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    out.append(cell, i, len);
+    i += len;
+    ++n;
+  }
+  return out + "…";
+}
+
 // A table whose `flexible` column is cut to what the terminal leaves, so no other column (ids) is ever
 // cut: when even the other columns do not fit, the rows are printed as TSV with a header.
 void print_fitting(Context& ctx, Table t, std::size_t flexible) {
@@ -71,28 +86,8 @@ void print_fitting(Context& ctx, Table t, std::size_t flexible) {
     return;
   }
   const std::size_t room = width - fixed;
-  for (auto& row : t.rows) {
-    if (flexible >= row.size()) continue;
-    std::string cell = visible(row[flexible]);
-    if (display_width(cell) > room) {
-      // cut on a code point boundary, leaving room for the ellipsis
-      std::string out;
-      std::size_t n = 0;
-      for (std::size_t i = 0; i < cell.size();) {
-        std::size_t len = 1;
-        const auto c = static_cast<unsigned char>(cell[i]);
-        if (c >= 0xf0) len = 4;
-        else if (c >= 0xe0) len = 3;
-        else if (c >= 0xc0) len = 2;
-        if (n + 1 >= room) break;
-        out.append(cell, i, len);
-        i += len;
-        ++n;
-      }
-      cell = out + "…";
-    }
-    row[flexible] = cell;
-  }
+  for (auto& row : t.rows)
+    if (flexible < row.size()) row[flexible] = cut_to(visible(row[flexible]), room);
   ctx.term().print_table(t, f);
 }
 
@@ -279,7 +274,15 @@ void show(Context& ctx, const WorkflowFlags& f) {
   row("types", join(tool.descriptor_types()));
   row("url", tool.url);
   row("description", tool.description);
-  print_fitting(ctx, std::move(kv), 1);
+  // Only the description gives way; an id or URL wider than the terminal makes the table TSV.
+  const auto room = static_cast<std::size_t>(std::max(ctx.term().width() - 14, 8));
+  bool fits = true;
+  for (auto& r : kv.rows) {
+    if (r[0] == "description") r[1] = cut_to(visible(r[1]), room);
+    else fits = fits && display_width(visible(r[1])) <= room;
+  }
+  if (!fits && ctx.format() == Format::table) kv.rows.insert(kv.rows.begin(), kv.headers);
+  ctx.term().print_table(kv, fits ? ctx.format() : Format::tsv);
   ctx.term().out() << '\n';
   Table vt{{"VERSION", "TYPES", "PRODUCTION", "AUTHORS"}, {}};
   for (const auto& v : tool.versions)
