@@ -91,6 +91,14 @@ void print_fitting(Context& ctx, Table t, std::size_t flexible) {
   ctx.term().print_table(t, f);
 }
 
+// An HTTP client for registry calls: each answer must be complete within a minute (a registry that trickles
+// cannot hold a listing for the client's default five).
+http::Client trs_http(Context& ctx) {
+  auto o = ctx.http_options();
+  o.api_deadline_ms = std::min<long>(o.api_deadline_ms > 0 ? o.api_deadline_ms : 60'000, 60'000);
+  return http::Client(o);
+}
+
 // The registries to ask: those named with --trs (a profile name, or a URL), else all of the profile's.
 std::vector<trs::Registry> registries(Context& ctx, const std::vector<std::string>& wanted) {
   Config config = ctx.load_config();
@@ -143,7 +151,7 @@ auto first_knowing(Context& ctx, http::Client& http, const std::vector<std::stri
 
 void search(Context& ctx, const WorkflowFlags& f) {
   if (f.limit < 1 || f.limit > 10000) throw Error(ErrorKind::usage, "--limit must be between 1 and 10000");
-  auto http = ctx.client();
+  auto http = trs_http(ctx);
   trs::Query q;
   if (!f.type.empty()) q.descriptor_type = trs::normalize_type(f.type);
   q.tool_class = f.tool_class;
@@ -222,7 +230,7 @@ trs::Ref versioned(const std::string& text) {
 
 void show(Context& ctx, const WorkflowFlags& f) {
   const auto ref = trs::parse_ref(f.ref);
-  auto http = ctx.client();
+  auto http = trs_http(ctx);
   struct Shown {
     std::string registry;
     trs::Tool tool;
@@ -304,7 +312,7 @@ void show(Context& ctx, const WorkflowFlags& f) {
 
 void files(Context& ctx, const WorkflowFlags& f) {
   const auto ref = versioned(f.ref);
-  auto http = ctx.client();
+  auto http = trs_http(ctx);
   struct Listed {
     std::string registry, type;
     std::optional<std::vector<trs::ToolFile>> files;
@@ -334,7 +342,7 @@ void files(Context& ctx, const WorkflowFlags& f) {
 void fetch(Context& ctx, const WorkflowFlags& f) {
   const auto ref = versioned(f.ref);
   if (f.dir.empty()) throw Error(ErrorKind::usage, "give the folder to write into: -o DIR");
-  auto http = ctx.client();
+  auto http = trs_http(ctx);
   std::string registry;
   const trs::Fetched got = first_knowing(ctx, http, f.trs, ref.id, [&](trs::Client& c) {
     const std::string type = f.type.empty() ? pick_type(c.version(ref.id, ref.version), f.type, f.ref) : trs::normalize_type(f.type);
@@ -363,7 +371,7 @@ void fetch(Context& ctx, const WorkflowFlags& f) {
 TrsFetched fetch_trs_workflow(Context& ctx, const std::string& ref_text, const std::string& type,
                               const std::vector<std::string>& wanted, const std::filesystem::path& dir) {
   const auto ref = versioned(ref_text);
-  auto http = ctx.client();
+  auto http = trs_http(ctx);
   return first_knowing(ctx, http, wanted, ref.id, [&](trs::Client& c) {
     TrsFetched out;
     out.registry = c.registry();
