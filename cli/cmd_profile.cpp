@@ -14,6 +14,7 @@ struct AddOptions {
   std::string name;
   std::string registry, issuer, client_id, client_secret_file, wes, wes_engine, storage, bucket, sts, region, resolver, keys_file;
   std::vector<std::string> scopes, beacons, drs, trust;
+  std::vector<std::string> trs;
   bool make_default = false;
   bool force = false;
 };
@@ -70,6 +71,10 @@ void add(Context& ctx, const AddOptions& o) {
     auto [n, u] = named_url(d, "--drs");
     p.drs[n] = u;
   }
+  for (const auto& t : o.trs) {
+    auto [n, u] = named_url(t, "--trs");
+    p.trs[n] = u;
+  }
   for (const auto& t : o.trust) {
     auto eq = t.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == t.size())
@@ -87,9 +92,10 @@ void add(Context& ctx, const AddOptions& o) {
       throw Error(ErrorKind::usage, "--bucket, --sts and --region need --storage URL (or a registry that lists storage)");
   }
   if (!p.issuer.empty() && p.client_id.empty()) p.client_id = "impact-cli";
-  if (p.registry.empty() && p.issuer.empty() && p.wes.empty() && p.beacons.empty() && p.drs.empty() && !p.storage)
+  if (p.registry.empty() && p.issuer.empty() && p.wes.empty() && p.beacons.empty() && p.drs.empty() && !p.storage &&
+      p.trs.empty())
     throw Error(ErrorKind::usage, "the profile would have no services",
-                "give --registry URL, or services with --issuer, --beacon, --drs, --wes, --storage");
+                "give --registry URL, or services with --issuer, --beacon, --drs, --wes, --storage, --trs");
   try {
     p.validate();
   } catch (const Error& e) {
@@ -106,7 +112,7 @@ void add(Context& ctx, const AddOptions& o) {
     ctx.term().print_json(p);
     return;
   }
-  const std::size_t services = p.beacons.size() + p.drs.size() + (p.wes.empty() ? 0 : 1) + (p.storage ? 1 : 0) +
+  const std::size_t services = p.beacons.size() + p.drs.size() + p.trs.size() + (p.wes.empty() ? 0 : 1) + (p.storage ? 1 : 0) +
                                (p.issuer.empty() ? 0 : 1);
   ctx.term().note("Saved profile '" + o.name + "' with " + std::to_string(services) + " service(s) to " +
                   config.path().string() + (becomes_default ? " (default)" : ""));
@@ -132,6 +138,7 @@ Table profile_table(const Profile& p) {
   for (const auto& [n, u] : p.drs) row("drs." + n, u);
   row("wes", p.wes);
   row("wes_engine", p.wes_engine);
+  for (const auto& [n, u] : p.trs) row("trs." + n, u);
   if (p.storage) {
     row("storage.url", p.storage->url);
     row("storage.bucket", p.storage->bucket);
@@ -247,6 +254,8 @@ void register_profile(CLI::App& app, Context& ctx) {
   add_cmd->add_option("--drs-resolver", o->resolver, "Resolver for compact drs://prefix:accession ids")->group("Services");
   add_cmd->add_option("--wes", o->wes, "WES API base URL (…/ga4gh/wes/v1)")->group("Services");
   add_cmd->add_option("--wes-engine", o->wes_engine, "Workflow engine to send where the WES requires one (e.g. cwltool)")
+      ->group("Services");
+  add_cmd->add_option("--trs", o->trs, "GA4GH TRS registry base URL (…/ga4gh/trs/v2), or NAME=URL (repeatable)")
       ->group("Services");
   add_cmd->add_option("--storage", o->storage, "S3-compatible endpoint URL")->group("Storage");
   add_cmd->add_option("--bucket", o->bucket, "Results bucket")->group("Storage");

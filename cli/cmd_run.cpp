@@ -1,9 +1,11 @@
 // impact run submit|list|show|logs|cancel|wait: GA4GH WES runs.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <iterator>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -13,7 +15,9 @@
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
 #include "impact/redact.hpp"
+#include "impact/trs.hpp"
 #include "impact/wes.hpp"
+#include "workflow.hpp"
 
 namespace impact::cli {
 namespace {
@@ -185,6 +189,9 @@ void do_wait(Context& ctx, wes::Client& client, const std::vector<std::string>& 
 
 struct SubmitFlags {
   std::string workflow, type, type_version, engine, engine_version, params, batch;
+  std::string trs, trs_registry, trs_as = "auto";  // --trs ID:VERSION, from which registry, sent how
+  std::vector<wes::Attachment> fetched;  // --trs: the workflow's other files (then --attach is relative to here)
+  std::string fetched_primary;           // --trs: the primary descriptor's path among them
   std::vector<std::string> attach, tags, engine_params;
   bool wait = false;
   std::size_t max_in_flight = 4;
@@ -200,6 +207,12 @@ nlohmann::json read_params(const std::string& from) {
   if (!j.is_object())
     throw Error(ErrorKind::usage, "--params " + from + " is not a JSON object", "workflow parameters are {\"name\": value, ...}");
   return j;
+}
+
+bool attached(const wes::RunRequest& r, const std::string& name) {
+  for (const auto& a : r.attachments)
+    if (a.name == name) return true;
+  return false;
 }
 
 bool is_url(const std::string& s) {
@@ -228,6 +241,12 @@ wes::RunRequest build_request(const SubmitFlags& f, fs::path& local) {
   } else {
     r.workflow_url = f.workflow;  // relative to the attachments, or a TRS path the server resolves
   }
+  if (!f.fetched_primary.empty() && local.filename() != f.fetched_primary) {
+    r.workflow_url = f.fetched_primary;  // a primary descriptor in a folder keeps it
+    r.attachments.back().name = f.fetched_primary;
+  }
+  if (!f.trs.empty()) root = fs::current_path();  // the user's own files, beside the registry's
+  for (const auto& a : f.fetched) r.attachments.push_back(a);
   for (const auto& a : f.attach) {
     if (!fs::is_regular_file(a)) throw Error(ErrorKind::usage, "--attach " + a + ": no such file");
     const fs::path file = fs::weakly_canonical(a);
@@ -235,6 +254,8 @@ wes::RunRequest build_request(const SubmitFlags& f, fs::path& local) {
     if (name.empty() || name.rfind("..", 0) == 0)
       throw Error(ErrorKind::usage, "--attach " + a + " is outside " + root.string(),
                   "attachments keep their path below the workflow's directory; '..' is refused");
+    if (!f.trs.empty() && (name == r.workflow_url || attached(r, name)))
+      throw Error(ErrorKind::usage, "--attach " + a + ": the registered workflow has a file of that name already");
     if (name != r.workflow_url) r.attachments.push_back({file, name});
   }
   return r;
@@ -254,12 +275,85 @@ void warn_flattening(Context& ctx, const wes::RunRequest& req, const ServiceInfo
   }
 }
 
-void submit(Context& ctx, const SubmitFlags& f) {
+// A private folder for a workflow fetched from a TRS registry, removed when the submission is done.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string tmpl = (fs::temp_directory_path() / "impact-trs-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw Error(ErrorKind::io, "cannot make a temporary folder in " + fs::temp_directory_path().string());
+    path_ = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Whether the WES says it fetches `trs://` workflow URLs itself (its supported_filesystem_protocols).
+bool wes_resolves_trs(const ServiceInfo& info) {
+  const auto it = info.extra.find("supported_filesystem_protocols");
+  if (it == info.extra.end() || !it->is_array()) return false;
+  for (const auto& p : *it)
+    if (p.is_string()) {
+      std::string v = p.get<std::string>();
+      for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (v == "trs") return true;
+    }
+  return false;
+}
+
+// --trs ID:VERSION: the workflow fetched from the registry (checked, into `scratch`), sent as a `trs://` URI
+// where the WES resolves TRS itself (or --trs-as uri), else as attachments with their relative paths. The TRS
+// id, version and descriptor checksum go into the run's tags.
+void use_trs_workflow(Context& ctx, SubmitFlags& f, const ServiceInfo& info, const fs::path& scratch) {
+  if (!f.workflow.empty()) throw Error(ErrorKind::usage, "give a WORKFLOW or --trs ID:VERSION, not both");
+  std::vector<std::string> wanted;
+  if (!f.trs_registry.empty()) wanted.push_back(f.trs_registry);
+  const TrsFetched got = fetch_trs_workflow(ctx, f.trs, f.type, wanted, scratch);
+  const auto& w = got.fetched;
+  if (w.type == "GALAXY") throw Error(ErrorKind::usage, "impact cannot submit GALAXY workflows to a WES", "choose another --type");
+  f.type = w.type;
+  const bool as_uri = f.trs_as == "uri" || (f.trs_as == "auto" && wes_resolves_trs(info));
+  if (as_uri) {
+    f.workflow = trs::trs_uri(got.registry.url, w.id, w.version, w.type);
+  } else {
+    f.workflow = (scratch / w.primary).string();
+    // every file under the path the registry lists (the primary descriptor too, when in a folder)
+    f.fetched_primary = w.primary;
+    for (const auto& file : w.files)
+      if (file.path != w.primary) f.fetched.push_back({scratch / file.path, file.path});
+  }
+  f.tags.push_back("trs_id=" + w.id);
+  f.tags.push_back("trs_version=" + w.version);
+  f.tags.push_back("trs_descriptor_checksum=" + w.descriptor_checksum);
+  if (!ctx.json())
+    ctx.term().note(fmt::format("{}:{} ({}) from {}: {}", w.id, w.version, w.type, got.registry.name,
+                                as_uri ? "sent as " + f.workflow
+                                       : fmt::format("{} file(s) sent as attachments", w.files.size())));
+}
+
+void submit(Context& ctx, const SubmitFlags& flags) {
+  if (flags.trs.empty() && flags.workflow.empty())
+    throw Error(ErrorKind::usage, "give the WORKFLOW to run, or --trs ID:VERSION");
   auto s = connect(ctx);
+  SubmitFlags f = flags;
+  std::optional<ScratchDir> scratch;
+  std::optional<ServiceInfo> early;
+  if (!f.trs.empty()) {
+    early = s->client->service_info();
+    scratch.emplace();
+    use_trs_workflow(ctx, f, *early, scratch->path());
+  }
   fs::path local;
   auto req = build_request(f, local);
   req.engine_if_required = ctx.profile(s->config).wes_engine;
-  auto info = s->client->service_info();
+  auto info = early ? *early : s->client->service_info();
   wes::complete_request(req, info, local);
   try {
     wes::validate(req, info);
@@ -664,7 +758,16 @@ void register_run(CLI::App& app, Context& ctx) {
 
   auto sf = std::make_shared<SubmitFlags>();
   auto* sub = run->add_subcommand("submit", "Submit a workflow run (prints the run id)");
-  sub->add_option("workflow", sf->workflow, "Workflow URL, or a local file sent as an attachment")->required();
+  sub->add_option("workflow", sf->workflow, "Workflow URL, or a local file sent as an attachment");
+  sub->add_option("--trs", sf->trs, "A registered workflow ID:VERSION from the profile's TRS registries")->group("TRS");
+  sub->add_option("--trs-registry", sf->trs_registry, "With --trs: the registry (a name of the profile, or a URL)")
+      ->group("TRS");
+  sub->add_option("--trs-as", sf->trs_as,
+                  "With --trs: send a trs:// URI (uri), the fetched files (files), or uri where the WES lists the "
+                  "trs protocol (auto)")
+      ->check(CLI::IsMember({"auto", "uri", "files"}))
+      ->capture_default_str()
+      ->group("TRS");
   sub->add_option("--type", sf->type, "Workflow language (default: from the file name)")
       ->check(CLI::IsMember({"CWL", "WDL", "NFL", "SMK"}));
   sub->add_option("--type-version", sf->type_version, "Language version (default: the file's, else the newest the service runs)");
@@ -681,6 +784,7 @@ void register_run(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   add_wait_flags(sub, sf->w);
   sub->footer("Examples:\n  impact run submit workflow.cwl --params params.json --attach data/x.vcf --wait\n"
+              "  impact run submit --trs '#workflow/github.com/org/repo:main' --params params.json\n"
               "  impact run submit workflow.cwl --batch samples.tsv --max-in-flight 8");
   sub->callback(wes_action(ctx, [&ctx, sf] { submit(ctx, *sf); }));
 

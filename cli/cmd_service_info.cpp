@@ -1,4 +1,4 @@
-// impact service-info [wes|drs|beacon|storage]
+// impact service-info [wes|drs|beacon|storage|trs]
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
@@ -43,6 +43,8 @@ void run(Context& ctx, const std::string& which) {
     for (const auto& [n, u] : p.drs) entries.push_back({"drs " + n, ServiceKind::drs, u});
   if (want("beacon"))
     for (const auto& [n, u] : p.beacons) entries.push_back({"beacon " + n, ServiceKind::beacon, u});
+  if (want("trs"))
+    for (const auto& [n, u] : p.trs) entries.push_back({"trs " + n, ServiceKind::trs, u});
   if (want("storage") && p.storage) entries.push_back({"storage", ServiceKind::storage, p.storage->url});
   if (entries.empty())
     throw Error(ErrorKind::config,
@@ -92,7 +94,7 @@ void run(Context& ctx, const std::string& which) {
 void register_service_info(CLI::App& app, Context& ctx) {
   auto which = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand("service-info", "Show what each configured service says of itself (GA4GH service-info)");
-  cmd->add_option("service", *which, "Only this kind of service")->check(CLI::IsMember({"wes", "drs", "beacon", "storage"}));
+  cmd->add_option("service", *which, "Only this kind of service")->check(CLI::IsMember({"wes", "drs", "beacon", "storage", "trs"}));
   cmd->footer("Examples:\n  impact service-info\n  impact service-info wes --json");
   cmd->callback(ctx.action([&ctx, which] { run(ctx, *which); }));
 }

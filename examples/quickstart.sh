@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The researcher's journey, end to end, on a local federation node started from this repository:
-# configure the node, log in, find data, fetch it through DRS, analyse it on WES, bring the results home.
+# configure the node, log in, find data, fetch it through DRS, find the analysis in the node's workflow
+# registry (GA4GH TRS), run it on WES, bring the results home.
 # Works on a fresh Debian bookworm machine as root: it installs what it needs, builds impact, starts the
 # federation on loopback, uses it, and stops it again.
 #
@@ -69,23 +70,27 @@ run impact search datasets
 say "4. Fetch the controlled dataset's VCF through DRS, with the passport's visa"
 DRS_HOST="$(impact --json profile show | sed -n '/"drs"/,/}/s/.*"https\{0,1\}:\/\/\([^/"]*\).*/\1/p' | head -n1)"
 mkdir -p "$DEMO/analysis"
-cp "$ROOT/tests/federation/wes/workflows/count-variants.cwl" "$DEMO/analysis/"
 run impact drs download "drs://$DRS_HOST/egad-controlled-1.vcf" -o "$DEMO/analysis/data"
 VCF="data/EGAD-CONTROLLED-1.vcf"     # impact names the file after the DRS object's name
 printf '{"vcf": {"class": "File", "location": "%s"}}\n' "$VCF" > "$DEMO/analysis/params.json"
 
-say "5. Analyse it on the node's WES and wait for the run to end"
-printf '$ impact run submit count-variants.cwl --params params.json --attach %s --wait\n' "$VCF"
-OUT="$(cd "$DEMO/analysis" && impact run submit count-variants.cwl --params params.json --attach "$VCF" \
+say "5. Find the analysis in the node's workflow registry (GA4GH TRS) and look at what it holds"
+run impact workflow search variants --type CWL
+WF='#workflow/github.com/impact-fed/count-variants-multi:main'   # the node's Dockstore-like registry
+run impact workflow show "$WF"
+
+say "6. Run it on the node's WES (impact fetches it, verified, and sends it) and wait for the run to end"
+printf "\$ impact run submit --trs '%s' --params params.json --attach %s --wait\n" "$WF" "$VCF"
+OUT="$(cd "$DEMO/analysis" && impact run submit --trs "$WF" --params params.json --attach "$VCF" \
          --tag example=quickstart --wait --poll-interval 1s)"
 printf '%s\n' "$OUT"
 RUN_ID="$(printf '%s\n' "$OUT" | head -n1)"
 run impact run show "$RUN_ID"
 
-say "6. Bring the non-sensitive results home"
+say "7. Bring the non-sensitive results home"
 run impact results download "$RUN_ID" -o "$DEMO/results"
 run cat "$DEMO/results/counts.tsv" "$DEMO/results/total.txt"
 
-say "7. Log out (the tokens are revoked)"
+say "8. Log out (the tokens are revoked)"
 run impact logout
 echo "Done: run $RUN_ID, results in $DEMO/results${IMPACT_DEMO_DIR:+ (kept)}."

@@ -27,8 +27,9 @@ constexpr Fields<Profile, std::string, 7> kProfileText{{{"registry", &Profile::r
                                                         {"wes", &Profile::wes},
                                                         {"wes_engine", &Profile::wes_engine},
                                                         {"drs_resolver", &Profile::drs_resolver}}};
-constexpr Fields<Profile, std::map<std::string, std::string>, 3> kProfileMaps{
-    {{"beacons", &Profile::beacons}, {"drs", &Profile::drs}, {"trusted_visa_issuers", &Profile::trusted_visa_issuers}}};
+constexpr Fields<Profile, std::map<std::string, std::string>, 4> kProfileMaps{
+    {{"beacons", &Profile::beacons}, {"drs", &Profile::drs}, {"trusted_visa_issuers", &Profile::trusted_visa_issuers},
+     {"trs", &Profile::trs}}};
 constexpr Fields<StorageConfig, std::string, 6> kStorageText{
     {{"url", &StorageConfig::url}, {"bucket", &StorageConfig::bucket}, {"region", &StorageConfig::region},
      {"sts", &StorageConfig::sts}, {"keys_file", &StorageConfig::keys_file}, {"result_prefix", &StorageConfig::result_prefix}}};
@@ -66,6 +67,7 @@ void Profile::validate() const {
   check(drs_resolver, "DRS resolver");
   for (const auto& [n, u] : beacons) check(u, "beacon '" + n + "'");
   for (const auto& [n, u] : drs) check(u, "DRS server '" + n + "'");
+  for (const auto& [n, u] : trs) check(u, "TRS registry '" + n + "'");
   if (storage) {
     check(storage->url, "storage");
     check(storage->sts, "storage STS endpoint");

@@ -65,6 +65,7 @@ Discovery discover(http::Client& client, const std::string& registry_url, const 
         break;
       case ServiceKind::drs: p.drs[short_service_name(s.id, p.drs)] = s.url; break;
       case ServiceKind::beacon: p.beacons[short_service_name(s.id, p.beacons)] = s.url; break;
+      case ServiceKind::trs: p.trs[short_service_name(s.id, p.trs)] = s.url; break;
       case ServiceKind::storage: {
         StorageConfig st;
         st.url = s.url;

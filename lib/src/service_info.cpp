@@ -21,6 +21,7 @@ std::string_view to_string(ServiceKind kind) noexcept {
     case ServiceKind::storage: return "storage";
     case ServiceKind::identity: return "identity";
     case ServiceKind::visa_issuer: return "visa-issuer";
+    case ServiceKind::trs: return "trs";
     case ServiceKind::other: return "other";
   }
   return "other";
@@ -37,6 +38,7 @@ ServiceKind kind_of(const ServiceType& type) {
   if (a == "oidc" || a == "openid-connect" || a == "oidc-provider" || a == "aai" || a == "passport-broker")
     return ServiceKind::identity;
   if (a == "visa-issuer" || a == "passport-visa-issuer") return ServiceKind::visa_issuer;
+  if (a == "trs" || a == "tool-registry") return ServiceKind::trs;
   return ServiceKind::other;
 }
 

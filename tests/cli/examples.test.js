@@ -75,6 +75,8 @@ test('quickstart: profile, login, search, DRS download, run, results, logout', a
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.match(r.stderr + r.stdout, /Logged in to profile 'local' as alice/);
   assert.match(r.stdout, /^\$ impact search individuals/m);
+  assert.match(r.stdout, /^\$ impact workflow search variants/m);
+  assert.match(r.stdout, /#workflow\/github\.com\/impact-fed\/count-variants-multi/);
   const vcf = path.join(demo, 'analysis', 'data', 'EGAD-CONTROLLED-1.vcf');
   assert.ok(fs.existsSync(vcf), 'the controlled VCF was downloaded with the visa');
   const runId = /^([0-9a-f-]{36})\tCOMPLETE$/m.exec(r.stdout)[1];
@@ -84,6 +86,8 @@ test('quickstart: profile, login, search, DRS download, run, results, logout', a
   assert.equal(total, records(vcf));
   assert.equal(counts.reduce((s, c) => s + Number(c[1]), 0), total);
   assert.match(r.stdout, new RegExp(`Done: run ${runId}`));
+  // the registered workflow ran, and the run says where it came from
+  assert.match(r.stdout, /trs_id[=\s:"]+#workflow\/github\.com\/impact-fed\/count-variants-multi/);
   // Logged out: the token file is gone, so impact asks for a login again.
   const after = impact(demo, ['token']);
   assert.equal(after.code, 4, after.stderr);

@@ -40,7 +40,7 @@ test('service-info lists what each service says of itself', (t) => {
   const j = JSON.parse(r.stdout);
   assert.deepEqual(j.failed, []);
   const kinds = j.services.map((s) => s.kind).sort();
-  assert.deepEqual(kinds, ['beacon', 'beacon', 'beacon', 'drs', 'storage', 'wes']);
+  assert.deepEqual(kinds, ['beacon', 'beacon', 'beacon', 'drs', 'storage', 'trs', 'trs', 'wes']);
   const wes = j.services.find((s) => s.kind === 'wes');
   assert.equal(wes.type.artifact, 'wes');
   assert.equal(wes.type.version, '1.1.0');

@@ -88,12 +88,13 @@ TEST_CASE("every profile setting is written, read back and shown in JSON") {
   p.storage = StorageConfig{"https://s3.example.org", "bucket-1", "eu-1", "https://sts.example.org", "/keys", "p/{run_id}/"};
   p.trusted_visa_issuers = {{"https://visas.example.org/", "https://visas.example.org/jwks"}};
   p.drs_resolver = "https://resolver.example.org";
+  p.trs = {{"hub", "https://workflowhub.eu/ga4gh/trs/v2"}, {"dock", "https://dockstore.org/api/ga4gh/trs/v2"}};
   c.profiles()[p.name] = p;
   const auto back = Config::parse(c.serialize(), "round-trip").profiles().at("all");
   CHECK(std::tie(back.registry, back.issuer, back.client_id, back.client_secret_file, back.scopes, back.beacons, back.drs,
-                 back.wes, back.wes_engine, back.trusted_visa_issuers, back.drs_resolver) ==
+                 back.wes, back.wes_engine, back.trusted_visa_issuers, back.drs_resolver, back.trs) ==
         std::tie(p.registry, p.issuer, p.client_id, p.client_secret_file, p.scopes, p.beacons, p.drs, p.wes,
-                 p.wes_engine, p.trusted_visa_issuers, p.drs_resolver));
+                 p.wes_engine, p.trusted_visa_issuers, p.drs_resolver, p.trs));
   REQUIRE(back.storage);
   CHECK(std::tie(back.storage->url, back.storage->bucket, back.storage->region, back.storage->sts, back.storage->keys_file,
                  back.storage->result_prefix) == std::tie(p.storage->url, p.storage->bucket, p.storage->region,
@@ -106,10 +107,11 @@ TEST_CASE("every profile setting is written, read back and shown in JSON") {
     "wes_engine": "cwltool", "storage": {"url": "https://s3.example.org", "bucket": "bucket-1", "region": "eu-1", "sts": "https://sts.example.org",
                 "keys_file": "/keys", "result_prefix": "p/{run_id}/"},
     "trusted_visa_issuers": {"https://visas.example.org/": "https://visas.example.org/jwks"},
-    "drs_resolver": "https://resolver.example.org"})"));
+    "drs_resolver": "https://resolver.example.org",
+    "trs": {"dock": "https://dockstore.org/api/ga4gh/trs/v2", "hub": "https://workflowhub.eu/ga4gh/trs/v2"}})"));
   Profile bare;
   bare.name = "bare";
-  CHECK(nlohmann::json(bare) == nlohmann::json::parse(R"({"name": "bare", "beacons": {}, "drs": {}, "trusted_visa_issuers": {}})"));
+  CHECK(nlohmann::json(bare) == nlohmann::json::parse(R"({"name": "bare", "beacons": {}, "drs": {}, "trs": {}, "trusted_visa_issuers": {}})"));
 }
 
 TEST_CASE("malformed files give a config error with line and column") {

@@ -34,6 +34,7 @@ struct Profile {
   std::optional<StorageConfig> storage;
   std::map<std::string, std::string> trusted_visa_issuers;  // visa iss -> jku URL
   std::string drs_resolver;                   // compact identifier resolver (identifiers.org style)
+  std::map<std::string, std::string> trs;     // name -> TRS 2.x base URL (…/ga4gh/trs/v2)
 
   // Checks every URL against impact's rules (https, or http to loopback). Throws Error(config).
   void validate() const;

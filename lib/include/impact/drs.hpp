@@ -76,6 +76,7 @@ std::optional<Checksum> verifiable_checksum(const std::vector<Checksum>& sums);
 // Lower-case hex digest of a file for a DRS checksum type ("sha-256", "md5", ...). Throws Error(io/usage).
 std::string file_digest(const std::filesystem::path& file, std::string_view type);
 std::string file_digest(int fd, std::string_view type);  // the same, for an open file, read from its start
+std::string bytes_digest(std::string_view data, std::string_view type);  // the same, for bytes in memory
 
 // Where an object is served: the DRS base URL (…/ga4gh/drs/v1), the id, and whether that server is one
 // of the profile's (only then may a token or passport go there).

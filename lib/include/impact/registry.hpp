@@ -17,7 +17,7 @@ struct Discovery {
 };
 
 // Lists the registry's services and maps each by its service-info type: wes, drs, beacon, s3 storage
-// (org.impact:s3), identity (issuer, client_id) and visa issuers (issuer, jku).
+// (org.impact:s3), identity (issuer, client_id), visa issuers (issuer, jku) and TRS registries.
 Discovery discover(http::Client& client, const std::string& registry_url, const std::string& profile_name);
 
 // Short names for services: the last dot-separated part of the id ("org.x.beacon.public" -> "public"),

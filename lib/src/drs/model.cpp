@@ -1,4 +1,5 @@
 // DRS URIs, the object model, local names and checksums.
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -262,6 +263,16 @@ std::string file_digest(int fd, std::string_view type) {
     if (n < 0) throw Error(ErrorKind::io, fmt::format("error reading a downloaded file: {}", std::strerror(errno)));
     at += n;
     return static_cast<std::size_t>(n);
+  });
+}
+
+std::string bytes_digest(std::string_view data, std::string_view type) {
+  std::size_t at = 0;
+  return digest_of(type, [&](char* buf, std::size_t size) -> std::size_t {
+    const std::size_t n = std::min(size, data.size() - at);
+    std::memcpy(buf, data.data() + at, n);
+    at += n;
+    return n;
   });
 }
 

@@ -462,7 +462,8 @@ void validate(const RunRequest& r, const ServiceInfo& info) {
   if (!protocols.empty() && has_scheme(r.workflow_url)) {
     std::string scheme = r.workflow_url.substr(0, r.workflow_url.find("://"));
     for (auto& c : scheme) c = text::lower(c);
-    if (!contains(protocols, scheme))
+    // trs:// names a registered workflow, not a file system: WESkit takes it without listing it.
+    if (!contains(protocols, scheme) && scheme != "trs")
       problems.push_back(fmt::format("workflow URLs of scheme {} (it reads: {})", scheme, joined(protocols)));
   }
   for (const auto& a : r.attachments)

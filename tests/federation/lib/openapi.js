@@ -33,6 +33,7 @@ const FILES = {
   'wes-strict': 'wes-1.1.0/openapi.strict.yaml',
   drs: 'drs-1.5.0/openapi.json',
   'service-info': 'service-info-1.0.0/service-info.yaml',
+  trs: 'trs-2.1.0/openapi.bundled.json',
 };
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
