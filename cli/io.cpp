@@ -380,6 +380,7 @@ std::chrono::steady_clock::time_point Progress::now() const {
 }
 
 void Progress::plan(std::size_t items, std::uint64_t bytes) {
+  planned_ = true;
   items_total_ += items;
   total_bytes_ += bytes;
   draw(false);
@@ -440,7 +441,7 @@ ProgressFigures Progress::figures() const {
 }
 
 void Progress::draw(bool force) {
-  if (!drawing_ || finished_) return;
+  if (!drawing_ || finished_ || !planned_) return;  // nothing shown before the work is known: no "files 1/1"
   const auto t = now();
   if (!force && drawn_ && t - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = t;

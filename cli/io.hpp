@@ -118,7 +118,8 @@ std::string human_bytes(double bytes);
 // The progress of one long operation (a download, a wait for many runs): bytes, rate, ETA and items done
 // out of items in all, redrawn at most 10 times a second, never wider than the terminal. Made by
 // Terminal::progress(); neither copied nor moved. The counts:
-//   plan(items, bytes)   work still to do, added to the totals (call once the work is known)
+//   plan(items, bytes)   work still to do, added to the totals (call once the work is known; nothing is drawn
+//                        before the first plan())
 //   present(items, bytes) already there from an earlier run: counted as done and in the totals, so a resumed
 //                          download shows "files 4/4", never "files 3/1"
 //   add_bytes / rewind    bytes received; bytes taken back when a part is fetched again
@@ -160,7 +161,7 @@ class Progress {
   std::uint64_t present_bytes_ = 0, fetched_ = 0, total_bytes_ = 0;
   std::size_t items_done_ = 0, items_total_ = 0, failed_ = 0;
   std::string detail_;
-  bool drawn_ = false, finished_ = false;
+  bool planned_ = false, drawn_ = false, finished_ = false;
 };
 
 // Text from a server made safe to show on a terminal: C0 control characters become caret notation (ESC as

@@ -191,7 +191,7 @@ test('Ctrl-C (SIGINT) stops with exit 130 and the next run resumes', async (t) =
   const first = await interruptAndResume(t, 'SIGINT', 1 + crypto.randomInt(20));
   assert.equal(first.code, 130);
   // On a terminal: the last progress figures stay on their line, then the message and the command to resume.
-  assert.match(first.stderr, /MiB \/ 256\.0 MiB[^\r\n]*files 0\/1\x1b\[K\nimpact: interrupted\nhint: rerun the same command to resume: impact results download s3:\/\/\S+\/big\.bin -o \S+ --part-size 8M --parallel 2\n$/);
+  assert.match(first.stderr, /MiB \/ 256\.0 MiB[^\r\n]*files 0\/1\x1b\[K\n(\x1b\[31m)?impact:(\x1b\[0m)? interrupted\nhint: rerun the same command to resume: impact results download s3:\/\/\S+\/big\.bin -o \S+ --part-size 8M --parallel 2\n$/);
 });
 
 test('hostile keys are refused one by one; the rest is downloaded (exit 6)', async (t) => {

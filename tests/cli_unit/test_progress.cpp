@@ -178,7 +178,9 @@ TEST_CASE("a resumed download counts the files already there as done: files 4/4,
   Progress p = s.term.progress(s.options());
   // As the S3 engine reports it: the three identical files first, then the plan of what is left.
   for (int i = 0; i < 3; ++i) p.present(1, 10 * kMiB);
+  CHECK(s.err.str().empty());  // nothing drawn before the plan: no "files 1/1" while the count is incomplete
   p.plan(1, 10 * kMiB);
+  CHECK(s.frames().back() == "30.0 MiB / 40.0 MiB  75%  files 3/4");
   CHECK(p.figures().items_done == 3);
   CHECK(p.figures().items_total == 4);
   CHECK(p.figures().bytes_total == 40 * kMiB);
