@@ -126,16 +126,17 @@ class WaitPrinter : public wes::WaitObserver {
   }
   // Several runs on a terminal: the runs done out of all, and a count per state.
   void on_round(const std::vector<std::pair<std::string, wes::State>>& runs) override {
-    if (!planned_) line_.plan(runs.size(), 0);
-    planned_ = true;
     std::map<wes::State, int> counts;
-    for (const auto& [id, st] : runs) {
-      ++counts[st];
-      if (wes::stops_wait(st) && ended_.insert(id).second) line_.item_done(st == wes::State::complete);
-    }
+    for (const auto& [id, st] : runs) ++counts[st];
     std::string states;
     for (const auto& [st, n] : counts) states += fmt::format("{}{} {}", states.empty() ? "" : "  ", n, wes::to_string(st));
     line_.detail(states);
+    for (const auto& [id, st] : runs)
+      if (wes::stops_wait(st) && ended_.insert(id).second) line_.item_done(st == wes::State::complete);
+    // The first round: the runs that had already ended are counted above, the plan adds the others (nothing
+    // is drawn before it, so the first line is already complete).
+    if (!planned_) line_.plan(runs.size() - ended_.size(), 0);
+    planned_ = true;
   }
   void finish() { line_.finish(); }
 
@@ -316,7 +317,13 @@ void batch(Context& ctx, wes::Client& client, wes::RunRequest base, const Submit
       else if (ctx.term().err_tty()) ctx.term().note(fmt::format("row {}: {} {}", row, run_id, wes::to_string(to)));
     }
   } printer(ctx);
+  // No line of counts (rows finished by an earlier process are not reported), but Ctrl-C says how to resume.
+  Terminal::ProgressOptions hint_only;
+  hint_only.noun = "rows";
+  hint_only.draw = false;
+  Progress resumable = ctx.term().progress(hint_only);
   auto result = wes::run_batch(client, spec, ledger, &printer);
+  resumable.finish();
   Table t{{"ROW", "RUN_ID", "STATE"}, {}};
   nlohmann::json rows_json = nlohmann::json::array();
   for (const auto& r : result.rows) {

@@ -54,15 +54,21 @@ struct Screen {
   Clock::time_point now = Clock::time_point{} + 1000h;
 };
 
+// A download under way: MiB done of MiB in all, MiB/s, files done of all.
+ProgressFigures running(std::uint64_t mib_done, std::uint64_t mib_total, double mib_rate, std::size_t done, std::size_t all) {
+  ProgressFigures f;
+  f.bytes_done = mib_done * kMiB;
+  f.bytes_total = mib_total * kMiB;
+  f.rate = mib_rate * kMiB;
+  f.items_done = done;
+  f.items_total = all;
+  return f;
+}
+
 }  // namespace
 
 TEST_CASE("render_progress: bytes, share, rate, ETA and files at 200 columns") {
-  ProgressFigures f;
-  f.bytes_done = 64 * kMiB;
-  f.bytes_total = 256 * kMiB;
-  f.rate = 16.0 * kMiB;
-  f.items_done = 1;
-  f.items_total = 3;
+  ProgressFigures f = running(64, 256, 16, 1, 3);
   CHECK(render_progress(f, 200) == "64.0 MiB / 256.0 MiB  25%  16.0 MiB/s  ETA 12s  files 1/3");
   f.failed = 1;
   f.detail = "retrying";
@@ -70,12 +76,7 @@ TEST_CASE("render_progress: bytes, share, rate, ETA and files at 200 columns") {
 }
 
 TEST_CASE("render_progress: never wider than the terminal, the least useful parts dropped first") {
-  ProgressFigures f;
-  f.bytes_done = 1536 * kMiB;
-  f.bytes_total = 10240 * kMiB;
-  f.rate = 2.5 * kMiB;
-  f.items_done = 120;
-  f.items_total = 1000;
+  ProgressFigures f = running(1536, 10240, 2.5, 120, 1000);
   f.detail = std::string(300, 'x');
   const std::string full = render_progress(f, 1000);
   CHECK(display_width(full) > 200);
