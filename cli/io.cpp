@@ -353,12 +353,13 @@ Progress::Progress(const Terminal& term, Terminal::ProgressOptions options)
       opt_(std::move(options)),
       drawing_(opt_.draw && term.err_tty()),
       uncaught_(std::uncaught_exceptions()),
-      start_(now()) {
+      start_(now()),
+      previous_(term.progress_) {
   term_.progress_ = this;
 }
 
 Progress::~Progress() {
-  if (term_.progress_ == this) term_.progress_ = nullptr;
+  if (term_.progress_ == this) term_.progress_ = previous_;
   if (finished_) return;
   try {
     if (std::uncaught_exceptions() > uncaught_ && cancel_requested()) {

@@ -157,6 +157,7 @@ class Progress {
   bool drawing_;
   int uncaught_;
   std::chrono::steady_clock::time_point start_, last_draw_{};
+  Progress* previous_;  // the terminal's line before this one (a wait inside a batch, say)
   std::vector<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> samples_;  // for the rate
   std::uint64_t present_bytes_ = 0, fetched_ = 0, total_bytes_ = 0;
   std::size_t items_done_ = 0, items_total_ = 0, failed_ = 0;
