@@ -147,6 +147,26 @@ std::string command_path(const CLI::App& app) {
   return path;
 }
 
+// The command line as it could be typed again: each argument quoted for a POSIX shell where it needs it.
+// Empty when too long to be a useful hint.
+std::string command_line(int argc, char** argv) {
+  std::string line = "impact";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a(argv[i]);
+    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                         "-_./:=@%+,") == std::string_view::npos;
+    line += ' ';
+    if (plain) {
+      line += a;
+      continue;
+    }
+    line += '\'';
+    for (char c : a) line += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    line += '\'';
+  }
+  return line.size() <= 300 ? line : std::string();
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -155,6 +175,7 @@ int run(int argc, char** argv) {
 }
 
 int run(int argc, char** argv, Terminal terminal) {
+  terminal.set_command_line(command_line(argc, argv));
   Context ctx(std::move(terminal));
 
   CLI::App app{"impact: a command-line client for GA4GH federated biomedical clouds", "impact"};
@@ -230,7 +251,7 @@ int run(int argc, char** argv, Terminal terminal) {
     return ctx.exit_code;
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::cancelled) {
-      term.error("interrupted");
+      term.error("interrupted", term.interrupt_hint());
       return exit_code::interrupted;
     }
     term.error(e.what(), e.hint());

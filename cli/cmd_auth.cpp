@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
+#include "flags.hpp"
 #include "impact/duration.hpp"
 #include "impact/error.hpp"
 #include "impact/redact.hpp"
@@ -323,8 +324,10 @@ void register_auth(CLI::App& app, Context& ctx) {
 
   auto token_min = std::make_shared<std::string>();
   auto* token_cmd = app.add_subcommand("token", "Print a valid access token, refreshing it if needed");
-  token_cmd->add_option("--min-valid", *token_min,
-                        "How long the token must stay valid, e.g. 10m (default: the freshest token; exit 4 if the provider's tokens live shorter)");
+  duration_flag(token_cmd->add_option("--min-valid", *token_min,
+                                      "How long the token must stay valid, e.g. 10m (default: the freshest token; exit 4 "
+                                      "if the provider's tokens live shorter)"),
+                flag_range::min_valid);
   token_cmd->footer("Examples:\n  curl -H @<(printf 'Authorization: Bearer %s\\n' \"$(impact token)\") URL\n"
                     "  impact token --min-valid 10m");
   token_cmd->callback(ctx.action([&ctx, token_min] { token(ctx, *token_min); }));
@@ -333,7 +336,9 @@ void register_auth(CLI::App& app, Context& ctx) {
   auth_grp->require_subcommand(1);
   auto status_min = std::make_shared<std::string>();
   auto* status_cmd = auth_grp->add_subcommand("status", "Who you are, token and visa expiry; exit 0 only if all stay valid long enough");
-  status_cmd->add_option("--min-valid", *status_min, "Fail (exit 4) unless the session and every visa stay valid this long, e.g. 72h");
+  duration_flag(status_cmd->add_option("--min-valid", *status_min,
+                                       "Fail (exit 4) unless the session and every visa stay valid this long, e.g. 72h"),
+                flag_range::min_valid);
   status_cmd->footer("Examples:\n  impact auth status\n  impact auth status --min-valid 72h || impact login");
   status_cmd->callback(ctx.action([&ctx, status_min] { status(ctx, *status_min); }));
 

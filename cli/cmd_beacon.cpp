@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "beacon_common.hpp"
+#include "flags.hpp"
 #include "impact/duration.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
@@ -15,7 +16,8 @@ using nlohmann::json;
 
 void add_beacon_options(CLI::App* cmd, BeaconSelection& sel, bool with_beacon) {
   if (with_beacon) cmd->add_option("--beacon", sel.names, "Ask only this beacon of the profile (name or URL); repeatable");
-  cmd->add_option("--timeout", sel.timeout, "Give up on a beacon that sends nothing for this long")
+  duration_flag(cmd->add_option("--timeout", sel.timeout, "Give up on a beacon that sends nothing for this long"),
+                flag_range::timeout)
       ->capture_default_str();
   cmd->add_flag("--refresh", sel.refresh, "Fetch the beacons' /info, /map, /configuration and /filtering_terms again, not the cached copies");
   cmd->add_flag("--anonymous", sel.anonymous, "Send no token, even when logged in");
@@ -64,7 +66,6 @@ beacon::Settings beacon_settings(Context& ctx, const BeaconSelection& sel) {
   beacon::Settings s;
   s.http = ctx.http_options();
   const auto t = parse_duration(sel.timeout);
-  if (t.count() < 1) throw Error(ErrorKind::usage, "--timeout must be at least 1s", "e.g. --timeout 10s");
   s.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(t);
   s.cache.emplace(cache_home() / "beacon", sel.refresh ? std::chrono::seconds(0) : std::chrono::seconds(3600));
   return s;

@@ -33,17 +33,7 @@ drs::Settings settings(Context& ctx, const Profile& p) {
   return s;
 }
 
-std::string human_size(std::uint64_t n) {
-  if (n < 1024) return fmt::format("{} B", n);
-  double v = static_cast<double>(n);
-  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
-  int u = -1;
-  while (v >= 1024 && u < 3) {
-    v /= 1024;
-    ++u;
-  }
-  return fmt::format("{:.1f} {}", v, units[u]);
-}
+std::string human_size(std::uint64_t n) { return human_bytes(static_cast<double>(n)); }
 
 // One failure as JSON and on stderr (when not --json); `hint` replaces the error's own when set.
 nlohmann::json report_failure(Context& ctx, const std::string& uri, std::exception_ptr ep, const std::string& hint = {}) {
@@ -115,45 +105,22 @@ void info(Context& ctx, const DrsOptions& o) {
   finish(ctx, ok, failed);
 }
 
-// A one-line progress display on stderr, redrawn at most ten times a second (TTY only).
-class TtyProgress final : public drs::Progress {
+// The download's events drawn by the terminal's progress line.
+class DownloadProgress final : public drs::Progress {
  public:
-  explicit TtyProgress(const Terminal& term) : term_(term) {}
-  ~TtyProgress() override { clear(); }
-  TtyProgress(const TtyProgress&) = delete;
-  TtyProgress& operator=(const TtyProgress&) = delete;
-  void on_total(std::size_t files, std::uint64_t bytes) override {
-    files_ = files;
-    total_ = bytes;
-  }
-  void on_bytes(std::uint64_t done) override {
+  explicit DownloadProgress(const Terminal& term) : line_(term.progress({})) {}
+  void on_total(std::size_t files, std::uint64_t bytes) override { line_.plan(files, bytes); }
+  void on_bytes(std::uint64_t done) override {  // bytes on disk so far, of every file
+    if (done > done_) line_.add_bytes(done - done_);
+    else line_.rewind(done_ - done);
     done_ = done;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    draw();
   }
-  void on_file_done(const drs::DownloadResult&) override {
-    ++finished_;
-    draw();
-  }
-  void clear() {
-    if (drawn_) term_.err() << "\r\033[K" << std::flush;
-    drawn_ = false;
-  }
+  void on_file_done(const drs::DownloadResult& r) override { line_.item_done(!r.error); }
+  void finish() { line_.finish(); }
 
  private:
-  void draw() {
-    term_.err() << "\r\033[K"
-                << fmt::format("{}/{} files  {} / {}", finished_, files_, human_size(done_), human_size(total_))
-                << std::flush;
-    drawn_ = true;
-  }
-  const Terminal& term_;
-  std::size_t files_ = 0, finished_ = 0;
-  std::uint64_t total_ = 0, done_ = 0;
-  std::chrono::steady_clock::time_point last_{};
-  bool drawn_ = false;
+  cli::Progress line_;
+  std::uint64_t done_ = 0;
 };
 
 void download(Context& ctx, const DrsOptions& o) {
@@ -165,10 +132,9 @@ void download(Context& ctx, const DrsOptions& o) {
   opt.dir = o.dir;
   opt.parallel = o.parallel;
   opt.allow_unverified = o.allow_unverified;
-  std::optional<TtyProgress> bar;
-  if (ctx.term().err_tty() && !ctx.json()) bar.emplace(ctx.term());
-  auto results = drs::download(client, o.uris, opt, bar ? &*bar : nullptr);
-  if (bar) bar->clear();
+  DownloadProgress progress(ctx.term());
+  auto results = drs::download(client, o.uris, opt, &progress);
+  progress.finish();
 
   nlohmann::json files = nlohmann::json::array();
   Table t{{"STATUS", "PATH", "SIZE", "VERIFIED", "URI"}, {}};

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
+#include "flags.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
 #include "impact/redact.hpp"
@@ -26,35 +27,13 @@ struct Options {
   std::string part_size;
 };
 
-std::string human(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[u]);
-}
+std::string human(double bytes) { return human_bytes(bytes); }
 
 // Object keys come from the server: never let their control characters reach the terminal.
 std::string printable(std::string_view key) {
   std::string out;
   for (char c : key) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
   return out;
-}
-
-std::uint64_t parse_size(const std::string& s) {
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  const std::string unit = end ? std::string(end) : std::string();
-  double mult = 1;
-  if (unit == "K" || unit == "KiB" || unit == "k") mult = 1024;
-  else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else if (!unit.empty()) mult = -1;
-  if (!(v > 0) || mult < 0 || v * mult < 1 << 20)
-    throw Error(ErrorKind::usage, "--part-size '" + s + "' is not a size of at least 1M", "write it like 64M or 1G");
-  return static_cast<std::uint64_t>(v * mult);
 }
 
 // Many files in flight need more than the soft limit of open files many systems start with (1024): raise it
@@ -235,52 +214,23 @@ void run_ls(Context& ctx, const Options& o) {
   ctx.term().print_table(t, ctx.format());
 }
 
-// Total bytes, rate, ETA and files on one stderr line, on a TTY only, at most 5 times a second.
-class Progress final : public storage::DownloadObserver {
+// The download's events drawn by the terminal's progress line; failures reported as they happen.
+class DownloadProgress final : public storage::DownloadObserver {
  public:
-  explicit Progress(const Terminal& term) : term_(term), start_(std::chrono::steady_clock::now()) {}
-  void on_plan(std::size_t files, std::uint64_t bytes) override {
-    files_ = files;
-    total_ = bytes;
-  }
-  void on_bytes(std::uint64_t n) override {
-    now_ += n;
-    draw(false);
-  }
-  void on_rewind(std::uint64_t n) override { now_ -= std::min(now_, n); }
+  explicit DownloadProgress(const Terminal& term) : term_(term), line_(term.progress({})) {}
+  void on_plan(std::size_t files, std::uint64_t bytes) override { line_.plan(files, bytes); }
+  void on_bytes(std::uint64_t n) override { line_.add_bytes(n); }
+  void on_rewind(std::uint64_t n) override { line_.rewind(n); }
   void on_file(const storage::FileResult& f) override {
-    if (f.status == storage::FileResult::Status::failed) {
-      clear();
-      term_.error(printable(f.key) + ": " + f.error, f.hint);
-    } else {
-      ++done_;
-    }
-    draw(true);
+    if (f.status == storage::FileResult::Status::failed) term_.error(printable(f.key) + ": " + f.error, f.hint);
+    if (f.status == storage::FileResult::Status::skipped) line_.present(1, f.size);  // from an earlier run
+    else line_.item_done(f.status != storage::FileResult::Status::failed);
   }
-  void clear() {
-    if (drawn_) term_.err() << "\r\033[K" << std::flush;
-    drawn_ = false;
-  }
+  void finish() { line_.finish(); }
 
  private:
-  void draw(bool force) {
-    if (!term_.err_tty()) return;
-    const auto t = std::chrono::steady_clock::now();
-    if (!force && t - last_ < std::chrono::milliseconds(200)) return;
-    last_ = t;
-    const double secs = std::chrono::duration<double>(t - start_).count();
-    const double rate = secs > 0 ? static_cast<double>(now_) / secs : 0;
-    const std::string eta = rate > 0 && total_ > now_ ? fmt::format("ETA {:.0f} s", static_cast<double>(total_ - now_) / rate) : "";
-    term_.err() << "\r\033[K" << fmt::format("{} / {}  {}/s  {}  files {}/{}", human(static_cast<double>(now_)),
-                                             human(static_cast<double>(total_)), human(rate), eta, done_, files_)
-                << std::flush;
-    drawn_ = true;
-  }
   const Terminal& term_;
-  std::chrono::steady_clock::time_point start_, last_{};
-  std::size_t files_ = 0, done_ = 0;
-  std::uint64_t total_ = 0, now_ = 0;
-  bool drawn_ = false;
+  Progress line_;
 };
 
 void run_download(Context& ctx, const Options& o) {
@@ -304,12 +254,12 @@ void run_download(Context& ctx, const Options& o) {
       return r;
     };
   }
-  Progress progress(ctx.term());
+  DownloadProgress progress(ctx.term());
   http::Options http = ctx.http_options();
   if (!ctx.json()) warn_skipped(ctx, res);
   raise_open_files_limit();
   auto summary = storage::download(res.objects, res.prefix, factory, http, d, &progress);
-  progress.clear();
+  progress.finish();
   const auto ok = summary.count(storage::FileResult::Status::downloaded);
   const auto skipped = summary.count(storage::FileResult::Status::skipped);
   const auto failed = summary.count(storage::FileResult::Status::failed);
@@ -360,7 +310,9 @@ void register_results(CLI::App& app, Context& ctx) {
   cdl->add_option("--include", dl->include, "Only paths matching this glob (repeatable)");
   cdl->add_option("--exclude", dl->exclude, "Skip paths matching this glob (repeatable)");
   cdl->add_option("--parallel", dl->parallel, "Requests at once (default 64; at most 8 parts of one object)")->check(CLI::Range(1, 256));
-  cdl->add_option("--part-size", dl->part_size, "Split objects larger than this into ranged parts (default: automatic)");
+  size_flag(cdl->add_option("--part-size", dl->part_size,
+                            "Split objects larger than this into ranged parts, from 1M to 5G (default: automatic)"),
+            flag_range::part_size);
   cdl->footer(
       "Examples:\n  impact results download run-42 -o results/\n"
       "  impact results download s3://results/runs/run-42/ --include '*.vcf.gz' -o out\n"

@@ -5,12 +5,15 @@
 #include <ctime>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <optional>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
+#include "flags.hpp"
 #include "impact/duration.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
@@ -98,14 +101,8 @@ struct WaitFlags {
 
 wes::WaitOptions wait_options(const WaitFlags& f) {
   wes::WaitOptions o;
-  // "500ms": under the minimum, said as such rather than as a duration impact cannot read.
-  const bool ms = f.interval.size() > 2 && f.interval.compare(f.interval.size() - 2, 2, "ms") == 0 &&
-                  f.interval.find_first_not_of("0123456789") == f.interval.size() - 2;
-  if (ms && f.interval.size() <= 12 && std::stoll(f.interval.substr(0, f.interval.size() - 2)) < 1000)
-    throw Error(ErrorKind::usage, "--poll-interval must be at least 1s", "the default is 2s");
+  // Both flags were checked against their ranges (flags.hpp) when the command line was parsed.
   o.initial = std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(f.interval));
-  if (o.initial < std::chrono::seconds(1))
-    throw Error(ErrorKind::usage, "--poll-interval must be at least 1s", "the default is 2s");
   o.cap = std::max(o.cap, o.initial);
   if (!f.timeout.empty()) o.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(f.timeout));
   return o;
@@ -114,7 +111,8 @@ wes::WaitOptions wait_options(const WaitFlags& f) {
 // State changes: NDJSON events with --json, a line per change on a terminal, nothing in a pipe.
 class WaitPrinter : public wes::WaitObserver {
  public:
-  WaitPrinter(Context& ctx, std::size_t runs) : ctx_(ctx), many_(runs > 1) {}
+  WaitPrinter(Context& ctx, const std::vector<std::string>& ids)
+      : ctx_(ctx), many_(ids.size() > 1), line_(ctx.term().progress(progress_options(ctx, ids))) {}
   void on_state(const std::string& id, wes::State from, wes::State to) override {
     if (ctx_.json()) {
       ndjson(ctx_, {{"event", "state"}, {"run_id", id}, {"from", wes::to_string(from)}, {"state", wes::to_string(to)},
@@ -130,28 +128,46 @@ class WaitPrinter : public wes::WaitObserver {
   void on_problem(const std::string& message) override {
     if (!ctx_.json()) ctx_.term().warn(message + " (still waiting)");
   }
-  // Several runs on a terminal: one line of counts per state, rewritten in place.
+  // Several runs on a terminal: the runs done out of all, and a count per state.
   void on_round(const std::vector<std::pair<std::string, wes::State>>& runs) override {
-    if (!many_ || ctx_.json() || !ctx_.term().err_tty()) return;
     std::map<wes::State, int> counts;
-    std::size_t done = 0;
-    for (const auto& [id, st] : runs) {
-      ++counts[st];
-      done += wes::stops_wait(st);
-    }
-    std::string line = fmt::format("{}/{} done:", done, runs.size());
-    for (const auto& [st, n] : counts) line += fmt::format(" {} {}", n, wes::to_string(st));
-    ctx_.term().err() << "\r\033[K" << line << (done == runs.size() ? "\n" : "") << std::flush;
+    for (const auto& [id, st] : runs) ++counts[st];
+    std::string states;
+    for (const auto& [st, n] : counts) states += fmt::format("{}{} {}", states.empty() ? "" : "  ", n, wes::to_string(st));
+    line_.detail(states);
+    for (const auto& [id, st] : runs)
+      if (wes::stops_wait(st) && ended_.insert(id).second) line_.item_done(st == wes::State::complete);
+    // The first round: the runs that had already ended are counted above, the plan adds the others (nothing
+    // is drawn before it, so the first line is already complete).
+    if (!planned_) line_.plan(runs.size() - ended_.size(), 0);
+    planned_ = true;
   }
+  void finish() { line_.finish(); }
 
  private:
+  static Terminal::ProgressOptions progress_options(const Context& ctx, const std::vector<std::string>& ids) {
+    Terminal::ProgressOptions o;
+    o.noun = "runs";
+    o.bytes = false;
+    o.draw = ids.size() > 1 && !ctx.json();
+    std::string again = "impact";
+    if (!ctx.globals.profile.empty()) again += " --profile " + ctx.globals.profile;
+    again += " run wait";
+    for (const auto& id : ids) again += " " + id;
+    o.resume_hint = "the run" + std::string(ids.size() > 1 ? "s go" : " goes") + " on; keep waiting with: " + again;
+    return o;
+  }
   Context& ctx_;
   bool many_;
+  Progress line_;
+  bool planned_ = false;
+  std::set<std::string> ended_;
 };
 
 void do_wait(Context& ctx, wes::Client& client, const std::vector<std::string>& ids, const WaitFlags& f) {
-  WaitPrinter printer(ctx, ids.size());
+  WaitPrinter printer(ctx, ids);
   auto result = wes::wait(client, ids, wait_options(f), &printer);
+  printer.finish();
   ctx.exit_code = result.exit_code();
   nlohmann::json runs = nlohmann::json::array();
   Table t{{"RUN_ID", "STATE"}, {}};
@@ -395,7 +411,13 @@ void batch(Context& ctx, wes::Client& client, wes::RunRequest base, const Submit
       else if (ctx.term().err_tty()) ctx.term().note(fmt::format("row {}: {} {}", row, run_id, wes::to_string(to)));
     }
   } printer(ctx);
+  // No line of counts (rows finished by an earlier process are not reported), but Ctrl-C says how to resume.
+  Terminal::ProgressOptions hint_only;
+  hint_only.noun = "rows";
+  hint_only.draw = false;
+  Progress resumable = ctx.term().progress(hint_only);
   auto result = wes::run_batch(client, spec, ledger, &printer);
+  resumable.finish();
   Table t{{"ROW", "RUN_ID", "STATE"}, {}};
   nlohmann::json rows_json = nlohmann::json::array();
   for (const auto& r : result.rows) {
@@ -745,8 +767,11 @@ void cancel(Context& ctx, const std::vector<std::string>& ids) {
 }
 
 void add_wait_flags(CLI::App* cmd, WaitFlags& w) {
-  cmd->add_option("--timeout", w.timeout, "Stop waiting after this long (exit 8), e.g. 30m");
-  cmd->add_option("--poll-interval", w.interval, "First polling interval; it grows to 30s while nothing changes")
+  duration_flag(cmd->add_option("--timeout", w.timeout, "Stop waiting after this long (exit 8), e.g. 30m"),
+                flag_range::timeout);
+  duration_flag(cmd->add_option("--poll-interval", w.interval,
+                                "First polling interval, at least 1s; it grows to 30s while nothing changes"),
+                flag_range::poll_interval)
       ->capture_default_str();
 }
 

@@ -1,12 +1,15 @@
 #include "io.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 #include <memory>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "impact/cancel.hpp"
@@ -148,6 +151,8 @@ Terminal Terminal::from_environment(std::ostream& out, std::ostream& err) {
   if (width <= 0)
     if (const char* c = std::getenv("COLUMNS"); c && *c) width = std::atoi(c);
   t.width_ = width > 20 ? std::min(width, 1000) : 80;
+  // The progress line on stderr follows the terminal's width as it changes, unless a width was forced.
+  t.query_err_width_ = t.err_tty_ && !forced && !(std::getenv("IMPACT_WIDTH") && *std::getenv("IMPACT_WIDTH"));
   return t;
 }
 
@@ -235,14 +240,236 @@ void Terminal::print_json(const nlohmann::json& j, bool one_line) const {
 }
 
 void Terminal::error(std::string_view message, std::string_view hint) const {
+  clear_progress();
   *err_ << err_style("impact:", Style::red) << ' ' << visible(redact(message), true) << '\n';
   if (!hint.empty()) *err_ << "hint: " << visible(redact(hint), true) << '\n';
 }
 
 void Terminal::warn(std::string_view message) const {
+  clear_progress();
   *err_ << err_style("warning:", Style::yellow) << ' ' << visible(redact(message), true) << '\n';
 }
 
-void Terminal::note(std::string_view message) const { *err_ << visible(redact(message), true) << '\n'; }
+void Terminal::note(std::string_view message) const {
+  clear_progress();
+  *err_ << visible(redact(message), true) << '\n';
+}
+
+// ---- progress
+
+std::string human_bytes(double bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  std::size_t u = 0;
+  while (bytes >= 1024 && u + 1 < std::size(kUnits)) {
+    bytes /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, kUnits[u]);
+}
+
+std::string short_duration(double seconds) {
+  const auto s = static_cast<long long>(std::llround(std::max(0.0, seconds)));
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  if (s < 86400) return fmt::format("{}h{:02}m", s / 3600, s / 60 % 60);
+  return fmt::format("{}d{:02}h", s / 86400, s / 3600 % 24);
+}
+
+std::string render_progress(const ProgressFigures& f, std::size_t width) {
+  // The parts in the order shown, each with its priority (the lowest is dropped first).
+  struct Part {
+    std::string text;
+    int priority;
+  };
+  std::vector<Part> parts;
+  const bool known = f.bytes_total > 0;
+  if (f.bytes && f.final) {
+    parts.push_back({human_bytes(static_cast<double>(f.bytes_done)), 6});
+    parts.push_back({"in " + short_duration(f.elapsed), 3});
+    if (f.rate > 0) parts.push_back({"(" + human_bytes(f.rate) + "/s)", 2});
+  } else if (f.bytes) {
+    parts.push_back({known ? human_bytes(static_cast<double>(f.bytes_done)) + " / " + human_bytes(static_cast<double>(f.bytes_total))
+                           : human_bytes(static_cast<double>(f.bytes_done)),
+                     6});
+    if (known) {
+      const double pct = std::min(100.0, 100.0 * static_cast<double>(f.bytes_done) / static_cast<double>(f.bytes_total));
+      parts.push_back({fmt::format("{:.0f}%", std::floor(pct)), 1});
+    }
+    if (f.rate > 0) parts.push_back({human_bytes(f.rate) + "/s", 2});
+    if (f.rate > 0 && known && f.bytes_total > f.bytes_done) {
+      const double eta = static_cast<double>(f.bytes_total - f.bytes_done) / f.rate;
+      if (eta < 100.0 * 86400) parts.push_back({"ETA " + short_duration(eta), 3});
+    }
+  }
+  if (f.items_total > 0 || !f.bytes)
+    parts.push_back({fmt::format("{} {}/{}", f.noun, f.items_done, std::max(f.items_total, f.items_done)), 5});
+  if (f.failed > 0) parts.push_back({fmt::format("{} failed", f.failed), 4});
+  if (!f.detail.empty()) parts.push_back({visible(f.detail), 0});
+
+  const std::size_t room = width > 1 ? width - 1 : 0;
+  auto join = [&] {
+    std::string line;
+    for (const auto& p : parts) line += (line.empty() ? "" : "  ") + p.text;
+    return line;
+  };
+  std::string line = join();
+  while (display_width(line) > room && !parts.empty()) {
+    auto lowest = std::min_element(parts.begin(), parts.end(), [](const Part& a, const Part& b) { return a.priority < b.priority; });
+    if (lowest->priority == 0) {  // free text: cut before dropping it
+      const std::size_t rest = display_width(line) - display_width(lowest->text);
+      if (rest + 2 + 8 <= room) {
+        lowest->text = cut(lowest->text, room - rest);
+        line = join();
+        continue;
+      }
+    }
+    if (parts.size() == 1) break;
+    parts.erase(lowest);
+    line = join();
+  }
+  return display_width(line) > room ? cut(line, room) : line;
+}
+
+Progress Terminal::progress(ProgressOptions options) const {
+  if (options.resume_hint.empty())
+    options.resume_hint = "rerun the same command to resume" + (command_line_.empty() ? "" : ": " + command_line_);
+  return Progress(*this, std::move(options));
+}
+
+void Terminal::clear_progress() const {
+  if (progress_) progress_->clear();
+}
+
+int Terminal::err_width() const {
+  if (query_err_width_) {
+    winsize ws{};
+    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) return std::min<int>(ws.ws_col, 1000);
+  }
+  return width_;
+}
+
+Progress::Progress(const Terminal& term, Terminal::ProgressOptions options)
+    : term_(term),
+      opt_(std::move(options)),
+      drawing_(opt_.draw && term.err_tty()),
+      uncaught_(std::uncaught_exceptions()),
+      start_(now()),
+      previous_(term.progress_) {
+  term_.progress_ = this;
+}
+
+Progress::~Progress() {
+  if (term_.progress_ == this) term_.progress_ = previous_;
+  if (finished_) return;
+  try {
+    if (std::uncaught_exceptions() > uncaught_ && cancel_requested()) {
+      // Ctrl-C: the last figures stay on screen, the cursor goes to a new line for the "interrupted" message.
+      if (drawn_) {
+        drawn_ = false;
+        term_.err() << '\n' << std::flush;
+      }
+      term_.interrupt_hint_ = opt_.resume_hint;
+    } else {
+      clear();
+    }
+  } catch (...) {  // a destructor never throws; the stream's state says what went wrong
+  }
+}
+
+std::chrono::steady_clock::time_point Progress::now() const {
+  return opt_.clock ? opt_.clock() : std::chrono::steady_clock::now();
+}
+
+void Progress::plan(std::size_t items, std::uint64_t bytes) {
+  planned_ = true;
+  items_total_ += items;
+  total_bytes_ += bytes;
+  draw(false);
+}
+
+void Progress::present(std::size_t items, std::uint64_t bytes) {
+  items_total_ += items;
+  items_done_ += items;
+  present_bytes_ += bytes;
+  total_bytes_ += bytes;
+  draw(false);
+}
+
+void Progress::add_bytes(std::uint64_t n) {
+  fetched_ += n;
+  draw(false);
+}
+
+void Progress::rewind(std::uint64_t n) { fetched_ -= std::min(fetched_, n); }
+
+void Progress::item_done(bool ok) {
+  ++items_done_;
+  items_total_ = std::max(items_total_, items_done_);
+  if (!ok) ++failed_;
+  draw(false);
+}
+
+void Progress::detail(std::string text) {
+  detail_ = std::move(text);
+  draw(false);
+}
+
+ProgressFigures Progress::figures() const {
+  ProgressFigures f;
+  const auto t = now();
+  f.bytes_done = present_bytes_ + fetched_;
+  f.bytes_total = std::max(total_bytes_, f.bytes_done);
+  f.elapsed = std::chrono::duration<double>(t - start_).count();
+  f.items_done = items_done_;
+  f.items_total = items_total_;
+  f.failed = failed_;
+  f.noun = opt_.noun;
+  f.bytes = opt_.bytes;
+  f.final = finished_;
+  f.detail = detail_;
+  if (finished_) {
+    f.rate = f.elapsed > 0 ? static_cast<double>(fetched_) / f.elapsed : 0;
+    return f;
+  }
+  // The rate over the last few seconds (the samples kept by draw()), or since the start while that is short.
+  if (!samples_.empty()) {
+    const auto& [t0, b0] = samples_.front();
+    const double span = std::chrono::duration<double>(t - t0).count();
+    if (span >= 1.0) f.rate = fetched_ > b0 ? static_cast<double>(fetched_ - b0) / span : 0;
+  }
+  if (f.rate == 0 && f.elapsed >= 0.5) f.rate = static_cast<double>(fetched_) / f.elapsed;
+  return f;
+}
+
+void Progress::draw(bool force) {
+  if (!drawing_ || finished_ || !planned_) return;  // nothing shown before the work is known: no "files 1/1"
+  const auto t = now();
+  if (!force && drawn_ && t - last_draw_ < std::chrono::milliseconds(100)) return;
+  last_draw_ = t;
+  samples_.emplace_back(t, fetched_);
+  while (samples_.size() > 2 && t - samples_[1].first >= std::chrono::seconds(5)) samples_.erase(samples_.begin());
+  std::string line = render_progress(figures(), static_cast<std::size_t>(term_.err_width()));
+  if (failed_ > 0) {  // the one coloured part (plain with NO_COLOR or --no-color)
+    const std::string failed = fmt::format("{} failed", failed_);
+    if (const auto at = line.find(failed); at != std::string::npos)
+      line.replace(at, failed.size(), term_.err_style(failed, Terminal::Style::red));
+  }
+  term_.err() << '\r' << line << "\033[K" << std::flush;
+  drawn_ = true;
+}
+
+void Progress::clear() {
+  if (!drawn_) return;
+  term_.err() << "\r\033[K" << std::flush;
+  drawn_ = false;
+}
+
+void Progress::finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (!drawing_) return;
+  term_.err() << '\r' << render_progress(figures(), static_cast<std::size_t>(term_.err_width())) << "\033[K\n" << std::flush;
+  drawn_ = false;
+}
 
 }  // namespace impact::cli

@@ -2,7 +2,7 @@
 function __impact_subs
     switch $argv[1]
         case ''
-            echo profile login logout token auth passport search beacon drs run results workflow service-info doctor version completion
+            echo profile login logout token auth passport search beacon drs run results service-info doctor version completion
         case 'profile'
             echo add list show use remove
         case 'auth'
@@ -17,13 +17,11 @@ function __impact_subs
             echo submit list show logs cancel wait
         case 'results'
             echo ls download
-        case 'workflow'
-            echo search show files fetch
     end
 end
 function __impact_takes_value
     switch $argv[1]
-        case '--all' '--allow-unverified' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--class' '--client-credentials' '--client-id' '--client-secret-file' '--config' '--debug' '--default' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--include' '--issuer' '--json' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--no-browser' '--no-color' '--no-descendants' '--no-qr' '--output' '--parallel' '--params' '--part-size' '--poll-interval' '--profile' '--qr' '--raw' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--timeout' '--trs' '--trs-as' '--trs-registry' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--wait' '--wes' '--wes-engine' '-f' '-h' '-o' '-v'
+        case '--all' '--allow-unverified' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--client-credentials' '--client-id' '--client-secret-file' '--config' '--debug' '--default' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--include' '--issuer' '--json' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--no-browser' '--no-color' '--no-descendants' '--no-qr' '--output' '--parallel' '--params' '--part-size' '--poll-interval' '--profile' '--qr' '--raw' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--timeout' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--wait' '--wes' '--wes-engine' '-f' '-h' '-o' '-v'
             return 0
     end
     return 1
@@ -63,7 +61,6 @@ complete -c impact -n '__impact_at \'\'' -a 'beacon' -d 'The profile\'s Beacon v
 complete -c impact -n '__impact_at \'\'' -a 'drs' -d 'Resolve and download GA4GH DRS objects (passport-aware, verified, resumable)'
 complete -c impact -n '__impact_at \'\'' -a 'run' -d 'Submit, follow and manage workflow runs (GA4GH WES)'
 complete -c impact -n '__impact_at \'\'' -a 'results' -d 'List and download a run\'s results from the node\'s object storage'
-complete -c impact -n '__impact_at \'\'' -a 'workflow' -d 'Find and fetch registered workflows (GA4GH TRS registries)'
 complete -c impact -n '__impact_at \'\'' -a 'service-info' -d 'Show what each configured service says of itself (GA4GH service-info)'
 complete -c impact -n '__impact_at \'\'' -a 'doctor' -d 'Check each service of the profile: reachability (DNS, TCP, TLS), service-info, clock skew'
 complete -c impact -n '__impact_at \'\'' -a 'version' -d 'Print impact\'s version and the versions of the libraries it uses'
@@ -97,7 +94,6 @@ complete -c impact -n '__impact_at \'profile add\'' -l drs -x -d 'DRS API base U
 complete -c impact -n '__impact_at \'profile add\'' -l drs-resolver -x -d 'Resolver for compact drs://prefix:accession ids'
 complete -c impact -n '__impact_at \'profile add\'' -l wes -x -d 'WES API base URL (…/ga4gh/wes/v1)'
 complete -c impact -n '__impact_at \'profile add\'' -l wes-engine -x -d 'Workflow engine to send where the WES requires one (e.g. cwltool)'
-complete -c impact -n '__impact_at \'profile add\'' -l trs -x -d 'GA4GH TRS registry base URL (…/ga4gh/trs/v2), or NAME=URL (repeatable)'
 complete -c impact -n '__impact_at \'profile add\'' -l storage -x -d 'S3-compatible endpoint URL'
 complete -c impact -n '__impact_at \'profile add\'' -l bucket -x -d 'Results bucket'
 complete -c impact -n '__impact_at \'profile add\'' -l sts -x -d 'STS endpoint for temporary credentials (AssumeRoleWithWebIdentity)'
@@ -249,9 +245,6 @@ complete -c impact -n '__impact_at \'run\'' -a 'wait' -d 'Wait for runs to end; 
 complete -c impact -n '__impact_at \'run\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'run submit\'' -F
 complete -c impact -n '__impact_at \'run submit\'' -s h -l help -x -d 'Print this help message and exit'
-complete -c impact -n '__impact_at \'run submit\'' -l trs -x -d 'A registered workflow ID:VERSION from the profile\'s TRS registries'
-complete -c impact -n '__impact_at \'run submit\'' -l trs-registry -x -d 'With --trs: the registry (a name of the profile, or a URL)'
-complete -c impact -n '__impact_at \'run submit\'' -l trs-as -x -d 'With --trs: send a trs:// URI (uri), the fetched files (files), or uri where the WES lists the trs protocol (auto)'
 complete -c impact -n '__impact_at \'run submit\'' -l type -x -a 'CWL WDL NFL SMK' -d 'Workflow language (default: from the file name)'
 complete -c impact -n '__impact_at \'run submit\'' -l type-version -x -d 'Language version (default: the file\'s, else the newest the service runs)'
 complete -c impact -n '__impact_at \'run submit\'' -l engine -x -d 'Workflow engine (WES 1.1)'
@@ -264,7 +257,7 @@ complete -c impact -n '__impact_at \'run submit\'' -l wait -x -d 'Then wait for 
 complete -c impact -n '__impact_at \'run submit\'' -l batch -r -F -d 'One run per row of this TSV sample sheet (header = parameter names); resumable'
 complete -c impact -n '__impact_at \'run submit\'' -l max-in-flight -x -d 'With --batch: at most this many runs active at once'
 complete -c impact -n '__impact_at \'run submit\'' -l timeout -x -d 'Stop waiting after this long (exit 8), e.g. 30m'
-complete -c impact -n '__impact_at \'run submit\'' -l poll-interval -x -d 'First polling interval; it grows to 30s while nothing changes'
+complete -c impact -n '__impact_at \'run submit\'' -l poll-interval -x -d 'First polling interval, at least 1s; it grows to 30s while nothing changes'
 complete -c impact -n '__impact_at \'run list\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'run list\'' -l state -x -a 'QUEUED INITIALIZING RUNNING PAUSED COMPLETE EXECUTOR_ERROR SYSTEM_ERROR CANCELED CANCELING PREEMPTED' -d 'Only runs in this state (repeatable)'
 complete -c impact -n '__impact_at \'run list\'' -l tag -x -d 'Only runs with this tag KEY=VALUE (repeatable)'
@@ -281,7 +274,7 @@ complete -c impact -n '__impact_at \'run cancel\'' -s h -l help -x -d 'Print thi
 complete -c impact -n '__impact_at \'run wait\'' -a '(impact run list --format tsv 2>/dev/null | cut -f1)'
 complete -c impact -n '__impact_at \'run wait\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'run wait\'' -l timeout -x -d 'Stop waiting after this long (exit 8), e.g. 30m'
-complete -c impact -n '__impact_at \'run wait\'' -l poll-interval -x -d 'First polling interval; it grows to 30s while nothing changes'
+complete -c impact -n '__impact_at \'run wait\'' -l poll-interval -x -d 'First polling interval, at least 1s; it grows to 30s while nothing changes'
 complete -c impact -n '__impact_at \'results\'' -a 'ls' -d 'List the objects of a run or under an S3 prefix'
 complete -c impact -n '__impact_at \'results\'' -a 'download' -d 'Download a run\'s results: parallel, resumable, verified'
 complete -c impact -n '__impact_at \'results\'' -s h -l help -x -d 'Print this help message and exit'
@@ -293,26 +286,7 @@ complete -c impact -n '__impact_at \'results download\'' -s o -l output -x -a '(
 complete -c impact -n '__impact_at \'results download\'' -l include -x -d 'Only paths matching this glob (repeatable)'
 complete -c impact -n '__impact_at \'results download\'' -l exclude -x -d 'Skip paths matching this glob (repeatable)'
 complete -c impact -n '__impact_at \'results download\'' -l parallel -x -d 'Requests at once (default 64; at most 8 parts of one object)'
-complete -c impact -n '__impact_at \'results download\'' -l part-size -x -d 'Split objects larger than this into ranged parts (default: automatic)'
-complete -c impact -n '__impact_at \'workflow\'' -a 'search' -d 'List the registries\' workflows, or those whose name or description holds TEXT'
-complete -c impact -n '__impact_at \'workflow\'' -a 'show' -d 'Show a workflow: versions, types, authors; with :VERSION also its files and checksums'
-complete -c impact -n '__impact_at \'workflow\'' -a 'files' -d 'List the files of a workflow version (paths relative to its descriptor)'
-complete -c impact -n '__impact_at \'workflow\'' -a 'fetch' -d 'Write a workflow version\'s descriptor and its files into a folder, verified'
-complete -c impact -n '__impact_at \'workflow\'' -s h -l help -x -d 'Print this help message and exit'
-complete -c impact -n '__impact_at \'workflow search\'' -s h -l help -x -d 'Print this help message and exit'
-complete -c impact -n '__impact_at \'workflow search\'' -l type -x -a 'CWL WDL NFL SMK' -d 'Only this descriptor type (CWL, WDL, NFL, SMK, GALAXY)'
-complete -c impact -n '__impact_at \'workflow search\'' -l class -x -d 'Only this tool class (e.g. Workflow, CommandLineTool)'
-complete -c impact -n '__impact_at \'workflow search\'' -l trs -x -d 'Only this registry of the profile, or a registry URL (repeatable)'
-complete -c impact -n '__impact_at \'workflow search\'' -l limit -x -d 'At most this many workflows per registry'
-complete -c impact -n '__impact_at \'workflow show\'' -s h -l help -x -d 'Print this help message and exit'
-complete -c impact -n '__impact_at \'workflow show\'' -l trs -x -d 'The registry (a name of the profile, or a URL)'
-complete -c impact -n '__impact_at \'workflow files\'' -s h -l help -x -d 'Print this help message and exit'
-complete -c impact -n '__impact_at \'workflow files\'' -l type -x -a 'CWL WDL NFL SMK' -d 'Descriptor type (default: the version\'s only one)'
-complete -c impact -n '__impact_at \'workflow files\'' -l trs -x -d 'The registry (a name of the profile, or a URL)'
-complete -c impact -n '__impact_at \'workflow fetch\'' -s h -l help -x -d 'Print this help message and exit'
-complete -c impact -n '__impact_at \'workflow fetch\'' -l type -x -a 'CWL WDL NFL SMK' -d 'Descriptor type (default: the version\'s only one)'
-complete -c impact -n '__impact_at \'workflow fetch\'' -s o -l output -x -a '(__fish_complete_directories)' -d 'Folder to write into (created; nothing is written outside it)'
-complete -c impact -n '__impact_at \'workflow fetch\'' -l trs -x -d 'The registry (a name of the profile, or a URL)'
+complete -c impact -n '__impact_at \'results download\'' -l part-size -x -d 'Split objects larger than this into ranged parts, from 1M to 5G (default: automatic)'
 complete -c impact -n '__impact_at \'service-info\'' -a 'wes drs beacon storage'
 complete -c impact -n '__impact_at \'service-info\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'doctor\'' -s h -l help -x -d 'Print this help message and exit'

@@ -12,6 +12,15 @@ std::chrono::seconds parse_duration(std::string_view text) {
                  "use a number with a unit, e.g. 30s, 15m, 2h, 3d or 1h30m");
   };
   if (text.empty() || text.size() > 32) throw bad();
+  // A bare number is refused: "72" could be meant as seconds, minutes or hours.
+  if (text.find_first_not_of("0123456789") == std::string_view::npos) {
+    const std::string n(text);
+    throw Error(ErrorKind::usage, "invalid duration '" + n + "': no unit",
+                "write " + n + "s, " + n + "m, " + n + "h or " + n + "d");
+  }
+  if (text.size() > 2 && text.substr(text.size() - 2) == "ms")
+    throw Error(ErrorKind::usage, "invalid duration '" + std::string(text) + "': the shortest unit is s (seconds)",
+                "write whole seconds, e.g. 1s");
   long long total = 0;
   std::size_t i = 0;
   bool any = false;

@@ -157,8 +157,11 @@ async function interruptAndResume(t, signal, stopAt) {
   const state = path.join(out, 'big.bin.impact-state');
   const args = ['results', 'download', `s3://${BUCKET}/runs/${RUN}/out/big.bin`, '-o', out];
   const child = spawn(BIN, [...args, '--part-size', '8M', '--parallel', '2'],
-    { env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_CACHE_HOME: path.join(dir, 'cache'), ...KEYS }, stdio: 'ignore' });
-  const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, signal: sig })));
+    { env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_CACHE_HOME: path.join(dir, 'cache'), ...KEYS,
+      IMPACT_FORCE_TTY: '1', IMPACT_WIDTH: '80' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((resolve) => child.on('close', (code, sig) => resolve({ code, signal: sig, stderr })));
   let sent = false;
   for (let i = 0; i < 6000 && !sent && child.exitCode === null; i++) {   // at most 60 s
     try {
@@ -187,6 +190,8 @@ test('resume after kill -9 at a random point: byte-identical result', async (t) 
 test('Ctrl-C (SIGINT) stops with exit 130 and the next run resumes', async (t) => {
   const first = await interruptAndResume(t, 'SIGINT', 1 + crypto.randomInt(20));
   assert.equal(first.code, 130);
+  // On a terminal: the last progress figures stay on their line, then the message and the command to resume.
+  assert.match(first.stderr, /MiB \/ 256\.0 MiB[^\r\n]*files 0\/1\x1b\[K\n(\x1b\[31m)?impact:(\x1b\[0m)? interrupted\nhint: rerun the same command to resume: impact results download s3:\/\/\S+\/big\.bin -o \S+ --part-size 8M --parallel 2\n$/);
 });
 
 test('hostile keys are refused one by one; the rest is downloaded (exit 6)', async (t) => {
@@ -252,7 +257,15 @@ test('progress on a terminal (bytes, rate, ETA, files); one summary line otherwi
   const tty = await impactAsync(dir, ['results', 'download', RUN, '-o', path.join(dir, 'a')], { env: { ...KEYS, IMPACT_FORCE_TTY: '1' }, timeout: 120000 });
   assert.equal(tty.code, 0, tty.stderr);
   assert.match(tty.stderr, /MiB \/ 256\.0 MiB .*\/s .*files \d\/3/);
-  assert.match(tty.stderr, /files 3\/3/);
+  assert.match(tty.stderr, /\r256\.0 MiB {2}in \d+\w+ {2}\(\S+ \w+\/s\) {2}files 3\/3\x1b\[K\n$/);  // the closing line
+  for (const line of tty.stderr.split(/[\r\n]/)) assert.ok(line.replace(/\x1b\[K/g, '').length < 200, line);
+  // Resumed with one file missing: the two already there count as done (files 3/3, never 3/1).
+  const gone = fs.readdirSync(path.join(dir, 'a'), { recursive: true }).map(String).find((f) => f.endsWith('.txt'));
+  fs.rmSync(path.join(dir, 'a', gone));
+  const again = await impactAsync(dir, ['results', 'download', RUN, '-o', path.join(dir, 'a')], { env: { ...KEYS, IMPACT_FORCE_TTY: '1' }, timeout: 120000 });
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /files 3\/3\x1b\[K\n$/);
+  for (const [, done, all] of again.stderr.matchAll(/files (\d+)\/(\d+)/g)) assert.ok(Number(done) <= Number(all) && Number(all) === 3, again.stderr);
   const plain = await impactAsync(dir, ['results', 'download', RUN, '-o', path.join(dir, 'b')], { env: KEYS, timeout: 120000 });
   assert.equal(plain.code, 0, plain.stderr);
   assert.equal(plain.stderr, '');

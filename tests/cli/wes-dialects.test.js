@@ -141,11 +141,15 @@ test('run wait: a failed run outranks one still running at --timeout (10, not 8)
   const runs = { x: { state: 'EXECUTOR_ERROR', tags: '{}' }, y: { state: 'RUNNING', tags: '{}' } };
   const srv = await sapporo(t, runs);
   const dir = anonHome(t, srv.url);
-  const r = await run(dir, ['run', 'wait', 'x', 'y', '--timeout', '2s', '--poll-interval', '1s']);
+  const r = await run(dir, ['run', 'wait', 'x', 'y', '--timeout', '2s', '--poll-interval', '1s'],
+    { env: { IMPACT_FORCE_TTY: '1', IMPACT_WIDTH: '80', NO_COLOR: '1' } });
   assert.equal(r.code, 10, r.stderr);
+  // On a terminal: one line of runs done of all and a count per state, from the first frame to the closing line.
+  assert.match(r.stderr, /^\rruns 1\/2 {2}1 failed {2}1 RUNNING {2}1 EXECUTOR_ERROR\x1b\[K(\r[^\r\n]*\x1b\[K)*\n/);
+  assert.match(r.stderr, /\rruns 1\/2 {2}1 failed {2}1 RUNNING {2}1 EXECUTOR_ERROR\x1b\[K\nimpact: still running after 2s\n/);
   const p = await run(dir, ['run', 'wait', 'y', '--poll-interval', '500ms']);
   assert.equal(p.code, 2);
-  assert.match(p.stderr, /--poll-interval must be at least 1s/);
+  assert.match(p.stderr, /--poll-interval: invalid duration '500ms': the shortest unit is s \(seconds\); write whole seconds, e\.g\. 1s/);
 });
 
 test('cancel: an ignored cancel and a finished run exit 6; a server without cancel is said plainly, once', async (t) => {

@@ -204,3 +204,33 @@ TEST_CASE("usage errors exit 2 with one line and a hint naming the command's hel
     CHECK_FALSE(std::filesystem::exists(home.config_file()));
   }
 }
+
+TEST_CASE("typed flags: a duration without a unit is refused before anything runs (exit 2), help says DURATION/SIZE") {
+  Home home;
+  for (const auto& args : std::vector<std::vector<std::string>>{{"auth", "status", "--min-valid", "72"},
+                                                                {"token", "--min-valid", "72"}}) {
+    auto r = run_impact(args);
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.rfind("impact: --min-valid: invalid duration '72': no unit; write 72s, 72m, 72h or 72d\n", 0) == 0);
+  }
+  auto slow = run_impact({"run", "wait", "x", "--poll-interval", "2h"});
+  CHECK(slow.code == 2);
+  CHECK(slow.err.rfind("impact: --poll-interval: 2h is more than the maximum, 1h\n", 0) == 0);
+  auto size = run_impact({"results", "download", "run-1", "--part-size", "64MB"});
+  CHECK(size.code == 2);
+  CHECK(size.err.find("invalid size '64MB'") != std::string::npos);
+  // The same flag, the same limits: --timeout of search and of run wait.
+  CHECK(run_impact({"search", "individuals", "--timeout", "0s"}).err.rfind("impact: --timeout: 0s is less than the minimum, 1s\n", 0) == 0);
+  CHECK(run_impact({"run", "wait", "x", "--timeout", "0s"}).err.rfind("impact: --timeout: 0s is less than the minimum, 1s\n", 0) == 0);
+
+  const auto help = [](std::vector<std::string> args) {
+    args.push_back("--help");
+    return run_impact(args).out;
+  };
+  CHECK(help({"auth", "status"}).find("--min-valid DURATION") != std::string::npos);
+  CHECK(help({"run", "wait"}).find("--poll-interval DURATION") != std::string::npos);
+  CHECK(help({"run", "wait"}).find("--timeout DURATION") != std::string::npos);
+  CHECK(help({"search", "individuals"}).find("--timeout DURATION") != std::string::npos);
+  CHECK(help({"results", "download"}).find("--part-size SIZE") != std::string::npos);
+}

@@ -7,7 +7,6 @@ using namespace impact;
 using std::chrono::seconds;
 
 TEST_CASE("parse_duration") {
-  CHECK(parse_duration("90") == seconds(90));
   CHECK(parse_duration("90s") == seconds(90));
   CHECK(parse_duration("15m") == seconds(900));
   CHECK(parse_duration("2h") == seconds(7200));
@@ -17,6 +16,19 @@ TEST_CASE("parse_duration") {
     CAPTURE(bad);
     CHECK_THROWS_AS(parse_duration(bad), Error);
   }
+}
+
+TEST_CASE("parse_duration refuses a number without a unit, and milliseconds, saying what to write") {
+  try {
+    parse_duration("72");
+    FAIL("72 was accepted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::usage);
+    CHECK(std::string(e.what()) == "invalid duration '72': no unit");
+    CHECK(e.hint() == "write 72s, 72m, 72h or 72d");
+  }
+  CHECK_THROWS_WITH_AS(parse_duration("500ms"), "invalid duration '500ms': the shortest unit is s (seconds)", Error);
+  CHECK(parse_duration("0s") == seconds(0));
 }
 
 TEST_CASE("format_duration") {

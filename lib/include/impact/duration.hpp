@@ -1,4 +1,5 @@
-// Durations as users write them on the command line: "90", "90s", "15m", "2h", "3d", "1h30m".
+// Durations as users write them on the command line: "90s", "15m", "2h", "3d", "1h30m". A number without a
+// unit ("90") is refused: it could be meant as seconds, minutes or hours.
 #pragma once
 #include <chrono>
 #include <string>
