@@ -1,9 +1,11 @@
 // impact search variants|individuals|biosamples|datasets|cohorts|runs|analyses: ask every beacon at once.
+#include <algorithm>
 #include <map>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "beacon_common.hpp"
+#include "outcome.hpp"
 #include "impact/error.hpp"
 
 namespace impact::cli {
@@ -52,11 +54,12 @@ std::string summary_note(const beacon::BeaconResult& b, beacon::Granularity requ
   return s;
 }
 
-void report(Context& ctx, const beacon::SearchResult& res) {
+void report(Context& ctx, const beacon::SearchResult& res, Outcome& outcome) {
   const auto requested = res.query.granularity;
   for (const auto& b : res.beacons) {
-    if (ctx.json()) break;
-    if (b.error) ctx.term().error(b.name + ": " + b.error->what(), b.error->hint());
+    if (b.answered) outcome.succeeded();
+    if (b.error) outcome.failed({}, *b.error, b.name);  // the --json record is the beacon's own (res)
+    if (ctx.json()) continue;
     if (!b.supported) ctx.term().note(fmt::format("{}: does not offer {} (per its /map)", b.name, res.query.entry));
     for (const auto& f : b.answer.unknown_filters)
       ctx.term().warn(fmt::format("{}: filter '{}' is unknown to this beacon; its answer ignores it", b.name, f));
@@ -113,21 +116,12 @@ void run(Context& ctx, const SearchOpts& o) {
   const Profile& p = ctx.profile(config);
   auto targets = beacon_targets(ctx, p, o.sel);
   auto res = beacon::search(targets, q, beacon_settings(ctx, o.sel));
-  report(ctx, res);
-
-  const auto failed = res.failed();
-  std::size_t answered = 0, unsupported = 0;
-  for (const auto& b : res.beacons) {
-    answered += b.answered ? 1 : 0;
-    unsupported += b.supported ? 0 : 1;
-  }
-  if (answered == 0 && failed > 0) {  // each failure was reported above; exit with the first one's code
-    for (const auto& b : res.beacons)
-      if (b.error) throw Error(b.error->kind(), fmt::format("no beacon answered ({} failed)", failed), b.error->hint());
-  }
-  if (answered == 0 && unsupported == res.beacons.size())
+  Outcome outcome(ctx, "beacons");
+  report(ctx, res, outcome);
+  outcome.finish();
+  const bool none_offers = std::none_of(res.beacons.begin(), res.beacons.end(), [](const auto& b) { return b.supported; });
+  if (outcome.failures() == 0 && outcome.ok() == 0 && none_offers)
     throw Error(ErrorKind::not_found, fmt::format("no beacon offers {}", q.entry), "run: impact beacon info");
-  if (failed > 0) ctx.exit_code = exit_code::partial;
 }
 
 void add_common(CLI::App* cmd, SearchOpts& o) {

@@ -9,6 +9,7 @@
 
 #include "impact/config.hpp"
 #include "impact/credentials.hpp"
+#include "impact/error.hpp"
 #include "impact/http.hpp"
 #include "io.hpp"
 
@@ -60,6 +61,10 @@ class Context {
   // it has a login (IMPACT_TOKEN, or a stored session, even an expired one that can be refreshed), else
   // nullptr: ask without a token.
   auth::Credentials* login_if_any(const Profile& profile);
+
+  // The hint to show for `e`: its own, then the CLI's words for its remedy (the commands and flags to
+  // use, with --profile NAME when the user gave one). See cli/hints.cpp.
+  std::string hint_for(const Error& e) const;
 
   // Wraps a command's body so that the global options (colour) apply before it runs.
   template <class F>

@@ -78,7 +78,7 @@ std::string file_digest(const std::filesystem::path& file, std::string_view type
 std::string file_digest(int fd, std::string_view type);  // the same, for an open file, read from its start
 
 // Where an object is served: the DRS base URL (…/ga4gh/drs/v1), the id, and whether that server is one
-// of the profile's (only then may a token or passport go there).
+// of the profile's services (auth::is_profile_service: only then may a token or passport go there).
 struct Location {
   std::string uri;
   std::string base_url;

@@ -112,7 +112,7 @@ Error status_error(const http::Response& r, const Target& t) {
   }
   Error e(kind_for_status(r.status), fmt::format("beacon '{}' answered HTTP {}{}", t.name, r.status, detail));
   if (r.status == 401)
-    e.with_hint(t.token.empty() ? "this beacon wants a login: run: impact login" : "your token was refused: run: impact login");
+    e.with_hint(t.token.empty() ? "this beacon wants a login" : "your token was refused").with_remedy(Remedy::login);
   else if (r.status == 403)
     e.with_hint("you lack the permission (visa) this beacon asks for");
   e.with_status(r.status).with_url(r.url);

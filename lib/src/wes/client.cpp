@@ -280,8 +280,6 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnap
   const std::string key(kRequestIdTag);
   if (rq.tags[key].empty()) rq.tags[key] = new_request_id();
   const std::string id = rq.tags[key];
-  const std::string lost_hint =
-      fmt::format("the run may exist: look for it with: impact run list --tag {}={}", key, id);
   RunSnapshot own;
   if (before == nullptr) {
     own = snapshot();
@@ -290,12 +288,17 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnap
   // After a lost answer or a 5xx: was the run made? Throws when that cannot be told.
   auto look = [&](const std::string& what_happened, ErrorKind kind) -> Lookup {
     if (!before->listed) {
-      throw Error(kind, what_happened + "; impact cannot tell whether the run was created: the server's run list cannot be read",
-                  lost_hint);
+      throw Error(kind, what_happened + "; impact cannot tell whether the run was created: the server's run list cannot be read")
+          .with_remedy(Remedy::run_list_tag)
+          .with_fact("tag", key)
+          .with_fact("value", id);
     }
     auto l = find_by_request_id(id, before);
     if (l.outcome == Lookup::undecided)
-      throw Error(kind, what_happened + "; impact cannot tell whether the run was created: " + l.why, lost_hint);
+      throw Error(kind, what_happened + "; impact cannot tell whether the run was created: " + l.why)
+          .with_remedy(Remedy::run_list_tag)
+          .with_fact("tag", key)
+          .with_fact("value", id);
     return l;
   };
   constexpr int kAttempts = 3;
