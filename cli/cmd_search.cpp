@@ -94,10 +94,43 @@ void report(Context& ctx, const beacon::SearchResult& res, Outcome& outcome) {
   ctx.term().print_table(t, ctx.format());
 }
 
+// The library's query errors name the Beacon parameters in backquotes (`referenceName`); the user gave
+// them as flags (--chrom).
+std::string with_flags(std::string text) {
+  static const std::map<std::string, std::string> kFlags = {
+      {"referenceName", "--chrom"}, {"start", "--start"},       {"end", "--end"},
+      {"referenceBases", "--ref"},  {"alternateBases", "--alt"}, {"variantType", "--type"},
+      {"geneId", "--gene"},         {"assemblyId", "--assembly"}, {"variantMinLength", "--min-length"},
+      {"variantMaxLength", "--max-length"}, {"filters", "--filter"}};
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto open = text.find('`', i);
+    const auto close = open == std::string::npos ? std::string::npos : text.find('`', open + 1);
+    if (close == std::string::npos) break;
+    const auto it = kFlags.find(text.substr(open + 1, close - open - 1));
+    out += text.substr(i, open - i) + (it != kFlags.end() ? it->second : text.substr(open, close - open + 1));
+    i = close + 1;
+  }
+  return out + text.substr(std::min(i, text.size()));
+}
+
+// Runs `f`, and words a usage error of the query in the command's flags.
+template <class F>
+void in_flags(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::usage) throw;
+    Error worded(e.kind(), with_flags(e.what()), with_flags(e.hint()));
+    throw worded.with_remedy(e.remedy());
+  }
+}
+
 void run(Context& ctx, const SearchOpts& o) {
   beacon::Query q;
   q.entry = std::string(beacon::entry_type(o.entry).path);
-  for (const auto& f : o.filters) q.filters.push_back(beacon::parse_filter(f, !o.no_descendants));
+  for (const auto& f : o.filters) in_flags([&] { q.filters.push_back(beacon::parse_filter(f, !o.no_descendants)); });
   const bool collection = q.entry == "datasets" || q.entry == "cohorts";
   if (o.granularity.empty()) {
     q.granularity = collection ? beacon::Granularity::record : beacon::Granularity::boolean;
@@ -110,7 +143,7 @@ void run(Context& ctx, const SearchOpts& o) {
   q.variant = o.variant;
   q.variant.min_length = o.min_length;
   q.variant.max_length = o.max_length;
-  q.variant.validate();  // before any request, so a bad query costs nothing
+  in_flags([&] { q.variant.validate(); });  // before any request, so a bad query costs nothing
 
   Config config = ctx.load_config();
   const Profile& p = ctx.profile(config);

@@ -282,3 +282,16 @@ TEST_CASE("many items, one exit rule: 0, 6 when some failed, the first error's c
     CHECK(err.str() == "impact: no such object\n");
   }
 }
+
+TEST_CASE("a query the Beacon rules refuse is worded in the command's flags, before any configuration is read") {
+  Home home;
+  auto r = run_impact({"search", "variants", "--start", "43045711"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "impact: --start needs --chrom\nhint: e.g. --chrom 17 with --start 43045711\n");
+  auto lengths = run_impact({"search", "variants", "--gene", "BRCA1", "--min-length", "5", "--max-length", "2"});
+  CHECK(lengths.code == 2);
+  CHECK(lengths.err == "impact: --min-length is greater than --max-length\n");
+  auto filter = run_impact({"search", "individuals", "--filter", ""});
+  CHECK(filter.code == 2);
+  CHECK(filter.err == "impact: an empty --filter term\nhint: e.g. HP:0001250\n");
+}
