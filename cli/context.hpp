@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -65,6 +66,7 @@ class Context {
   // The hint to show for `e`: its own, then the CLI's words for its remedy (the commands and flags to
   // use, with --profile NAME when the user gave one). See cli/hints.cpp.
   std::string hint_for(const Error& e) const;
+  std::string hint_for(const std::string& hint, Remedy remedy, const std::map<std::string, std::string>& facts = {}) const;
 
   // Wraps a command's body so that the global options (colour) apply before it runs.
   template <class F>

@@ -7,8 +7,15 @@
 namespace impact::cli {
 namespace {
 
-std::string words(const Error& e, const std::string& impact) {
-  switch (e.remedy()) {
+// A fact the remedy needs ("" when absent).
+std::string fact(const std::map<std::string, std::string>& facts, const std::string& name) {
+  auto it = facts.find(name);
+  return it == facts.end() ? std::string() : it->second;
+}
+
+std::string words(Remedy remedy, const std::map<std::string, std::string>& facts, const std::string& impact) {
+  auto f = [&facts](const char* name) { return fact(facts, name); };
+  switch (remedy) {
     case Remedy::none: return {};
     case Remedy::login: return "run: " + impact + " login";
     case Remedy::add_service: return "add the service to the profile (impact profile add) if you trust it";
@@ -28,16 +35,16 @@ std::string words(const Error& e, const std::string& impact) {
     case Remedy::exclude: return "leave it out with --exclude";
     case Remedy::lower_parallel: return "or run again with a lower --parallel";
     case Remedy::results_ls: return "list what is there: " + impact + " results ls";
-    case Remedy::results_download_url: return "download it with: " + impact + " results download " + e.fact("url");
-    case Remedy::run_show: return "see the run's outputs: " + impact + " run show " + e.fact("run_id");
+    case Remedy::results_download_url: return "download it with: " + impact + " results download " + f("url");
+    case Remedy::run_show: return "see the run's outputs: " + impact + " run show " + f("run_id");
     case Remedy::run_wait:
-      return fmt::format("the run is {}: wait for it ({} run wait {})", e.fact("state"), impact, e.fact("run_id"));
+      return fmt::format("the run is {}: wait for it ({} run wait {})", f("state"), impact, f("run_id"));
     case Remedy::run_list_tag:
-      return fmt::format("the run may exist: look for it with: {} run list --tag {}={}", impact, e.fact("tag"), e.fact("value"));
+      return fmt::format("the run may exist: look for it with: {} run list --tag {}={}", impact, f("tag"), f("value"));
     case Remedy::run_status: return "check the run id (" + impact + " run status RUN_ID) or the prefix";
     case Remedy::workflow_type: return "give it with --type CWL|WDL|NFL|SMK";
     case Remedy::type_version: return "give it with --type-version";
-    case Remedy::service_info: return "see: " + impact + " service-info " + e.fact("service");
+    case Remedy::service_info: return "see: " + impact + " service-info " + f("service");
     case Remedy::client_credentials: return "or log in with: " + impact + " login --client-credentials";
     case Remedy::drs_resolver: return "set one: impact profile add NAME --drs-resolver https://resolver.api.identifiers.org";
   }
@@ -46,12 +53,14 @@ std::string words(const Error& e, const std::string& impact) {
 
 }  // namespace
 
-std::string Context::hint_for(const Error& e) const {
+std::string Context::hint_for(const std::string& hint, Remedy remedy, const std::map<std::string, std::string>& facts) const {
   const std::string impact = globals.profile.empty() ? std::string("impact") : "impact --profile " + globals.profile;
-  const std::string advice = words(e, impact);
-  if (advice.empty()) return e.hint();
-  if (e.hint().empty()) return advice;
-  return e.hint() + "; " + advice;
+  const std::string advice = words(remedy, facts, impact);
+  if (advice.empty()) return hint;
+  if (hint.empty()) return advice;
+  return hint + "; " + advice;
 }
+
+std::string Context::hint_for(const Error& e) const { return hint_for(e.hint(), e.remedy(), e.facts()); }
 
 }  // namespace impact::cli

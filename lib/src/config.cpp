@@ -57,7 +57,7 @@ void Profile::validate() const {
     try {
       require_allowed_url(url, what);
     } catch (const Error& e) {
-      throw Error(ErrorKind::config, "profile '" + name + "': " + e.what(), e.hint());
+      throw Error(ErrorKind::config, "profile '" + name + "': " + e.what(), e.hint()).with_remedy(e.remedy());
     }
   };
   check(registry, "registry");

@@ -366,7 +366,7 @@ std::vector<std::string> Session::passports_for(const std::vector<std::string>& 
 std::vector<Check> login_checks(Session& session) {
   const Profile& p = session.profile();
   std::vector<Check> out;
-  Check login{"identity", redact_url(p.issuer), "login", CheckStatus::ok, "", ""};
+  Check login{"identity", redact_url(p.issuer), "login", CheckStatus::ok, "", "", Remedy::none};
   if (auto env = environment_token()) {
     login.detail = "using the bearer token in IMPACT_TOKEN";
     out.push_back(login);
@@ -379,6 +379,7 @@ std::vector<Check> login_checks(Session& session) {
     login.status = CheckStatus::fail;
     login.detail = e.what();
     login.hint = e.hint();
+    login.remedy = e.remedy();
     out.push_back(login);
     return out;
   }
@@ -386,7 +387,7 @@ std::vector<Check> login_checks(Session& session) {
   if (!s) {
     login.status = CheckStatus::warn;
     login.detail = "not logged in";
-    login.hint = "run: impact login";
+    login.remedy = Remedy::login;
     out.push_back(login);
     return out;
   }
@@ -396,7 +397,7 @@ std::vector<Check> login_checks(Session& session) {
   if ((!refreshable && s->access_expires <= now) || (ends != 0 && ends <= now && s->grant != "client_credentials")) {
     login.status = CheckStatus::fail;
     login.detail = fmt::format("the session of {} has expired", who);
-    login.hint = "run: impact login";
+    login.remedy = Remedy::login;
   } else {
     login.detail = fmt::format("logged in as {}{}", who,
                                ends == 0 || s->grant == "client_credentials" ? std::string()
@@ -404,7 +405,7 @@ std::vector<Check> login_checks(Session& session) {
   }
   out.push_back(login);
   if (login.status == CheckStatus::ok && !s->visas.empty()) {
-    Check pc{"identity", redact_url(p.issuer), "passport", CheckStatus::ok, "", ""};
+    Check pc{"identity", redact_url(p.issuer), "passport", CheckStatus::ok, "", "", Remedy::none};
     try {
       auto visas = session.passport(false);
       std::size_t ok = 0;
@@ -416,13 +417,15 @@ std::vector<Check> login_checks(Session& session) {
       pc.detail = fmt::format("{} of {} visas verified{}", ok, visas.size(), bad.empty() ? "" : " (" + bad + ")");
       if (!bad.empty()) {
         pc.status = CheckStatus::warn;
-        pc.hint = "unverified visas are never sent; check the profile's trusted visa issuers (impact profile show)";
+        pc.hint = "unverified visas are never sent; check the profile's trusted visa issuers";
+        pc.remedy = Remedy::profile_show;
       }
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::cancelled) throw;
       pc.status = CheckStatus::fail;
       pc.detail = e.what();
       pc.hint = e.hint();
+      pc.remedy = e.remedy();
     }
     out.push_back(pc);
   }

@@ -284,7 +284,7 @@ SearchResult search(const std::vector<Target>& targets, const Query& q, const Se
       r.answered = true;
       for (const auto& f : unknown[i]) add_unique(r.answer.unknown_filters, f);
     } catch (const Error& e) {
-      r.error = Error(e.kind(), fmt::format("beacon '{}': {}", r.name, e.what()), e.hint()).with_url(resp.url);
+      r.error = Error(e.kind(), fmt::format("beacon '{}': {}", r.name, e.what()), e.hint()).with_url(resp.url).with_remedy(e.remedy());
     }
   };
   auto outcomes = batch.run(std::move(requests));
@@ -299,7 +299,8 @@ SearchResult search(const std::vector<Target>& targets, const Query& q, const Se
         which.push_back(i);
       } catch (const Error& e) {
         result.beacons[i].method = "GET";
-        result.beacons[i].error = Error(e.kind(), fmt::format("beacon '{}' only answers GET: {}", targets[i].name, e.what()), e.hint());
+        result.beacons[i].error =
+            Error(e.kind(), fmt::format("beacon '{}' only answers GET: {}", targets[i].name, e.what()), e.hint()).with_remedy(e.remedy());
       }
     }
     auto again = batch.run(std::move(gets));

@@ -215,7 +215,11 @@ void throw_s3_error(const http::Response& r, std::string_view what) {
   try {
     http::throw_for_status(r, what);
   } catch (Error& e) {
-    if (!code.empty()) throw Error(e.kind(), head + (message.empty() ? "" : ": " + message), e.hint()).with_status(r.status).with_url(r.url);
+    if (!code.empty())
+      throw Error(e.kind(), head + (message.empty() ? "" : ": " + message), e.hint())
+          .with_status(r.status)
+          .with_url(r.url)
+          .with_remedy(e.remedy());
     throw;
   }
 }

@@ -48,6 +48,7 @@ void check(const http::Response& r, std::string_view what) {
     if (e.kind() == ErrorKind::server) hint = "the WES server gave this reason; tell its operators if it is unclear";
     Error more(e.kind(), std::string(e.what()) + ": " + reason, hint);
     if (e.http_status()) more.with_status(*e.http_status());
+    if (e.kind() != ErrorKind::server) more.with_remedy(e.remedy());
     throw more.with_url(r.url);
   }
 }
@@ -62,7 +63,8 @@ void check(const http::Response& r, std::string_view what) {
     if (reason.empty()) throw;
     throw Error(e.kind(), fmt::format("{} failed: HTTP {}: {}", what, status, reason), e.hint())
         .with_status(status)
-        .with_url(r.url);
+        .with_url(r.url)
+        .with_remedy(e.remedy());
   }
   throw Error(ErrorKind::protocol, std::string(what) + " failed");  // not reached: check() throws for a refusal
 }
