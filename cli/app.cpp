@@ -254,7 +254,7 @@ int run(int argc, char** argv, Terminal terminal) {
       term.error("interrupted", term.interrupt_hint());
       return exit_code::interrupted;
     }
-    term.error(e.what(), e.hint());
+    term.error(e.what(), ctx.hint_for(e));
     return exit_code_for(e.kind());
   } catch (const std::exception& e) {
     term.error(std::string("unexpected error: ") + e.what(), "this is a bug in impact; please report it");

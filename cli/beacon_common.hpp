@@ -19,8 +19,8 @@ struct BeaconSelection {
 // Adds --timeout, --refresh, --anonymous and (with_beacon) --beacon to `cmd`.
 void add_beacon_options(CLI::App* cmd, BeaconSelection& sel, bool with_beacon = true);
 
-// The beacons to ask. A token goes only to the profile's own beacons, and only when logged in; a URL that
-// is not one of the profile's beacons is asked anonymously.
+// The beacons to ask. A token goes only when logged in, and only to a beacon of the same origin as one of
+// the profile's services (auth::is_profile_service); any other URL is asked anonymously.
 std::vector<beacon::Target> beacon_targets(Context& ctx, const Profile& p, const BeaconSelection& sel);
 beacon::Settings beacon_settings(Context& ctx, const BeaconSelection& sel);
 

@@ -4,6 +4,7 @@
 
 #include "beacon_common.hpp"
 #include "flags.hpp"
+#include "outcome.hpp"
 #include "impact/duration.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
@@ -42,14 +43,10 @@ std::vector<beacon::Target> beacon_targets(Context& ctx, const Profile& p, const
       throw Error(ErrorKind::usage, "profile '" + p.name + "' has no beacon named '" + n + "'", "run: impact beacon list");
     require_allowed_url(n, "--beacon");
     std::string name = redact_url(n);
-    bool profile_url = false;
     for (const auto& [pn, pu] : p.beacons)
-      if (pu == n) {
-        name = pn;
-        profile_url = true;
-      }
+      if (pu == n) name = pn;
     out.push_back({name, n, {}});
-    own.push_back(profile_url);
+    own.push_back(auth::is_profile_service(p, n));
   }
   if (out.empty())
     throw Error(ErrorKind::config, "profile '" + p.name + "' has no beacons",
@@ -73,27 +70,21 @@ beacon::Settings beacon_settings(Context& ctx, const BeaconSelection& sel) {
 
 namespace {
 
-// Reports beacons that could not give `doc`; returns how many could. Sets exit code 6 when only some could,
-// throws the first error when none could.
-std::size_t report_failures(Context& ctx, const std::vector<beacon::Target>& targets,
+// Reports beacons that could not give `doc` (into `failures` for --json); the caller finishes the outcome
+// (the many-items exit rule, outcome.hpp) once it has printed what the others gave.
+Outcome report_failures(Context& ctx, const std::vector<beacon::Target>& targets,
                             const std::vector<beacon::Fetched>& fetched, beacon::Document doc, json& failures) {
-  std::size_t ok = 0;
-  std::optional<Error> first;
+  Outcome outcome(ctx, "beacons");
   for (std::size_t i = 0; i < targets.size(); ++i) {
     const auto& f = fetched[i];
     if (f.docs.count(doc)) {
-      ++ok;
+      outcome.succeeded();
       continue;
     }
     Error e = f.error ? *f.error : Error(ErrorKind::protocol, f.missing.count(doc) ? f.missing.at(doc) : "no answer");
-    failures.push_back({{"name", targets[i].name}, {"url", redact_url(targets[i].url)}, {"error", e.what()}});
-    if (!ctx.json()) ctx.term().error(targets[i].name + ": " + e.what(), e.hint());
-    if (!first) first = e;
+    failures.push_back(outcome.failed({{"name", targets[i].name}, {"url", redact_url(targets[i].url)}}, e, targets[i].name));
   }
-  if (ok == 0 && first)  // each failure was reported above; exit with the first one's code
-    throw Error(first->kind(), fmt::format("no beacon answered ({} failed)", targets.size()), first->hint());
-  if (ok < targets.size()) ctx.exit_code = exit_code::partial;
-  return ok;
+  return outcome;
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -146,7 +137,7 @@ void info(Context& ctx, const std::string& which, const BeaconSelection& sel) {
   using D = beacon::Document;
   auto fetched = beacon::fetch_documents(s.targets, {D::info, D::configuration, D::map}, s.settings);
   json failures = json::array();
-  report_failures(ctx, s.targets, fetched, D::info, failures);
+  Outcome outcome = report_failures(ctx, s.targets, fetched, D::info, failures);
   json list = json::array();
   Table t{{"BEACON", "ID", "NAME", "API", "ORGANIZATION", "SECURITY", "ENTRY TYPES"}, {}};
   for (std::size_t i = 0; i < s.targets.size(); ++i) {
@@ -164,15 +155,16 @@ void info(Context& ctx, const std::string& which, const BeaconSelection& sel) {
   }
   if (ctx.json())
     ctx.term().print_json({{"beacons", list}, {"failed", failures}});
-  else
+  else if (outcome.ok() > 0 || outcome.failures() == 0)
     ctx.term().print_table(t, ctx.format());
+  outcome.finish();
 }
 
 void filters(Context& ctx, const std::string& which, const BeaconSelection& sel) {
   auto s = select(ctx, which, sel);
   auto fetched = beacon::fetch_documents(s.targets, {beacon::Document::filtering_terms}, s.settings);
   json failures = json::array();
-  report_failures(ctx, s.targets, fetched, beacon::Document::filtering_terms, failures);
+  Outcome outcome = report_failures(ctx, s.targets, fetched, beacon::Document::filtering_terms, failures);
   json list = json::array();
   Table t{{"BEACON", "TYPE", "ID", "LABEL", "SCOPES"}, {}};
   for (std::size_t i = 0; i < s.targets.size(); ++i) {
@@ -186,8 +178,9 @@ void filters(Context& ctx, const std::string& which, const BeaconSelection& sel)
   }
   if (ctx.json())
     ctx.term().print_json({{"beacons", list}, {"failed", failures}});
-  else
+  else if (outcome.ok() > 0 || outcome.failures() == 0)
     ctx.term().print_table(t, ctx.format());
+  outcome.finish();
 }
 
 void list(Context& ctx) {

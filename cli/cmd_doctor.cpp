@@ -18,6 +18,7 @@ void run(Context& ctx) {
     auth::Session session(p, ctx.http_options());
     for (auto& c : auth::login_checks(session)) rep.checks.push_back(std::move(c));
   }
+  for (auto& c : rep.checks) c.hint = ctx.hint_for(c.hint, c.remedy);  // the commands and flags to use
   if (ctx.json()) {
     nlohmann::json j = rep;
     j["profile"] = p.name;

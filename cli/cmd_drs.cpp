@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
+#include "outcome.hpp"
 #include "impact/drs.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
@@ -36,28 +37,12 @@ drs::Settings settings(Context& ctx, const Profile& p) {
 std::string human_size(std::uint64_t n) { return human_bytes(static_cast<double>(n)); }
 
 // One failure as JSON and on stderr (when not --json); `hint` replaces the error's own when set.
-nlohmann::json report_failure(Context& ctx, const std::string& uri, std::exception_ptr ep, const std::string& hint = {}) {
+nlohmann::json report_failure(Outcome& outcome, const std::string& uri, std::exception_ptr ep, const std::string& hint = {}) {
   try {
     std::rethrow_exception(ep);
   } catch (const Error& e) {
-    const std::string& h = hint.empty() ? e.hint() : hint;
-    if (!ctx.json()) ctx.term().error(e.what(), h);
-    return {{"uri", uri}, {"error", e.what()}, {"kind", to_string(e.kind())}, {"hint", h}};
+    return outcome.failed({{"uri", uri}}, e, {}, hint);
   }
-}
-
-// Exit 0 when nothing failed, 6 when some did, and the first failure's own code when all did.
-void finish(Context& ctx, std::size_t ok, const std::vector<std::exception_ptr>& failed) {
-  if (failed.empty()) return;
-  if (ok == 0) {
-    try {
-      std::rethrow_exception(failed.front());
-    } catch (const Error& e) {
-      ctx.exit_code = exit_code_for(e.kind());
-      return;  // already reported
-    }
-  }
-  ctx.exit_code = exit_code::partial;
 }
 
 void info(Context& ctx, const DrsOptions& o) {
@@ -65,28 +50,25 @@ void info(Context& ctx, const DrsOptions& o) {
   const Profile& p = ctx.profile(config);
   drs::Client client(settings(ctx, p));
   std::vector<drs::Location> locs;
-  std::vector<std::exception_ptr> failed;
+  Outcome outcome(ctx, "objects");
   nlohmann::json failures = nlohmann::json::array();
   for (const auto& u : o.uris) {
     try {
       locs.push_back(client.locate(drs::parse_uri(u)));
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::cancelled) throw;
-      failed.push_back(std::current_exception());
-      failures.push_back(report_failure(ctx, u, failed.back()));
+      failures.push_back(outcome.failed({{"uri", u}}, e));
     }
   }
   auto fetched = client.objects(locs, false);
   nlohmann::json objects = nlohmann::json::array();
   Table t{{"URI", "NAME", "SIZE", "CREATED", "UPDATED", "CHECKSUMS", "ACCESS", "ALIASES"}, {}};
-  std::size_t ok = 0;
   for (const auto& f : fetched) {
     if (f.error) {
-      failed.push_back(f.error);
-      failures.push_back(report_failure(ctx, f.where.uri, f.error));
+      failures.push_back(report_failure(outcome, f.where.uri, f.error));
       continue;
     }
-    ++ok;
+    outcome.succeeded();
     const drs::Object& obj = *f.object;
     nlohmann::json j = obj;
     j["uri"] = f.where.uri;
@@ -102,7 +84,7 @@ void info(Context& ctx, const DrsOptions& o) {
   }
   if (ctx.json()) ctx.term().print_json({{"objects", objects}, {"failed", failures}});
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
-  finish(ctx, ok, failed);
+  outcome.finish();
 }
 
 // The download's events drawn by the terminal's progress line.
@@ -138,15 +120,13 @@ void download(Context& ctx, const DrsOptions& o) {
 
   nlohmann::json files = nlohmann::json::array();
   Table t{{"STATUS", "PATH", "SIZE", "VERIFIED", "URI"}, {}};
-  std::vector<std::exception_ptr> failed;
-  std::size_t ok = 0;
+  Outcome outcome(ctx, "objects");
   for (const auto& r : results) {
     nlohmann::json j = {{"uri", r.uri}, {"id", r.id}, {"path", r.path.string()}, {"size", r.size},
                         {"status", drs::to_string(r.status)}, {"checksum", r.checksum_type},
                         {"resumed_from", r.resumed_from}};
     if (r.error) {
-      failed.push_back(r.error);
-      auto f = report_failure(ctx, r.uri, r.error,
+      auto f = report_failure(outcome, r.uri, r.error,
                               r.no_checksum ? "ask the data provider for a checksum, or pass --allow-unverified to download "
                                               "it checked by size only"
                                             : "");
@@ -154,7 +134,7 @@ void download(Context& ctx, const DrsOptions& o) {
       j["kind"] = f["kind"];
       j["hint"] = f["hint"];
     } else {
-      ++ok;
+      outcome.succeeded();
       if (r.checksum_type.empty() && !ctx.json())
         ctx.term().warn(fmt::format("{}: not verified (the DRS object has no checksum impact can check)", r.path.string()));
       t.rows.push_back({std::string(drs::to_string(r.status)), r.path.string(),
@@ -165,7 +145,7 @@ void download(Context& ctx, const DrsOptions& o) {
   }
   if (ctx.json()) ctx.term().print_json({{"files", files}});
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
-  finish(ctx, ok, failed);
+  outcome.finish();
 }
 
 }  // namespace

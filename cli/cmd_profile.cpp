@@ -99,7 +99,7 @@ void add(Context& ctx, const AddOptions& o) {
   try {
     p.validate();
   } catch (const Error& e) {
-    throw Error(ErrorKind::usage, e.what(), e.hint());
+    throw Error(ErrorKind::usage, e.what(), e.hint()).with_remedy(e.remedy());
   }
 
   config.profiles()[o.name] = p;

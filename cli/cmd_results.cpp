@@ -10,6 +10,7 @@
 
 #include "context.hpp"
 #include "flags.hpp"
+#include "outcome.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
 #include "impact/redact.hpp"
@@ -46,163 +47,44 @@ void raise_open_files_limit() {
   ::setrlimit(RLIMIT_NOFILE, &rl);  // best effort
 }
 
-// Everything a storage command needs: where, with which keys.
-struct Session {
-  std::unique_ptr<storage::CredentialSource> creds;
-  std::unique_ptr<storage::S3Client> s3;
-  storage::Location where;  // for a run id: the template's prefix (bucket empty when there is none)
-  std::string presigned;    // set instead of s3 for a presigned URL
-  std::map<std::string, std::string> presigned_urls;  // a run's presigned outputs: object key -> URL
-  std::string run_id;       // set when the target is a run id
-  std::string wes, endpoint, bucket;  // the profile's WES, storage URL and results bucket
-  Profile profile;
-};
-
-Session open(Context& ctx, const std::string& target) {
-  Session s;
-  if (storage::is_presigned_url(target)) {
-    s.presigned = target;
-    return s;
+// What a target names and how to fetch it, resolved by the library once: a presigned URL needs no profile.
+storage::Resolution resolve(Context& ctx, const std::string& target) {
+  storage::ResolveInput in;
+  in.target = target;
+  in.http = ctx.http_options();
+  std::optional<Config> config;
+  if (!storage::is_presigned_url(target)) {
+    config = ctx.load_config();
+    in.profile = &ctx.profile(*config);
+    in.login = &ctx.credentials(*in.profile);
   }
-  Config config = ctx.load_config();
-  const Profile& p = ctx.profile(config);
-  if ((!p.storage || p.storage->url.empty()) && !p.wes.empty() && !storage::parse_s3_uri(target)) {
-    // A run id with no storage profile: only its presigned outputs can be fetched (no keys needed).
-    storage::check_run_id(target);
-    s.run_id = target;
-    s.wes = p.wes;
-    s.profile = p;
-    return s;
-  }
-  if (!p.storage || p.storage->url.empty())
-    throw Error(ErrorKind::config, "profile '" + p.name + "' has no object storage", "run: impact profile show");
-  const StorageConfig& st = *p.storage;
-  if (auto loc = storage::parse_s3_uri(target)) {
-    s.where = *loc;
-  } else {
-    storage::check_run_id(target);
-    s.run_id = target;
-    if (!st.result_prefix.empty() && (!st.bucket.empty() || p.wes.empty())) s.where = storage::run_location(st, target);
-  }
-  s.wes = p.wes;
-  s.endpoint = st.url;
-  s.bucket = st.bucket;
-  s.profile = p;
-  s.creds = storage::keys_from_environment();
-  if (!s.creds && !st.keys_file.empty()) s.creds = storage::keys_from_file(st.keys_file);
-  if (!s.creds && !st.sts.empty()) {
-    storage::StsOptions o;
-    o.sts_url = st.sts;
-    o.web_identity_token = [&ctx, p, url = st.sts] { return ctx.credentials(p).bearer_token(url); };
-    o.cache_file = cache_home() / "s3" / (p.name + ".json");
-    s.creds = storage::sts_keys(ctx.http_options(), std::move(o));
-  }
-  if (!s.creds)
-    throw Error(ErrorKind::auth_required, "no credentials for the object storage",
-                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or storage.sts in the profile (then: impact login)");
-  s.s3 = std::make_unique<storage::S3Client>(st.url, st.region, *s.creds, ctx.http_options());
-  return s;
+  return storage::resolve(in);
 }
 
-// What a target names: the objects, the prefix their local names are relative to, and for a run whose
-// outputs were searched, the outputs left out.
-struct Resolved {
-  std::string prefix;
-  std::vector<storage::ObjectInfo> objects;
-  bool from_outputs = false;
-  std::vector<storage::SkippedOutput> skipped;
-};
-
-// A run's outputs in WES (GET /runs/{id}): the objects they name in the storage.
-Resolved resolve_run_outputs(Context& ctx, Session& s) {
-  http::Client http = ctx.client();
-  auth::Credentials& login = ctx.credentials(s.profile);
-  wes::Client client(http, s.wes, [&login, url = s.wes] { return login.bearer_token(url); });
-  const wes::RunLog run = client.get(s.run_id);
-  auto found = storage::find_output_objects(run.outputs, s.endpoint);
-  if (!found.presigned.empty() && (found.objects.empty() || !s.s3)) {
-    // Presigned URLs (WESkit's outputs.S3): fetched as they are, with no keys and no token.
-    for (const auto& o : found.objects)
-      found.skipped.push_back({o.url, "in the object storage, which the profile does not name"});
-    auto pre = storage::resolve_presigned(found.presigned, ctx.http_options(), found.skipped);
-    s.presigned_urls = std::move(pre.urls);
-    s.where = {};
-    return {pre.prefix, std::move(pre.objects), true, std::move(found.skipped)};
-  }
-  for (const auto& url : found.presigned)
-    found.skipped.push_back({url, "a presigned URL beside outputs in the storage: download it alone with: impact results download URL"});
-  if (!s.s3)
-    throw Error(ErrorKind::config,
-                fmt::format("profile '{}' has no object storage, and run {} has no presigned outputs", s.profile.name, s.run_id),
-                "see the run's outputs: impact run show " + s.run_id);
-  auto res = storage::resolve_outputs(*s.s3, found, s.bucket);
-  Resolved r{res.prefix, std::move(res.objects), true, std::move(found.skipped)};
-  if (r.objects.empty()) {
-    std::string hint = fmt::format("see the run's outputs: impact run show {}", s.run_id);
-    if (!wes::is_terminal(run.state))
-      hint = fmt::format("the run is {}: wait for it (impact run wait {})", wes::to_string(run.state), s.run_id);
-    throw Error(ErrorKind::not_found,
-                fmt::format("nothing to download for run {}: {}its outputs name no object in the storage{}", s.run_id,
-                            s.where.bucket.empty() ? "" : fmt::format("nothing under s3://{}/{}, and ", s.where.bucket, s.where.key),
-                            r.skipped.empty() ? "" : fmt::format(" ({} elsewhere)", r.skipped.size())),
-                hint);
-  }
-  s.where = {res.bucket, r.prefix};
-  return r;
-}
-
-// The objects a target names: one object (a key that exists), everything under a prefix, or a run's
-// results (the profile's result_prefix when anything is there, else the run's WES outputs).
-Resolved resolve(Context& ctx, Session& s) {
-  Resolved r;
-  if (!s.presigned.empty()) {
-    auto o = storage::probe_presigned(s.presigned, s.s3 ? s.s3->options() : http::default_options());
-    r.prefix = o.key;
-    r.objects = {o};
-    return r;
-  }
-  if (!s.run_id.empty() && s.where.bucket.empty()) {
-    if (s.wes.empty())
-      throw Error(ErrorKind::config,
-                  "cannot find the results of run " + s.run_id + ": the profile has no storage.result_prefix and no WES service",
-                  "set storage.result_prefix in the profile, or give s3://BUCKET/PREFIX");
-    return resolve_run_outputs(ctx, s);
-  }
-  r.prefix = s.where.key;
-  if (!r.prefix.empty() && r.prefix.back() != '/') {
-    try {
-      r.objects = {s.s3->head(s.where.bucket, r.prefix)};
-      return r;
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::not_found) throw;
-      r.prefix += '/';
-    }
-  }
-  r.objects = s.s3->list(s.where.bucket, r.prefix);
-  if (r.objects.empty() && !s.run_id.empty() && !s.wes.empty()) return resolve_run_outputs(ctx, s);
-  if (r.objects.empty())
-    throw Error(ErrorKind::not_found, fmt::format("nothing at s3://{}/{}", s.where.bucket, r.prefix),
-                "check the run id (impact run status RUN_ID) or the prefix");
-  return r;
+// Why an output was left out, and the command that downloads it on its own when there is one.
+std::string skipped_reason(const Context& ctx, const storage::SkippedOutput& sk) {
+  if (sk.alone.empty()) return sk.reason;
+  const std::string impact = ctx.globals.profile.empty() ? "impact" : "impact --profile " + ctx.globals.profile;
+  return fmt::format("{}: download it with: {} results download {}", sk.reason, impact, redact_url(sk.alone));
 }
 
 // Outputs of the run that are not in the storage: named on stderr (they are not an error).
-void warn_skipped(Context& ctx, const Resolved& r) {
-  for (const auto& sk : r.skipped) ctx.term().warn(fmt::format("not fetched: {}: {}", printable(redact_url(sk.url)), sk.reason));
+void warn_skipped(Context& ctx, const storage::Resolution& r) {
+  for (const auto& sk : r.skipped)
+    ctx.term().warn(fmt::format("not fetched: {}: {}", printable(redact_url(sk.url)), printable(skipped_reason(ctx, sk))));
 }
 
-nlohmann::json skipped_json(const Resolved& r) {
+nlohmann::json skipped_json(const Context& ctx, const storage::Resolution& r) {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& sk : r.skipped) out.push_back({{"url", redact_url(sk.url)}, {"reason", sk.reason}});
+  for (const auto& sk : r.skipped) out.push_back({{"url", redact_url(sk.url)}, {"reason", skipped_reason(ctx, sk)}});
   return out;
 }
 
 void run_ls(Context& ctx, const Options& o) {
-  Session s = open(ctx, o.target);
-  const Resolved r = resolve(ctx, s);
+  const storage::Resolution r = resolve(ctx, o.target);
   if (ctx.json()) {
-    nlohmann::json j{{"bucket", s.where.bucket}, {"prefix", r.prefix}, {"objects", r.objects}};
-    if (r.from_outputs) j["skipped_outputs"] = skipped_json(r);
+    nlohmann::json j{{"bucket", r.bucket}, {"prefix", r.prefix}, {"objects", r.objects}};
+    if (r.from_outputs) j["skipped_outputs"] = skipped_json(ctx, r);
     ctx.term().print_json(j);
     return;
   }
@@ -217,12 +99,13 @@ void run_ls(Context& ctx, const Options& o) {
 // The download's events drawn by the terminal's progress line; failures reported as they happen.
 class DownloadProgress final : public storage::DownloadObserver {
  public:
-  explicit DownloadProgress(const Terminal& term) : term_(term), line_(term.progress({})) {}
+  DownloadProgress(const Terminal& term, Outcome& outcome) : term_(term), outcome_(outcome), line_(term.progress({})) {}
   void on_plan(std::size_t files, std::uint64_t bytes) override { line_.plan(files, bytes); }
   void on_bytes(std::uint64_t n) override { line_.add_bytes(n); }
   void on_rewind(std::uint64_t n) override { line_.rewind(n); }
   void on_file(const storage::FileResult& f) override {
-    if (f.status == storage::FileResult::Status::failed) term_.error(printable(f.key) + ": " + f.error, f.hint);
+    if (f.status == storage::FileResult::Status::failed)
+      outcome_.failed({{"key", f.key}}, Error(f.error_kind, f.error, f.hint), printable(f.key));  // clears the line
     if (f.status == storage::FileResult::Status::skipped) line_.present(1, f.size);  // from an earlier run
     else line_.item_done(f.status != storage::FileResult::Status::failed);
   }
@@ -230,35 +113,25 @@ class DownloadProgress final : public storage::DownloadObserver {
 
  private:
   const Terminal& term_;
+  Outcome& outcome_;
   Progress line_;
 };
 
 void run_download(Context& ctx, const Options& o) {
-  Session s = open(ctx, o.target);
-  const Resolved res = resolve(ctx, s);
+  const storage::Resolution res = resolve(ctx, o.target);
   storage::DownloadOptions d;
   d.dest = o.dest;
   d.include = o.include;
   d.exclude = o.exclude;
   d.parallel = o.parallel;
   if (!o.part_size.empty()) d.part_size = parse_size(o.part_size);
-  storage::RequestFactory factory;
-  if (s.s3 && s.presigned_urls.empty()) {
-    factory = [&s](const storage::ObjectInfo& ob, auto range) { return s.s3->get_request(s.where.bucket, ob.key, range); };
-    d.full_checksum = [&s](storage::ObjectInfo& ob) { ob.checksums = s.s3->head(s.where.bucket, ob.key).checksums; };
-  } else {
-    factory = [&s](const storage::ObjectInfo& ob, auto range) {
-      http::Request r;  // no Authorization: a presigned URL carries its own signature
-      r.url = s.presigned.empty() ? s.presigned_urls.at(ob.key) : s.presigned;
-      if (range) r.headers.push_back({"Range", fmt::format("bytes={}-{}", range->first, range->second)});
-      return r;
-    };
-  }
-  DownloadProgress progress(ctx.term());
+  d.full_checksum = res.full_checksum;
+  Outcome outcome(ctx, "objects");
+  DownloadProgress progress(ctx.term(), outcome);
   http::Options http = ctx.http_options();
   if (!ctx.json()) warn_skipped(ctx, res);
   raise_open_files_limit();
-  auto summary = storage::download(res.objects, res.prefix, factory, http, d, &progress);
+  auto summary = storage::download(res.objects, res.prefix, res.make_request, http, d, &progress);
   progress.finish();
   const auto ok = summary.count(storage::FileResult::Status::downloaded);
   const auto skipped = summary.count(storage::FileResult::Status::skipped);
@@ -271,7 +144,7 @@ void run_download(Context& ctx, const Options& o) {
                      {"bytes", summary.bytes},
                      {"seconds", std::round(summary.seconds * 1000) / 1000},
                      {"files", summary.files}};
-    if (res.from_outputs) j["skipped_outputs"] = skipped_json(res);
+    if (res.from_outputs) j["skipped_outputs"] = skipped_json(ctx, res);
     ctx.term().print_json(j);
   } else {
     const double rate = summary.seconds > 0 ? static_cast<double>(summary.bytes) / summary.seconds : 0;
@@ -279,15 +152,8 @@ void run_download(Context& ctx, const Options& o) {
                                     ok == 1 ? "" : "s", human(static_cast<double>(summary.bytes)), summary.seconds,
                                     human(rate), skipped, failed);
   }
-  if (failed == 0) return;
-  if (ok + skipped > 0) {
-    ctx.exit_code = exit_code::partial;
-    return;
-  }
-  const auto& first = *std::find_if(summary.files.begin(), summary.files.end(),
-                                    [](const auto& f) { return f.status == storage::FileResult::Status::failed; });
-  throw Error(first.error_kind, failed == 1 ? first.error : fmt::format("all {} objects failed; the first: {}", failed, first.error),
-              first.hint);
+  outcome.succeeded(ok + skipped);
+  outcome.finish();
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "context.hpp"
 #include "flags.hpp"
+#include "outcome.hpp"
 #include "impact/duration.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
@@ -737,33 +738,29 @@ CancelOutcome cancel_one(wes::Client& client, const std::string& id) {
   return o;
 }
 
-// Exit: 0 when every run is CANCELING or CANCELED; when none is and each failure was an error, that
-// error's code; else 6 (some runs not cancelled: already ended, or the server ignored the cancel).
+// Exit (outcome.hpp): 0 when every run is CANCELING or CANCELED; when none is and each failure was an
+// error, the first error's code; else 6 (some runs not cancelled: already ended, or the server ignored
+// the cancel).
 void cancel(Context& ctx, const std::vector<std::string>& ids) {
   auto s = connect(ctx);
   nlohmann::json done = nlohmann::json::array(), failed = nlohmann::json::array();
   Table t{{"RUN_ID", "STATE"}, {}};
-  std::optional<Error> last;
-  bool all_errors = true;
+  Outcome outcome(ctx, "runs");
   for (const auto& id : ids) {
     auto o = cancel_one(*s->client, id);
     if (o.done) {
       done.push_back({{"run_id", id}, {"state", o.state}});
       t.rows.push_back({id, o.state});
+      outcome.succeeded();
       continue;
     }
-    const std::string why = o.error ? o.error->what() : o.problem;
-    nlohmann::json f = {{"run_id", id}, {"error", why}};
+    nlohmann::json f = {{"run_id", id}};
     if (!o.state.empty()) f["state"] = o.state;
-    failed.push_back(std::move(f));
-    if (!ctx.json()) ctx.term().error(id + ": " + why, o.error ? o.error->hint() : std::string());
-    if (o.error) last = o.error;
-    else all_errors = false;
+    failed.push_back(o.error ? outcome.failed(std::move(f), *o.error, id) : outcome.not_done(std::move(f), o.problem, id));
   }
   if (ctx.json()) ctx.term().print_json({{"runs", done}, {"failed", failed}});
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
-  if (failed.empty()) return;
-  ctx.exit_code = done.empty() && all_errors && last ? exit_code_for(last->kind()) : exit_code::partial;
+  outcome.finish();
 }
 
 void add_wait_flags(CLI::App* cmd, WaitFlags& w) {

@@ -1,9 +1,11 @@
 // impact search variants|individuals|biosamples|datasets|cohorts|runs|analyses: ask every beacon at once.
+#include <algorithm>
 #include <map>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "beacon_common.hpp"
+#include "outcome.hpp"
 #include "impact/error.hpp"
 
 namespace impact::cli {
@@ -52,11 +54,12 @@ std::string summary_note(const beacon::BeaconResult& b, beacon::Granularity requ
   return s;
 }
 
-void report(Context& ctx, const beacon::SearchResult& res) {
+void report(Context& ctx, const beacon::SearchResult& res, Outcome& outcome) {
   const auto requested = res.query.granularity;
   for (const auto& b : res.beacons) {
-    if (ctx.json()) break;
-    if (b.error) ctx.term().error(b.name + ": " + b.error->what(), b.error->hint());
+    if (b.answered) outcome.succeeded();
+    if (b.error) outcome.failed({}, *b.error, b.name);  // the --json record is the beacon's own (res)
+    if (ctx.json()) continue;
     if (!b.supported) ctx.term().note(fmt::format("{}: does not offer {} (per its /map)", b.name, res.query.entry));
     for (const auto& f : b.answer.unknown_filters)
       ctx.term().warn(fmt::format("{}: filter '{}' is unknown to this beacon; its answer ignores it", b.name, f));
@@ -91,10 +94,43 @@ void report(Context& ctx, const beacon::SearchResult& res) {
   ctx.term().print_table(t, ctx.format());
 }
 
+// The library's query errors name the Beacon parameters in backquotes (`referenceName`); the user gave
+// them as flags (--chrom).
+std::string with_flags(std::string text) {
+  static const std::map<std::string, std::string> kFlags = {
+      {"referenceName", "--chrom"}, {"start", "--start"},       {"end", "--end"},
+      {"referenceBases", "--ref"},  {"alternateBases", "--alt"}, {"variantType", "--type"},
+      {"geneId", "--gene"},         {"assemblyId", "--assembly"}, {"variantMinLength", "--min-length"},
+      {"variantMaxLength", "--max-length"}, {"filters", "--filter"}};
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto open = text.find('`', i);
+    const auto close = open == std::string::npos ? std::string::npos : text.find('`', open + 1);
+    if (close == std::string::npos) break;
+    const auto it = kFlags.find(text.substr(open + 1, close - open - 1));
+    out += text.substr(i, open - i) + (it != kFlags.end() ? it->second : text.substr(open, close - open + 1));
+    i = close + 1;
+  }
+  return out + text.substr(std::min(i, text.size()));
+}
+
+// Runs `f`, and words a usage error of the query in the command's flags.
+template <class F>
+void in_flags(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::usage) throw;
+    Error worded(e.kind(), with_flags(e.what()), with_flags(e.hint()));
+    throw worded.with_remedy(e.remedy());
+  }
+}
+
 void run(Context& ctx, const SearchOpts& o) {
   beacon::Query q;
   q.entry = std::string(beacon::entry_type(o.entry).path);
-  for (const auto& f : o.filters) q.filters.push_back(beacon::parse_filter(f, !o.no_descendants));
+  for (const auto& f : o.filters) in_flags([&] { q.filters.push_back(beacon::parse_filter(f, !o.no_descendants)); });
   const bool collection = q.entry == "datasets" || q.entry == "cohorts";
   if (o.granularity.empty()) {
     q.granularity = collection ? beacon::Granularity::record : beacon::Granularity::boolean;
@@ -107,27 +143,18 @@ void run(Context& ctx, const SearchOpts& o) {
   q.variant = o.variant;
   q.variant.min_length = o.min_length;
   q.variant.max_length = o.max_length;
-  q.variant.validate();  // before any request, so a bad query costs nothing
+  in_flags([&] { q.variant.validate(); });  // before any request, so a bad query costs nothing
 
   Config config = ctx.load_config();
   const Profile& p = ctx.profile(config);
   auto targets = beacon_targets(ctx, p, o.sel);
   auto res = beacon::search(targets, q, beacon_settings(ctx, o.sel));
-  report(ctx, res);
-
-  const auto failed = res.failed();
-  std::size_t answered = 0, unsupported = 0;
-  for (const auto& b : res.beacons) {
-    answered += b.answered ? 1 : 0;
-    unsupported += b.supported ? 0 : 1;
-  }
-  if (answered == 0 && failed > 0) {  // each failure was reported above; exit with the first one's code
-    for (const auto& b : res.beacons)
-      if (b.error) throw Error(b.error->kind(), fmt::format("no beacon answered ({} failed)", failed), b.error->hint());
-  }
-  if (answered == 0 && unsupported == res.beacons.size())
+  Outcome outcome(ctx, "beacons");
+  report(ctx, res, outcome);
+  outcome.finish();
+  const bool none_offers = std::none_of(res.beacons.begin(), res.beacons.end(), [](const auto& b) { return b.supported; });
+  if (outcome.failures() == 0 && outcome.ok() == 0 && none_offers)
     throw Error(ErrorKind::not_found, fmt::format("no beacon offers {}", q.entry), "run: impact beacon info");
-  if (failed > 0) ctx.exit_code = exit_code::partial;
 }
 
 void add_common(CLI::App* cmd, SearchOpts& o) {

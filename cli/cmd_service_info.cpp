@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
+#include "outcome.hpp"
 #include "impact/error.hpp"
 #include "impact/redact.hpp"
 #include "impact/service_info.hpp"
@@ -55,7 +56,7 @@ void run(Context& ctx, const std::string& which) {
   std::vector<ServiceInfo> found;
   std::vector<std::string> labels;  // parallel to `found`
   nlohmann::json failures = nlohmann::json::array();
-  std::optional<Error> last;
+  Outcome outcome(ctx, "services");
   for (const auto& e : entries) {
     try {
       ServiceInfo s = e.kind == ServiceKind::storage ? storage_info(client, *p.storage)
@@ -65,11 +66,10 @@ void run(Context& ctx, const std::string& which) {
       if (s.url.empty()) s.url = e.url;
       found.push_back(std::move(s));
       labels.push_back(e.label);
+      outcome.succeeded();
     } catch (const Error& err) {
       if (err.kind() == ErrorKind::cancelled) throw;
-      failures.push_back({{"service", e.label}, {"url", redact_url(e.url)}, {"error", err.what()}});
-      if (!ctx.json()) ctx.term().error(e.label + ": " + err.what(), err.hint());
-      last = err;
+      failures.push_back(outcome.failed({{"service", e.label}, {"url", redact_url(e.url)}}, err, e.label));
     }
   }
   if (ctx.json()) {
@@ -83,10 +83,7 @@ void run(Context& ctx, const std::string& which) {
     }
     ctx.term().print_table(t, ctx.format());
   }
-  if (!failures.empty()) {
-    if (found.empty() && last) throw *last;
-    ctx.exit_code = exit_code::partial;
-  }
+  outcome.finish();
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -9,6 +10,7 @@
 
 #include "impact/config.hpp"
 #include "impact/credentials.hpp"
+#include "impact/error.hpp"
 #include "impact/http.hpp"
 #include "io.hpp"
 
@@ -62,6 +64,11 @@ class Context {
   // it has a login (IMPACT_TOKEN, or a stored session, even an expired one that can be refreshed), else
   // nullptr: ask without a token.
   auth::Credentials* login_if_any(const Profile& profile);
+
+  // The hint to show for `e`: its own, then the CLI's words for its remedy (the commands and flags to
+  // use, with --profile NAME when the user gave one). See cli/hints.cpp.
+  std::string hint_for(const Error& e) const;
+  std::string hint_for(const std::string& hint, Remedy remedy, const std::map<std::string, std::string>& facts = {}) const;
 
   // Wraps a command's body so that the global options (colour) apply before it runs.
   template <class F>

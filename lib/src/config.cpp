@@ -58,7 +58,7 @@ void Profile::validate() const {
     try {
       require_allowed_url(url, what);
     } catch (const Error& e) {
-      throw Error(ErrorKind::config, "profile '" + name + "': " + e.what(), e.hint());
+      throw Error(ErrorKind::config, "profile '" + name + "': " + e.what(), e.hint()).with_remedy(e.remedy());
     }
   };
   check(registry, "registry");
@@ -102,7 +102,8 @@ struct Reader {
     const auto& src = n.source();
     throw Error(ErrorKind::config,
                 origin + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column) + ": " + what,
-                "fix the file (impact has not changed it), or pass --config to use another");
+                "fix the file (impact has not changed it)")
+        .with_remedy(Remedy::other_config);
   }
   std::string str(const toml::node& n, const std::string& key) const {
     if (auto v = n.value<std::string>()) return *v;
@@ -139,7 +140,8 @@ Config Config::parse(std::string_view text, const std::string& origin) {
     throw Error(ErrorKind::config,
                 origin + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": " +
                     std::string(e.description()),
-                "fix the file (impact has not changed it), or pass --config to use another");
+                "fix the file (impact has not changed it)")
+        .with_remedy(Remedy::other_config);
   }
   Reader r{origin, c.warnings_};
   for (const auto& [key, node] : root) {
@@ -194,7 +196,7 @@ Config Config::load(const fs::path& path) {
       c.path_ = path;
       return c;
     }
-    throw Error(ErrorKind::config, e.what(), "check the file's permissions, or pass --config to use another");
+    throw Error(ErrorKind::config, e.what(), "check the file's permissions").with_remedy(Remedy::other_config);
   }
   Config c = parse(text, path.string());
   c.path_ = path;
@@ -261,16 +263,14 @@ const Profile& Config::select(const std::optional<std::string>& requested) const
   } else if (profiles_.size() == 1) {
     return profiles_.begin()->second;
   } else if (profiles_.empty()) {
-    throw Error(ErrorKind::config, "no profile is configured",
-                "run: impact profile add NAME --registry URL (or with --issuer, --wes, ...)");
+    throw Error(ErrorKind::config, "no profile is configured").with_remedy(Remedy::profile_add);
   } else {
-    throw Error(ErrorKind::config, "several profiles are configured and none is the default",
-                "run: impact profile use NAME, or pass --profile NAME");
+    throw Error(ErrorKind::config, "several profiles are configured and none is the default")
+        .with_remedy(Remedy::profile_choose);
   }
   auto it = profiles_.find(name);
   if (it == profiles_.end())
-    throw Error(ErrorKind::config, "no profile named '" + name + "' (from " + source + ")",
-                "run: impact profile list");
+    throw Error(ErrorKind::config, "no profile named '" + name + "' (from " + source + ")").with_remedy(Remedy::profile_list);
   return it->second;
 }
 

@@ -49,7 +49,7 @@ struct Target {
 std::string ms(double seconds) { return fmt::format("{:.0f} ms", seconds * 1000); }
 
 void check_reach(DoctorReport& rep, const Target& t, const http::Outcome& o) {
-  Check c{t.service, redact_url(t.base), "reach", CheckStatus::ok, {}, {}};
+  Check c{t.service, redact_url(t.base), "reach", CheckStatus::ok, {}, {}, Remedy::none};
   if (o.error) {
     try {
       std::rethrow_exception(o.error);
@@ -58,6 +58,7 @@ void check_reach(DoctorReport& rep, const Target& t, const http::Outcome& o) {
       static constexpr const char* phase_names[] = {"", "DNS: ", "TCP: ", "TLS: ", ""};
       c.detail = phase_names[static_cast<int>(e.phase())] + std::string(e.what());
       c.hint = e.hint();
+      c.remedy = e.remedy();
     } catch (const std::exception& e) {
       c.status = CheckStatus::fail;
       c.detail = redact(e.what());
@@ -73,7 +74,7 @@ void check_reach(DoctorReport& rep, const Target& t, const http::Outcome& o) {
 }
 
 void check_api(DoctorReport& rep, const Target& t, const http::Response& r) {
-  Check c{t.service, redact_url(t.base), "api", CheckStatus::ok, {}, {}};
+  Check c{t.service, redact_url(t.base), "api", CheckStatus::ok, {}, {}, Remedy::none};
   try {
     switch (t.probe) {
       case Probe::service_info: {
@@ -87,7 +88,8 @@ void check_api(DoctorReport& rep, const Target& t, const http::Response& r) {
           c.status = CheckStatus::fail;
           c.detail = fmt::format("service-info says this is a {} ({}:{}), not a {}", to_string(s.kind()),
                                  s.type.group, s.type.artifact, to_string(t.expect));
-          c.hint = "check the URL in the profile: impact profile show";
+          c.hint = "check the URL in the profile";
+          c.remedy = Remedy::profile_show;
         } else {
           c.detail = fmt::format("{} {} ({}:{}:{})", s.name, s.version, s.type.group, s.type.artifact, s.type.version);
           if (!s.note.empty()) c.detail = fmt::format("WES {}: {}", s.type.version, s.note);
@@ -105,7 +107,7 @@ void check_api(DoctorReport& rep, const Target& t, const http::Response& r) {
           c.hint = "set the issuer exactly as the provider names itself";
         } else if (!j.contains("device_authorization_endpoint")) {
           c.status = CheckStatus::warn;
-          c.detail = "the provider offers no device authorization endpoint (RFC 8628); impact login needs it";
+          c.detail = "the provider offers no device authorization endpoint (RFC 8628), which the device login needs";
         } else {
           c.detail = "OpenID provider with device flow";
         }
@@ -129,6 +131,7 @@ void check_api(DoctorReport& rep, const Target& t, const http::Response& r) {
     c.status = CheckStatus::fail;
     c.detail = e.what();
     c.hint = e.hint();
+    c.remedy = e.remedy();
   }
   rep.checks.push_back(std::move(c));
 }
@@ -137,7 +140,7 @@ void check_clock(DoctorReport& rep, const Target& t, const http::Response& r) {
   auto date = r.header("Date");
   if (!date) return;  // nothing to compare with
   auto server_time = http::parse_http_date(*date);
-  Check c{t.service, redact_url(t.base), "clock", CheckStatus::ok, {}, {}};
+  Check c{t.service, redact_url(t.base), "clock", CheckStatus::ok, {}, {}, Remedy::none};
   if (!server_time) {
     c.status = CheckStatus::warn;
     c.detail = "the server's Date header is malformed";
@@ -177,7 +180,7 @@ DoctorReport run_doctor(const Profile& profile, http::Options options) {
   DoctorReport rep;
   if (targets.empty()) {
     rep.checks.push_back({"profile", "", "services", CheckStatus::fail, "the profile '" + profile.name + "' lists no services",
-                          "run: impact profile add NAME --registry URL"});
+                          "", Remedy::profile_add});
     return rep;
   }
   std::vector<http::Request> requests;

@@ -20,6 +20,16 @@ Error& Error::with_hint(std::string hint) {
   return *this;
 }
 
+Error& Error::with_fact(const std::string& name, std::string_view value) {
+  facts_[name] = redact(std::string(value));
+  return *this;
+}
+
+std::string Error::fact(const std::string& name) const {
+  auto it = facts_.find(name);
+  return it == facts_.end() ? std::string() : it->second;
+}
+
 int exit_code_for(ErrorKind kind) noexcept {
   switch (kind) {
     case ErrorKind::usage: return exit_code::usage;

@@ -272,6 +272,14 @@ test('the token goes only to the profile\'s beacons', async (t) => {
   assert.equal(q.seen.length, n);
   await impactAsync(dir, ['search', 'individuals', '--beacon', 'mine', '--anonymous'], { env });
   assert.ok(q.seen.slice(n).every((s) => s.headers.authorization === undefined), '--anonymous sends none');
+
+  // The one rule (the library's): same origin as a service of the profile, whatever the path.
+  const sameOrigin = await quirkyBeacon(t);
+  const dir2 = localProfile(t, ['--beacon', `elsewhere=${sameOrigin.url}/another/api`]);
+  const same = await impactAsync(dir2, ['search', 'individuals', '--beacon', `${sameOrigin.url}/api`, '--json'], { env });
+  assert.equal(same.code, 0, same.stderr);
+  assert.ok(sameOrigin.seen.length > 0 && sameOrigin.seen.every((s) => s.headers.authorization === `Bearer ${aliceToken}`),
+    'the token goes to a beacon of the same origin as the profile\'s');
 });
 
 test('beacon list, info and filters', (t) => {

@@ -15,6 +15,7 @@
 
 #include "../unit/temp_dir.hpp"
 #include "context.hpp"
+#include "outcome.hpp"
 #include "impact/version.hpp"
 
 namespace {
@@ -233,4 +234,94 @@ TEST_CASE("typed flags: a duration without a unit is refused before anything run
   CHECK(help({"run", "wait"}).find("--timeout DURATION") != std::string::npos);
   CHECK(help({"search", "individuals"}).find("--timeout DURATION") != std::string::npos);
   CHECK(help({"results", "download"}).find("--part-size SIZE") != std::string::npos);
+}
+
+TEST_CASE("the CLI words the library's remedies: commands and flags, with --profile when one was given") {
+  Home home;
+  REQUIRE(run_impact({"profile", "add", "node1", "--issuer", "https://login.example.org/realms/x"}).code == 0);
+  REQUIRE(run_impact({"profile", "add", "node2", "--issuer", "https://login.example.org/realms/y"}).code == 0);
+  SUBCASE("not logged in: the default profile's hint names no profile") {
+    auto r = run_impact({"token"});
+    CHECK(r.code == 4);
+    CHECK(r.err == "impact: not logged in to profile 'node1'\nhint: run: impact login\n");
+  }
+  SUBCASE("not logged in to the profile chosen with --profile: the hint keeps it") {
+    auto r = run_impact({"--profile", "node2", "token"});
+    CHECK(r.code == 4);
+    CHECK(r.err == "impact: not logged in to profile 'node2'\nhint: run: impact --profile node2 login\n");
+  }
+  SUBCASE("a library hint of facts comes first, then the remedy's words") {
+    std::ostringstream out, err;
+    impact::cli::Context ctx(Terminal::with_traits(out, err, {}));
+    impact::Error e = impact::Error(impact::ErrorKind::not_found, "nothing to download for run r-1")
+                          .with_remedy(impact::Remedy::run_wait)
+                          .with_fact("run_id", "r-1")
+                          .with_fact("state", "RUNNING");
+    CHECK(ctx.hint_for(e) == "the run is RUNNING: wait for it (impact run wait r-1)");
+    ctx.globals.profile = "node2";
+    CHECK(ctx.hint_for(e) == "the run is RUNNING: wait for it (impact --profile node2 run wait r-1)");
+    e.with_hint("nothing is under the result prefix");
+    CHECK(ctx.hint_for(e) == "nothing is under the result prefix; the run is RUNNING: wait for it (impact --profile node2 run wait r-1)");
+    CHECK(ctx.hint_for(impact::Error(impact::ErrorKind::generic, "x", "only facts")) == "only facts");
+  }
+}
+
+TEST_CASE("many items, one exit rule: 0, 6 when some failed, the first error's code when all did") {
+  std::ostringstream out, err;
+  impact::cli::Context ctx(Terminal::with_traits(out, err, {}));
+  const impact::Error denied(impact::ErrorKind::forbidden, "access denied", "ask for access");
+  const impact::Error gone(impact::ErrorKind::not_found, "no such object");
+  SUBCASE("nothing failed") {
+    impact::cli::Outcome o(ctx, "objects");
+    o.succeeded(3);
+    o.finish();
+    CHECK(ctx.exit_code == 0);
+    CHECK(err.str().empty());
+  }
+  SUBCASE("some failed: 6, each failure reported once with its label, and its --json record") {
+    impact::cli::Outcome o(ctx, "objects");
+    o.succeeded();
+    const auto rec = o.failed({{"uri", "drs://x/1"}}, denied, "drs://x/1");
+    o.finish();
+    CHECK(ctx.exit_code == 6);
+    CHECK(err.str() == "impact: drs://x/1: access denied\nhint: ask for access\n");
+    CHECK(rec == nlohmann::json{{"uri", "drs://x/1"}, {"error", "access denied"}, {"kind", "forbidden"}, {"hint", "ask for access"}});
+  }
+  SUBCASE("all failed: the first failure's code, and a closing line that names it") {
+    impact::cli::Outcome o(ctx, "objects");
+    o.failed({}, denied, "a");
+    o.failed({}, gone, "b");
+    o.finish();
+    CHECK(ctx.exit_code == 5);
+    CHECK(err.str().find("impact: all 2 objects failed; the first: access denied\nhint: ask for access\n") != std::string::npos);
+  }
+  SUBCASE("all failed, one of them without an error (a run that had ended): 6") {
+    impact::cli::Outcome o(ctx, "runs");
+    o.failed({}, gone, "r1");
+    const auto rec = o.not_done({{"run_id", "r2"}}, "the run ended before the cancel took effect", "r2");
+    o.finish();
+    CHECK(ctx.exit_code == 6);
+    CHECK(rec.at("kind") == "partial");
+  }
+  SUBCASE("with --json nothing is printed per item; when all failed, one closing line") {
+    ctx.globals.json = true;
+    impact::cli::Outcome o(ctx, "beacons");
+    o.failed({{"name", "b1"}}, gone, "b1");
+    o.finish();
+    CHECK(ctx.exit_code == 1);
+    CHECK(err.str() == "impact: no such object\n");
+  }
+}
+
+TEST_CASE("a query the Beacon rules refuse is worded in the command's flags, before any configuration is read") {
+  Home home;
+  auto r = run_impact({"search", "variants", "--start", "43045711"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "impact: --start needs --chrom\nhint: e.g. --chrom 17 with --start 43045711\n");
+  auto lengths = run_impact({"search", "variants", "--gene", "BRCA1", "--min-length", "5", "--max-length", "2"});
+  CHECK(lengths.code == 2);
+  CHECK(lengths.err == "impact: --min-length is greater than --max-length\n");
+  auto filter = run_impact({"search", "individuals", "--filter", ""});
+  CHECK(filter.code == 2);
+  CHECK(filter.err == "impact: an empty --filter term\nhint: e.g. HP:0001250\n");
 }

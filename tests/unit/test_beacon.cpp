@@ -90,6 +90,16 @@ TEST_CASE("variant queries are checked before anything is sent") {
   VariantQuery gene;
   gene.gene_id = "BRCA1";
   CHECK_NOTHROW(gene.validate());
+  // The messages name the Beacon parameters (in backquotes), not any program's flags.
+  VariantQuery lone;
+  lone.start = {10};
+  try {
+    lone.validate();
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "`start` needs `referenceName`");
+    CHECK(e.kind() == ErrorKind::usage);
+  }
 }
 
 TEST_CASE("answers: minimal meta, counts, result sets, collections") {

@@ -164,7 +164,7 @@ TEST_CASE("profile selection: flag, then IMPACT_PROFILE, then default, then the 
     FAIL("expected an error");
   } catch (const Error& e) {
     CHECK(e.kind() == ErrorKind::config);
-    CHECK(e.hint().find("impact profile add") != std::string::npos);
+    CHECK(e.remedy() == Remedy::profile_add);
   }
   auto two = Config::parse("[profiles.a]\nwes = \"https://w\"\n[profiles.b]\nwes = \"https://w\"\n", "t");
   CHECK_THROWS_AS(two.select(std::nullopt), Error);

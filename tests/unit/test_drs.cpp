@@ -453,3 +453,20 @@ TEST_CASE("DRS: an object with no checksum impact can verify is not fetched unle
   CHECK(res[0].checksum_type.empty());
   CHECK(slurp(opt.dir / "plain.txt") == "no checksum here");
 }
+
+TEST_CASE("a DRS server gets the token by the one rule: same origin as one of the profile's services") {
+  MiniServer s([](const test::SeenRequest&) { return reply(404); });
+  MiniServer stranger([](const test::SeenRequest&) { return reply(404); });
+  FakeCredentials creds;
+  drs::Settings st = settings_for(s, &creds);
+  st.profile.drs.clear();
+  st.profile.wes = s.url("/ga4gh/wes/v1");  // the server is the profile's WES host, not one of its DRS servers
+  drs::Client client(st);
+  const auto port = std::to_string(s.port());
+  CHECK(client.locate(drs::parse_uri("drs://127.0.0.1:" + port + "/obj-1")).trusted);
+  CHECK(auth::is_profile_service(st.profile, s.url("/ga4gh/drs/v1/objects/obj-1")));
+  const auto other = client.locate(drs::parse_uri("drs://127.0.0.1:" + std::to_string(stranger.port()) + "/obj-1"));
+  CHECK_FALSE(other.trusted);
+  CHECK_FALSE(auth::is_profile_service(st.profile, other.base_url));
+  CHECK(creds.token_for.empty());  // locating asks for no token
+}

@@ -97,7 +97,8 @@ TEST_CASE("token store: corrupt, truncated or foreign files ask for a new login"
       FAIL("loaded");
     } catch (const Error& e) {
       CHECK(e.kind() == ErrorKind::auth_required);
-      CHECK(e.hint() == "run: impact login");
+      CHECK(e.remedy() == Remedy::login);
+      CHECK(e.hint().empty());  // the CLI words the login command
       CHECK(std::string(e.what()).find("refresh-token-value-1") == std::string::npos);
     }
   }

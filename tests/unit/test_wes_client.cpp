@@ -442,7 +442,10 @@ std::string thrown(const std::function<void()>& fn, std::string* hint = nullptr)
   try {
     fn();
   } catch (const Error& e) {
-    if (hint) *hint = e.hint();
+    // The hint of facts, and the tag the library names for a run that may exist (the CLI words the command).
+    if (hint)
+      *hint = e.hint() +
+              (e.remedy() == Remedy::run_list_tag ? " [look for " + e.fact("tag") + "=" + e.fact("value") + "]" : "");
     return e.what();
   }
   return "(nothing thrown)";

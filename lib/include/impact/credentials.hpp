@@ -22,7 +22,7 @@ class Credentials {
 
   // An access token for a request to `service_url`, valid for at least `min_valid` (a caller's default,
   // not a promise: when the identity provider's tokens live shorter, the freshest token it gives, never an
-  // error for that alone). Refreshes when it must. Throws Error(auth_required) with the hint "run: impact login" when there is none; throws
+  // error for that alone). Refreshes when it must. Throws Error(auth_required) with Remedy::login when there is none; throws
   // Error(usage) when `service_url` is not one of the profile's services (tokens go nowhere else).
   virtual std::string bearer_token(std::string_view service_url,
                                    std::chrono::seconds min_valid = std::chrono::seconds(60)) = 0;
@@ -35,6 +35,11 @@ class Credentials {
   // Only verified visas are ever returned; an empty result means there is nothing to present.
   virtual std::vector<std::string> passports_for(const std::vector<std::string>& issuers) = 0;
 };
+
+// The one rule for where the user's token may go: `url` has the same origin (scheme, host, port) as one of
+// the profile's configured services (its beacons, DRS servers, WES, storage, STS) or its issuer. Every
+// Credentials::bearer_token() checks it; Beacon and DRS code ask it to decide whom to send a token at all.
+bool is_profile_service(const Profile& profile, std::string_view url);
 
 // Bearer token from IMPACT_TOKEN (never prompts, never refreshes, has no passport), or nullptr when the
 // variable is unset or empty. Like a login, it is sent only to the profile's services. The token is

@@ -7,6 +7,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "impact/config.hpp"
+#include "impact/error.hpp"
 #include "impact/http.hpp"
 
 namespace impact {
@@ -19,7 +20,8 @@ struct Check {
   std::string name;     // "reach", "api", "clock", ...
   CheckStatus status = CheckStatus::ok;
   std::string detail;   // one line
-  std::string hint;     // what to do, when not ok
+  std::string hint;     // what to do, when not ok (facts; no command or flag)
+  Remedy remedy = Remedy::none;  // what the CLI words with its commands (see error.hpp)
 };
 
 struct DoctorReport {

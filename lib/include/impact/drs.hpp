@@ -79,7 +79,7 @@ std::string file_digest(int fd, std::string_view type);  // the same, for an ope
 std::string bytes_digest(std::string_view data, std::string_view type);  // the same, for bytes in memory
 
 // Where an object is served: the DRS base URL (…/ga4gh/drs/v1), the id, and whether that server is one
-// of the profile's (only then may a token or passport go there).
+// of the profile's services (auth::is_profile_service: only then may a token or passport go there).
 struct Location {
   std::string uri;
   std::string base_url;

@@ -1,6 +1,7 @@
 // The one error type the library throws, and the exit-code table the CLI maps it to.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -27,6 +28,40 @@ enum class ErrorKind {
   cancelled,      // Ctrl-C (exit 130)
 };
 
+// What the user can do about an error when the way to do it is a command or a flag of the CLI. The library
+// names the remedy (and puts what it needs in the error's facts: "run_id", "state", "url", ...); the CLI
+// words it, with the command, its flags and --profile when the user chose one. The error's own hint()
+// never names a command or flag; the CLI shows it before the remedy's words.
+enum class Remedy {
+  none,
+  login,                // log in (again) to the profile
+  add_service,          // the URL is not one of the profile's services: add it if trusted
+  add_issuer,           // the profile has no identity provider (or no client id) to log in with
+  client_secret,        // the profile's confidential client needs its secret
+  profile_show,         // a setting of the profile is wrong or missing: look at it
+  profile_add,          // no profile yet
+  profile_choose,       // several profiles and none is the default
+  profile_list,         // the profile asked for does not exist
+  other_config,         // the configuration file cannot be used: fix it or use another
+  cacert,               // the server's certificate is issued by a CA that is not trusted here
+  passport,             // the passport does not grant the data: look at its visas
+  scope,                // the identity provider refused the scopes asked for
+  part_size,            // the storage ignored Range: use parts larger than the object
+  exclude,              // an object key cannot be written safely under the destination: leave it out
+  lower_parallel,       // the storage asks to slow down
+  results_ls,           // look at what the storage holds
+  results_download_url, // fact "url": an output that is downloaded alone
+  run_show,             // fact "run_id": look at the run's outputs
+  run_wait,             // facts "run_id", "state": the run has not finished
+  run_list_tag,         // facts "tag", "value": a run may exist with this tag
+  run_status,           // check the run id
+  workflow_type,        // the workflow language cannot be told from the file name
+  type_version,         // the service names no version of the workflow language
+  service_info,         // fact "service" ("wes"): see what the service supports
+  drs_resolver,         // the profile has no resolver for compact identifiers
+  client_credentials,   // the provider has no device flow: a confidential client can log in without it
+};
+
 // The phase of a network operation that failed; doctor reports it.
 enum class NetPhase { none, dns, connect, tls, transfer };
 
@@ -40,11 +75,17 @@ class Error : public std::runtime_error {
   std::optional<long> http_status() const noexcept { return status_; }
   const std::string& url() const noexcept { return url_; }  // already redacted
   NetPhase phase() const noexcept { return phase_; }
+  Remedy remedy() const noexcept { return remedy_; }
+  // A fact the remedy needs ("" when absent). Facts are redacted like the message.
+  std::string fact(const std::string& name) const;
+  const std::map<std::string, std::string>& facts() const noexcept { return facts_; }
 
   Error& with_status(long status) { status_ = status; return *this; }
   Error& with_url(std::string_view url);  // stores the redacted form
   Error& with_phase(NetPhase phase) { phase_ = phase; return *this; }
   Error& with_hint(std::string hint);
+  Error& with_remedy(Remedy remedy) { remedy_ = remedy; return *this; }
+  Error& with_fact(const std::string& name, std::string_view value);
 
  private:
   ErrorKind kind_;
@@ -52,6 +93,8 @@ class Error : public std::runtime_error {
   std::optional<long> status_;
   std::string url_;
   NetPhase phase_ = NetPhase::none;
+  Remedy remedy_ = Remedy::none;
+  std::map<std::string, std::string> facts_;
 };
 
 // Exit codes: see README.md and impact(1). Kept here so the table has one home.

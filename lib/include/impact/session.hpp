@@ -102,10 +102,6 @@ class LifetimeTooShort : public Error {
   std::chrono::seconds lifetime_, asked_, most_;
 };
 
-// Whether `url` belongs to one of the profile's services (same origin as a configured service URL or
-// the issuer); tokens are sent nowhere else.
-bool is_profile_service(const Profile& profile, std::string_view url);
-
 std::int64_t epoch_now();
 
 // Doctor's view of the login: is there a usable session, and does the passport verify? No refresh is

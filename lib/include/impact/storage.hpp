@@ -21,6 +21,10 @@
 #include "impact/http.hpp"
 #include "impact/sigv4.hpp"
 
+namespace impact::auth {
+class Credentials;
+}
+
 namespace impact::storage {
 
 // ---------------------------------------------------------------- credentials
@@ -214,6 +218,7 @@ struct OutputRef {
 struct SkippedOutput {
   std::string url;
   std::string reason;
+  std::string alone;  // a target that downloads it on its own (an s3:// URI, the URL), or ""
 };
 struct RunOutputs {
   std::vector<OutputRef> objects;
@@ -250,5 +255,42 @@ struct PresignedOutputs {
 };
 PresignedOutputs resolve_presigned(const std::vector<std::string>& urls, const http::Options& http,
                                    std::vector<SkippedOutput>& skipped);
+
+// ---------------------------------------------------------------- what a target names
+
+// The profile's storage keys, the first source that applies: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in
+// the environment, the profile's keys_file, its STS (AssumeRoleWithWebIdentity with the user's token for
+// the STS URL, cached in `sts_cache`, or in cache_home()/s3/<profile>.json when empty; fetched again when
+// fewer than 5 minutes remain or the storage refused them). Throws Error(config) when the profile has no
+// storage, Error(auth_required) when no source applies (or STS is named but `login` is null).
+std::unique_ptr<CredentialSource> credential_chain(const Profile& profile, auth::Credentials* login,
+                                                   const http::Options& http,
+                                                   const std::filesystem::path& sts_cache = {});
+
+struct ResolveInput {
+  std::string target;                   // a run id, s3://BUCKET/PREFIX, s3://BUCKET/KEY or a presigned URL
+  const Profile* profile = nullptr;     // needed unless the target is a presigned URL
+  auth::Credentials* login = nullptr;   // the user's login: STS keys, and a run's outputs from WES
+  http::Options http;
+  std::filesystem::path sts_cache;      // see credential_chain
+};
+
+// What to download for a target, and how: the objects, the prefix their local names are relative to, and
+// a request factory that owns what it needs (the signing keys, refreshed as they expire, or the presigned
+// URLs). A run id is its result_prefix when anything is there, else the objects its WES outputs name (in
+// the storage, or presigned URLs); `skipped` names the outputs left out.
+struct Resolution {
+  std::string bucket;                              // empty for presigned URLs
+  std::string prefix;
+  std::vector<ObjectInfo> objects;
+  bool from_outputs = false;                       // found through the run's WES outputs
+  std::vector<SkippedOutput> skipped;
+  std::string run_id;                              // when the target was a run id
+  RequestFactory make_request;
+  std::function<void(ObjectInfo&)> full_checksum;  // for DownloadOptions::full_checksum (signed S3 only)
+};
+// Throws Error(usage) for a malformed target, Error(config) when the profile cannot reach it,
+// Error(not_found) when it names nothing; storage, STS and WES errors as they come.
+Resolution resolve(const ResolveInput& input);
 
 }  // namespace impact::storage

@@ -45,7 +45,7 @@ class TokenStore {
   static TokenStore standard();  // state_home()/tokens
 
   // nullopt when the profile has no state. A corrupt, truncated or foreign file throws
-  // Error(auth_required) with the hint "run: impact login".
+  // Error(auth_required) with Remedy::login.
   std::optional<TokenState> load(const std::string& profile) const;
   void save(const std::string& profile, const TokenState& state) const;  // 0600, atomic
   bool remove(const std::string& profile) const;

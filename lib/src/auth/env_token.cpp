@@ -21,7 +21,8 @@ class EnvToken final : public Credentials {
     if (!is_profile_service(profile_, url))
       throw Error(ErrorKind::usage,
                   fmt::format("refusing to send IMPACT_TOKEN to {}: not a service of profile '{}'", redact_url(url), profile_.name),
-                  "add the service to the profile (impact profile add) if you trust it");
+                  "")
+          .with_remedy(Remedy::add_service);
     return token_;
   }
   bool has_token() override { return true; }

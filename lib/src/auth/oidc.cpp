@@ -88,19 +88,23 @@ Error oauth_error(const std::string& code, const std::string& description, std::
   std::string detail = description.empty() ? code : fmt::format("{} ({})", code, description);
   if (code == "access_denied")
     return Error(ErrorKind::auth_required, "the login was denied at the identity provider",
-                 "run: impact login, and approve the request in the browser");
+                 "approve the request in the browser")
+        .with_remedy(Remedy::login);
   if (code == "expired_token")
     return Error(ErrorKind::auth_required, "the login code expired before it was approved",
-                 "run: impact login again and approve it before the code expires");
+                 "approve the next one before it expires")
+        .with_remedy(Remedy::login);
   if (code == "invalid_grant")
-    return Error(ErrorKind::auth_required, fmt::format("{} failed: the session has expired or was revoked ({})", what, detail),
-                 "run: impact login");
+    return Error(ErrorKind::auth_required, fmt::format("{} failed: the session has expired or was revoked ({})", what, detail))
+        .with_remedy(Remedy::login);
   if (code == "invalid_client" || code == "unauthorized_client")
     return Error(ErrorKind::config, fmt::format("{} failed: the identity provider refused the client: {}", what, detail),
-                 "check the profile's client_id and client secret (impact profile show)");
+                 "check the profile's client_id and client secret")
+        .with_remedy(Remedy::profile_show);
   if (code == "invalid_scope")
     return Error(ErrorKind::config, fmt::format("{} failed: the identity provider refused the scopes: {}", what, detail),
-                 "check the profile's scopes, or pass --scope");
+                 "check the profile's scopes")
+        .with_remedy(Remedy::scope);
   return Error(ErrorKind::protocol, fmt::format("{} failed: HTTP {}: {}", what, status, detail));
 }
 
@@ -159,7 +163,8 @@ Discovery parse_discovery(const json& doc, const std::string& issuer) {
   if (strip(d.issuer) != strip(issuer))
     throw Error(ErrorKind::protocol,
                 fmt::format("the identity provider calls itself '{}', not '{}' as configured", d.issuer, issuer),
-                "fix the profile's issuer (impact profile add … --issuer URL)");
+                "fix the profile's issuer")
+        .with_remedy(Remedy::profile_show);
   d.device_authorization_endpoint = string_member(doc, "device_authorization_endpoint");
   d.token_endpoint = string_member(doc, "token_endpoint");
   d.userinfo_endpoint = string_member(doc, "userinfo_endpoint");
@@ -192,7 +197,8 @@ DeviceCode request_device_code(http::Client& client, const Discovery& d, const C
                                const std::vector<std::string>& scopes, bool pkce) {
   if (d.device_authorization_endpoint.empty())
     throw Error(ErrorKind::config, "the identity provider does not offer the device flow (no device_authorization_endpoint)",
-                "ask the provider's operators to enable RFC 8628 for this client, or use --client-credentials");
+                "ask the provider's operators to enable RFC 8628 for this client")
+        .with_remedy(Remedy::client_credentials);
   DeviceCode code;
   std::string challenge;
   if (pkce) {

@@ -62,7 +62,8 @@ void check_reachable(const TokenState& s, seconds min_valid) {
 }
 
 Error not_logged_in(const Profile& p) {
-  return Error(ErrorKind::auth_required, fmt::format("not logged in to profile '{}'", p.name), "run: impact login");
+  return Error(ErrorKind::auth_required, fmt::format("not logged in to profile '{}'", p.name))
+      .with_remedy(Remedy::login);
 }
 
 // The passport's embedded visas, when `jwt` is a GA4GH Passport (from token exchange).
@@ -127,8 +128,8 @@ Session::~Session() = default;
 const oidc::Discovery& Session::discovery() {
   if (!discovery_) {
     if (profile_.issuer.empty())
-      throw Error(ErrorKind::config, fmt::format("profile '{}' has no identity provider (issuer)", profile_.name),
-                  "add one: impact profile add NAME --issuer URL --client-id ID (or --registry URL)");
+      throw Error(ErrorKind::config, fmt::format("profile '{}' has no identity provider (issuer)", profile_.name))
+          .with_remedy(Remedy::add_issuer);
     discovery_ = oidc::discover(client_, profile_.issuer);
   }
   return *discovery_;
@@ -138,8 +139,7 @@ oidc::ClientAuth Session::client_auth(bool need_secret) const {
   oidc::ClientAuth c;
   c.client_id = profile_.client_id;
   if (c.client_id.empty())
-    throw Error(ErrorKind::config, fmt::format("profile '{}' has no client_id", profile_.name),
-                "set it: impact profile add NAME --issuer URL --client-id ID");
+    throw Error(ErrorKind::config, fmt::format("profile '{}' has no client_id", profile_.name)).with_remedy(Remedy::add_issuer);
   if (const char* env = std::getenv("IMPACT_CLIENT_SECRET"); env != nullptr && *env != '\0') {
     c.client_secret = env;
   } else if (!profile_.client_secret_file.empty()) {
@@ -148,8 +148,7 @@ oidc::ClientAuth Session::client_auth(bool need_secret) const {
     oidc::wipe(text);
   }
   if (need_secret && c.client_secret.empty())
-    throw Error(ErrorKind::config, "the client credentials grant needs the client's secret",
-                "set the profile's client_secret_file (impact profile add … --client-secret-file FILE) or IMPACT_CLIENT_SECRET");
+    throw Error(ErrorKind::config, "the client credentials grant needs the client's secret").with_remedy(Remedy::client_secret);
   remember_secret(c.client_secret);
   return c;
 }
@@ -272,7 +271,8 @@ TokenState Session::fresh(seconds min_valid, Demand demand) {
   TokenState next;
   if (!s->refresh_token.empty()) {
     if (s->refresh_expires != 0 && s->refresh_expires <= now)
-      throw Error(ErrorKind::auth_required, fmt::format("the session of profile '{}' has expired", profile_.name), "run: impact login");
+      throw Error(ErrorKind::auth_required, fmt::format("the session of profile '{}' has expired", profile_.name))
+          .with_remedy(Remedy::login);
     auto t = oidc::refresh(client_, d, client_auth(false), s->refresh_token);
     next = *s;
     next.access_token = t.access_token;
@@ -288,7 +288,8 @@ TokenState Session::fresh(seconds min_valid, Demand demand) {
   } else {
     throw Error(ErrorKind::auth_required,
                 fmt::format("the access token of profile '{}' has expired and there is no refresh token", profile_.name),
-                "run: impact login (the offline_access scope gives a refresh token)");
+                "the offline_access scope gives a refresh token")
+        .with_remedy(Remedy::login);
   }
   // Saved before any complaint: the new token is good, and its lifetime is now known, so a demand it cannot
   // meet fails at once next time instead of refreshing again.
@@ -328,7 +329,8 @@ std::string Session::bearer_token(std::string_view service_url, seconds min_vali
     throw Error(ErrorKind::usage,
                 fmt::format("refusing to send the token of profile '{}' to {}: not one of its services", profile_.name,
                             redact_url(service_url)),
-                "add the service to the profile (impact profile add) if you trust it");
+                "")
+        .with_remedy(Remedy::add_service);
   return fresh(min_valid).access_token;
 }
 
@@ -364,7 +366,7 @@ std::vector<std::string> Session::passports_for(const std::vector<std::string>& 
 std::vector<Check> login_checks(Session& session) {
   const Profile& p = session.profile();
   std::vector<Check> out;
-  Check login{"identity", redact_url(p.issuer), "login", CheckStatus::ok, "", ""};
+  Check login{"identity", redact_url(p.issuer), "login", CheckStatus::ok, "", "", Remedy::none};
   if (auto env = environment_token()) {
     login.detail = "using the bearer token in IMPACT_TOKEN";
     out.push_back(login);
@@ -377,6 +379,7 @@ std::vector<Check> login_checks(Session& session) {
     login.status = CheckStatus::fail;
     login.detail = e.what();
     login.hint = e.hint();
+    login.remedy = e.remedy();
     out.push_back(login);
     return out;
   }
@@ -384,7 +387,7 @@ std::vector<Check> login_checks(Session& session) {
   if (!s) {
     login.status = CheckStatus::warn;
     login.detail = "not logged in";
-    login.hint = "run: impact login";
+    login.remedy = Remedy::login;
     out.push_back(login);
     return out;
   }
@@ -394,7 +397,7 @@ std::vector<Check> login_checks(Session& session) {
   if ((!refreshable && s->access_expires <= now) || (ends != 0 && ends <= now && s->grant != "client_credentials")) {
     login.status = CheckStatus::fail;
     login.detail = fmt::format("the session of {} has expired", who);
-    login.hint = "run: impact login";
+    login.remedy = Remedy::login;
   } else {
     login.detail = fmt::format("logged in as {}{}", who,
                                ends == 0 || s->grant == "client_credentials" ? std::string()
@@ -402,7 +405,7 @@ std::vector<Check> login_checks(Session& session) {
   }
   out.push_back(login);
   if (login.status == CheckStatus::ok && !s->visas.empty()) {
-    Check pc{"identity", redact_url(p.issuer), "passport", CheckStatus::ok, "", ""};
+    Check pc{"identity", redact_url(p.issuer), "passport", CheckStatus::ok, "", "", Remedy::none};
     try {
       auto visas = session.passport(false);
       std::size_t ok = 0;
@@ -414,13 +417,15 @@ std::vector<Check> login_checks(Session& session) {
       pc.detail = fmt::format("{} of {} visas verified{}", ok, visas.size(), bad.empty() ? "" : " (" + bad + ")");
       if (!bad.empty()) {
         pc.status = CheckStatus::warn;
-        pc.hint = "unverified visas are never sent; check the profile's trusted visa issuers (impact profile show)";
+        pc.hint = "unverified visas are never sent; check the profile's trusted visa issuers";
+        pc.remedy = Remedy::profile_show;
       }
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::cancelled) throw;
       pc.status = CheckStatus::fail;
       pc.detail = e.what();
       pc.hint = e.hint();
+      pc.remedy = e.remedy();
     }
     out.push_back(pc);
   }

@@ -39,8 +39,8 @@ constexpr std::array<std::pair<const char*, std::int64_t TokenState::*>, 7> kInt
     {"logged_in", &TokenState::logged_in}, {"refreshed", &TokenState::refreshed}}};
 
 Error corrupt(const std::string& origin, std::string_view why) {
-  return Error(ErrorKind::auth_required, fmt::format("the login state {} is unreadable ({})", origin, why),
-               "run: impact login");
+  return Error(ErrorKind::auth_required, fmt::format("the login state {} is unreadable ({})", origin, why))
+      .with_remedy(Remedy::login);
 }
 
 }  // namespace

@@ -66,7 +66,7 @@ Filter parse_filter(std::string_view text, bool include_descendants) {
   try {
     (void)json(std::string(text)).dump();
   } catch (const json::type_error&) {
-    throw Error(ErrorKind::usage, "a --filter is not valid UTF-8", "type the filter in a UTF-8 terminal or script");
+    throw Error(ErrorKind::usage, "a `filters` term is not valid UTF-8", "type the filter in a UTF-8 terminal or script");
   }
   Filter f;
   // ID:OP:VALUE, at the first ':' that is followed by an operator and another ':'.
@@ -84,7 +84,7 @@ Filter parse_filter(std::string_view text, bool include_descendants) {
       }
     }
   }
-  if (text.empty()) throw Error(ErrorKind::usage, "empty --filter", "e.g. --filter HP:0001250");
+  if (text.empty()) throw Error(ErrorKind::usage, "an empty `filters` term", "e.g. HP:0001250");
   f.id = std::string(text);
   const auto colon = text.find(':');
   f.kind = colon != std::string_view::npos && colon + 1 < text.size() && ontology_prefix(text.substr(0, colon))
@@ -110,29 +110,31 @@ bool VariantQuery::empty() const {
          variant_type.empty() && gene_id.empty() && start.empty() && end.empty() && !min_length && !max_length;
 }
 
+// Messages name the Beacon request parameters in backquotes (`referenceName`): a program that takes them
+// under other names (the CLI's --chrom) puts its own in their place.
 void VariantQuery::validate() const {
   auto bad = [](std::string msg, std::string hint) { throw Error(ErrorKind::usage, std::move(msg), std::move(hint)); };
-  if (start.size() > 2 || end.size() > 2) bad("give at most two --start and two --end values", "two values make a bracket query");
-  if (!start.empty() && reference_name.empty()) bad("--start needs --chrom", "e.g. --chrom 17 --start 43045711");
-  if (!end.empty() && start.empty()) bad("--end needs --start", "positions are 0-based: --start 43045711 --end 43045712");
+  if (start.size() > 2 || end.size() > 2) bad("give at most two `start` and two `end` values", "two values make a bracket query");
+  if (!start.empty() && reference_name.empty()) bad("`start` needs `referenceName`", "e.g. `referenceName` 17 with `start` 43045711");
+  if (!end.empty() && start.empty()) bad("`end` needs `start`", "positions are 0-based: `start` 43045711 with `end` 43045712");
   if (start.empty() && !reference_name.empty() && gene_id.empty())
-    bad("--chrom needs --start (or search by --gene)", "e.g. --chrom 17 --start 43045711 --alt G");
+    bad("`referenceName` needs `start` (or search by `geneId`)", "e.g. `referenceName` 17, `start` 43045711, `alternateBases` G");
   if (!start.empty() && end.empty() && alternate_bases.empty() && variant_type.empty())
-    bad("a query with --start but no --end needs --alt (or --type)",
-        "add --alt G for a sequence query, or --end N for a range query");
+    bad("a query with `start` but no `end` needs `alternateBases` (or `variantType`)",
+        "add `alternateBases` G for a sequence query, or `end` N for a range query");
   for (auto v : start)
-    if (v < 0) bad("--start must not be negative", "positions are 0-based");
+    if (v < 0) bad("`start` must not be negative", "positions are 0-based");
   for (auto v : end)
-    if (v < 1) bad("--end must be at least 1", "positions are 0-based, end exclusive");
-  if (start.size() == 1 && end.size() == 1 && end[0] <= start[0]) bad("--end must be greater than --start", "the range is [start, end)");
+    if (v < 1) bad("`end` must be at least 1", "positions are 0-based, end exclusive");
+  if (start.size() == 1 && end.size() == 1 && end[0] <= start[0]) bad("`end` must be greater than `start`", "the range is [start, end)");
   if ((min_length && *min_length < 0) || (max_length && *max_length < 0)) bad("variant lengths must not be negative", "");
-  if (min_length && max_length && *min_length > *max_length) bad("--min-length is greater than --max-length", "");
-  auto bases = [&](const std::string& b, const char* flag) {
+  if (min_length && max_length && *min_length > *max_length) bad("`variantMinLength` is greater than `variantMaxLength`", "");
+  auto bases = [&](const std::string& b, const char* parameter) {
     if (!b.empty() && !std::all_of(b.begin(), b.end(), [](char c) { return std::string_view("ACGTNacgtn").find(c) != std::string_view::npos; }))
-      bad(fmt::format("{} must be bases (A, C, G, T, N)", flag), "");
+      bad(fmt::format("`{}` must be bases (A, C, G, T, N)", parameter), "");
   };
-  bases(reference_bases, "--ref");
-  bases(alternate_bases, "--alt");
+  bases(reference_bases, "referenceBases");
+  bases(alternate_bases, "alternateBases");
 }
 
 namespace {

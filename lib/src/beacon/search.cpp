@@ -112,7 +112,7 @@ Error status_error(const http::Response& r, const Target& t) {
   }
   Error e(kind_for_status(r.status), fmt::format("beacon '{}' answered HTTP {}{}", t.name, r.status, detail));
   if (r.status == 401)
-    e.with_hint(t.token.empty() ? "this beacon wants a login: run: impact login" : "your token was refused: run: impact login");
+    e.with_hint(t.token.empty() ? "this beacon wants a login" : "your token was refused").with_remedy(Remedy::login);
   else if (r.status == 403)
     e.with_hint("you lack the permission (visa) this beacon asks for");
   e.with_status(r.status).with_url(r.url);
@@ -284,7 +284,7 @@ SearchResult search(const std::vector<Target>& targets, const Query& q, const Se
       r.answered = true;
       for (const auto& f : unknown[i]) add_unique(r.answer.unknown_filters, f);
     } catch (const Error& e) {
-      r.error = Error(e.kind(), fmt::format("beacon '{}': {}", r.name, e.what()), e.hint()).with_url(resp.url);
+      r.error = Error(e.kind(), fmt::format("beacon '{}': {}", r.name, e.what()), e.hint()).with_url(resp.url).with_remedy(e.remedy());
     }
   };
   auto outcomes = batch.run(std::move(requests));
@@ -299,7 +299,8 @@ SearchResult search(const std::vector<Target>& targets, const Query& q, const Se
         which.push_back(i);
       } catch (const Error& e) {
         result.beacons[i].method = "GET";
-        result.beacons[i].error = Error(e.kind(), fmt::format("beacon '{}' only answers GET: {}", targets[i].name, e.what()), e.hint());
+        result.beacons[i].error =
+            Error(e.kind(), fmt::format("beacon '{}' only answers GET: {}", targets[i].name, e.what()), e.hint()).with_remedy(e.remedy());
       }
     }
     auto again = batch.run(std::move(gets));

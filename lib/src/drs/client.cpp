@@ -112,27 +112,36 @@ struct Client::Impl {
     try {
       http::throw_for_status(r, what);
     } catch (Error& e) {
-      if (r.status == 401 || r.status == 403) e.with_hint(auth_hint(r.status, l, c));
+      if (r.status == 401 || r.status == 403) advise(e, r.status, l, c);
       throw;
     }
   }
 
-  std::string auth_hint(long status, const Location& l, const Creds& c) {
+  // Why a 401 or 403 happened, as far as impact can tell, and the remedy.
+  void advise(Error& e, long status, const Location& l, const Creds& c) {
     const Authorizations& a = auths[key(l)];
-    if (!l.trusted)
-      return fmt::format("{} is not a DRS server of profile '{}', so impact sends it no token or passport; "
-                         "add it with: impact profile add NAME --drs NAME=URL",
-                         redact_url(l.base_url), s.profile.name);
-    if (c.empty() && (!s.credentials || !s.credentials->has_token())) return "run: impact login";
+    if (!l.trusted) {
+      e.with_hint(fmt::format("{} is not a DRS server of profile '{}', so impact sends it no token or passport",
+                              redact_url(l.base_url), s.profile.name))
+          .with_remedy(Remedy::add_service);
+      return;
+    }
+    if (c.empty() && (!s.credentials || !s.credentials->has_token())) {
+      e.with_hint("").with_remedy(Remedy::login);
+      return;
+    }
     if (a.known && has(a.supported_types, "BearerAuth") && !a.bearer_auth_issuers.empty() && c.bearer.empty() &&
-        c.passports.empty())
-      return fmt::format("the server accepts tokens from {} only, not from {}",
-                         fmt::join(a.bearer_auth_issuers, ", "), s.profile.issuer);
+        c.passports.empty()) {
+      e.with_hint(fmt::format("the server accepts tokens from {} only, not from {}", fmt::join(a.bearer_auth_issuers, ", "),
+                              s.profile.issuer))
+          .with_remedy(Remedy::none);
+      return;
+    }
     std::string visas = a.passport_auth_issuers.empty()
                             ? std::string()
                             : fmt::format(" (passports accepted from: {})", fmt::join(a.passport_auth_issuers, ", "));
-    if (status == 401) return "your token or passport was not accepted; run: impact login" + visas;
-    return "your passport lacks the visa named above" + visas + "; see: impact passport";
+    if (status == 401) e.with_hint("your token or passport was not accepted" + visas).with_remedy(Remedy::login);
+    else e.with_hint("your passport lacks the visa named above" + visas).with_remedy(Remedy::passport);
   }
 
   // ---------------------------------------------------------------- credentials
@@ -367,14 +376,14 @@ Location Client::locate(const Uri& uri) {
     base = scheme + "://" + uri.host + "/ga4gh/drs/v1";
   }
   const auto want = Url::parse(base);
-  for (const auto& [name, url] : s.profile.drs) {
+  for (const auto& [name, url] : s.profile.drs) {  // the profile's own URL for that server (its path, its scheme)
     auto have = Url::parse(url);
     if (want && have && want->host == have->host && want->port == have->port) {
       base = url;
-      l.trusted = true;
       break;
     }
   }
+  l.trusted = auth::is_profile_service(s.profile, base);
   require_allowed_url(base, "the DRS server of " + uri.text);
   l.base_url = strip_slash(base);
   return l;

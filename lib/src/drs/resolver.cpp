@@ -73,8 +73,8 @@ std::string resolve_compact(http::Client& http, const Settings& s, const Uri& ur
   }
   if (s.profile.drs_resolver.empty())
     throw Error(ErrorKind::config,
-                fmt::format("{} is a compact identifier, and profile '{}' has no DRS resolver", uri.text, s.profile.name),
-                "set one: impact profile add NAME --drs-resolver https://resolver.api.identifiers.org");
+                fmt::format("{} is a compact identifier, and profile '{}' has no DRS resolver", uri.text, s.profile.name))
+        .with_remedy(Remedy::drs_resolver);
   const std::string what = fmt::format("resolving {} with {}", uri.text, redact_url(s.profile.drs_resolver));
   http::Request req;
   req.url = join_url(s.profile.drs_resolver, percent_encode(uri.prefix) + ":" + percent_encode(uri.accession));

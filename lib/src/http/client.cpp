@@ -153,9 +153,13 @@ void throw_for_status(const Response& r, std::string_view what) {
   std::string text = fmt::format("{} failed: HTTP {}", what, r.status);
   if (auto m = server_message(r); !m.empty()) text += ": " + m;
   std::string hint;
+  Remedy remedy = Remedy::none;
   switch (kind) {
-    case ErrorKind::auth_required: hint = "run: impact login"; break;
-    case ErrorKind::forbidden: hint = "your account or passport does not grant this; see: impact passport"; break;
+    case ErrorKind::auth_required: remedy = Remedy::login; break;
+    case ErrorKind::forbidden:
+      hint = "your account or passport does not grant this";
+      remedy = Remedy::passport;
+      break;
     case ErrorKind::rate_limited: {
       auto ra = r.header("Retry-After");
       hint = ra ? fmt::format("the server asks to wait ({}) before trying again", *ra) : "try again later";
@@ -164,7 +168,7 @@ void throw_for_status(const Response& r, std::string_view what) {
     case ErrorKind::server: hint = "the service has a problem; try again later or contact its operators"; break;
     default: break;
   }
-  throw Error(kind, text, hint).with_status(r.status).with_url(r.url);
+  throw Error(kind, text, hint).with_status(r.status).with_url(r.url).with_remedy(remedy);
 }
 
 }  // namespace impact::http

@@ -346,8 +346,8 @@ Transfer::Step Transfer::finish(CURL* h, CURLcode code) {
                         "check that the service is up and reachable from here");
         break;
       case NetPhase::tls:
-        e = Error(ErrorKind::network, "TLS with " + where + " failed: " + detail,
-                  "if the server uses a private CA, pass --cacert FILE or set SSL_CERT_FILE");
+        e = Error(ErrorKind::network, "TLS with " + where + " failed: " + detail);
+        e.with_remedy(Remedy::cacert);
         break;
       default:
         if (code != CURLE_OPERATION_TIMEDOUT) {

@@ -104,7 +104,7 @@ class Walker {
     if (seen_.insert('\n' + url).second) out.presigned.push_back(url);
   }
   void skip(const std::string& url, std::string reason) {
-    if (seen_.insert('\n' + url).second) out.skipped.push_back({url, std::move(reason)});
+    if (seen_.insert('\n' + url).second) out.skipped.push_back({url, std::move(reason), ""});
   }
 
   std::string_view endpoint_;
@@ -176,8 +176,8 @@ ResolvedOutputs resolve_outputs(S3Client& s3, RunOutputs& found, const std::stri
   std::vector<std::string> names;
   for (const auto& o : found.objects) {
     if (o.where.bucket != res.bucket) {
-      found.skipped.push_back({o.url, fmt::format("in bucket {}, not {}: download it with: impact results download s3://{}/{}",
-                                                  o.where.bucket, res.bucket, o.where.bucket, o.where.key)});
+      found.skipped.push_back({o.url, fmt::format("in bucket {}, not {}", o.where.bucket, res.bucket),
+                               fmt::format("s3://{}/{}", o.where.bucket, o.where.key)});
       continue;
     }
     mine.push_back(&o);
@@ -185,7 +185,9 @@ ResolvedOutputs resolve_outputs(S3Client& s3, RunOutputs& found, const std::stri
   }
   if (names.size() > kMaxNamedObjects)
     throw Error(ErrorKind::protocol, fmt::format("the run's outputs name {} objects, more than {}", names.size(), kMaxNamedObjects),
-                fmt::format("download their folder instead: impact results download s3://{}/{}", res.bucket, common_folder(names)));
+                "download the folder that holds them instead")
+        .with_remedy(Remedy::results_download_url)
+        .with_fact("url", fmt::format("s3://{}/{}", res.bucket, common_folder(names)));
   res.prefix = common_folder(names);
   std::set<std::string> have;
   auto add = [&](ObjectInfo o) {
@@ -195,7 +197,7 @@ ResolvedOutputs resolve_outputs(S3Client& s3, RunOutputs& found, const std::stri
     const std::string& key = o->where.key;
     if (key.empty() || key.back() == '/') {
       auto listed = s3.list(res.bucket, key);
-      if (listed.empty()) found.skipped.push_back({o->url, "nothing under this folder in the storage"});
+      if (listed.empty()) found.skipped.push_back({o->url, "nothing under this folder in the storage", ""});
       for (auto& ob : listed) add(std::move(ob));
       continue;
     }
@@ -203,7 +205,7 @@ ResolvedOutputs resolve_outputs(S3Client& s3, RunOutputs& found, const std::stri
       add(s3.head(res.bucket, key));
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::not_found) throw;
-      found.skipped.push_back({o->url, "no such object in the storage"});
+      found.skipped.push_back({o->url, "no such object in the storage", ""});
     }
   }
   std::sort(res.objects.begin(), res.objects.end(), [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
@@ -221,11 +223,11 @@ PresignedOutputs resolve_presigned(const std::vector<std::string>& urls, const h
     std::string key = u ? percent_decode(u->path) : std::string();
     while (!key.empty() && key.front() == '/') key.erase(0, 1);
     if (key.empty() || key.back() == '/') {
-      skipped.push_back({url, "a presigned URL that names no object"});
+      skipped.push_back({url, "a presigned URL that names no object", ""});
       continue;
     }
     if (!res.urls.emplace(key, url).second) {
-      skipped.push_back({url, "another output has the same path"});
+      skipped.push_back({url, "another output has the same path", ""});
       continue;
     }
     keys.push_back(std::move(key));
@@ -240,7 +242,7 @@ PresignedOutputs resolve_presigned(const std::vector<std::string>& urls, const h
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::cancelled) throw;
       if (!first) first = e;
-      skipped.push_back({url, e.what()});
+      skipped.push_back({url, e.what(), ""});
     }
   }
   if (res.objects.empty() && first) throw *first;

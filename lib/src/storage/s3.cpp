@@ -135,7 +135,7 @@ void check_run_id(std::string_view run_id) {
       run_id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != std::string_view::npos ||
       run_id == "." || run_id == "..")
     throw Error(ErrorKind::usage, "'" + std::string(run_id) + "' is not a run id or an s3:// URI",
-                "give a WES run id (see: impact run list) or s3://BUCKET/PREFIX");
+                "give a WES run id or s3://BUCKET/PREFIX");
 }
 
 Location run_location(const StorageConfig& st, std::string_view run_id) {
@@ -185,10 +185,10 @@ void throw_s3_error(const http::Response& r, std::string_view what) {
     message = doc.child("Error").child_value("Message");
   }
   const std::string head = fmt::format("{} failed: HTTP {}{}", what, r.status, code.empty() ? "" : " " + code);
-  auto fail = [&](ErrorKind kind, std::string text, std::string hint) {
-    throw Error(kind, head + ": " + text, std::move(hint)).with_status(r.status).with_url(r.url);
+  auto fail = [&](ErrorKind kind, std::string text, std::string hint, Remedy remedy = Remedy::none) {
+    throw Error(kind, head + ": " + text, std::move(hint)).with_status(r.status).with_url(r.url).with_remedy(remedy);
   };
-  if (code == "NoSuchKey") fail(ErrorKind::not_found, "no such object", "list what is there: impact results ls");
+  if (code == "NoSuchKey") fail(ErrorKind::not_found, "no such object", "", Remedy::results_ls);
   if (code == "NoSuchBucket") fail(ErrorKind::not_found, "no such bucket", "check the bucket name or the profile's storage.bucket");
   if (code == "AccessDenied") {
     if (message.find("xpired") != std::string::npos)
@@ -208,13 +208,18 @@ void throw_s3_error(const http::Response& r, std::string_view what) {
   }
   if (code == "ExpiredToken" || code == "InvalidAccessKeyId" || code == "InvalidToken" || code == "TokenRefreshRequired")
     fail(ErrorKind::auth_required, "the storage credentials are unknown or expired",
-         "run the command again (impact fetches fresh temporary credentials); if it persists: impact login");
+         "run the command again (impact fetches fresh temporary credentials); if it persists, log in again",
+         Remedy::login);
   if (code == "InvalidRange") fail(ErrorKind::protocol, "the requested range is outside the object", "");
-  if (code == "SlowDown") fail(ErrorKind::rate_limited, "the storage asks to slow down", "try again later, or with a lower --parallel");
+  if (code == "SlowDown") fail(ErrorKind::rate_limited, "the storage asks to slow down", "try again later", Remedy::lower_parallel);
   try {
     http::throw_for_status(r, what);
   } catch (Error& e) {
-    if (!code.empty()) throw Error(e.kind(), head + (message.empty() ? "" : ": " + message), e.hint()).with_status(r.status).with_url(r.url);
+    if (!code.empty())
+      throw Error(e.kind(), head + (message.empty() ? "" : ": " + message), e.hint())
+          .with_status(r.status)
+          .with_url(r.url)
+          .with_remedy(e.remedy());
     throw;
   }
 }

@@ -83,8 +83,8 @@ class StsKeys final : public CredentialSource {
         message = doc.child("ErrorResponse").child("Error").child_value("Message");
       }
       if (code == "InvalidIdentityToken" || code == "ExpiredTokenException")
-        throw Error(ErrorKind::auth_required, "the storage's STS did not accept your login: " + message, "run: impact login")
-            .with_status(r.status).with_url(r.url);
+        throw Error(ErrorKind::auth_required, "the storage's STS did not accept your login: " + message)
+            .with_status(r.status).with_url(r.url).with_remedy(Remedy::login);
       if (!code.empty())
         throw Error(r.status >= 500 ? ErrorKind::server : ErrorKind::generic,
                     fmt::format("getting storage credentials from the STS failed: {}: {}", code, message),

@@ -170,9 +170,10 @@ BatchResult run_batch(Client& client, const BatchSpec& spec, const std::filesyst
                       fmt::format("row {}: an earlier submission was interrupted and impact cannot tell whether its "
                                   "run was created: {}",
                                   r.row, l.why),
-                      fmt::format("the run may exist: look for it with: impact run list --tag {}={}; run the batch "
-                                  "again once the server's run list can be read",
-                                  kRequestIdTag, r.request_id));
+                      "run the batch again once the server's run list can be read")
+              .with_remedy(Remedy::run_list_tag)
+              .with_fact("tag", kRequestIdTag)
+              .with_fact("value", r.request_id);
         if (l.outcome == Lookup::found) {
           r.run_id = l.run_id;
           recovered = true;

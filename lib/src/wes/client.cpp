@@ -48,6 +48,7 @@ void check(const http::Response& r, std::string_view what) {
     if (e.kind() == ErrorKind::server) hint = "the WES server gave this reason; tell its operators if it is unclear";
     Error more(e.kind(), std::string(e.what()) + ": " + reason, hint);
     if (e.http_status()) more.with_status(*e.http_status());
+    if (e.kind() != ErrorKind::server) more.with_remedy(e.remedy());
     throw more.with_url(r.url);
   }
 }
@@ -62,7 +63,8 @@ void check(const http::Response& r, std::string_view what) {
     if (reason.empty()) throw;
     throw Error(e.kind(), fmt::format("{} failed: HTTP {}: {}", what, status, reason), e.hint())
         .with_status(status)
-        .with_url(r.url);
+        .with_url(r.url)
+        .with_remedy(e.remedy());
   }
   throw Error(ErrorKind::protocol, std::string(what) + " failed");  // not reached: check() throws for a refusal
 }
@@ -280,8 +282,6 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnap
   const std::string key(kRequestIdTag);
   if (rq.tags[key].empty()) rq.tags[key] = new_request_id();
   const std::string id = rq.tags[key];
-  const std::string lost_hint =
-      fmt::format("the run may exist: look for it with: impact run list --tag {}={}", key, id);
   RunSnapshot own;
   if (before == nullptr) {
     own = snapshot();
@@ -290,12 +290,17 @@ std::string Client::submit(RunRequest rq, const ServiceInfo* info, const RunSnap
   // After a lost answer or a 5xx: was the run made? Throws when that cannot be told.
   auto look = [&](const std::string& what_happened, ErrorKind kind) -> Lookup {
     if (!before->listed) {
-      throw Error(kind, what_happened + "; impact cannot tell whether the run was created: the server's run list cannot be read",
-                  lost_hint);
+      throw Error(kind, what_happened + "; impact cannot tell whether the run was created: the server's run list cannot be read")
+          .with_remedy(Remedy::run_list_tag)
+          .with_fact("tag", key)
+          .with_fact("value", id);
     }
     auto l = find_by_request_id(id, before);
     if (l.outcome == Lookup::undecided)
-      throw Error(kind, what_happened + "; impact cannot tell whether the run was created: " + l.why, lost_hint);
+      throw Error(kind, what_happened + "; impact cannot tell whether the run was created: " + l.why)
+          .with_remedy(Remedy::run_list_tag)
+          .with_fact("tag", key)
+          .with_fact("value", id);
     return l;
   };
   constexpr int kAttempts = 3;

@@ -382,8 +382,8 @@ static void complete_type(RunRequest& r, const ServiceInfo& info, const std::fil
     else if (ext == ".nf") r.type = "NFL";
     else if (ext == ".smk" || file == "Snakefile") r.type = "SMK";
     else
-      throw Error(ErrorKind::usage, "cannot tell the workflow language of '" + r.workflow_url + "'",
-                  "give it with --type CWL|WDL|NFL|SMK");
+      throw Error(ErrorKind::usage, "cannot tell the workflow language of '" + r.workflow_url + "'")
+          .with_remedy(Remedy::workflow_type);
   }
   if (!r.type_version.empty()) return;
   if (r.type == "CWL" && !local.empty()) {
@@ -408,7 +408,7 @@ static void complete_type(RunRequest& r, const ServiceInfo& info, const std::fil
       return;
     }
   }
-  throw Error(ErrorKind::usage, "no workflow type version for " + r.type, "give it with --type-version");
+  throw Error(ErrorKind::usage, "no workflow type version for " + r.type).with_remedy(Remedy::type_version);
 }
 
 void complete_request(RunRequest& r, const ServiceInfo& info, const std::filesystem::path& local) {
@@ -473,7 +473,7 @@ void validate(const RunRequest& r, const ServiceInfo& info) {
   if (problems.empty()) return;
   std::string msg = "the WES service does not support ";
   for (std::size_t i = 0; i < problems.size(); ++i) msg += (i ? "; nor " : "") + problems[i];
-  throw Error(ErrorKind::usage, msg, "see: impact service-info wes");
+  throw Error(ErrorKind::usage, msg).with_remedy(Remedy::service_info).with_fact("service", "wes");
 }
 
 // ---- dialects
