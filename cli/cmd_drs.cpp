@@ -15,8 +15,9 @@ namespace {
 
 struct DrsOptions {
   std::vector<std::string> uris;
-  std::string dir = ".";
-  std::size_t parallel = 4;
+  std::string dest = ".";
+  std::size_t parallel = drs::DownloadOptions{}.parallel;
+  std::string part_size;
   bool allow_unverified = false;
 };
 
@@ -116,24 +117,25 @@ void info(Context& ctx, const DrsOptions& o) {
 }
 
 // A one-line progress display on stderr, redrawn at most ten times a second (TTY only).
-class TtyProgress final : public drs::Progress {
+class TtyProgress final : public transfer::Observer {
  public:
   explicit TtyProgress(const Terminal& term) : term_(term) {}
   ~TtyProgress() override { clear(); }
   TtyProgress(const TtyProgress&) = delete;
   TtyProgress& operator=(const TtyProgress&) = delete;
-  void on_total(std::size_t files, std::uint64_t bytes) override {
+  void on_plan(std::size_t files, std::uint64_t bytes) override {
     files_ = files;
     total_ = bytes;
   }
-  void on_bytes(std::uint64_t done) override {
-    done_ = done;
+  void on_bytes(std::uint64_t delta) override {
+    done_ += delta;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_ < std::chrono::milliseconds(100)) return;
     last_ = now;
     draw();
   }
-  void on_file_done(const drs::DownloadResult&) override {
+  void on_rewind(std::uint64_t bytes) override { done_ -= std::min(done_, bytes); }
+  void on_item(const transfer::Result&) override {
     ++finished_;
     draw();
   }
@@ -157,13 +159,13 @@ class TtyProgress final : public drs::Progress {
 };
 
 void download(Context& ctx, const DrsOptions& o) {
-  if (o.parallel < 1 || o.parallel > 64) throw Error(ErrorKind::usage, "--parallel must be between 1 and 64");
   Config config = ctx.load_config();
   const Profile& p = ctx.profile(config);
   drs::Client client(settings(ctx, p));
   drs::DownloadOptions opt;
-  opt.dir = o.dir;
+  opt.dest = o.dest;
   opt.parallel = o.parallel;
+  if (!o.part_size.empty()) opt.part_size = parse_size(o.part_size);
   opt.allow_unverified = o.allow_unverified;
   std::optional<TtyProgress> bar;
   if (ctx.term().err_tty() && !ctx.json()) bar.emplace(ctx.term());
@@ -175,29 +177,25 @@ void download(Context& ctx, const DrsOptions& o) {
   std::vector<std::exception_ptr> failed;
   std::size_t ok = 0;
   for (const auto& r : results) {
-    nlohmann::json j = {{"uri", r.uri}, {"id", r.id}, {"path", r.path.string()}, {"size", r.size},
-                        {"status", drs::to_string(r.status)}, {"checksum", r.checksum_type},
-                        {"resumed_from", r.resumed_from}};
-    if (r.error) {
-      failed.push_back(r.error);
-      auto f = report_failure(ctx, r.uri, r.error,
-                              r.no_checksum ? "ask the data provider for a checksum, or pass --allow-unverified to download "
-                                              "it checked by size only"
-                                            : "");
-      j["error"] = f["error"];
-      j["kind"] = f["kind"];
-      j["hint"] = f["hint"];
+    nlohmann::json j = r;
+    const std::string shown = (std::filesystem::path(o.dest) / r.path).string();
+    if (r.status == transfer::Result::Status::failed) {
+      const std::string hint = r.no_checksum ? "ask the data provider for a checksum, or pass --allow-unverified to download "
+                                               "it checked by size only"
+                                             : r.hint;
+      failed.push_back(std::make_exception_ptr(Error(r.error_kind, r.error, hint)));
+      if (!ctx.json()) ctx.term().error(r.error, hint);
+      j["hint"] = hint;
     } else {
       ++ok;
-      if (r.checksum_type.empty() && !ctx.json())
-        ctx.term().warn(fmt::format("{}: not verified (the DRS object has no checksum impact can check)", r.path.string()));
-      t.rows.push_back({std::string(drs::to_string(r.status)), r.path.string(),
-                        ctx.format() == Format::table ? human_size(r.size) : std::to_string(r.size),
-                        r.checksum_type.empty() ? "no" : r.checksum_type, r.uri});
+      if (r.verified == "size" && !ctx.json())
+        ctx.term().warn(fmt::format("{}: not verified (the DRS object has no checksum impact can check)", shown));
+      t.rows.push_back({std::string(transfer::to_string(r.status)), shown,
+                        ctx.format() == Format::table ? human_size(r.size) : std::to_string(r.size), r.verified, r.id});
     }
     files.push_back(std::move(j));
   }
-  if (ctx.json()) ctx.term().print_json({{"files", files}});
+  if (ctx.json()) ctx.term().print_json({{"destination", o.dest}, {"files", files}});
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
   finish(ctx, ok, failed);
 }
@@ -216,14 +214,18 @@ void register_drs(CLI::App& app, Context& ctx) {
 
   auto* dl = drs->add_subcommand("download", "Download DRS objects, verified against their checksums");
   dl->add_option("uri", o->uris, "drs://HOST/ID or drs://PREFIX:ACCESSION (bundles become folders)")->required();
-  dl->add_option("-o,--output", o->dir, "Folder to write into (default: the current folder)");
-  dl->add_option("--parallel", o->parallel, "Files transferred at once (default 4)");
+  dl->add_option("-o,--output", o->dest, "Folder to write into (default: the current folder)");
+  dl->add_option("--parallel", o->parallel, "Requests at once (default 64; at most 8 parts of one object)")
+      ->check(CLI::Range(std::size_t{1}, transfer::kMaxParallel));
+  dl->add_option("--part-size", o->part_size, "Split objects larger than this into ranged parts (default: automatic)");
   dl->add_flag("--allow-unverified", o->allow_unverified,
                "Also download objects with no checksum impact can verify (checked by size only, with a warning)");
   dl->footer(
-      "Each file is written to NAME.impact-part, resumed from there if interrupted, checked against the\n"
-      "object's checksum and size, and only then renamed to NAME. An object with no checksum impact can\n"
-      "verify is not downloaded unless --allow-unverified is given.\n\n"
+      "Each file is written in place to NAME.impact-part (large ones in ranged parts, recorded in\n"
+      "NAME.impact-state), resumed from there if interrupted, checked against the object's checksum and\n"
+      "size, and only then renamed to NAME; a file already there and identical is skipped. An object with\n"
+      "no checksum impact can verify is not downloaded unless --allow-unverified is given. An object whose\n"
+      "name cannot be written safely (.., /, control characters) is refused.\n\n"
       "Examples:\n  impact drs download drs://drs.example.org/abc123 -o data/\n"
       "  impact drs download $(cat uris.txt) --parallel 8");
   dl->callback(ctx.action([&ctx, o] { download(ctx, *o); }));

@@ -16,6 +16,21 @@
 #include "impact/wes.hpp"
 
 namespace impact::cli {
+
+std::uint64_t parse_size(const std::string& s) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  const std::string unit = end ? std::string(end) : std::string();
+  double mult = 1;
+  if (unit == "K" || unit == "KiB" || unit == "k") mult = 1024;
+  else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
+  else if (!unit.empty()) mult = -1;
+  if (!(v > 0) || mult < 0 || v * mult < 1 << 20)
+    throw Error(ErrorKind::usage, "--part-size '" + s + "' is not a size of at least 1M", "write it like 64M or 1G");
+  return static_cast<std::uint64_t>(v * mult);
+}
+
 namespace {
 
 struct Options {
@@ -41,20 +56,6 @@ std::string printable(std::string_view key) {
   std::string out;
   for (char c : key) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
   return out;
-}
-
-std::uint64_t parse_size(const std::string& s) {
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  const std::string unit = end ? std::string(end) : std::string();
-  double mult = 1;
-  if (unit == "K" || unit == "KiB" || unit == "k") mult = 1024;
-  else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else if (!unit.empty()) mult = -1;
-  if (!(v > 0) || mult < 0 || v * mult < 1 << 20)
-    throw Error(ErrorKind::usage, "--part-size '" + s + "' is not a size of at least 1M", "write it like 64M or 1G");
-  return static_cast<std::uint64_t>(v * mult);
 }
 
 // Many files in flight need more than the soft limit of open files many systems start with (1024): raise it
@@ -236,7 +237,7 @@ void run_ls(Context& ctx, const Options& o) {
 }
 
 // Total bytes, rate, ETA and files on one stderr line, on a TTY only, at most 5 times a second.
-class Progress final : public storage::DownloadObserver {
+class Progress final : public transfer::Observer {
  public:
   explicit Progress(const Terminal& term) : term_(term), start_(std::chrono::steady_clock::now()) {}
   void on_plan(std::size_t files, std::uint64_t bytes) override {
@@ -248,10 +249,10 @@ class Progress final : public storage::DownloadObserver {
     draw(false);
   }
   void on_rewind(std::uint64_t n) override { now_ -= std::min(now_, n); }
-  void on_file(const storage::FileResult& f) override {
-    if (f.status == storage::FileResult::Status::failed) {
+  void on_item(const transfer::Result& f) override {
+    if (f.status == transfer::Result::Status::failed) {
       clear();
-      term_.error(printable(f.key) + ": " + f.error, f.hint);
+      term_.error(printable(f.id) + ": " + f.error, f.hint);
     } else {
       ++done_;
     }
