@@ -183,8 +183,10 @@ void download(Context& ctx, const DrsOptions& o) {
       const std::string hint = r.no_checksum ? "ask the data provider for a checksum, or pass --allow-unverified to download "
                                                "it checked by size only"
                                              : r.hint;
-      failed.push_back(std::make_exception_ptr(Error(r.error_kind, r.error, hint)));
-      if (!ctx.json()) ctx.term().error(r.error, hint);
+      // Errors of the transfer itself do not say which object they are about.
+      const std::string what = r.error.find(r.id) == std::string::npos ? r.id + ": " + r.error : r.error;
+      failed.push_back(std::make_exception_ptr(Error(r.error_kind, what, hint)));
+      if (!ctx.json()) ctx.term().error(what, hint);
       j["hint"] = hint;
     } else {
       ++ok;
