@@ -237,16 +237,28 @@ std::vector<std::string> data_ranges(const MiniServer& s) {
   return ranges;
 }
 
-TEST_CASE("DRS: a large object comes in ranged parts written in place and resumes from its state after a kill") {
-  std::string body;
-  for (int i = 0; i < 100000; ++i) body += static_cast<char>('a' + (i * 7) % 26);
+// One object "big" (big.bin, 100,000 bytes, with its sha-256) on a server honouring ranges, and a client.
+struct BigObject {
+  explicit BigObject(int step) : body(letters(step)), sha(sha_of(body, dir)), s(ranged_drs(body, sha, self)) { self = s.url("/data"); }
+  static std::string letters(int step) {
+    std::string b;
+    for (int i = 0; i < 100000; ++i) b += static_cast<char>('a' + (i * step) % 26);
+    return b;
+  }
+  static std::string sha_of(const std::string& b, const impact::test::TempDir& d) {
+    std::ofstream(d.path() / "expected", std::ios::binary) << b;
+    return drs::file_digest(d.path() / "expected", "sha-256");
+  }
+  std::string uri() const { return "drs://127.0.0.1:" + std::to_string(s.port()) + "/big"; }
   impact::test::TempDir dir;
-  std::ofstream(dir.path() / "expected", std::ios::binary) << body;
-  const std::string sha = drs::file_digest(dir.path() / "expected", "sha-256");
-  std::string self;
-  MiniServer s = ranged_drs(body, sha, self);
-  self = s.url("/data");
-  drs::Client c(settings_for(s, nullptr));
+  std::string body, sha, self;
+  MiniServer s;
+  drs::Client c{settings_for(s, nullptr)};
+};
+
+TEST_CASE("DRS: a large object comes in ranged parts written in place and resumes from its state after a kill") {
+  BigObject big(7);
+  const auto& [dir, body, sha, self, s, c] = std::tie(big.dir, big.body, big.sha, big.self, big.s, big.c);
   drs::DownloadOptions opt;
   opt.dest = dir.path() / "out";
   opt.part_size = 30000;  // 4 parts: 30000, 30000, 30000, 10000
@@ -258,7 +270,7 @@ TEST_CASE("DRS: a large object comes in ranged parts written in place and resume
   std::ofstream(opt.dest / "big.bin.impact-part", std::ios::binary) << kept;
   std::ofstream(opt.dest / "big.bin.impact-state")
       << json{{"etag", "sha-256:" + sha}, {"size", body.size()}, {"part_size", 30000}, {"done", {0, 2}}}.dump();
-  auto res = drs::download(c, {"drs://127.0.0.1:" + std::to_string(s.port()) + "/big"}, opt);
+  auto res = drs::download(c, {big.uri()}, opt);
   REQUIRE(res.size() == 1);
   CHECK(res[0].error == "");
   CHECK(res[0].status == drs::DownloadResult::Status::downloaded);
@@ -270,16 +282,9 @@ TEST_CASE("DRS: a large object comes in ranged parts written in place and resume
 }
 
 TEST_CASE("DRS: what the earlier DRS engine left is resumed (a .impact-part prefix) or removed (.impact-part.K)") {
-  std::string body;
-  for (int i = 0; i < 100000; ++i) body += static_cast<char>('a' + (i * 11) % 26);
-  impact::test::TempDir dir;
-  std::ofstream(dir.path() / "expected", std::ios::binary) << body;
-  const std::string sha = drs::file_digest(dir.path() / "expected", "sha-256");
-  std::string self;
-  MiniServer s = ranged_drs(body, sha, self);
-  self = s.url("/data");
-  drs::Client c(settings_for(s, nullptr));
-  const std::string u = "drs://127.0.0.1:" + std::to_string(s.port()) + "/big";
+  BigObject big(11);
+  const auto& [dir, body, sha, s, c] = std::tie(big.dir, big.body, big.sha, big.s, big.c);
+  const std::string u = big.uri();
   drs::DownloadOptions opt;
   opt.dest = dir.path() / "one";
   std::filesystem::create_directories(opt.dest);
