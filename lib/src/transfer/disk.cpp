@@ -234,8 +234,9 @@ void finish(Job& j, Observer* observer) {
     place(j);
   } else {
     close_fd(j);
-    // A resumable job keeps its finished parts for the next run, unless they cannot be resumed.
-    if (j.own_temp && (!j.resumable() || j.discard)) j.root->remove(j.temp);
+    // A job in ranged parts keeps its finished parts (and their state) for the next run, unless they cannot be
+    // resumed; any other partial file goes (with no state to check it against, it might never complete).
+    if (j.own_temp && (!j.grid() || j.discard)) j.root->remove(j.temp);
     if (j.own_temp && j.discard) j.root->remove(j.state);
   }
   if (observer) observer->on_item(j.result);

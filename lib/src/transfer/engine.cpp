@@ -226,13 +226,13 @@ std::vector<Item> next_round(Run& run) {
   return items;
 }
 
-// Interrupted: what was finished is in place; a single request's partial file goes, a ranged one's stays
-// with its state for the next run to resume.
+// Interrupted: what was finished is in place; a partial file in ranged parts stays with its state for the
+// next run to resume, any other goes (a run killed outright leaves it, and the next run continues it).
 [[noreturn]] void wind_down(Run& run) {
   for (auto& j : run.jobs) {
     if (j->pending == 0) continue;
     close_fd(*j);
-    if (!j->resumable() && j->own_temp) j->root->remove(j->temp);
+    if (!j->grid() && j->own_temp) j->root->remove(j->temp);
   }
   throw Error(ErrorKind::cancelled, "interrupted");
 }
