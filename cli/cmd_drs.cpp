@@ -6,7 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
+#include "flags.hpp"
 #include "outcome.hpp"
+#include "transfer_progress.hpp"
 #include "impact/drs.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
@@ -16,8 +18,9 @@ namespace {
 
 struct DrsOptions {
   std::vector<std::string> uris;
-  std::string dir = ".";
-  std::size_t parallel = 4;
+  std::string dest = ".";
+  std::size_t parallel = drs::DownloadOptions{}.parallel;
+  std::string part_size;
   bool allow_unverified = false;
 };
 
@@ -87,34 +90,16 @@ void info(Context& ctx, const DrsOptions& o) {
   outcome.finish();
 }
 
-// The download's events drawn by the terminal's progress line.
-class DownloadProgress final : public drs::Progress {
- public:
-  explicit DownloadProgress(const Terminal& term) : line_(term.progress({})) {}
-  void on_total(std::size_t files, std::uint64_t bytes) override { line_.plan(files, bytes); }
-  void on_bytes(std::uint64_t done) override {  // bytes on disk so far, of every file
-    if (done > done_) line_.add_bytes(done - done_);
-    else line_.rewind(done_ - done);
-    done_ = done;
-  }
-  void on_file_done(const drs::DownloadResult& r) override { line_.item_done(!r.error); }
-  void finish() { line_.finish(); }
-
- private:
-  cli::Progress line_;
-  std::uint64_t done_ = 0;
-};
-
 void download(Context& ctx, const DrsOptions& o) {
-  if (o.parallel < 1 || o.parallel > 64) throw Error(ErrorKind::usage, "--parallel must be between 1 and 64");
   Config config = ctx.load_config();
   const Profile& p = ctx.profile(config);
   drs::Client client(settings(ctx, p));
   drs::DownloadOptions opt;
-  opt.dir = o.dir;
+  opt.dest = o.dest;
   opt.parallel = o.parallel;
+  if (!o.part_size.empty()) opt.part_size = parse_size(o.part_size);
   opt.allow_unverified = o.allow_unverified;
-  DownloadProgress progress(ctx.term());
+  TransferProgress progress(ctx.term());
   auto results = drs::download(client, o.uris, opt, &progress);
   progress.finish();
 
@@ -122,28 +107,28 @@ void download(Context& ctx, const DrsOptions& o) {
   Table t{{"STATUS", "PATH", "SIZE", "VERIFIED", "URI"}, {}};
   Outcome outcome(ctx, "objects");
   for (const auto& r : results) {
-    nlohmann::json j = {{"uri", r.uri}, {"id", r.id}, {"path", r.path.string()}, {"size", r.size},
-                        {"status", drs::to_string(r.status)}, {"checksum", r.checksum_type},
-                        {"resumed_from", r.resumed_from}};
-    if (r.error) {
-      auto f = report_failure(outcome, r.uri, r.error,
-                              r.no_checksum ? "ask the data provider for a checksum, or pass --allow-unverified to download "
-                                              "it checked by size only"
-                                            : "");
+    nlohmann::json j = r;
+    const std::string shown = (std::filesystem::path(o.dest) / r.path).string();
+    if (r.status == transfer::Result::Status::failed) {
+      const std::string hint = r.no_checksum ? "ask the data provider for a checksum, or pass --allow-unverified to download "
+                                               "it checked by size only"
+                                             : r.hint;
+      // Errors of the transfer itself do not say which object they are about.
+      const std::string what = r.error.find(r.id) == std::string::npos ? r.id + ": " + r.error : r.error;
+      auto f = outcome.failed({{"uri", r.uri}}, Error(r.error_kind, what, hint), {}, hint);
       j["error"] = f["error"];
       j["kind"] = f["kind"];
       j["hint"] = f["hint"];
     } else {
       outcome.succeeded();
-      if (r.checksum_type.empty() && !ctx.json())
-        ctx.term().warn(fmt::format("{}: not verified (the DRS object has no checksum impact can check)", r.path.string()));
-      t.rows.push_back({std::string(drs::to_string(r.status)), r.path.string(),
-                        ctx.format() == Format::table ? human_size(r.size) : std::to_string(r.size),
-                        r.checksum_type.empty() ? "no" : r.checksum_type, r.uri});
+      if (r.verified == "size" && !ctx.json())
+        ctx.term().warn(fmt::format("{}: not verified (the DRS object has no checksum impact can check)", shown));
+      t.rows.push_back({std::string(transfer::to_string(r.status)), shown,
+                        ctx.format() == Format::table ? human_size(r.size) : std::to_string(r.size), r.verified, r.id});
     }
     files.push_back(std::move(j));
   }
-  if (ctx.json()) ctx.term().print_json({{"files", files}});
+  if (ctx.json()) ctx.term().print_json({{"destination", o.dest}, {"files", files}});
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
   outcome.finish();
 }
@@ -162,14 +147,20 @@ void register_drs(CLI::App& app, Context& ctx) {
 
   auto* dl = drs->add_subcommand("download", "Download DRS objects, verified against their checksums");
   dl->add_option("uri", o->uris, "drs://HOST/ID or drs://PREFIX:ACCESSION (bundles become folders)")->required();
-  dl->add_option("-o,--output", o->dir, "Folder to write into (default: the current folder)");
-  dl->add_option("--parallel", o->parallel, "Files transferred at once (default 4)");
+  dl->add_option("-o,--output", o->dest, "Folder to write into (default: the current folder)");
+  dl->add_option("--parallel", o->parallel, "Requests at once (default 64; at most 8 parts of one object)")
+      ->check(CLI::Range(std::size_t{1}, transfer::kMaxParallel));
+  size_flag(dl->add_option("--part-size", o->part_size,
+                           "Split objects larger than this into ranged parts, from 1M to 5G (default: automatic)"),
+            flag_range::part_size);
   dl->add_flag("--allow-unverified", o->allow_unverified,
                "Also download objects with no checksum impact can verify (checked by size only, with a warning)");
   dl->footer(
-      "Each file is written to NAME.impact-part, resumed from there if interrupted, checked against the\n"
-      "object's checksum and size, and only then renamed to NAME. An object with no checksum impact can\n"
-      "verify is not downloaded unless --allow-unverified is given.\n\n"
+      "Each file is written in place to NAME.impact-part (large ones in ranged parts, recorded in\n"
+      "NAME.impact-state), resumed from there if interrupted, checked against the object's checksum and\n"
+      "size, and only then renamed to NAME; a file already there and identical is skipped. An object with\n"
+      "no checksum impact can verify is not downloaded unless --allow-unverified is given. An object whose\n"
+      "name cannot be written safely (.., /, control characters) is refused.\n\n"
       "Examples:\n  impact drs download drs://drs.example.org/abc123 -o data/\n"
       "  impact drs download $(cat uris.txt) --parallel 8");
   dl->callback(ctx.action([&ctx, o] { download(ctx, *o); }));

@@ -11,6 +11,7 @@
 #include "context.hpp"
 #include "flags.hpp"
 #include "outcome.hpp"
+#include "transfer_progress.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
 #include "impact/redact.hpp"
@@ -18,6 +19,21 @@
 #include "impact/wes.hpp"
 
 namespace impact::cli {
+
+std::uint64_t parse_size(const std::string& s) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  const std::string unit = end ? std::string(end) : std::string();
+  double mult = 1;
+  if (unit == "K" || unit == "KiB" || unit == "k") mult = 1024;
+  else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
+  else if (!unit.empty()) mult = -1;
+  if (!(v > 0) || mult < 0 || v * mult < 1 << 20)
+    throw Error(ErrorKind::usage, "--part-size '" + s + "' is not a size of at least 1M", "write it like 64M or 1G");
+  return static_cast<std::uint64_t>(v * mult);
+}
+
 namespace {
 
 struct Options {
@@ -96,27 +112,6 @@ void run_ls(Context& ctx, const Options& o) {
   ctx.term().print_table(t, ctx.format());
 }
 
-// The download's events drawn by the terminal's progress line; failures reported as they happen.
-class DownloadProgress final : public storage::DownloadObserver {
- public:
-  DownloadProgress(const Terminal& term, Outcome& outcome) : term_(term), outcome_(outcome), line_(term.progress({})) {}
-  void on_plan(std::size_t files, std::uint64_t bytes) override { line_.plan(files, bytes); }
-  void on_bytes(std::uint64_t n) override { line_.add_bytes(n); }
-  void on_rewind(std::uint64_t n) override { line_.rewind(n); }
-  void on_file(const storage::FileResult& f) override {
-    if (f.status == storage::FileResult::Status::failed)
-      outcome_.failed({{"key", f.key}}, Error(f.error_kind, f.error, f.hint), printable(f.key));  // clears the line
-    if (f.status == storage::FileResult::Status::skipped) line_.present(1, f.size);  // from an earlier run
-    else line_.item_done(f.status != storage::FileResult::Status::failed);
-  }
-  void finish() { line_.finish(); }
-
- private:
-  const Terminal& term_;
-  Outcome& outcome_;
-  Progress line_;
-};
-
 void run_download(Context& ctx, const Options& o) {
   const storage::Resolution res = resolve(ctx, o.target);
   storage::DownloadOptions d;
@@ -127,7 +122,9 @@ void run_download(Context& ctx, const Options& o) {
   if (!o.part_size.empty()) d.part_size = parse_size(o.part_size);
   d.full_checksum = res.full_checksum;
   Outcome outcome(ctx, "objects");
-  DownloadProgress progress(ctx.term(), outcome);
+  TransferProgress progress(ctx.term(), [&outcome](const transfer::Result& f) {
+    outcome.failed({{"key", f.id}}, Error(f.error_kind, f.error, f.hint), printable(f.id));
+  });
   http::Options http = ctx.http_options();
   if (!ctx.json()) warn_skipped(ctx, res);
   raise_open_files_limit();

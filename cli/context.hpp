@@ -107,4 +107,7 @@ void print_version(Context& ctx);  // `impact version` and `impact --version`
 int run(int argc, char** argv);
 int run(int argc, char** argv, Terminal terminal);
 
+// A --part-size value: a size of at least 1 MiB ("64M", "1G"); Error(usage) otherwise.
+std::uint64_t parse_size(const std::string& s);
+
 }  // namespace impact::cli

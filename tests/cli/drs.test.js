@@ -83,9 +83,10 @@ test('a controlled object: 401 without a token, 403 naming the visa for bob, dow
   assert.equal(alice.code, 0, alice.stderr);
   const f = JSON.parse(alice.stdout).files[0];
   assert.equal(f.status, 'downloaded');
-  assert.equal(f.checksum, 'sha-256');
+  assert.equal(f.verified, 'size,sha256');
+  assert.equal(f.resumed, false);
   const info = JSON.parse(impact(dir, ['drs', 'info', id, '--json'], { env: { IMPACT_TOKEN: await token('alice') } }).stdout);
-  assert.equal(fileSha(f.path), info.objects[0].checksums.find((c) => c.type === 'sha-256').checksum);
+  assert.equal(fileSha(path.join(dir, 'out', f.path)), info.objects[0].checksums.find((c) => c.type === 'sha-256').checksum);
   // The token went to the DRS API (redacted in the log) and never to the signed URL's host.
   const blocks = alice.stderr.split(/^(?=\* )/m);
   const api = blocks.filter((b) => b.startsWith(`* GET ${DRS}/objects/`));
@@ -104,13 +105,14 @@ test('several objects and a bundle: bulk requests, folders, verified files; a se
   const r = await impactAsync(dir, ['-v', 'drs', 'download', ...ids.map(uri), '-o', out, '--parallel', '3', '--json'], { env });
   assert.equal(r.code, 0, r.stderr);
   const files = JSON.parse(r.stdout).files;
-  assert.deepEqual(files.map((f) => path.relative(out, f.path)).sort(), [
+  assert.equal(JSON.parse(r.stdout).destination, out);
+  assert.deepEqual(files.map((f) => f.path).sort(), [
     'DS-PUBLIC-1/DS-PUBLIC-1.tsv', 'DS-PUBLIC-1/DS-PUBLIC-1.vcf', 'DS-PUBLIC-1/blobs/blob-1k.txt',
     'DS-PUBLIC-1/blobs/blob-64k.bin', 'DS-REGISTERED-1.tsv', 'blob-1k.txt', 'blob-64k.bin', 'empty.bin', 'odd id.txt']);
-  assert.ok(files.every((f) => f.status === 'downloaded' && f.checksum === 'sha-256'), r.stdout);
+  assert.ok(files.every((f) => f.status === 'downloaded' && f.verified === 'size,sha256'), r.stdout);
   assert.equal(fs.statSync(path.join(out, 'empty.bin')).size, 0);
   assert.equal(fs.statSync(path.join(out, 'blob-64k.bin')).size, 65536);
-  assert.deepEqual(fs.readdirSync(out).filter((n) => n.includes('.impact-part')), []);
+  assert.deepEqual(fs.readdirSync(out).filter((n) => n.includes('.impact-')), []);
   // one bulk round for the objects (per credential form) and one for access URLs, no per-object GETs
   assert.match(r.stderr, /^\* OPTIONS \S+\/objects 200/m);
   assert.match(r.stderr, /^\* POST \S+\/objects 200/m);
@@ -121,7 +123,7 @@ test('several objects and a bundle: bulk requests, folders, verified files; a se
 
   const again = await impactAsync(dir, ['drs', 'download', ...ids.map(uri), '-o', out, '--json'], { env });
   assert.equal(again.code, 0, again.stderr);
-  assert.ok(JSON.parse(again.stdout).files.every((f) => f.status === 'present'));
+  assert.ok(JSON.parse(again.stdout).files.every((f) => f.status === 'skipped'));
 });
 
 test('202 Accepted with Retry-After is waited for, then the object is fetched', async (t) => {
@@ -132,7 +134,7 @@ test('202 Accepted with Retry-After is waited for, then the object is fetched', 
   assert.equal(fs.readFileSync(path.join(dir, 'o', 'blob-slow.txt')).length > 0, true);
 });
 
-test('a .impact-part left by an interrupted download is resumed with Range and verified', async (t) => {
+test('a .impact-part the earlier DRS engine appended to is resumed with Range and verified', async (t) => {
   const dir = localProfile(t);
   const full = path.join(dir, 'full');
   assert.equal((await impactAsync(dir, ['drs', 'download', uri('blob-8m'), '-o', full])).code, 0);
@@ -142,10 +144,11 @@ test('a .impact-part left by an interrupted download is resumed with Range and v
   fs.writeFileSync(path.join(out, 'blob-8m.bin.impact-part'), bytes.subarray(0, 3000000));
   const r = await impactAsync(dir, ['--debug', 'drs', 'download', uri('blob-8m'), '-o', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /^> Range: bytes=3000000-$/m);
+  assert.match(r.stderr, /^> Range: bytes=3000000-8388607$/m);
   assert.match(r.stderr, /^< Content-Range: bytes 3000000-8388607\/8388608$/m);
   const f = JSON.parse(r.stdout).files[0];
-  assert.equal(f.resumed_from, 3000000);
+  assert.equal(f.resumed, true);
+  assert.equal(f.verified, 'size,sha256');
   assert.equal(fileSha(path.join(out, 'blob-8m.bin')), sha256(bytes));
   assert.ok(!fs.existsSync(path.join(out, 'blob-8m.bin.impact-part')));
 });
@@ -157,11 +160,12 @@ async function scripted(t, objects, { maxBulk, bulkLimit } = {}) {
   const data = http.createServer((req, res) => {
     const o = objects.find((x) => `/data/${x.key}` === req.url);
     if (!o) { res.writeHead(404); return res.end(); }
-    const m = /^bytes=(\d+)-$/.exec(req.headers.range || '');
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || '');
     const start = m ? Number(m[1]) : 0;
-    const body = (o.sent || o.bytes).subarray(start);  // `sent`: a server that sends other bytes than it declares
+    const end = m && m[2] ? Number(m[2]) + 1 : undefined;
+    const body = (o.sent || o.bytes).subarray(start, end);  // `sent`: a server that sends other bytes than it declares
     res.writeHead(m ? 206 : 200, { 'Content-Length': body.length, 'Accept-Ranges': 'bytes',
-      ...(m ? { 'Content-Range': `bytes ${start}-${o.bytes.length - 1}/${o.bytes.length}` } : {}) });
+      ...(m ? { 'Content-Range': `bytes ${start}-${start + body.length - 1}/${o.bytes.length}` } : {}) });
     res.end(body);
   });
   await new Promise((ok) => data.listen(0, '127.0.0.1', ok));
@@ -202,7 +206,7 @@ function blob(id, n, extra = {}) {
   return { id, key: id.replace(/[^a-z0-9]/gi, '_'), name: `${id}.bin`, bytes, ...extra };
 }
 
-test('a download killed mid-way resumes from its .impact-part file', async (t) => {
+test('a one-request download killed mid-way resumes from its .impact-part file', async (t) => {
   const dir = home(t);
   const o = blob('big', 400000);
   const s = await scripted(t, [o]);
@@ -227,11 +231,43 @@ test('a download killed mid-way resumes from its .impact-part file', async (t) =
   const r = await impactAsync(dir, ['drs', 'download', `drs://${new URL(s.drs).host}/big`, '-o', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const f = JSON.parse(r.stdout).files[0];
-  assert.equal(f.resumed_from, kept);
+  assert.equal(f.resumed, true);
   assert.equal(fileSha(path.join(out, 'big.bin')), sha256(o.bytes));
   const fetched = s.proxy.requests();
   assert.equal(fetched.length, 1);
   assert.equal(fetched[0].status, 206);
+});
+
+test('a download in ranged parts killed with SIGKILL resumes from its state: only the missing parts are fetched', async (t) => {
+  const dir = home(t);
+  const o = blob('parts', 3 << 20);
+  const s = await scripted(t, [o]);
+  assert.equal(impact(dir, ['profile', 'add', 'x', '--drs', `d=${s.drs}`]).code, 0);
+  // The first part trickles; the other two arrive at once and are recorded in the state.
+  s.proxy.addFault({ path: '^/data/', trickle: 20000, times: 1 });
+  const out = path.join(dir, 'out');
+  const part = path.join(out, 'parts.bin.impact-part');
+  const state = path.join(out, 'parts.bin.impact-state');
+  const args = ['drs', 'download', `drs://${new URL(s.drs).host}/parts`, '-o', out, '--part-size', '1M', '--parallel', '3'];
+  const child = spawn(BIN, args,
+    { env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_CACHE_HOME: path.join(dir, 'cache') } });
+  const exited = new Promise((ok) => child.on('close', ok));
+  const done = () => { try { return JSON.parse(fs.readFileSync(state, 'utf8')).done.length; } catch { return 0; } };
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline && done() < 2) await new Promise((ok) => setTimeout(ok, 50));
+  child.kill('SIGKILL');
+  await exited;
+  assert.equal(done(), 2, 'two parts recorded, the trickling one missing');
+  assert.equal(fs.statSync(part).size, o.bytes.length, 'written in place, at full size');
+  assert.ok(!fs.existsSync(path.join(out, 'parts.bin')), 'no half-written file at the final name');
+  s.proxy.clearLog();
+  const r = await impactAsync(dir, [...args, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const f = JSON.parse(r.stdout).files[0];
+  assert.deepEqual([f.status, f.resumed, f.verified], ['downloaded', true, 'size,sha256']);
+  assert.equal(fileSha(path.join(out, 'parts.bin')), sha256(o.bytes));
+  assert.deepEqual(s.proxy.requests().map((x) => x.status), [206], 'only the missing part again');
+  assert.deepEqual(fs.readdirSync(out), ['parts.bin']);
 });
 
 test('a checksum mismatch injected by the fault proxy fails clearly and leaves nothing behind', async (t) => {
@@ -245,8 +281,8 @@ test('a checksum mismatch injected by the fault proxy fails clearly and leaves n
   s.proxy.addFault({ path: '^/data/', corrupt_body: true, times: 1 });
   const r = await impactAsync(dir, ['drs', 'download', `drs://${new URL(s.drs).host}/c`, '-o', out]);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /sha-256 checksum mismatch \(got [0-9a-f]{64}, the DRS object says [0-9a-f]{64}\)/);
-  assert.match(r.stderr, /hint: the corrupt download was removed/);
+  assert.match(r.stderr, /c: sha256 checksum mismatch \(got [0-9a-f]{64}, expected [0-9a-f]{64}\)/);
+  assert.match(r.stderr, /hint: the data was corrupted in transit/);
   assert.deepEqual(fs.readdirSync(out), ['keep.txt']);
   // the access URL's header went to the data server and nowhere in the output
   assert.ok(!r.stderr.includes('s3cr3t-header-value'));
@@ -293,7 +329,7 @@ test('links planted in the download folder are refused (exit 1 when all fail); t
   const links = ['good', 'app', 'dang'];
   const r = await impactAsync(dir, ['drs', 'download', ...links.map((id) => `drs://${host}/${id}`), '-o', out]);
   assert.equal(r.code, 1, r.stderr);
-  for (const id of links) assert.match(r.stderr, new RegExp(`impact: ${id}\\.bin\\.impact-part is a symbolic link; impact does not follow links`));
+  for (const id of links) assert.match(r.stderr, new RegExp(`/${id}: ${id}\\.bin\\.impact-part is a symbolic link; impact does not follow links`));
   assert.doesNotMatch(r.stdout, /downloaded/);
   assert.equal(fs.readFileSync(victim, 'utf8'), 'v'.repeat(5000));
   assert.equal(fs.readFileSync(small, 'utf8'), 'twelve bytes');
@@ -320,7 +356,7 @@ test('a server that keeps sending past the declared size fails the object; nothi
   const out = path.join(dir, 'out');
   const r = await impactAsync(dir, ['drs', 'download', `drs://${new URL(s.drs).host}/endless`, '-o', out]);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /endless: the server sent more than the 1000 bytes the DRS object declares/);
+  assert.match(r.stderr, /endless: the server sent more data than the object's size/);
   assert.deepEqual(fs.readdirSync(out), [], 'no final file and no oversized .impact-part');
 });
 
@@ -336,28 +372,31 @@ test('an object with no checksum impact can verify is not fetched unless --allow
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /no checksum impact can verify \(offered: etag\); not downloaded/);
   assert.match(r.stderr, /hint: .*--allow-unverified/);
-  assert.deepEqual(fs.readdirSync(out), []);
+  assert.ok(!fs.existsSync(out) || fs.readdirSync(out).length === 0, 'nothing written');
   assert.equal(s.proxy.requests().length, 0, 'no byte was fetched');
   const ok = await impactAsync(dir, ['drs', 'download', u, '-o', out, '--allow-unverified', '--json']);
   assert.equal(ok.code, 0, ok.stderr);
   const f = JSON.parse(ok.stdout).files[0];
   assert.equal(f.status, 'downloaded');
-  assert.equal(f.checksum, '');
+  assert.equal(f.verified, 'size');
   assert.equal(fileSha(path.join(out, 'nosum.bin')), sha256(o.bytes));
   const warned = await impactAsync(dir, ['drs', 'download', u, '-o', path.join(dir, 'o2'), '--allow-unverified']);
   assert.equal(warned.code, 0, warned.stderr);
   assert.match(warned.stderr, /nosum\.bin: not verified/);
 });
 
-test('names from the server cannot leave the folder', async (t) => {
+test('names from the server cannot leave the folder: unsafe ones are refused, as S3 keys are', async (t) => {
   const dir = home(t);
   const s = await scripted(t, [blob('evil', 10, { name: '../../escape.txt' }), blob('dot', 10, { name: '..' })]);
   assert.equal(impact(dir, ['profile', 'add', 'x', '--drs', `d=${s.drs}`]).code, 0);
   const out = path.join(dir, 'a', 'b');
   const host = new URL(s.drs).host;
   const r = await impactAsync(dir, ['drs', 'download', `drs://${host}/evil`, `drs://${host}/dot`, '-o', out, '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(fs.readdirSync(out).sort(), ['dot', 'evil']);
+  assert.equal(r.code, 1, r.stderr);
+  const files = JSON.parse(r.stdout).files;
+  assert.deepEqual(files.map((f) => [f.status, f.kind]), [['failed', 'protocol'], ['failed', 'protocol']]);
+  assert.match(files[0].error, /refusing the name '\.\.\/\.\.\/escape\.txt': it contains '\.\.'/);
+  assert.ok(!fs.existsSync(out) || fs.readdirSync(out).length === 0);
   assert.ok(!fs.existsSync(path.join(dir, 'escape.txt')) && !fs.existsSync(path.join(dir, 'a', 'escape.txt')));
 });
 
@@ -419,7 +458,7 @@ test('on a terminal: a progress line on stderr and a table on stdout', async (t)
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /\r65\.0 KiB {2}in \d+s {2}(\(\S+ \w+\/s\) {2})?files 2\/2\x1b\[K\n$/);  // the closing line
   assert.match(r.stdout, /^STATUS\s+PATH\s+SIZE\s+VERIFIED\s+URI/);
-  assert.match(r.stdout, /downloaded\s+\S+blob-64k\.bin\s+64\.0 KiB\s+sha-256/);
+  assert.match(r.stdout, /downloaded\s+\S+blob-64k\.bin\s+64\.0 KiB\s+size,sha256/);
 });
 
 test('the DRS server saw no request that violates the specification', () => {

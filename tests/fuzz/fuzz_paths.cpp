@@ -1,10 +1,10 @@
 // Names that come from servers and become local paths: S3 keys (storage::safe_relative_path) and DRS
-// object names (drs::safe_name), plus the --include/--exclude glob patterns matched against them. Whatever
+// object names (transfer::check_path, the one rule for every source), plus the --include/--exclude glob patterns matched against them. Whatever
 // a server sends, the result must stay inside the destination folder.
 #include <filesystem>
 
 #include "fuzz.hpp"
-#include "impact/drs.hpp"
+#include "impact/transfer.hpp"
 #include "impact/storage.hpp"
 
 using namespace impact;
@@ -20,10 +20,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (part == ".." || part == "." || part.string().find('\0') != std::string::npos) __builtin_trap();
   });
   fuzz::expect_error_only([&] {
-    const std::string name = drs::safe_name(key, "fallback-id");
-    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
-        name.find('\0') != std::string::npos)
-      __builtin_trap();
+    const std::filesystem::path p = transfer::check_path(key);
+    if (p.empty() || p.is_absolute()) __builtin_trap();
+    for (const auto& part : p)
+      if (part == ".." || part == "." || part.string().find('\0') != std::string::npos) __builtin_trap();
   });
   return 0;
 }

@@ -116,12 +116,13 @@ TEST_CASE("objects parse with checksums, access methods and bundle contents; inv
 }
 
 TEST_CASE("local names never leave the folder") {
-  CHECK(drs::safe_name("a.vcf", "id") == "a.vcf");
-  CHECK(drs::safe_name("../../etc/passwd", "id-1") == "id-1");
-  CHECK(drs::safe_name("..", "x") == "x");
-  CHECK(drs::safe_name("", "a/b\\c") == "a_b_c");
-  CHECK(drs::safe_name("bad\nname", "..") == "object");
-  CHECK(drs::safe_name(std::string(300, 'a'), "short") == "short");
+  CHECK(transfer::check_path("a.vcf") == "a.vcf");
+  CHECK(transfer::check_path("bundle/a.vcf") == "bundle/a.vcf");
+  for (const char* bad : {"../../etc/passwd", "..", "", "a\\b", "bad\nname", "/abs", "a//b", "x.impact-part", "NUL.txt"}) {
+    CAPTURE(bad);
+    CHECK(kind_of([&] { transfer::check_path(bad); }) == ErrorKind::protocol);
+  }
+  CHECK(kind_of([&] { transfer::check_path(std::string(300, 'a')); }) == ErrorKind::protocol);
 }
 
 TEST_CASE("checksums: the strongest known one is chosen and computed over the file") {
@@ -212,14 +213,9 @@ TEST_CASE("a hostname-based URI outside the profile is https and untrusted; loop
   CHECK_FALSE(l.trusted);
 }
 
-TEST_CASE("a large object comes in parallel ranged segments, is joined, verified and renamed; a segment resumes") {
-  std::string body;
-  for (int i = 0; i < 100000; ++i) body += static_cast<char>('a' + (i * 7) % 26);
-  impact::test::TempDir dir;
-  std::ofstream(dir.path() / "expected", std::ios::binary) << body;
-  const std::string sha = drs::file_digest(dir.path() / "expected", "sha-256");
-  std::string self;
-  MiniServer s([&](const auto& rq) {
+// A server of one object at /data honouring "bytes=A-B", and its DRS record.
+MiniServer ranged_drs(const std::string& body, const std::string& sha, std::string& self) {
+  return MiniServer([&body, &sha, &self](const auto& rq) {
     if (rq.method == "OPTIONS") return reply(200, R"({"supported_types":["None"]})", json_reply_headers());
     if (rq.target == "/data") {
       auto r = rq.headers.find("range");
@@ -231,27 +227,84 @@ TEST_CASE("a large object comes in parallel ranged segments, is joined, verified
     }
     return object_reply("big", "big.bin", body.size(), {{{"type", "sha-256"}, {"checksum", sha}}}, self);
   });
-  self = s.url("/data");
-  drs::Client c(settings_for(s, nullptr));
-  drs::DownloadOptions opt;
-  opt.dir = dir.path() / "out";
-  opt.segment_bytes = 30000;  // 4 segments: 30000, 30000, 30000, 10000
-  std::filesystem::create_directories(opt.dir);
-  std::ofstream(opt.dir / "big.bin.impact-part.2", std::ios::binary) << body.substr(60000, 1234);  // left by a killed run
-  const std::string u = "drs://127.0.0.1:" + std::to_string(s.port()) + "/big";
-  auto res = drs::download(c, {u}, opt);
-  REQUIRE(res.size() == 1);
-  CHECK_FALSE(res[0].error);
-  CHECK(res[0].status == drs::DownloadResult::Status::downloaded);
-  CHECK(res[0].resumed_from == 1234);
-  CHECK(res[0].checksum_type == "sha-256");
-  CHECK(drs::file_digest(opt.dir / "big.bin", "sha-256") == sha);
-  CHECK(std::distance(std::filesystem::directory_iterator(opt.dir), {}) == 1);  // no .impact-part files left
+}
+
+std::vector<std::string> data_ranges(const MiniServer& s) {
   std::vector<std::string> ranges;
   for (const auto& r : s.requests())
-    if (r.target == "/data") ranges.push_back(r.headers.at("range"));
+    if (r.target == "/data") ranges.push_back(r.headers.count("range") ? r.headers.at("range") : "");
   std::sort(ranges.begin(), ranges.end());
-  CHECK(ranges == std::vector<std::string>{"bytes=0-29999", "bytes=30000-59999", "bytes=61234-89999", "bytes=90000-99999"});
+  return ranges;
+}
+
+// One object "big" (big.bin, 100,000 bytes, with its sha-256) on a server honouring ranges, and a client.
+struct BigObject {
+  explicit BigObject(int step) : body(letters(step)), sha(sha_of(body, dir)), s(ranged_drs(body, sha, self)) { self = s.url("/data"); }
+  static std::string letters(int step) {
+    std::string b;
+    for (int i = 0; i < 100000; ++i) b += static_cast<char>('a' + (i * step) % 26);
+    return b;
+  }
+  static std::string sha_of(const std::string& b, const impact::test::TempDir& d) {
+    std::ofstream(d.path() / "expected", std::ios::binary) << b;
+    return drs::file_digest(d.path() / "expected", "sha-256");
+  }
+  std::string uri() const { return "drs://127.0.0.1:" + std::to_string(s.port()) + "/big"; }
+  impact::test::TempDir dir;
+  std::string body, sha, self;
+  MiniServer s;
+  drs::Client c{settings_for(s, nullptr)};
+};
+
+TEST_CASE("DRS: a large object comes in ranged parts written in place and resumes from its state after a kill") {
+  BigObject big(7);
+  const auto& [dir, body, sha, self, s, c] = std::tie(big.dir, big.body, big.sha, big.self, big.s, big.c);
+  drs::DownloadOptions opt;
+  opt.dest = dir.path() / "out";
+  opt.part_size = 30000;  // 4 parts: 30000, 30000, 30000, 10000
+  std::filesystem::create_directories(opt.dest);
+  // What a run killed with parts 0 and 2 on disk leaves: the file at full size, and its state.
+  std::string kept(body.size(), '\0');
+  kept.replace(0, 30000, body.substr(0, 30000));
+  kept.replace(60000, 30000, body.substr(60000, 30000));
+  std::ofstream(opt.dest / "big.bin.impact-part", std::ios::binary) << kept;
+  std::ofstream(opt.dest / "big.bin.impact-state")
+      << json{{"etag", "sha-256:" + sha}, {"size", body.size()}, {"part_size", 30000}, {"done", {0, 2}}}.dump();
+  auto res = drs::download(c, {big.uri()}, opt);
+  REQUIRE(res.size() == 1);
+  CHECK(res[0].error == "");
+  CHECK(res[0].status == drs::DownloadResult::Status::downloaded);
+  CHECK(res[0].resumed);
+  CHECK(res[0].verified == "size,sha256");
+  CHECK(drs::file_digest(opt.dest / "big.bin", "sha-256") == sha);
+  CHECK(std::distance(std::filesystem::directory_iterator(opt.dest), {}) == 1);  // no .impact-part or state left
+  CHECK(data_ranges(s) == std::vector<std::string>{"bytes=30000-59999", "bytes=90000-99999"});
+}
+
+TEST_CASE("DRS: what the earlier DRS engine left is resumed (a .impact-part prefix) or removed (.impact-part.K)") {
+  BigObject big(11);
+  const auto& [dir, body, sha, s, c] = std::tie(big.dir, big.body, big.sha, big.s, big.c);
+  const std::string u = big.uri();
+  drs::DownloadOptions opt;
+  opt.dest = dir.path() / "one";
+  std::filesystem::create_directories(opt.dest);
+  std::ofstream(opt.dest / "big.bin.impact-part", std::ios::binary) << body.substr(0, 1234);  // appended to by a killed run
+  auto res = drs::download(c, {u}, opt);
+  CHECK(res.at(0).status == drs::DownloadResult::Status::downloaded);
+  CHECK(res[0].resumed);
+  CHECK(data_ranges(s) == std::vector<std::string>{"bytes=1234-99999"});
+  CHECK(drs::file_digest(opt.dest / "big.bin", "sha-256") == sha);
+  // Segments of a large object: no longer read, removed; the object is fetched from the start.
+  opt.dest = dir.path() / "two";
+  opt.part_size = 30000;
+  std::filesystem::create_directories(opt.dest);
+  std::ofstream(opt.dest / "big.bin.impact-part.0", std::ios::binary) << body.substr(0, 30000);
+  std::ofstream(opt.dest / "big.bin.impact-part.1", std::ios::binary) << body.substr(30000, 1234);
+  res = drs::download(c, {u}, opt);
+  CHECK(res.at(0).status == drs::DownloadResult::Status::downloaded);
+  CHECK_FALSE(res[0].resumed);
+  CHECK(drs::file_digest(opt.dest / "big.bin", "sha-256") == sha);
+  CHECK(std::distance(std::filesystem::directory_iterator(opt.dest), {}) == 1);
 }
 
 namespace {
@@ -302,14 +355,7 @@ std::string slurp(const std::filesystem::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-std::string error_text(const drs::DownloadResult& r) {
-  if (!r.error) return {};
-  try {
-    std::rethrow_exception(r.error);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-}
+std::string error_text(const drs::DownloadResult& r) { return r.error; }
 
 }  // namespace
 
@@ -318,27 +364,28 @@ TEST_CASE("DRS: a server that keeps sending past the declared size fails the obj
   srv.add("endless", {"endless.bin", std::string(1000, 'a'), std::string(4u << 20, 'b'), {}, false});
   // a segmented object whose server answers every Range with the whole (larger) body
   srv.add("seg", {"seg.bin", std::string(100000, 'c'), std::string(3u << 20, 'd'), {}, true});
-  // a .impact-part to resume, and a server that ignores the Range and sends the object from byte 0
+  // a .impact-part to resume, and a server that ignores the Range and sends the object from byte 0: fetched
+  // again in one piece
   srv.add("resume", {"resume.bin", std::string(3000, 'e'), {}, {}, true});
   impact::test::TempDir dir;
   drs::Client c(settings_for(srv.server, nullptr));
   drs::DownloadOptions opt;
-  opt.dir = dir.path() / "out";
-  opt.segment_bytes = 30000;
-  std::filesystem::create_directories(opt.dir);
-  std::ofstream(opt.dir / "resume.bin.impact-part", std::ios::binary) << std::string(1000, 'e');
+  opt.dest = dir.path() / "out";
+  opt.part_size = 30000;
+  std::filesystem::create_directories(opt.dest);
+  std::ofstream(opt.dest / "resume.bin.impact-part", std::ios::binary) << std::string(1000, 'e');
   auto res = drs::download(c, {srv.uri("endless"), srv.uri("seg"), srv.uri("resume")}, opt);
   REQUIRE(res.size() == 3);
   for (int i : {0, 1}) {
     CHECK(res[i].status == drs::DownloadResult::Status::failed);
-    CHECK(error_text(res[i]).find("the server sent more than the") != std::string::npos);
-    CHECK(kind_of([&] { std::rethrow_exception(res[i].error); }) == ErrorKind::protocol);
+    CHECK(error_text(res[i]).find("the server sent more data than the object's size") != std::string::npos);
+    CHECK(res[i].error_kind == ErrorKind::protocol);
   }
   CHECK(res[2].status == drs::DownloadResult::Status::downloaded);
-  CHECK(slurp(opt.dir / "resume.bin") == std::string(3000, 'e'));
+  CHECK(slurp(opt.dest / "resume.bin") == std::string(3000, 'e'));
   // Nothing is left but the good file: no final name and no huge .impact-part for the endless ones.
   std::vector<std::string> left;
-  for (const auto& e : std::filesystem::directory_iterator(opt.dir)) left.push_back(e.path().filename().string());
+  for (const auto& e : std::filesystem::directory_iterator(opt.dest)) left.push_back(e.path().filename().string());
   CHECK(left == std::vector<std::string>{"resume.bin"});
 }
 
@@ -356,20 +403,23 @@ TEST_CASE("DRS: a link planted in the folder is refused and never written, trunc
   std::ofstream(small, std::ios::binary) << "twelve bytes";              // smaller: appended to with Range before
   fs::create_symlink(victim, out / "good.bin.impact-part");
   fs::create_symlink(victim, out / "final.bin");
-  fs::create_symlink(small, out / "big.bin.impact-part.1");
+  fs::create_symlink(small, out / "big.bin.impact-part.0");
   fs::create_symlink(dir.path() / "created", out / "dangling.bin.impact-part");
   drs::Client c(settings_for(srv.server, nullptr));
   drs::DownloadOptions opt;
-  opt.dir = out;
-  opt.segment_bytes = 30000;
+  opt.dest = out;
+  opt.part_size = 30000;
   auto res = drs::download(c, {srv.uri("good"), srv.uri("final"), srv.uri("big"), srv.uri("dangling")}, opt);
   REQUIRE(res.size() == 4);
-  const std::vector<std::string> names{"good.bin.impact-part", "final.bin", "big.bin.impact-part.1", "dangling.bin.impact-part"};
-  for (std::size_t i = 0; i < 4; ++i) {
+  // A link named like the earlier engine's segment is removed like any such leftover (unlinked, not followed).
+  CHECK(res[2].status == drs::DownloadResult::Status::downloaded);
+  CHECK_FALSE(fs::exists(fs::symlink_status(out / "big.bin.impact-part.0")));
+  const std::vector<std::string> names{"good.bin.impact-part", "final.bin", "", "dangling.bin.impact-part"};
+  for (std::size_t i : {0, 1, 3}) {
     CAPTURE(i);
     CHECK(res[i].status == drs::DownloadResult::Status::failed);
     CHECK(error_text(res[i]).find(names[i] + " is a symbolic link") != std::string::npos);
-    CHECK(kind_of([&] { std::rethrow_exception(res[i].error); }) == ErrorKind::io);
+    CHECK(res[i].error_kind == ErrorKind::io);
     CHECK(fs::is_symlink(out / names[i]));  // the links are left for the user to look at
   }
   CHECK(slurp(victim) == std::string(20000, 'v'));
@@ -400,7 +450,7 @@ TEST_CASE("DRS: a link at a bundle's folder is refused; nothing is written behin
   self = s.url("/data");
   drs::Client c(settings_for(s, nullptr));
   drs::DownloadOptions opt;
-  opt.dir = out;
+  opt.dest = out;
   auto res = drs::download(c, {"drs://127.0.0.1:" + std::to_string(s.port()) + "/b"}, opt);
   REQUIRE(res.size() == 1);
   CHECK(res[0].status == drs::DownloadResult::Status::failed);
@@ -408,7 +458,7 @@ TEST_CASE("DRS: a link at a bundle's folder is refused; nothing is written behin
   CHECK(fs::is_empty(elsewhere));
 }
 
-TEST_CASE("DRS: temporary names never collide with objects: a download of X leaves an object named X.part alone") {
+TEST_CASE("DRS: temporary names never collide with objects; an object named like one is refused") {
   DrsServer srv;
   srv.add("x", {"X", "the object X", {}, {}, false});
   srv.add("xpart", {"X.part", "an object named X.part", {}, {}, false});
@@ -416,19 +466,19 @@ TEST_CASE("DRS: temporary names never collide with objects: a download of X leav
   impact::test::TempDir dir;
   drs::Client c(settings_for(srv.server, nullptr));
   drs::DownloadOptions opt;
-  opt.dir = dir.path() / "out";
+  opt.dest = dir.path() / "out";
   auto first = drs::download(c, {srv.uri("xpart")}, opt);
   REQUIRE(first.size() == 1);
   CHECK(first[0].status == drs::DownloadResult::Status::downloaded);
   auto second = drs::download(c, {srv.uri("x"), srv.uri("sneaky")}, opt);
   REQUIRE(second.size() == 2);
   CHECK(second[0].status == drs::DownloadResult::Status::downloaded);
-  CHECK(second[1].status == drs::DownloadResult::Status::downloaded);
-  CHECK(slurp(opt.dir / "X.part") == "an object named X.part");
-  CHECK(slurp(opt.dir / "X") == "the object X");
-  CHECK(second[1].path.filename() == "sneaky");  // not X.impact-part: the id, as for any unusable name
-  CHECK(slurp(opt.dir / "sneaky") == "named like a temporary");
-  CHECK(drs::safe_name("a.impact-part", "b.impact-state.tmp") == "b_impact-state.tmp");
+  CHECK(second[1].status == drs::DownloadResult::Status::failed);
+  CHECK(second[1].error_kind == ErrorKind::protocol);
+  CHECK(second[1].error.find("named like impact's own temporary files") != std::string::npos);
+  CHECK(slurp(opt.dest / "X.part") == "an object named X.part");
+  CHECK(slurp(opt.dest / "X") == "the object X");
+  CHECK(std::distance(std::filesystem::directory_iterator(opt.dest), {}) == 2);
 }
 
 TEST_CASE("DRS: an object with no checksum impact can verify is not fetched unless unverified files are allowed") {
@@ -437,21 +487,21 @@ TEST_CASE("DRS: an object with no checksum impact can verify is not fetched unle
   impact::test::TempDir dir;
   drs::Client c(settings_for(srv.server, nullptr));
   drs::DownloadOptions opt;
-  opt.dir = dir.path() / "out";
+  opt.dest = dir.path() / "out";
   auto res = drs::download(c, {srv.uri("plain")}, opt);
   REQUIRE(res.size() == 1);
   CHECK(res[0].status == drs::DownloadResult::Status::failed);
   CHECK(res[0].no_checksum);
   CHECK(error_text(res[0]).find("no checksum impact can verify (offered: etag)") != std::string::npos);
-  CHECK(kind_of([&] { std::rethrow_exception(res[0].error); }) == ErrorKind::protocol);
-  CHECK(std::filesystem::is_empty(opt.dir));
+  CHECK(res[0].error_kind == ErrorKind::protocol);
+  CHECK((!std::filesystem::exists(opt.dest) || std::filesystem::is_empty(opt.dest)));
   for (const auto& r : srv.server.requests()) CHECK(r.target.rfind("/data/", 0) != 0);  // nothing fetched
   opt.allow_unverified = true;
   res = drs::download(c, {srv.uri("plain")}, opt);
   REQUIRE(res.size() == 1);
   CHECK(res[0].status == drs::DownloadResult::Status::downloaded);
-  CHECK(res[0].checksum_type.empty());
-  CHECK(slurp(opt.dir / "plain.txt") == "no checksum here");
+  CHECK(res[0].verified == "size");
+  CHECK(slurp(opt.dest / "plain.txt") == "no checksum here");
 }
 
 TEST_CASE("a DRS server gets the token by the one rule: same origin as one of the profile's services") {

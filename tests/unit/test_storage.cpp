@@ -181,7 +181,7 @@ TEST_CASE("a checksum or MD5 mismatch fails the object and leaves nothing behind
   MiniServer bad_etag([](const auto&) { return reply(200, kBody, etag_header("00000000000000000000000000000000")); });
   sum = fetch(bad_etag, dir.path(), "00000000000000000000000000000000");
   CHECK(sum.files[0].status == storage::FileResult::Status::failed);
-  CHECK(sum.files[0].error.find("MD5 mismatch") != std::string::npos);
+  CHECK(sum.files[0].error.find("md5 checksum mismatch") != std::string::npos);
   CHECK(std::filesystem::is_empty(dir.path()));
 }
 

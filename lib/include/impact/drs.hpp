@@ -16,6 +16,7 @@
 #include "impact/config.hpp"
 #include "impact/credentials.hpp"
 #include "impact/http.hpp"
+#include "impact/transfer.hpp"
 
 namespace impact::drs {
 
@@ -64,12 +65,6 @@ struct Object {
 Object parse_object(const nlohmann::json& doc, std::string_view origin);  // throws Error(protocol)
 Authorizations parse_authorizations(const nlohmann::json& doc);
 void to_json(nlohmann::json& j, const Object& o);
-
-// One path component safe to create under the download folder: `name` unless it is empty, "." / "..",
-// holds a slash, backslash or control character, or is named like impact's temporary files
-// (".impact-part", ".impact-state"); then `fallback` with every unsafe byte replaced (and ".impact-" made
-// "_impact-").
-std::string safe_name(std::string_view name, std::string_view fallback);
 
 // The checksum impact can verify, strongest first (sha-512, sha-256, sha-1, md5); nullopt if none.
 std::optional<Checksum> verifiable_checksum(const std::vector<Checksum>& sums);
@@ -140,43 +135,27 @@ class Client {
 // Downloads ------------------------------------------------------------------------------------------
 
 struct DownloadOptions {
-  std::filesystem::path dir = ".";
-  std::size_t parallel = 4;
-  std::uint64_t segment_bytes = 64u << 20;  // objects of at least twice this are fetched in ranged segments
+  std::filesystem::path dest = ".";
+  std::size_t parallel = transfer::Options{}.parallel;  // requests at once (see transfer::Options)
+  std::uint64_t part_size = 0;                          // 0 = chosen per object
   // An object with no checksum impact can verify is refused (not fetched) unless this is set; then it is
-  // downloaded, checked by size only, and its DownloadResult::checksum_type stays empty.
+  // downloaded and checked by size only (its `verified` says "size").
   bool allow_unverified = false;
 };
 
-struct DownloadResult {
-  std::string uri;                   // the object's drs URI (for bundle members, the member's)
-  std::string id;
-  std::filesystem::path path;        // where the file is (or would have been)
-  std::uint64_t size = 0;
-  std::string checksum_type;         // what was verified; empty when nothing could be
-  enum class Status { downloaded, present, failed } status = Status::failed;
-  std::uint64_t resumed_from = 0;    // bytes kept from an earlier .impact-part file
-  bool no_checksum = false;          // refused: no checksum impact can verify (see allow_unverified)
-  std::exception_ptr error;
+// One object's outcome: the engine's result with its `id` the DRS URI (for bundle members, the member's).
+struct DownloadResult : transfer::Result {
+  std::string object_id;
+  bool no_checksum = false;  // refused: no checksum impact can verify (see allow_unverified)
 };
+// The engine's fields, "uri" and "id" (the object id).
+void to_json(nlohmann::json& j, const DownloadResult& r);
 
-class Progress {
- public:
-  virtual ~Progress() = default;
-  virtual void on_total(std::size_t /*files*/, std::uint64_t /*bytes*/) {}
-  virtual void on_bytes(std::uint64_t /*done*/) {}
-  virtual void on_file_done(const DownloadResult&) {}
-};
-
-// Resolves every URI (bundles into folders), fetches access URLs and downloads at most `parallel` files
-// at once into `dir`: each into NAME.impact-part (resumed with Range when one is there), verified against
-// the object's checksum and size, and only then renamed to NAME. A file already present and matching is
-// kept. Large objects are fetched as parallel ranged segments (NAME.impact-part.K, each resumable), joined
-// before the check. No transfer writes beyond the object's declared size, and nothing below `dir` is
-// reached through a symbolic link (a link there fails that object with Error(io) naming it).
+// Resolves every URI (bundles into folders named after them), gets access URLs (bulk where offered) and
+// downloads through the engine (impact/transfer.hpp) into options.dest: each file named after the object
+// (else its id; an unsafe name is refused), verified against the strongest checksum the object declares
+// (sha-512, sha-256, sha-1, md5) and its size, resumable, the access URL asked for again once when refused.
 std::vector<DownloadResult> download(Client& client, const std::vector<std::string>& uris,
-                                     const DownloadOptions& options, Progress* progress = nullptr);
-
-std::string_view to_string(DownloadResult::Status s) noexcept;
+                                     const DownloadOptions& options, transfer::Observer* observer = nullptr);
 
 }  // namespace impact::drs

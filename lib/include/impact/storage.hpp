@@ -20,6 +20,7 @@
 #include "impact/error.hpp"
 #include "impact/http.hpp"
 #include "impact/sigv4.hpp"
+#include "impact/transfer.hpp"
 
 namespace impact::auth {
 class Credentials;
@@ -144,9 +145,7 @@ struct DownloadOptions {
   std::filesystem::path dest = ".";
   std::vector<std::string> include;  // globs on the path relative to the prefix; empty = everything
   std::vector<std::string> exclude;
-  // Concurrent requests. For many small objects more is quicker, also for the storage: 1,000 x 64 KiB from
-  // Ceph RGW on loopback took 0.82 s with 32 (1.03 s of the storage's CPU), 0.74 s with 64 (0.92 s).
-  std::size_t parallel = 64;
+  std::size_t parallel = transfer::Options{}.parallel;  // requests at once (see transfer::Options)
   std::uint64_t part_size = 0;       // 0 = chosen per object
   // Called while planning, for an object that will be fetched in ranged parts, whose listing names a
   // checksum algorithm and whose `checksums` are still empty: fills them (HeadObject with
@@ -154,47 +153,29 @@ struct DownloadOptions {
   std::function<void(ObjectInfo&)> full_checksum;
 };
 
-struct FileResult {
-  std::string key;
-  std::string path;                  // relative to dest
-  std::uint64_t size = 0;
-  enum class Status { downloaded, skipped, failed } status = Status::downloaded;
-  std::string error;                 // for failed
-  std::string hint;
-  ErrorKind error_kind = ErrorKind::generic;
-  std::string verified;              // "md5", "sha256", "size", ... what was checked
-  bool resumed = false;
-};
+// One object's outcome: the engine's result, its `id` the object key (named "key" in JSON).
+struct FileResult : transfer::Result {};
 void to_json(nlohmann::json& j, const FileResult& f);
-
-class DownloadObserver {
- public:
-  virtual ~DownloadObserver() = default;
-  virtual void on_plan(std::size_t /*files*/, std::uint64_t /*bytes*/) {}
-  virtual void on_bytes(std::uint64_t /*delta*/) {}  // may be negative in effect after a retry: see on_rewind
-  virtual void on_rewind(std::uint64_t /*bytes*/) {}
-  virtual void on_file(const FileResult&) {}
-};
 
 // Where the bytes of one object come from: a signed S3 request, or a presigned URL.
 using RequestFactory =
     std::function<http::Request(const ObjectInfo&, std::optional<std::pair<std::uint64_t, std::uint64_t>> range)>;
 
 struct DownloadSummary {
-  std::vector<FileResult> files;
+  std::vector<FileResult> files;  // refused keys first, then every object in the order given
   std::uint64_t bytes = 0;  // received in this run
   double seconds = 0;
   std::size_t count(FileResult::Status s) const;
 };
 
-// Downloads `objects` (keys under `prefix`) into options.dest: safe relative paths only, parallel, ranged
-// parts for large objects written in place, resumable (<file>.impact-part + <file>.impact-state), verified
-// (size; MD5 for single-part ETags; x-amz-checksum-* when sent or known, composite ones noted as not
-// checked), each renamed into place as soon as it is verified: an interrupted run keeps what it finished.
+// Downloads `objects` (keys under `prefix`) into options.dest through the download engine
+// (impact/transfer.hpp): keys made local paths (safe_relative_path), filtered by include/exclude, each
+// object's ETag its version (resume, If-Match, skipping identical files) and, for single-part uploads, its
+// MD5; x-amz-checksum-* checked when sent or known, composite ones noted as not checked.
 // Per-object failures are reported in the summary; the caller decides the exit code.
 DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::string& prefix,
                          const RequestFactory& make_request, const http::Options& http,
-                         const DownloadOptions& options, DownloadObserver* observer = nullptr);
+                         const DownloadOptions& options, transfer::Observer* observer = nullptr);
 
 // The local path for `key` under `prefix`, or an Error(usage) explaining why the key is refused
 // (.., absolute, NUL or control characters, reserved names). Exposed for tests.

@@ -13,7 +13,6 @@
 
 #include <unistd.h>
 
-#include "fs/safe_dir.hpp"
 #include "impact/drs.hpp"
 #include "impact/error.hpp"
 #include "json_fields.hpp"
@@ -199,23 +198,6 @@ void to_json(nlohmann::json& j, const Object& o) {
   }
 }
 
-std::string safe_name(std::string_view name, std::string_view fallback) {
-  const auto ok = [](std::string_view n) {
-    if (n.empty() || n == "." || n == ".." || n.size() > 255 || is_temporary_name(n)) return false;
-    for (unsigned char c : n)
-      if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') return false;
-    return true;
-  };
-  if (ok(name)) return std::string(name);
-  std::string out;
-  for (unsigned char c : fallback) out += (c < 0x20 || c == 0x7f || c == '/' || c == '\\') ? '_' : static_cast<char>(c);
-  if (out.size() > 255) out.resize(255);
-  if (out.empty() || out == "." || out == "..") out = "object";
-  // Never a name of impact's temporary files (NAME.impact-part...): those are removed and replaced.
-  for (std::size_t at; (at = out.find(".impact-")) != std::string::npos;) out[at] = '_';
-  return out;
-}
-
 std::optional<Checksum> verifiable_checksum(const std::vector<Checksum>& sums) {
   for (const auto& a : kAlgos)
     for (const auto& c : sums)
@@ -274,15 +256,6 @@ std::string bytes_digest(std::string_view data, std::string_view type) {
     at += n;
     return n;
   });
-}
-
-std::string_view to_string(DownloadResult::Status s) noexcept {
-  switch (s) {
-    case DownloadResult::Status::downloaded: return "downloaded";
-    case DownloadResult::Status::present: return "present";
-    case DownloadResult::Status::failed: return "failed";
-  }
-  return "failed";
 }
 
 }  // namespace impact::drs
