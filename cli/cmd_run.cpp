@@ -14,6 +14,7 @@
 #include "impact/paths.hpp"
 #include "impact/redact.hpp"
 #include "impact/wes.hpp"
+#include "waiting.hpp"
 
 namespace impact::cli {
 namespace {
@@ -66,119 +67,9 @@ std::function<void()> wes_action(Context& ctx, F f) {
   });
 }
 
-std::string now_iso() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-void ndjson(Context& ctx, const nlohmann::json& j) {
-  ctx.term().print_json(j, true);  // the same escaping (C1 controls, DEL) as every other JSON impact prints
-  ctx.term().out() << std::flush;
-}
-
-std::pair<std::string, std::string> key_value(const std::string& arg, const char* flag) {
-  auto eq = arg.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw Error(ErrorKind::usage, fmt::format("{} wants KEY=VALUE, got '{}'", flag, arg));
-  return {arg.substr(0, eq), arg.substr(eq + 1)};
-}
-
-struct WaitFlags {
-  std::string timeout;
-  std::string interval = "2s";
-};
-
-wes::WaitOptions wait_options(const WaitFlags& f) {
-  wes::WaitOptions o;
-  // "500ms": under the minimum, said as such rather than as a duration impact cannot read.
-  const bool ms = f.interval.size() > 2 && f.interval.compare(f.interval.size() - 2, 2, "ms") == 0 &&
-                  f.interval.find_first_not_of("0123456789") == f.interval.size() - 2;
-  if (ms && f.interval.size() <= 12 && std::stoll(f.interval.substr(0, f.interval.size() - 2)) < 1000)
-    throw Error(ErrorKind::usage, "--poll-interval must be at least 1s", "the default is 2s");
-  o.initial = std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(f.interval));
-  if (o.initial < std::chrono::seconds(1))
-    throw Error(ErrorKind::usage, "--poll-interval must be at least 1s", "the default is 2s");
-  o.cap = std::max(o.cap, o.initial);
-  if (!f.timeout.empty()) o.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(f.timeout));
-  return o;
-}
-
-// State changes: NDJSON events with --json, a line per change on a terminal, nothing in a pipe.
-class WaitPrinter : public wes::WaitObserver {
- public:
-  WaitPrinter(Context& ctx, std::size_t runs) : ctx_(ctx), many_(runs > 1) {}
-  void on_state(const std::string& id, wes::State from, wes::State to) override {
-    if (ctx_.json()) {
-      ndjson(ctx_, {{"event", "state"}, {"run_id", id}, {"from", wes::to_string(from)}, {"state", wes::to_string(to)},
-                    {"time", now_iso()}});
-    } else if (ctx_.term().err_tty() && !many_) {
-      auto style = to == wes::State::complete ? Terminal::Style::green
-                   : wes::is_terminal(to)     ? Terminal::Style::red
-                                              : Terminal::Style::cyan;
-      ctx_.term().err() << now_iso() << "  " << visible(id) << "  " << wes::to_string(from) << " -> "
-                        << ctx_.term().err_style(wes::to_string(to), style) << '\n';
-    }
-  }
-  void on_problem(const std::string& message) override {
-    if (!ctx_.json()) ctx_.term().warn(message + " (still waiting)");
-  }
-  // Several runs on a terminal: one line of counts per state, rewritten in place.
-  void on_round(const std::vector<std::pair<std::string, wes::State>>& runs) override {
-    if (!many_ || ctx_.json() || !ctx_.term().err_tty()) return;
-    std::map<wes::State, int> counts;
-    std::size_t done = 0;
-    for (const auto& [id, st] : runs) {
-      ++counts[st];
-      done += wes::stops_wait(st);
-    }
-    std::string line = fmt::format("{}/{} done:", done, runs.size());
-    for (const auto& [st, n] : counts) line += fmt::format(" {} {}", n, wes::to_string(st));
-    ctx_.term().err() << "\r\033[K" << line << (done == runs.size() ? "\n" : "") << std::flush;
-  }
-
- private:
-  Context& ctx_;
-  bool many_;
-};
-
 void do_wait(Context& ctx, wes::Client& client, const std::vector<std::string>& ids, const WaitFlags& f) {
   WaitPrinter printer(ctx, ids.size());
-  auto result = wes::wait(client, ids, wait_options(f), &printer);
-  ctx.exit_code = result.exit_code();
-  nlohmann::json runs = nlohmann::json::array();
-  Table t{{"RUN_ID", "STATE"}, {}};
-  for (const auto& [id, state] : result.runs) {
-    runs.push_back({{"run_id", id}, {"state", wes::to_string(state)}});
-    t.rows.push_back({id, std::string(wes::to_string(state))});
-  }
-  if (ctx.json())
-    ndjson(ctx, {{"event", "done"}, {"runs", runs}, {"timed_out", result.timed_out}, {"exit_code", ctx.exit_code}});
-  else
-    ctx.term().print_table(t, ctx.format());
-  if (result.timed_out && !ctx.json()) {
-    std::string again = "impact";
-    if (!ctx.globals.profile.empty()) again += " --profile " + ctx.globals.profile;
-    again += " run wait";
-    for (const auto& [id, state] : result.runs)
-      if (!wes::stops_wait(state)) again += " " + id;
-    ctx.term().error("still running after " + f.timeout, "keep waiting with: " + again);
-  }
-  for (const auto& [id, state] : result.runs) {
-    if (ctx.json() || (state.code() != wes::State::other && state.code() != wes::State::other_error)) continue;
-    if (state.code() == wes::State::other_error)
-      ctx.term().error("run " + id + " ended in " + std::string(wes::to_string(state)) +
-                           ", a state outside the WES specification that names an error",
-                       "see: impact run show " + id);
-    else
-      ctx.term().error("run " + id + " is in " + std::string(wes::to_string(state)) +
-                           ", a state outside the WES specification: impact cannot tell whether it will change, "
-                           "so it stopped waiting",
-                       "see: impact run show " + id);
-  }
+  report_wait(ctx, wes::wait(client, ids, wait_options(f), &printer), f);
 }
 
 // ---- submit
@@ -645,12 +536,6 @@ void cancel(Context& ctx, const std::vector<std::string>& ids) {
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
   if (failed.empty()) return;
   ctx.exit_code = done.empty() && all_errors && last ? exit_code_for(last->kind()) : exit_code::partial;
-}
-
-void add_wait_flags(CLI::App* cmd, WaitFlags& w) {
-  cmd->add_option("--timeout", w.timeout, "Stop waiting after this long (exit 8), e.g. 30m");
-  cmd->add_option("--poll-interval", w.interval, "First polling interval; it grows to 30s while nothing changes")
-      ->capture_default_str();
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 function __impact_subs
     switch $argv[1]
         case ''
-            echo profile login logout token auth passport search beacon drs run results service-info doctor version completion
+            echo profile login logout token auth passport search beacon drs run results task service-info doctor version completion
         case 'profile'
             echo add list show use remove
         case 'auth'
@@ -17,11 +17,13 @@ function __impact_subs
             echo submit list show logs cancel wait
         case 'results'
             echo ls download
+        case 'task'
+            echo submit list show logs cancel wait
     end
 end
 function __impact_takes_value
     switch $argv[1]
-        case '--all' '--allow-unverified' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--client-credentials' '--client-id' '--client-secret-file' '--config' '--debug' '--default' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--include' '--issuer' '--json' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--no-browser' '--no-color' '--no-descendants' '--no-qr' '--output' '--parallel' '--params' '--part-size' '--poll-interval' '--profile' '--qr' '--raw' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--timeout' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--wait' '--wes' '--wes-engine' '-f' '-h' '-o' '-v'
+        case '--all' '--allow-unverified' '--allow-url-credentials' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--client-credentials' '--client-id' '--client-secret-file' '--cmd' '--config' '--cpu' '--debug' '--default' '--disk' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--executor' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--image' '--include' '--input' '--issuer' '--json' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--name' '--name-prefix' '--no-browser' '--no-color' '--no-descendants' '--no-qr' '--output' '--page-size' '--parallel' '--params' '--part-size' '--poll-interval' '--profile' '--qr' '--ram' '--raw' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--tes' '--timeout' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--view' '--wait' '--wes' '--wes-engine' '-f' '-h' '-o' '-v'
             return 0
     end
     return 1
@@ -61,6 +63,7 @@ complete -c impact -n '__impact_at \'\'' -a 'beacon' -d 'The profile\'s Beacon v
 complete -c impact -n '__impact_at \'\'' -a 'drs' -d 'Resolve and download GA4GH DRS objects (passport-aware, verified, resumable)'
 complete -c impact -n '__impact_at \'\'' -a 'run' -d 'Submit, follow and manage workflow runs (GA4GH WES)'
 complete -c impact -n '__impact_at \'\'' -a 'results' -d 'List and download a run\'s results from the node\'s object storage'
+complete -c impact -n '__impact_at \'\'' -a 'task' -d 'Run and manage single containerised tasks (GA4GH TES)'
 complete -c impact -n '__impact_at \'\'' -a 'service-info' -d 'Show what each configured service says of itself (GA4GH service-info)'
 complete -c impact -n '__impact_at \'\'' -a 'doctor' -d 'Check each service of the profile: reachability (DNS, TCP, TLS), service-info, clock skew'
 complete -c impact -n '__impact_at \'\'' -a 'version' -d 'Print impact\'s version and the versions of the libraries it uses'
@@ -94,6 +97,7 @@ complete -c impact -n '__impact_at \'profile add\'' -l drs -x -d 'DRS API base U
 complete -c impact -n '__impact_at \'profile add\'' -l drs-resolver -x -d 'Resolver for compact drs://prefix:accession ids'
 complete -c impact -n '__impact_at \'profile add\'' -l wes -x -d 'WES API base URL (…/ga4gh/wes/v1)'
 complete -c impact -n '__impact_at \'profile add\'' -l wes-engine -x -d 'Workflow engine to send where the WES requires one (e.g. cwltool)'
+complete -c impact -n '__impact_at \'profile add\'' -l tes -x -d 'TES API base URL (…/ga4gh/tes/v1)'
 complete -c impact -n '__impact_at \'profile add\'' -l storage -x -d 'S3-compatible endpoint URL'
 complete -c impact -n '__impact_at \'profile add\'' -l bucket -x -d 'Results bucket'
 complete -c impact -n '__impact_at \'profile add\'' -l sts -x -d 'STS endpoint for temporary credentials (AssumeRoleWithWebIdentity)'
@@ -287,6 +291,43 @@ complete -c impact -n '__impact_at \'results download\'' -l include -x -d 'Only 
 complete -c impact -n '__impact_at \'results download\'' -l exclude -x -d 'Skip paths matching this glob (repeatable)'
 complete -c impact -n '__impact_at \'results download\'' -l parallel -x -d 'Requests at once (default 64; at most 8 parts of one object)'
 complete -c impact -n '__impact_at \'results download\'' -l part-size -x -d 'Split objects larger than this into ranged parts (default: automatic)'
+complete -c impact -n '__impact_at \'task\'' -a 'submit' -d 'Submit a task (prints the task id)'
+complete -c impact -n '__impact_at \'task\'' -a 'list' -d 'List your tasks'
+complete -c impact -n '__impact_at \'task\'' -a 'show' -d 'Show a task (FULL view): state, executors, inputs, outputs, logs'
+complete -c impact -n '__impact_at \'task\'' -a 'logs' -d 'Print an executor\'s stdout or stderr'
+complete -c impact -n '__impact_at \'task\'' -a 'cancel' -d 'Cancel tasks (reports CANCELING or CANCELED)'
+complete -c impact -n '__impact_at \'task\'' -a 'wait' -d 'Wait for tasks to end; the exit code tells how they ended'
+complete -c impact -n '__impact_at \'task\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'task submit\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'task submit\'' -l name -x -d 'The task\'s name'
+complete -c impact -n '__impact_at \'task submit\'' -l image -x -d 'Container image of the one executor'
+complete -c impact -n '__impact_at \'task submit\'' -l cmd -x -d 'Command the executor runs (with /bin/sh -c)'
+complete -c impact -n '__impact_at \'task submit\'' -l input -x -d 'Input URL=PATH (repeatable)'
+complete -c impact -n '__impact_at \'task submit\'' -l output -x -a '(__fish_complete_directories)' -d 'Output PATH=URL (repeatable)'
+complete -c impact -n '__impact_at \'task submit\'' -l cpu -x -d 'CPU cores'
+complete -c impact -n '__impact_at \'task submit\'' -l ram -x -d 'RAM in GB'
+complete -c impact -n '__impact_at \'task submit\'' -l disk -x -d 'Disk in GB'
+complete -c impact -n '__impact_at \'task submit\'' -l tag -x -d 'Tag the task KEY=VALUE (repeatable)'
+complete -c impact -n '__impact_at \'task submit\'' -l allow-url-credentials -x -d 'Send input/output URLs that carry credentials (presigned or user:password@) as they are'
+complete -c impact -n '__impact_at \'task submit\'' -l wait -x -d 'Then wait for the task to end, as `impact task wait`'
+complete -c impact -n '__impact_at \'task submit\'' -l timeout -x -d 'Stop waiting after this long (exit 8), e.g. 30m'
+complete -c impact -n '__impact_at \'task submit\'' -l poll-interval -x -d 'First polling interval; it grows to 30s while nothing changes'
+complete -c impact -n '__impact_at \'task list\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'task list\'' -l state -x -a 'QUEUED INITIALIZING RUNNING PAUSED COMPLETE EXECUTOR_ERROR SYSTEM_ERROR CANCELED CANCELING PREEMPTED' -d 'Only tasks in this state'
+complete -c impact -n '__impact_at \'task list\'' -l name-prefix -x -d 'Only tasks whose name starts so'
+complete -c impact -n '__impact_at \'task list\'' -l tag -x -d 'Only tasks with this tag KEY=VALUE, or KEY with any value (repeatable)'
+complete -c impact -n '__impact_at \'task list\'' -l view -x -d 'MINIMAL, BASIC or FULL'
+complete -c impact -n '__impact_at \'task list\'' -l limit -x -d 'At most this many tasks (0: all)'
+complete -c impact -n '__impact_at \'task list\'' -l page-size -x -d 'Tasks asked for per page'
+complete -c impact -n '__impact_at \'task show\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'task logs\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'task logs\'' -l executor -x -d 'Which executor (0: the first)'
+complete -c impact -n '__impact_at \'task logs\'' -l stderr -x -d 'stderr instead of stdout'
+complete -c impact -n '__impact_at \'task logs\'' -s f -l follow -x -d 'Keep printing new output until the task ends'
+complete -c impact -n '__impact_at \'task cancel\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'task wait\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'task wait\'' -l timeout -x -d 'Stop waiting after this long (exit 8), e.g. 30m'
+complete -c impact -n '__impact_at \'task wait\'' -l poll-interval -x -d 'First polling interval; it grows to 30s while nothing changes'
 complete -c impact -n '__impact_at \'service-info\'' -a 'wes drs beacon storage'
 complete -c impact -n '__impact_at \'service-info\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'doctor\'' -s h -l help -x -d 'Print this help message and exit'

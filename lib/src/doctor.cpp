@@ -171,6 +171,7 @@ DoctorReport run_doctor(const Profile& profile, http::Options options) {
     targets.push_back({"beacon " + name, url, Probe::service_info, ServiceKind::beacon});
   for (const auto& [name, url] : profile.drs) targets.push_back({"drs " + name, url, Probe::service_info, ServiceKind::drs});
   if (!profile.wes.empty()) targets.push_back({"wes", profile.wes, Probe::service_info, ServiceKind::wes});
+  if (!profile.tes.empty()) targets.push_back({"tes", profile.tes, Probe::service_info, ServiceKind::tes});
   if (profile.storage) targets.push_back({"storage", profile.storage->url, Probe::storage});
 
   DoctorReport rep;

@@ -8,6 +8,7 @@
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
 #include "impact/wes.hpp"
+#include "client_fixture.hpp"
 #include "mini_server.hpp"
 #include "temp_dir.hpp"
 
@@ -20,19 +21,9 @@ using nlohmann::json;
 
 namespace {
 
-http::Options fast() {
-  http::Options o = http::default_options();
-  o.retry.base = std::chrono::milliseconds(1);
-  o.retry.cap = std::chrono::milliseconds(5);
-  o.stall_seconds = 5;
-  return o;
-}
-
-Reply js(int status, const json& body) {
-  return impact::test::reply(status, body.dump(), "Content-Type: application/json\r\n");
-}
-
-bool starts(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+using impact::test::fast;
+using impact::test::js;
+using impact::test::starts;
 
 // The client request id a submission carried in its tags field.
 std::string request_id_of(const std::string& body) {
