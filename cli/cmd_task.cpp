@@ -117,7 +117,7 @@ void submit(Context& ctx, const SubmitFlags& f) {
 // ---- list, show, logs, cancel
 
 struct ListFlags {
-  std::string state, name_prefix, view = "MINIMAL";
+  std::string state, name_prefix, view = "BASIC";  // MINIMAL has no name, time nor tags for the table
   std::vector<std::string> tags;
   std::size_t limit = 0, page_size = 256;
 };

@@ -7,6 +7,7 @@
 
 #include "impact/error.hpp"
 #include "impact/redact.hpp"
+#include "impact/session.hpp"
 #include "impact/tes.hpp"
 #include "client_fixture.hpp"
 #include "mini_server.hpp"
@@ -354,4 +355,12 @@ TEST_CASE("tes wait: MINIMAL polls to the end, PREEMPTED gives run wait's exit c
   CHECK(r.runs.at(0).second == State::preempted);
   CHECK(r.exit_code() == exit_code::run_preempted);
   CHECK(f.tokens.load() == polls.load());  // a fresh token (refreshed when due) for every request
+}
+
+TEST_CASE("tes: the profile's TES is one of its services, so IMPACT_TOKEN and the login go there") {
+  Profile p;
+  p.name = "x";
+  p.tes = "https://tes.example.org/ga4gh/tes/v1";
+  CHECK(auth::is_profile_service(p, "https://tes.example.org/ga4gh/tes/v1/tasks"));
+  CHECK_FALSE(auth::is_profile_service(p, "https://other.example.org/ga4gh/tes/v1/tasks"));
 }

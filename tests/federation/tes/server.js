@@ -66,22 +66,7 @@ function serviceInfo() {
 
 // ---------------------------------------------------------------- identity
 
-async function identify(req) {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization || '');
-  if (!m) throw svc.httpError(401, 'a bearer token is required (Authorization: Bearer <access token>)');
-  if (cfg.fakeAuth) {
-    const f = /^user:([A-Za-z0-9._@-]{1,64})$/.exec(m[1]);
-    if (f) return f[1];
-  }
-  let who;
-  try {
-    who = await auth.whoami(req);
-  } catch (e) {
-    throw svc.httpError(500, `cannot check the token: ${e.message}`);
-  }
-  if (!who || !(who.username || who.sub)) throw svc.httpError(401, 'invalid or expired token');
-  return String(who.username || who.sub);
-}
+const identify = async (req) => (await auth.identifyBearer(req, { fakeAuth: cfg.fakeAuth })).key;
 
 // ---------------------------------------------------------------- tasks
 
