@@ -1,9 +1,11 @@
 // What the tests of the service clients (WES, TES) share: quick retries, JSON replies from the scripted
-// loopback server, and a prefix test for request targets.
+// loopback server, a prefix test for request targets, and the fixture of server, HTTP client and counted token.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -26,5 +28,32 @@ inline Reply js(int status, const nlohmann::json& body) {
 }
 
 inline bool starts(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// A scripted server, an HTTP client for it, and clients of a service (`C`: wes::Client, tes::Client) whose
+// token function counts how often it is asked (`token`).
+template <class C>
+struct ClientFixture {
+  ClientFixture(MiniServer::Handler h, std::string base, std::string token)
+      : server(std::move(h)), http(fast()), base_(std::move(base)), token_(std::move(token)) {}
+  C client() { return client(base_); }
+  C client(const std::string& base) {
+    return C(http, server.url(base), [this] {
+      ++tokens;
+      return token_;
+    });
+  }
+  // The requests with this method whose target starts with `prefix`.
+  int count(const std::string& method, const std::string& prefix) const {
+    int n = 0;
+    for (const auto& r : server.requests()) n += r.method == method && starts(r.target, prefix);
+    return n;
+  }
+  MiniServer server;
+  http::Client http;
+  std::atomic<int> tokens{0};
+
+ private:
+  std::string base_, token_;
+};
 
 }  // namespace impact::test

@@ -31,22 +31,8 @@ std::string request_id_of(const std::string& body) {
   return j["tags"].value("impact_request_id", "");
 }
 
-struct Fixture {
-  explicit Fixture(MiniServer::Handler h) : server(std::move(h)), http(fast()) {}
-  Client client() {
-    return Client(http, server.url("/ga4gh/tes/v1"), [this] {
-      ++tokens;
-      return std::string("tok-tes-123");
-    });
-  }
-  int count(const std::string& method, const std::string& prefix) const {
-    int n = 0;
-    for (const auto& r : server.requests()) n += r.method == method && starts(r.target, prefix);
-    return n;
-  }
-  MiniServer server;
-  http::Client http;
-  std::atomic<int> tokens{0};
+struct Fixture : impact::test::ClientFixture<Client> {
+  explicit Fixture(MiniServer::Handler h) : ClientFixture(std::move(h), "/ga4gh/tes/v1", "tok-tes-123") {}
 };
 
 json simple_task() {

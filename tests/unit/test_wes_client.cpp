@@ -32,22 +32,8 @@ std::string request_id_of(const std::string& body) {
   return std::regex_search(body, m, re) ? m[1].str() : std::string();
 }
 
-struct Fixture {
-  explicit Fixture(MiniServer::Handler h) : server(std::move(h)), http(fast()) {}
-  Client client(const std::string& base = "/ga4gh/wes/v1") {
-    return Client(http, server.url(base), [this] {
-      ++tokens;
-      return std::string("tok-123");
-    });
-  }
-  int count(const std::string& method, const std::string& prefix) const {
-    int n = 0;
-    for (const auto& r : server.requests()) n += r.method == method && starts(r.target, prefix);
-    return n;
-  }
-  MiniServer server;
-  http::Client http;
-  std::atomic<int> tokens{0};
+struct Fixture : impact::test::ClientFixture<Client> {
+  explicit Fixture(MiniServer::Handler h) : ClientFixture(std::move(h), "/ga4gh/wes/v1", "tok-123") {}
 };
 
 WaitOptions quick() {
