@@ -108,7 +108,7 @@ nlohmann::json build_document(const SubmitFlags& f) {
 void submit(Context& ctx, const SubmitFlags& f) {
   auto doc = build_document(f);
   auto s = connect(ctx);
-  const std::string id = s->client->create(std::move(doc));
+  const std::string id = s->client->create(std::move(doc), f.allow_credentials);
   if (ctx.json()) ndjson(ctx, {{"event", "submitted"}, {"task_id", id}});
   else ctx.term().out() << id << '\n' << std::flush;
   if (f.wait) do_wait(ctx, *s->client, {id}, f.w);

@@ -142,6 +142,10 @@ test('bad tasks are refused before anything is sent: invalid documents, URLs wit
   assert.equal(cred.code, 2);
   assert.match(cred.stderr, /inputs\[0\]\.url carries credentials/);
   assert.ok(!cred.stderr.includes('s3cret'));
+  const own = h.task(['submit', '--image', 'x', '--cmd', 'true', '--input', `http://127.0.0.1:9/x?t=${token}=/in/x`]);
+  assert.equal(own.code, 2);
+  assert.match(own.stderr, /inputs\[0\]\.url holds your access token/);
+  assert.ok(!own.stderr.includes(token));
   const none = h.task(['submit', '--image', 'x']);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /--image and --cmd/);

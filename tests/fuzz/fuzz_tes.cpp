@@ -15,6 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)tes::tags_match(task.tags, task.tags);
     tes::validate_task(doc);
     tes::check_url_credentials(doc, false);
+    tes::check_token_not_in_urls(doc, "tok");
   });
   return 0;
 }

@@ -240,6 +240,31 @@ TEST_CASE("tes client: when the list cannot be read after a lost answer, it says
   CHECK(posts.load() == 1);
 }
 
+TEST_CASE("tes client: the user's own token in an input URL is refused before sending, unless allowed") {
+  std::atomic<int> posts{0};
+  Fixture f([&](const SeenRequest& r) {
+    if (r.method == "POST") {
+      ++posts;
+      return js(200, {{"id", "t"}});
+    }
+    return js(404, {});
+  });
+  auto c = f.client();
+  auto t = simple_task();
+  t["inputs"] = json::array({{{"path", "/x"}, {"url", "https://data.example.org/x?key=tok-tes-123"}}});
+  try {
+    c.create(t);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::usage);
+    CHECK(std::string(e.what()).find("inputs[0].url holds your access token") != std::string::npos);
+    CHECK(std::string(e.what()).find("tok-tes-123") == std::string::npos);
+  }
+  CHECK(posts.load() == 0);
+  CHECK(c.create(t, true) == "t");
+  CHECK(posts.load() == 1);
+}
+
 TEST_CASE("tes client: a 400 is the server's refusal with its reason, sent once") {
   Fixture f([&](const SeenRequest& r) {
     if (r.method == "POST") return js(400, {{"message", "executor image not allowed"}});

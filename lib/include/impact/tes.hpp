@@ -63,6 +63,9 @@ void validate_task(const nlohmann::json& doc);
 // query): a URL in a task is stored and shown by the server and its workers. Throws Error(usage) naming the
 // field, the URL redacted. Presigned URLs are then sent only when `allow` is set (the user asked).
 void check_url_credentials(const nlohmann::json& doc, bool allow);
+// Refuses a document whose input or output URLs contain `token` (the user's own access token), whatever the
+// URL's shape; Error(usage) without the token in its text. Nothing is checked for an empty token.
+void check_token_not_in_urls(const nlohmann::json& doc, std::string_view token);
 
 // ---- tasks as servers send them
 
@@ -126,7 +129,9 @@ class Client {
   // each entry's tags checked, since a server may ignore the filter): found, it is returned; surely absent,
   // the document is sent again (3 attempts in all); undecided, it throws naming the tag. Never two tasks,
   // never a blind second POST. A 4xx is a refusal with the server's reason. Returns the task id.
-  std::string create(nlohmann::json doc);
+  // Unless `allow_token_in_urls` (the user asked for it), a document whose URLs hold the token the request
+  // carries is refused before anything is sent (check_token_not_in_urls).
+  std::string create(nlohmann::json doc, bool allow_token_in_urls = false);
   // The task whose kRequestIdTag is `id`: found, absent, or undecided (why), within the bounds above.
   wes::Lookup find_by_request_id(const std::string& id);
   Task get(const std::string& id, View view = View::basic);

@@ -184,8 +184,9 @@ wes::Lookup Client::find_by_request_id(const std::string& id) {
   return out;
 }
 
-std::string Client::create(json doc) {
+std::string Client::create(json doc, bool allow_token_in_urls) {
   validate_task(doc);
+  if (token_ && !allow_token_in_urls) check_token_not_in_urls(doc, token_());
   discover();
   const std::string key(kRequestIdTag);
   if (!doc.contains("tags")) doc["tags"] = json::object();

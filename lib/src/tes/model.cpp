@@ -186,6 +186,16 @@ void check_url_credentials(const json& doc, bool allow) {
   });
 }
 
+void check_token_not_in_urls(const json& doc, std::string_view token) {
+  if (token.empty()) return;
+  each_url(doc, [&](const std::string& where, const std::string& url) {
+    if (url.find(token) == std::string::npos) return;
+    throw Error(ErrorKind::usage,
+                where + " holds your access token: the TES server and its workers would store and show it",
+                "give the service a URL it can read with its own credentials, or allow this explicitly");
+  });
+}
+
 json parse_document(std::string_view text, std::string_view what, ErrorKind kind) {
   auto j = detail::parse_json(text);
   if (j.is_discarded()) throw Error(kind, fmt::format("{} is not JSON (or nests too deeply)", what));
