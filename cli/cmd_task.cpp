@@ -165,7 +165,7 @@ void list(Context& ctx, const ListFlags& f) {
     ctx.term().print_json({{"tasks", tasks}});
     return;
   }
-  Table t{{"TASK_ID", "STATE", "NAME", "CREATED", "TAGS"}, {}};
+  Table t{{"TASK_ID", "STATE", "NAME", "CREATED", "TAGS"}, {}, {0}};
   for (const auto& task : tasks)
     t.rows.push_back({task.id, std::string(wes::to_string(task.state)), task.name, task.creation_time, tags_text(task.tags, ",")});
   ctx.term().print_table(t, ctx.format());
@@ -255,7 +255,7 @@ void logs(Context& ctx, const LogsFlags& f) {
 void cancel(Context& ctx, const std::vector<std::string>& ids) {
   auto s = connect(ctx);
   nlohmann::json done = nlohmann::json::array(), failed = nlohmann::json::array();
-  Table t{{"TASK_ID", "STATE"}, {}};
+  Table t{{"TASK_ID", "STATE"}, {}, {0}};
   std::optional<Error> last;
   for (const auto& id : ids) {
     std::string problem, state;

@@ -109,7 +109,7 @@ struct WaitWords {
 inline void report_wait(Context& ctx, const wes::WaitResult& result, const WaitFlags& f, const WaitWords& w = {}) {
   ctx.exit_code = result.exit_code();
   nlohmann::json runs = nlohmann::json::array();
-  Table t{{w.column, "STATE"}, {}};
+  Table t{{w.column, "STATE"}, {}, {0}};
   for (const auto& [id, state] : result.runs) {
     runs.push_back({{w.id_key, id}, {"state", wes::to_string(state)}});
     t.rows.push_back({id, std::string(wes::to_string(state))});

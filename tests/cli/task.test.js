@@ -80,6 +80,10 @@ test('submit with flags: a loopback input, an output to storage, wait, logs, sho
   assert.deepEqual(listed.tasks.map((x) => x.id), [id]);
   assert.equal(h.json(['list', '--name-prefix', `count-${RUN}`]).tasks.length, 1);
   assert.equal(h.json(['list', '--name-prefix', `nothing-${RUN}`]).tasks.length, 0);
+  // a narrow terminal shortens other columns, never the id
+  const narrow = h.task(['list', '--tag', `suite=${RUN}`], { env: { IMPACT_TOKEN: token, IMPACT_FORCE_TTY: '1', IMPACT_WIDTH: '40', NO_COLOR: '1' } });
+  assert.equal(narrow.code, 0, narrow.stderr);
+  assert.match(narrow.stdout, new RegExp(`^${id}  `, 'm'));
   const tsv = h.task(['list', '--state', 'COMPLETE', '--tag', `suite=${RUN}`]);
   assert.equal(tsv.code, 0, tsv.stderr);
   assert.match(tsv.stdout, new RegExp(`^${id}\\tCOMPLETE\\tcount-${RUN}\\t`, 'm'));
