@@ -1,4 +1,6 @@
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -37,8 +39,16 @@ std::filesystem::path Context::config_path() const {
   return globals.config.empty() ? Config::default_path() : std::filesystem::path(globals.config);
 }
 
-Config Context::load_config() const {
-  Config c = Config::load(config_path());
+Config Context::load_config(bool to_create) const {
+  const auto path = config_path();
+  const char* env = std::getenv("IMPACT_CONFIG");
+  const bool named = !globals.config.empty() || (env && *env);
+  std::error_code ec;
+  if (named && !to_create && !std::filesystem::exists(path, ec))
+    throw Error(ErrorKind::config, "the configuration file " + path.string() + " does not exist",
+                "check the path given to " + std::string(globals.config.empty() ? "$IMPACT_CONFIG" : "--config") +
+                    ", or create the file with: impact --config " + path.string() + " profile add NAME ...");
+  Config c = Config::load(path);
   for (const auto& w : c.warnings()) term_.warn(w);
   return c;
 }

@@ -4,6 +4,7 @@
 #include "context.hpp"
 #include "impact/error.hpp"
 #include "impact/registry.hpp"
+#include "impact/session.hpp"
 #include "impact/url.hpp"
 
 namespace impact::cli {
@@ -39,7 +40,7 @@ void add(Context& ctx, const AddOptions& o) {
   if (!valid_profile_name(o.name))
     throw Error(ErrorKind::usage, "invalid profile name '" + o.name + "'",
                 "use letters, digits, '-', '_' and '.', starting with a letter or digit");
-  Config config = ctx.load_config();
+  Config config = ctx.load_config(/*to_create=*/true);
   if (config.profiles().count(o.name) && !o.force)
     throw Error(ErrorKind::usage, "a profile named '" + o.name + "' exists already",
                 "pass --force to replace it, or: impact profile remove " + o.name);
@@ -202,12 +203,19 @@ void use(Context& ctx, const std::string& name) {
 
 void remove(Context& ctx, const std::string& name) {
   Config config = ctx.load_config();
-  if (!config.profiles().erase(name))
+  auto it = config.profiles().find(name);
+  if (it == config.profiles().end())
     throw Error(ErrorKind::not_found, "no profile named '" + name + "'", "run: impact profile list");
+  // The login goes with the profile (revoked where the provider allows, as `impact logout` does): a new
+  // profile of the same name must not inherit it.
+  std::string warning;
+  const bool logged_out = auth::Session(it->second, ctx.http_options()).logout(warning);
+  if (!warning.empty()) ctx.term().warn(name + ": " + warning);
+  config.profiles().erase(it);
   if (config.default_profile() == name) config.set_default_profile("");
   config.save();
-  if (ctx.json()) ctx.term().print_json({{"removed", name}});
-  else ctx.term().note("Removed profile '" + name + "'");
+  if (ctx.json()) ctx.term().print_json({{"removed", name}, {"logged_out", logged_out}});
+  else ctx.term().note("Removed profile '" + name + "'" + (logged_out ? " and its login" : ""));
 }
 
 }  // namespace

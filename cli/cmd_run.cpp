@@ -238,6 +238,9 @@ void list(Context& ctx, const ListFlags& f) {
     return true;
   };
   std::vector<wes::RunSummary> runs, unread;  // unread: the list entry has no tags to filter on
+  // Without filters every listed run is shown, so --limit N needs no page larger than N.
+  wes::ListOptions page;
+  if (f.limit != 0 && states.empty() && want.empty()) page.page_size = std::min(page.page_size, f.limit);
   const bool ended = s->client->list([&](const wes::RunSummary& r) {
     if (!states.empty() && std::find(states.begin(), states.end(), r.state) == states.end()) return true;
     if (!want.empty() && !r.tags_known) {
@@ -247,7 +250,7 @@ void list(Context& ctx, const ListFlags& f) {
     if (!matches(r.tags)) return true;
     runs.push_back(r);
     return f.limit == 0 || runs.size() < f.limit;
-  });
+  }, page);
   if (unread.size() > kTagReads)
     throw Error(ErrorKind::generic,
                 fmt::format("the WES server's run list carries no tags, and filtering by tag would read more than {} "

@@ -49,7 +49,9 @@ class Context {
   Format format() const;           // from --json / --format and the TTY
   bool json() const { return format() == Format::json; }
   std::filesystem::path config_path() const;
-  Config load_config() const;      // prints the file's warnings once
+  // Prints the file's warnings once. A file named by --config or $IMPACT_CONFIG must exist, unless
+  // `to_create` (the command writes the file: profile add); the default file may be missing (no profiles).
+  Config load_config(bool to_create = false) const;
   const Profile& profile(const Config& config) const;
   http::Options http_options();    // --cacert, -v/--debug observer, user agent
   http::Client client() { return http::Client(http_options()); }

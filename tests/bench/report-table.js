@@ -24,6 +24,13 @@ if (b) row(`\`impact search\` over ${b.beacons} beacons answering in ${b.delay_m
 const d = json('drs');
 if (d) row(`\`impact drs download\` of ${d.objects} x ${d.bytes_each >> 10} KiB, --parallel ${d.parallel} (median of ${d.runs}; resolve + access URLs + verify)`,
   `${d.impact_median_s} s`, 'sequential `curl` loop over the presigned URLs (transfers only)', `${d.curl_median_s} s`, ratio(d.impact_median_s, d.curl_median_s), `${d.speedup}x faster`);
+const ds = json('drs_s3');
+if (ds) for (const [k, v] of Object.entries(ds.cases)) {
+  const [c, who] = k.split('_');
+  row(`\`impact drs download\`${who === 'baseline' ? ' (baseline build)' : ''}, ${c === 'many' ? 'many objects of 1 MiB' : 'one large object'} (median of ${ds.runs})`,
+    `${v.drs_s.toFixed(2)} s, ${v.drs_rss_mib} MiB`, '`impact results download` of the same bytes from the same storage', `${v.results_s.toFixed(2)} s, ${v.results_rss_mib} MiB`,
+    (v.drs_s / v.results_s).toFixed(2), who === 'impact' ? `target <= 1.00: ${v.drs_s <= v.results_s ? 'met' : 'NOT met'}` : '');
+}
 const tap = read('wes.out');
 const list = /run list over 10,000 runs: ([\d.]+) s, peak RSS ([\d.]+) MiB/.exec(tap);
 if (list) row('`impact run list` over 10,000 runs', `${list[1]} s, ${list[2]} MiB`, 'no peer (limit < 1 s, < 64 MiB)', '', 'n/a');
@@ -40,7 +47,7 @@ for (const line of s3.split('\n')) {
   if (mine) row(`\`impact results download\`, ${section.replace(/^One/, 'one')}`, `${mine[2]} s, ${mine[3]} MiB, ${mine[4]} s CPU`, m[1], `${m[2]} s, ${m[3]} MiB, ${m[4]} s CPU`, m[5]);
 }
 
-const loads = ['token', 'beacon', 'drs', 'wes', 's3'].map((n) => {
+const loads = ['token', 'beacon', 'drs', 'wes', 'drs_s3', 's3'].map((n) => {
   const [before, after, secs] = read(`${n}.load`).trim().split('|');
   const rc = read(`${n}.rc`).trim();
   return `| ${n} | ${before} | ${after} | ${secs} | ${rc === '0' ? 'ok' : `exit ${rc} (over its limit, or failed)`} |`;

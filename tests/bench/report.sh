@@ -8,7 +8,9 @@
 #
 # Benchmarks: token.js (impact token, cached token, vs aws-cli's credential command), beacon-search.js (16
 # beacons in parallel vs 1), drs-download.js (200 objects vs a sequential curl loop), wes-run.test.js
-# (run list over 10,000 runs; run wait on 200 runs), run.sh (S3 results download vs curl, rclone, aws-cli).
+# (run list over 10,000 runs; run wait on 200 runs), drs-vs-results.js (DRS download vs results download of
+# the same bytes), run.sh (S3 results download vs curl, rclone, aws-cli). --baseline OLD_PATH measures an
+# older build beside the new one in drs-vs-results.js and run.sh.
 # Everything stays on 127.0.0.1. The load average is recorded around each benchmark: on a shared machine,
 # read the ratios (measured interleaved, under the same load) rather than the absolute times.
 set -euo pipefail
@@ -18,13 +20,15 @@ STATE="${FED_STATE:-}"
 RUNS=5
 IMPACT="$ROOT/build-rel/cli/impact"
 OUT="$HERE/REPORT.md"
+BASELINE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --state) STATE="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
     --impact) IMPACT="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    *) echo "usage: report.sh --state FED_STATE [--runs N] [--impact PATH] [--out FILE.md]" >&2; exit 2 ;;
+    --baseline) BASELINE="$2"; shift 2 ;;
+    *) echo "usage: report.sh --state FED_STATE [--runs N] [--impact PATH] [--baseline OLD_PATH] [--out FILE.md]" >&2; exit 2 ;;
   esac
 done
 [ -f "$STATE/federation.env" ] || { echo "no running federation at '$STATE' (give --state or FED_STATE)" >&2; exit 2; }
@@ -49,6 +53,7 @@ step token node "$HERE/token.js" --runs 30 --bin "$IMPACT"
 step beacon node "$HERE/beacon-search.js" --runs 7 --bin "$IMPACT"
 step drs node "$HERE/drs-download.js" --runs 3
 step wes node --test --test-reporter=tap "$HERE/wes-run.test.js"
-step s3 "$HERE/run.sh" --runs "$RUNS" --impact "$IMPACT" --out "$WORK/s3.md"
+step drs_s3 node "$HERE/drs-vs-results.js" --runs 3 ${BASELINE:+--baseline "$BASELINE"}
+step s3 "$HERE/run.sh" --runs "$RUNS" --impact "$IMPACT" ${BASELINE:+--baseline "$BASELINE"} --out "$WORK/s3.md"
 
 node "$HERE/report-table.js" "$WORK" "$IMPACT" "$OUT" "$ROOT"

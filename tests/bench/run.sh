@@ -2,28 +2,33 @@
 # Download benchmark against the local federation's RGW (loopback only): impact vs aws-cli, rclone, curl.
 #
 #   source $FED_STATE/federation.env          # a running federation (tests/federation/up)
-#   tests/bench/run.sh [--runs N] [--impact PATH] [--out FILE.md]
+#   tests/bench/run.sh [--runs N] [--impact PATH] [--baseline OLD_PATH] [--out FILE.md]
 #
 # Cases (seeded by seed.js into the results bucket): one 1 GiB object; 1,000 objects of 64 KiB.
 # Every tool writes to a fresh folder in $BENCH_DIR (default /dev/shm) except the curl baseline for the big
 # object, which writes to /dev/null (as the issue's figures do). Wall time and peak RSS come from GNU time; the table
 # shows the median of N runs and impact's ratio to each peer. Tools that are not installed are skipped.
+# --baseline measures a second impact binary (an older build) in the same interleaved loop: "before" and
+# "after" under the same load, and the check that no speed was lost (within 5%).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 RUNS=5
 IMPACT="$ROOT/build-rel/cli/impact"
 OUT=""
+BASELINE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
     --impact) IMPACT="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    *) echo "usage: run.sh [--runs N] [--impact PATH] [--out FILE.md]" >&2; exit 2 ;;
+    --baseline) BASELINE="$2"; shift 2 ;;
+    *) echo "usage: run.sh [--runs N] [--impact PATH] [--baseline OLD_PATH] [--out FILE.md]" >&2; exit 2 ;;
   esac
 done
 : "${FED_S3_URL:?source \$FED_STATE/federation.env first}"
 [ -x "$IMPACT" ] || { echo "no impact binary at $IMPACT (build Release into build-rel, or pass --impact)" >&2; exit 2; }
+[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || { echo "no baseline binary at $BASELINE" >&2; exit 2; }
 case "$FED_S3_URL" in http://127.0.0.1:*|http://localhost:*) ;; *) echo "FED_S3_URL must be loopback" >&2; exit 2 ;; esac
 BUCKET="${FED_RESULTS_BUCKET:-results}"
 REGION="${FED_S3_REGION:-us-east-1}"
@@ -88,6 +93,12 @@ curl "${CURL_AUTH[@]}" -o "$WORK/big.copy" "$BIG_URL"
 add big_md5 "reference, not a download: MD5 of the same bytes from tmpfs (openssl dgst -md5)" \
   'openssl dgst -md5 "$WORK/big.copy" >/dev/null'
 add small_impact "impact results download" '"$IMPACT" results download "s3://$BUCKET/bench/small/" -o "$D" >/dev/null'
+if [ -n "$BASELINE" ]; then
+  add big_baseline "baseline: impact results download ($("$BASELINE" --version | head -1))" \
+    '"$BASELINE" results download "s3://$BUCKET/bench/big.bin" -o "$D" >/dev/null'
+  add small_baseline "baseline: impact results download ($("$BASELINE" --version | head -1))" \
+    '"$BASELINE" results download "s3://$BUCKET/bench/small/" -o "$D" >/dev/null'
+fi
 add small_curl16 "curl, 16 parallel processes" 'parallel_curl "$D" "$WORK"/small-part-??.curl'
 if command -v rclone >/dev/null; then
   add big_rclone "rclone copy (defaults) $(rclone version 2>/dev/null | head -1 | cut -d' ' -f2)" \
@@ -117,7 +128,7 @@ server_ticks() {
 }
 TICK=$(getconf CLK_TCK)
 
-export IMPACT WORK BUCKET FED_S3_URL
+export IMPACT BASELINE WORK BUCKET FED_S3_URL
 PRELUDE="$(declare -f parallel_curl); $(declare -p CURL_AUTH)"
 # Runs interleave the tools (run 1 of each, then run 2 of each, ...), so a slow moment hits all of them.
 for r in $(seq "$RUNS"); do
@@ -175,6 +186,10 @@ report() {
   fi
   target "1,000 x 64 KiB, at most 0.6 x rclone --transfers 32" small_impact small_rclone32 0.6
   target "1,000 x 64 KiB, no slower than 16 curls" small_impact small_curl16 1.0
+  if [ -n "$BASELINE" ]; then
+    target "1 GiB, within 5% of the baseline build" big_impact big_baseline 1.05
+    target "1,000 x 64 KiB, within 5% of the baseline build" small_impact small_baseline 1.05
+  fi
   echo
   echo "CPU floor: (client CPU + server CPU) / $(nproc) CPUs, the least wall time the work could take on this machine"
   echo "when client and storage share its cores; a tool whose wall time is near its floor is bound by CPU, not by"

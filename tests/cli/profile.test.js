@@ -149,3 +149,38 @@ test('a client secret file is stored by path; the secret never enters the config
   const missing = impact(dir, ['profile', 'add', 'ci2', '--issuer', 'https://id.example.org', '--client-secret-file', '/nonexistent']);
   assert.equal(missing.code, 2);
 });
+
+test('a configuration file named by --config or IMPACT_CONFIG must exist, except for profile add', (t) => {
+  const dir = home(t);
+  const missing = path.join(dir, 'no-such.toml');
+  let r = impact(dir, ['--config', missing, 'profile', 'list']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`^impact: the configuration file ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} does not exist\n`));
+  assert.match(r.stderr, /hint: check the path given to --config, or create the file with: impact --config .* profile add NAME/);
+  assert.equal(r.stdout, '');
+  r = impact(dir, ['doctor'], { env: { IMPACT_CONFIG: missing } });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /hint: check the path given to \$IMPACT_CONFIG/);
+  assert.ok(!fs.existsSync(missing), 'reading creates nothing');
+  // The default file may be missing: no profiles yet.
+  r = impact(dir, ['--json', 'profile', 'list']);
+  assert.equal(r.code, 0, r.stderr);
+  // profile add creates the named file.
+  assert.equal(impact(dir, ['--config', missing, 'profile', 'add', 'n', '--wes', 'https://w.example.org']).code, 0);
+  assert.ok(fs.existsSync(missing));
+});
+
+test('profile remove forgets the profile\'s login: a new profile of the same name starts logged out', (t) => {
+  const dir = home(t);
+  assert.equal(impact(dir, ['profile', 'add', 'gone', '--wes', 'https://w.example.org']).code, 0);
+  const tokens = path.join(dir, 'state', 'impact', 'tokens');
+  fs.mkdirSync(tokens, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(tokens, 'gone.json'), '{"access_token": "x"}', { mode: 0o600 });
+  const r = impact(dir, ['--json', 'profile', 'remove', 'gone']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { removed: 'gone', logged_out: true });
+  assert.ok(!fs.existsSync(path.join(tokens, 'gone.json')), 'the stored tokens are gone');
+  // Without a login the removal says so and still succeeds.
+  assert.equal(impact(dir, ['profile', 'add', 'gone', '--wes', 'https://w.example.org']).code, 0);
+  assert.deepEqual(JSON.parse(impact(dir, ['--json', 'profile', 'remove', 'gone']).stdout), { removed: 'gone', logged_out: false });
+});

@@ -8,7 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { spawn } = require('node:child_process');
-const { BIN, FED_STATE, federation, impact, impactAsync, runHome, server, startWes, userToken } = require('./helpers');
+const { BIN, FED_STATE, federation, home, impact, impactAsync, runHome, server, startWes, userToken } = require('./helpers');
 const { startProxy } = require('../federation/proxy/server');
 
 const fed = federation();
@@ -293,4 +293,26 @@ test('the federation\'s WES recorded no spec violation from impact', () => {
   const file = path.join(FED_STATE, 'violations.log');
   const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => /"service":"wes"/.test(l)) : [];
   assert.deepEqual(lines, []);
+});
+
+test('run list --limit N without filters asks for pages of at most N runs; with filters, for full pages', async (t) => {
+  const runs = ['r1', 'r2', 'r3'].map((id) => ({ run_id: id, state: 'COMPLETE' }));
+  const wes = await server(t, (req) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname === '/ga4gh/wes/v1/service-info')
+      return { status: 200, body: { workflow_type_versions: { CWL: { workflow_type_version: ['v1.0'] } }, supported_wes_versions: ['1.0.0'] } };
+    if (u.pathname === '/ga4gh/wes/v1/runs') return { status: 200, body: { runs: runs.slice(0, Number(u.searchParams.get('page_size')) || 3), next_page_token: '' } };
+    return { status: 404, body: { msg: 'not found', status_code: 404 } };
+  });
+  const dir = home(t);
+  assert.equal(impact(dir, ['profile', 'add', 'open', '--wes', `${wes.url}/ga4gh/wes/v1`]).code, 0);
+  let r = await impactAsync(dir, ['--json', 'run', 'list', '--limit', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout).runs.map((x) => x.run_id), ['r1']);
+  const sizes = () => wes.seen.filter((s) => s.url.startsWith('/ga4gh/wes/v1/runs')).map((s) => new URL(s.url, 'http://x').searchParams.get('page_size'));
+  assert.deepEqual(sizes(), ['1']);
+  wes.seen.length = 0;
+  r = await impactAsync(dir, ['--json', 'run', 'list', '--limit', '1', '--state', 'COMPLETE']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(sizes(), ['1000'], 'a filtered list may skip runs: full pages');
 });

@@ -46,7 +46,8 @@ test('cpack -G DEB: a package that depends on the Debian libraries it links and 
 
   const files = run('dpkg-deb', ['-c', deb]).trim().split('\n').map((l) => l.split(/\s+/).slice(5).join(' '));
   const want = ['./usr/bin/impact', ...Object.keys(COMPLETIONS).map((f) => `./usr/${f}`),
-    ...manPages.map((p) => `./usr/share/man/man${p.slice(-1)}/${p}`)];
+    ...manPages.map((p) => `./usr/share/man/man${p.slice(-1)}/${p}.gz`),
+    './usr/share/doc/impact/copyright', './usr/share/doc/impact/changelog.gz'];
   for (const f of want) assert.ok(files.includes(f), `the package has ${f}`);
   assert.deepEqual(files.filter((f) => !f.startsWith('./usr/')), []);
 
@@ -56,4 +57,12 @@ test('cpack -G DEB: a package that depends on the Debian libraries it links and 
   const packaged = path.join(root, 'usr', 'bin', 'impact');
   assert.ok(!/\.debug_info/.test(run('readelf', ['-S', packaged])), 'stripped');
   assert.match(run(packaged, ['--version']), /\b0\.1\.0\b/);
+
+  // Debian's own package checker finds nothing to report: no error, no warning, no informational tag (the
+  // profile's default set; pedantic and experimental tags are not asked for).
+  const lint = spawnSync('lintian', ['--no-tag-display-limit', '--display-info', deb], { encoding: 'utf8', timeout: 300000 });
+  assert.ok(!lint.error, `lintian runs (tests/install-deps.sh installs it): ${lint.error}`);
+  const tags = lint.stdout.split('\n').filter((l) => /^[EWI]: /.test(l));
+  assert.deepEqual(tags, [], lint.stdout + lint.stderr);
+  assert.equal(lint.status, 0, lint.stdout + lint.stderr);
 });

@@ -1,11 +1,14 @@
-# Spack package recipe for impact, for HPC sites. Copy it into a Spack repository as
-# packages/impact/package.py, then: spack install impact
+# Spack package recipe for impact, for HPC sites, in the import style of Spack 1.x package repositories
+# (spack_repo.builtin). Copy it into a Spack repository as packages/impact/package.py, then:
+# spack install impact
 #
 # Not run here: this repository's tests cannot run Spack (no Spack installation, no network). It follows
 # the real build in CMakeLists.txt (find_package names and minimum versions, the IMPACT_* options, what
 # `cmake --install` puts where) and is kept in step with it by hand; check it after changing the build.
 
 import os
+
+from spack_repo.builtin.build_systems.cmake import CMakePackage
 
 from spack.package import *
 
@@ -18,6 +21,8 @@ class Impact(CMakePackage):
     git = "https://github.com/impact-cli/impact.git"
 
     maintainers("impact-cli")
+
+    license("Apache-2.0")
 
     version("main", branch="main")
     version("0.1.0", tag="v0.1.0")
@@ -54,7 +59,7 @@ class Impact(CMakePackage):
 
     @run_after("install")
     def check_layout(self):
-        for path in ["bin/impact", "share/man/man1/impact.1", "share/man/man5/impact-config.5",
+        for path in ["bin/impact", "share/man/man1/impact.1.gz", "share/man/man5/impact-config.5.gz",
                      "share/bash-completion/completions/impact", "share/zsh/site-functions/_impact",
                      "share/fish/vendor_completions.d/impact.fish"]:
             if not os.path.exists(join_path(self.prefix, path)):
