@@ -201,3 +201,21 @@ test('server text is shown, not executed: control bytes in a log are made visibl
   assert.ok(!tty.stdout.includes('\x07'), JSON.stringify(tty.stdout));
   assert.match(tty.stdout, /plain .*red/);
 });
+
+test('a submission whose answer is lost (connection dropped after the request went out) makes exactly one task', async (t) => {
+  const { startProxy } = require('../federation/proxy/server');
+  const proxy = await startProxy({ target: new URL(fed.services.tes).origin, port: 0 });
+  t.after(() => proxy.close());
+  proxy.addFault({ method: 'POST', path: '^/ga4gh/tes/v1/tasks$', drop_after_request: true });
+  const dir = home(t);
+  assert.equal(impact(dir, ['profile', 'add', 'p', '--tes', `${proxy.url}/ga4gh/tes/v1`]).code, 0);
+  const r = await impactAsync(dir, ['task', 'submit', '--image', 'x', '--cmd', 'true', '--tag', `lost=${RUN}`],
+    { env: { IMPACT_TOKEN: token } });
+  assert.equal(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  const posts = proxy.requests().filter((x) => x.method === 'POST');
+  assert.equal(posts.length, 1, 'the POST is never re-sent blindly');
+  assert.equal(posts[0].fault, 'drop_after_request');
+  const h = taskHome(t);
+  assert.deepEqual(h.json(['list', '--tag', `lost=${RUN}`]).tasks.map((x) => x.id), [id]);
+});
