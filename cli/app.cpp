@@ -209,6 +209,7 @@ int run(int argc, char** argv, Terminal terminal) {
   register_run(app, ctx);
   register_results(app, ctx);
   register_workflow(app, ctx);
+  register_task(app, ctx);
   register_service_info(app, ctx);
   register_doctor(app, ctx);
   register_version(app, ctx);

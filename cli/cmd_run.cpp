@@ -22,6 +22,7 @@
 #include "impact/trs.hpp"
 #include "impact/wes.hpp"
 #include "workflow.hpp"
+#include "waiting.hpp"
 
 namespace impact::cli {
 namespace {
@@ -74,132 +75,11 @@ std::function<void()> wes_action(Context& ctx, F f) {
   });
 }
 
-std::string now_iso() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-void ndjson(Context& ctx, const nlohmann::json& j) {
-  ctx.term().print_json(j, true);  // the same escaping (C1 controls, DEL) as every other JSON impact prints
-  ctx.term().out() << std::flush;
-}
-
-std::pair<std::string, std::string> key_value(const std::string& arg, const char* flag) {
-  auto eq = arg.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw Error(ErrorKind::usage, fmt::format("{} wants KEY=VALUE, got '{}'", flag, arg));
-  return {arg.substr(0, eq), arg.substr(eq + 1)};
-}
-
-struct WaitFlags {
-  std::string timeout;
-  std::string interval = "2s";
-};
-
-wes::WaitOptions wait_options(const WaitFlags& f) {
-  wes::WaitOptions o;
-  // Both flags were checked against their ranges (flags.hpp) when the command line was parsed.
-  o.initial = std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(f.interval));
-  o.cap = std::max(o.cap, o.initial);
-  if (!f.timeout.empty()) o.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(f.timeout));
-  return o;
-}
-
-// State changes: NDJSON events with --json, a line per change on a terminal, nothing in a pipe.
-class WaitPrinter : public wes::WaitObserver {
- public:
-  WaitPrinter(Context& ctx, const std::vector<std::string>& ids)
-      : ctx_(ctx), many_(ids.size() > 1), line_(ctx.term().progress(progress_options(ctx, ids))) {}
-  void on_state(const std::string& id, wes::State from, wes::State to) override {
-    if (ctx_.json()) {
-      ndjson(ctx_, {{"event", "state"}, {"run_id", id}, {"from", wes::to_string(from)}, {"state", wes::to_string(to)},
-                    {"time", now_iso()}});
-    } else if (ctx_.term().err_tty() && !many_) {
-      auto style = to == wes::State::complete ? Terminal::Style::green
-                   : wes::is_terminal(to)     ? Terminal::Style::red
-                                              : Terminal::Style::cyan;
-      ctx_.term().err() << now_iso() << "  " << visible(id) << "  " << wes::to_string(from) << " -> "
-                        << ctx_.term().err_style(wes::to_string(to), style) << '\n';
-    }
-  }
-  void on_problem(const std::string& message) override {
-    if (!ctx_.json()) ctx_.term().warn(message + " (still waiting)");
-  }
-  // Several runs on a terminal: the runs done out of all, and a count per state.
-  void on_round(const std::vector<std::pair<std::string, wes::State>>& runs) override {
-    std::map<wes::State, int> counts;
-    for (const auto& [id, st] : runs) ++counts[st];
-    std::string states;
-    for (const auto& [st, n] : counts) states += fmt::format("{}{} {}", states.empty() ? "" : "  ", n, wes::to_string(st));
-    line_.detail(states);
-    for (const auto& [id, st] : runs)
-      if (wes::stops_wait(st) && ended_.insert(id).second) line_.item_done(st == wes::State::complete);
-    // The first round: the runs that had already ended are counted above, the plan adds the others (nothing
-    // is drawn before it, so the first line is already complete).
-    if (!planned_) line_.plan(runs.size() - ended_.size(), 0);
-    planned_ = true;
-  }
-  void finish() { line_.finish(); }
-
- private:
-  static Terminal::ProgressOptions progress_options(const Context& ctx, const std::vector<std::string>& ids) {
-    Terminal::ProgressOptions o;
-    o.noun = "runs";
-    o.bytes = false;
-    o.draw = ids.size() > 1 && !ctx.json();
-    std::string again = "impact";
-    if (!ctx.globals.profile.empty()) again += " --profile " + ctx.globals.profile;
-    again += " run wait";
-    for (const auto& id : ids) again += " " + id;
-    o.resume_hint = "the run" + std::string(ids.size() > 1 ? "s go" : " goes") + " on; keep waiting with: " + again;
-    return o;
-  }
-  Context& ctx_;
-  bool many_;
-  Progress line_;
-  bool planned_ = false;
-  std::set<std::string> ended_;
-};
-
 void do_wait(Context& ctx, wes::Client& client, const std::vector<std::string>& ids, const WaitFlags& f) {
   WaitPrinter printer(ctx, ids);
   auto result = wes::wait(client, ids, wait_options(f), &printer);
   printer.finish();
-  ctx.exit_code = result.exit_code();
-  nlohmann::json runs = nlohmann::json::array();
-  Table t{{"RUN_ID", "STATE"}, {}};
-  for (const auto& [id, state] : result.runs) {
-    runs.push_back({{"run_id", id}, {"state", wes::to_string(state)}});
-    t.rows.push_back({id, std::string(wes::to_string(state))});
-  }
-  if (ctx.json())
-    ndjson(ctx, {{"event", "done"}, {"runs", runs}, {"timed_out", result.timed_out}, {"exit_code", ctx.exit_code}});
-  else
-    ctx.term().print_table(t, ctx.format());
-  if (result.timed_out && !ctx.json()) {
-    std::string again = "impact";
-    if (!ctx.globals.profile.empty()) again += " --profile " + ctx.globals.profile;
-    again += " run wait";
-    for (const auto& [id, state] : result.runs)
-      if (!wes::stops_wait(state)) again += " " + id;
-    ctx.term().error("still running after " + f.timeout, "keep waiting with: " + again);
-  }
-  for (const auto& [id, state] : result.runs) {
-    if (ctx.json() || (state.code() != wes::State::other && state.code() != wes::State::other_error)) continue;
-    if (state.code() == wes::State::other_error)
-      ctx.term().error("run " + id + " ended in " + std::string(wes::to_string(state)) +
-                           ", a state outside the WES specification that names an error",
-                       "see: impact run show " + id);
-    else
-      ctx.term().error("run " + id + " is in " + std::string(wes::to_string(state)) +
-                           ", a state outside the WES specification: impact cannot tell whether it will change, "
-                           "so it stopped waiting",
-                       "see: impact run show " + id);
-  }
+  report_wait(ctx, result, f);
 }
 
 // ---- submit
@@ -761,15 +641,6 @@ void cancel(Context& ctx, const std::vector<std::string>& ids) {
   if (ctx.json()) ctx.term().print_json({{"runs", done}, {"failed", failed}});
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
   outcome.finish();
-}
-
-void add_wait_flags(CLI::App* cmd, WaitFlags& w) {
-  duration_flag(cmd->add_option("--timeout", w.timeout, "Stop waiting after this long (exit 8), e.g. 30m"),
-                flag_range::timeout);
-  duration_flag(cmd->add_option("--poll-interval", w.interval,
-                                "First polling interval, at least 1s; it grows to 30s while nothing changes"),
-                flag_range::poll_interval)
-      ->capture_default_str();
 }
 
 }  // namespace

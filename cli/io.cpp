@@ -208,10 +208,15 @@ void Terminal::print_table(const Table& t, Format format) const {
     for (auto x : w) s += x;
     return s + gap * (cols ? cols - 1 : 0);
   };
+  std::vector<std::size_t> room = w;  // what each column may shrink to: nothing for whole columns
+  for (auto i : t.whole)
+    if (i < cols) room[i] = 0;
   while (total() > static_cast<std::size_t>(width_)) {
-    auto widest = std::max_element(w.begin(), w.end());
-    if (*widest <= 8) break;
-    --*widest;
+    std::size_t widest = cols;
+    for (std::size_t i = 0; i < cols; ++i)
+      if (room[i] != 0 && (widest == cols || w[i] > w[widest])) widest = i;
+    if (widest == cols || w[widest] <= 8) break;
+    room[widest] = --w[widest];
   }
   auto line = [&](const std::vector<std::string>& cells, bool header) {
     std::string text;

@@ -20,6 +20,7 @@ class Progress;
 struct Table {
   std::vector<std::string> headers;
   std::vector<std::vector<std::string>> rows;
+  std::vector<std::size_t> whole = {};  // columns never shortened to fit the terminal (ids a user copies)
 };
 
 class Terminal {

@@ -175,6 +175,7 @@ DoctorReport run_doctor(const Profile& profile, http::Options options) {
   for (const auto& [name, url] : profile.drs) targets.push_back({"drs " + name, url, Probe::service_info, ServiceKind::drs});
   if (!profile.wes.empty()) targets.push_back({"wes", profile.wes, Probe::service_info, ServiceKind::wes});
   for (const auto& [name, url] : profile.trs) targets.push_back({"trs " + name, url, Probe::service_info, ServiceKind::trs});
+  if (!profile.tes.empty()) targets.push_back({"tes", profile.tes, Probe::service_info, ServiceKind::tes});
   if (profile.storage) targets.push_back({"storage", profile.storage->url, Probe::storage});
 
   DoctorReport rep;

@@ -63,6 +63,10 @@ Discovery discover(http::Client& client, const std::string& registry_url, const 
         if (!p.wes.empty()) d.notes.push_back("several WES services listed; using " + p.wes + ", not " + s.url);
         else p.wes = s.url;
         break;
+      case ServiceKind::tes:
+        if (!p.tes.empty()) d.notes.push_back("several TES services listed; using " + p.tes + ", not " + s.url);
+        else p.tes = s.url;
+        break;
       case ServiceKind::drs: p.drs[short_service_name(s.id, p.drs)] = s.url; break;
       case ServiceKind::beacon: p.beacons[short_service_name(s.id, p.beacons)] = s.url; break;
       case ServiceKind::trs: p.trs[short_service_name(s.id, p.trs)] = s.url; break;

@@ -15,6 +15,7 @@ namespace impact {
 std::string_view to_string(ServiceKind kind) noexcept {
   switch (kind) {
     case ServiceKind::wes: return "wes";
+    case ServiceKind::tes: return "tes";
     case ServiceKind::drs: return "drs";
     case ServiceKind::beacon: return "beacon";
     case ServiceKind::registry: return "registry";
@@ -31,6 +32,7 @@ ServiceKind kind_of(const ServiceType& type) {
   std::string a = type.artifact;
   std::transform(a.begin(), a.end(), a.begin(), [](unsigned char c) { return std::tolower(c); });
   if (a == "wes") return ServiceKind::wes;
+  if (a == "tes") return ServiceKind::tes;
   if (a == "drs") return ServiceKind::drs;
   if (a == "beacon" || a == "beacon-aggregator") return ServiceKind::beacon;
   if (a == "service-registry") return ServiceKind::registry;

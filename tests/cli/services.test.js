@@ -21,6 +21,7 @@ test('profile add --registry fills every service from the federation registry', 
   assert.equal(p.issuer, fed.issuer);
   assert.equal(p.client_id, 'impact-cli');
   assert.equal(p.wes, fed.services.wes);
+  assert.equal(p.tes, fed.services.tes);
   assert.deepEqual(p.beacons, {
     public: fed.services['beacon-public'],
     registered: fed.services['beacon-registered'],
@@ -40,7 +41,7 @@ test('service-info lists what each service says of itself', (t) => {
   const j = JSON.parse(r.stdout);
   assert.deepEqual(j.failed, []);
   const kinds = j.services.map((s) => s.kind).sort();
-  assert.deepEqual(kinds, ['beacon', 'beacon', 'beacon', 'drs', 'storage', 'trs', 'trs', 'wes']);
+  assert.deepEqual(kinds, ['beacon', 'beacon', 'beacon', 'drs', 'storage', 'tes', 'trs', 'trs', 'wes']);
   const wes = j.services.find((s) => s.kind === 'wes');
   assert.equal(wes.type.artifact, 'wes');
   assert.equal(wes.type.version, '1.1.0');
@@ -169,7 +170,8 @@ test('a registry with malformed entries: bad ones are skipped with a warning', a
         serviceInfo('ok.wes', 'wes', 'http://127.0.0.1:1/ga4gh/wes/v1'),
         { id: 'broken' },
         serviceInfo('remote.drs', 'drs', 'http://drs.example.org/ga4gh/drs/v1'),
-        serviceInfo('odd.thing', 'tes', 'https://tes.example.org'),
+        serviceInfo('odd.thing', 'htsget', 'https://htsget.example.org'),
+        serviceInfo('a.tes', 'tes', 'https://tes.example.org/ga4gh/tes/v1'),
       ] };
     }
     return { status: 404, body: {} };
@@ -178,9 +180,10 @@ test('a registry with malformed entries: bad ones are skipped with a warning', a
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /warning: skipped an entry: invalid service-info/);
   assert.match(r.stderr, /warning: skipped remote\.drs: refusing plain http to drs\.example\.org/);
-  assert.match(r.stderr, /warning: ignored odd\.thing \(type org\.ga4gh:tes\)/);
+  assert.match(r.stderr, /warning: ignored odd\.thing \(type org\.ga4gh:htsget\)/);
   const p = JSON.parse(impact(dir, ['profile', 'show', '--json']).stdout);
   assert.equal(p.wes, 'http://127.0.0.1:1/ga4gh/wes/v1');
+  assert.equal(p.tes, 'https://tes.example.org/ga4gh/tes/v1');  // type tes: the profile's TES
   assert.deepEqual(p.drs, {});
   const notjson = await server(t, () => ({ status: 200, headers: { 'Content-Type': 'text/html' }, body: '<html>' }));
   const bad = await impactAsync(dir, ['profile', 'add', 's', '--registry', notjson.url]);

@@ -8,6 +8,7 @@
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
 #include "impact/wes.hpp"
+#include "client_fixture.hpp"
 #include "mini_server.hpp"
 #include "temp_dir.hpp"
 
@@ -20,19 +21,9 @@ using nlohmann::json;
 
 namespace {
 
-http::Options fast() {
-  http::Options o = http::default_options();
-  o.retry.base = std::chrono::milliseconds(1);
-  o.retry.cap = std::chrono::milliseconds(5);
-  o.stall_seconds = 5;
-  return o;
-}
-
-Reply js(int status, const json& body) {
-  return impact::test::reply(status, body.dump(), "Content-Type: application/json\r\n");
-}
-
-bool starts(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+using impact::test::fast;
+using impact::test::js;
+using impact::test::starts;
 
 // The client request id a submission carried in its tags field.
 std::string request_id_of(const std::string& body) {
@@ -41,22 +32,8 @@ std::string request_id_of(const std::string& body) {
   return std::regex_search(body, m, re) ? m[1].str() : std::string();
 }
 
-struct Fixture {
-  explicit Fixture(MiniServer::Handler h) : server(std::move(h)), http(fast()) {}
-  Client client(const std::string& base = "/ga4gh/wes/v1") {
-    return Client(http, server.url(base), [this] {
-      ++tokens;
-      return std::string("tok-123");
-    });
-  }
-  int count(const std::string& method, const std::string& prefix) const {
-    int n = 0;
-    for (const auto& r : server.requests()) n += r.method == method && starts(r.target, prefix);
-    return n;
-  }
-  MiniServer server;
-  http::Client http;
-  std::atomic<int> tokens{0};
+struct Fixture : impact::test::ClientFixture<Client> {
+  explicit Fixture(MiniServer::Handler h) : ClientFixture(std::move(h), "/ga4gh/wes/v1", "tok-123") {}
 };
 
 WaitOptions quick() {

@@ -31,6 +31,7 @@ struct Profile {
   std::map<std::string, std::string> drs;     // name -> DRS base URL (…/ga4gh/drs/v1)
   std::string wes;                            // WES base URL (…/ga4gh/wes/v1)
   std::string wes_engine;                     // the workflow engine to send where the WES requires one
+  std::string tes;                            // TES base URL (…/ga4gh/tes/v1)
   std::optional<StorageConfig> storage;
   std::map<std::string, std::string> trusted_visa_issuers;  // visa iss -> jku URL
   std::string drs_resolver;                   // compact identifier resolver (identifiers.org style)

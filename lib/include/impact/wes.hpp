@@ -299,6 +299,13 @@ struct WaitResult {
 WaitResult wait(Client& client, const std::vector<std::string>& run_ids, const WaitOptions& opts,
                 WaitObserver* observer = nullptr);
 
+// The polling loop behind wait() (and tes::wait): `poll` sets the current state of every entry that
+// stops_wait() does not stop and returns the number of requests it made. Its errors of passing kinds
+// (network, timeout, server, rate limit) are reported to the observer and retried, up to max_failed_rounds.
+using PollRound = std::function<int(std::vector<std::pair<std::string, State>>&)>;
+WaitResult wait_with(const PollRound& poll, const std::vector<std::string>& ids, const WaitOptions& opts,
+                     WaitObserver* observer = nullptr);
+
 // ---- batches: one run per sample-sheet row, a bounded number active, a ledger for resuming
 
 // A TSV sheet: the header names workflow parameters; each row gives their values (a cell that is JSON —

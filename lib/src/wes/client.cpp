@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "api_request.hpp"
 #include "http/retry_wait.hpp"
 #include "impact/error.hpp"
 #include "impact/url.hpp"
@@ -76,18 +77,9 @@ bool transient(const Error& e) {
 }  // namespace
 
 Client::Client(http::Client& http, std::string base_url, TokenFn token)
-    : http_(http), base_(std::move(base_url)), token_(std::move(token)) {
-  while (base_.size() > 1 && base_.back() == '/') base_.pop_back();
-}
+    : http_(http), base_(detail::api_base(std::move(base_url))), token_(std::move(token)) {}
 
-http::Request Client::request(http::Method m, const std::string& path) {
-  http::Request r;
-  r.method = m;
-  r.url = join_url(base_, path);
-  r.headers.push_back({"Accept", "application/json"});
-  if (token_) r.headers.push_back({"Authorization", "Bearer " + token_()});
-  return r;
-}
+http::Request Client::request(http::Method m, const std::string& path) { return detail::api_request(m, base_, path, token_); }
 
 void Client::discover() {
   if (discovered_) return;

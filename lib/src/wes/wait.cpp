@@ -55,14 +55,20 @@ int poll(Client& client, std::vector<std::pair<std::string, State>>& now, const 
 
 WaitResult wait(Client& client, const std::vector<std::string>& run_ids, const WaitOptions& opts,
                 WaitObserver* observer) {
+  return wait_with([&](std::vector<std::pair<std::string, State>>& now) { return poll(client, now, opts); }, run_ids,
+                   opts, observer);
+}
+
+WaitResult wait_with(const PollRound& poll_round, const std::vector<std::string>& ids, const WaitOptions& opts,
+                     WaitObserver* observer) {
   WaitResult result;
-  for (const auto& id : run_ids) result.runs.emplace_back(id, State::unknown);
+  for (const auto& id : ids) result.runs.emplace_back(id, State::unknown);
   detail::Pacer pacer(opts);
   int failed_rounds = 0;
   while (true) {
     auto before = result.runs;
     try {
-      result.requests += poll(client, result.runs, opts);
+      result.requests += poll_round(result.runs);
       failed_rounds = 0;
     } catch (const Error& e) {
       const bool passing = e.kind() == ErrorKind::network || e.kind() == ErrorKind::timeout ||

@@ -127,11 +127,32 @@ async function controlledAccess(req, dataset, opts = {}) {
   return { user, visas: list, allowed: !!user && visas.hasControlledAccess(list, dataset) };
 }
 
+// The caller of a WES or TES by its bearer token -> {key, sub, username}. Throws an error with `status` 401
+// without a usable token, 500 when the provider cannot be asked (WES and TES document 500 there, not 503).
+// TEST ONLY `fakeAuth`: `Bearer user:<name>` is user <name>, no provider involved.
+async function identifyBearer(req, { fakeAuth = false } = {}) {
+  const fail = (status, msg) => Object.assign(new Error(msg), { status });
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization || '');
+  if (!m) throw fail(401, 'a bearer token is required (Authorization: Bearer <access token>)');
+  if (fakeAuth) {
+    const f = /^user:([A-Za-z0-9._@-]{1,64})$/.exec(m[1]);
+    if (f) return { key: f[1], sub: f[1], username: f[1] };
+  }
+  let who;
+  try {
+    who = await whoami(req);
+  } catch (e) {
+    throw fail(500, `cannot check the token: ${e.message}`);
+  }
+  if (!who || !(who.username || who.sub)) throw fail(401, 'invalid or expired token');
+  return { key: String(who.username || who.sub), sub: who.sub, username: who.username };
+}
+
 function clearCache() {
   cache.clear();
   discovery.clear();
 }
 
 module.exports = {
-  whoami, visasOf, controlledAccess, bearer, clearCache,
+  whoami, visasOf, controlledAccess, bearer, clearCache, identifyBearer,
 };

@@ -2,7 +2,7 @@
 // Request / response validation against the bundled GA4GH OpenAPI 3.0 documents in specs/.
 //
 //   const openapi = require('../lib/openapi');
-//   const api = openapi.load('drs');               // 'wes' | 'wes-strict' | 'drs' | 'service-info'
+//   const api = openapi.load('drs');               // 'wes' | 'wes-strict' | 'drs' | 'service-info' | 'tes'
 //   api.checkRequest({ method: 'GET', path: '/ga4gh/drs/v1/objects/x', query: {expand: 'true'} })  // -> [] or ['...']
 //   api.checkResponse({ method: 'GET', path: '/ga4gh/drs/v1/objects/x', status: 200, body })     // -> [] or ['...']
 //   api.validate('DrsObject', obj)                 // -> errors against one component schema
@@ -34,6 +34,7 @@ const FILES = {
   drs: 'drs-1.5.0/openapi.json',
   'service-info': 'service-info-1.0.0/service-info.yaml',
   trs: 'trs-2.1.0/openapi.bundled.json',
+  tes: 'tes-1.1.0/openapi.json',
 };
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
@@ -45,7 +46,8 @@ function readDoc(file) {
 function newAjv() {
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: true });
   addFormats(ajv);
-  for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password']) ajv.addFormat(f, true);
+  // 'boolean': TES 1.1 writes `format: boolean` on its boolean resources (no such OAS format; ignored)
+  for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password', 'boolean']) ajv.addFormat(f, true);
   return ajv;
 }
 
