@@ -76,6 +76,22 @@ void wait_interruptibly(std::chrono::milliseconds wait) {
   throw_if_cancelled();
 }
 
+std::optional<std::chrono::milliseconds> retry_wait(Transfer& t, Transfer::Step step, const RetryPolicy& policy) {
+  Attempt a;
+  a.number = t.response().attempts;
+  a.idempotent = t.idempotent();
+  if (step == Transfer::Step::failed) {
+    a.failed_in = t.failed_phase();
+    if (a.failed_in == NetPhase::none) return std::nullopt;
+  } else {
+    a.status = t.response().status;
+    a.retry_after = t.response().header("Retry-After");
+  }
+  const auto d = decide_retry(policy, a, std::chrono::system_clock::now(), retry_rng());
+  if (!d.retry) return std::nullopt;
+  return d.wait;
+}
+
 }  // namespace detail
 
 struct Client::Impl {
@@ -98,25 +114,12 @@ Response Client::send(Request request) {
     const CURLcode code = curl_easy_perform(h);
     const auto step = t.finish(h, code);
     if (step == detail::Transfer::Step::redirect) continue;
-
-    Attempt a;
-    a.number = t.response().attempts;
-    a.idempotent = t.idempotent();
-    if (step == detail::Transfer::Step::failed) {
-      a.failed_in = t.failed_phase();
-      const bool network = a.failed_in != NetPhase::none;
-      if (!network) std::rethrow_exception(t.error());
-      auto d = decide_retry(impl_->options.retry, a, std::chrono::system_clock::now(), detail::retry_rng());
-      if (!d.retry) std::rethrow_exception(t.error());
-      detail::wait_interruptibly(d.wait);
-      t.restart();
-      continue;
+    const auto pause = detail::retry_wait(t, step, impl_->options.retry);
+    if (!pause) {
+      if (step == detail::Transfer::Step::failed) std::rethrow_exception(t.error());
+      return std::move(t.response());
     }
-    a.status = t.response().status;
-    a.retry_after = t.response().header("Retry-After");
-    auto d = decide_retry(impl_->options.retry, a, std::chrono::system_clock::now(), detail::retry_rng());
-    if (!d.retry) return std::move(t.response());
-    detail::wait_interruptibly(d.wait);
+    detail::wait_interruptibly(*pause);
     t.restart();
   }
 }

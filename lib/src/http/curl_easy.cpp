@@ -141,6 +141,14 @@ void Transfer::setup(CURL* h) {
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf_);
   curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  set_limits(h);
+  set_tls(h);
+  set_headers(h);
+  set_method_and_body(h);
+  set_callbacks(h);
+}
+
+void Transfer::set_limits(CURL* h) {
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
   // A download streams to a sink: no total limit (it may be large), but a floor on its speed. Anything else is
   // an API call: under 1 byte/s is a stall, and the whole answer must come within the deadline.
@@ -150,15 +158,20 @@ void Transfer::setup(CURL* h) {
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, min_speed_);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, options_.stall_seconds);
   if (deadline_ms_ > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, deadline_ms_);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   if (!request_.sink) curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
   // A large streamed download reads the socket in large chunks: fewer system calls and callbacks per byte.
   else if (request_.receive_buffer)
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, static_cast<long>(std::clamp<std::size_t>(request_.receive_buffer, 16u << 10, 1u << 20)));
+}
 
+void Transfer::set_tls(CURL* h) {
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+}
+
+void Transfer::set_headers(CURL* h) {
   headers_.clear();
   for (const auto& hd : request_.headers) {
     if (strip_credentials_ && is_sensitive_header(hd.name)) continue;
@@ -167,7 +180,9 @@ void Transfer::setup(CURL* h) {
   }
   if (send_body_ && !request_.form.empty()) headers_.append("Expect:");
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers_.get());
+}
 
+void Transfer::set_method_and_body(CURL* h) {
   const bool body = send_body_ && (!request_.body.empty() || method_ == Method::post || method_ == Method::put ||
                                    method_ == Method::patch);
   switch (method_) {
@@ -188,6 +203,9 @@ void Transfer::setup(CURL* h) {
   // libcurl silently re-sends a request whose reused connection died before any answer; a POST that is
   // not safe to repeat (WES submission) must not be re-sent behind our back, so it gets a new connection.
   curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, idempotent() ? 0L : 1L);
+}
+
+void Transfer::set_callbacks(CURL* h) {
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, this);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
@@ -324,49 +342,7 @@ Transfer::Step Transfer::finish(CURL* h, CURLcode code) {
     failed_phase_ = NetPhase::none;
     return Step::failed;
   }
-  if (code != CURLE_OK) {
-    const Url u = Url::parse(url_).value_or(Url{});
-    const std::string where = u.host + ":" + std::to_string(u.port);
-    const std::string detail = errbuf_[0] ? std::string(errbuf_) : std::string(curl_easy_strerror(code));
-    if (code == CURLE_ABORTED_BY_CALLBACK && cancel_requested()) {
-      error_ = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
-      report(0, "interrupted");
-      return Step::failed;
-    }
-    failed_phase_ = phase_of(code, h);
-    Error e(ErrorKind::network, "");
-    switch (failed_phase_) {
-      case NetPhase::dns:
-        e = Error(ErrorKind::network, "cannot resolve host " + u.host, "check the URL in your profile and your DNS or proxy settings");
-        break;
-      case NetPhase::connect:
-        e = code == CURLE_OPERATION_TIMEDOUT
-                ? Error(ErrorKind::timeout, "timed out connecting to " + where, "check that the service is up and reachable from here")
-                : Error(ErrorKind::network, "cannot connect to " + where + ": " + detail,
-                        "check that the service is up and reachable from here");
-        break;
-      case NetPhase::tls:
-        e = Error(ErrorKind::network, "TLS with " + where + " failed: " + detail,
-                  "if the server uses a private CA, pass --cacert FILE or set SSL_CERT_FILE");
-        break;
-      default:
-        if (code != CURLE_OPERATION_TIMEDOUT) {
-          e = Error(ErrorKind::network, "transfer from " + where + " failed: " + detail);
-        } else if (deadline_ms_ > 0 && response_.timings.total * 1000 + 50 >= static_cast<double>(deadline_ms_)) {
-          e = Error(ErrorKind::timeout, fmt::format("no complete answer from {} within {} ms", where, deadline_ms_));
-        } else if (min_speed_ > 1) {
-          e = Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (under {} bytes/s for {} s)", where,
-                                                    min_speed_, options_.stall_seconds));
-        } else {
-          e = Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (no data for {} s)", where, options_.stall_seconds));
-        }
-        break;
-    }
-    e.with_url(url_).with_phase(failed_phase_);
-    error_ = std::make_exception_ptr(e);
-    report(0, e.what());
-    return Step::failed;
-  }
+  if (code != CURLE_OK) return fail(h, code);
 
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response_.status);
   response_.url = url_;
@@ -378,12 +354,59 @@ Transfer::Step Transfer::finish(CURL* h, CURLcode code) {
   char* next = nullptr;
   curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &next);
   if (!next) return Step::done;  // a 3xx without Location is the caller's to interpret
+  return follow(next);
+}
+
+// libcurl reported an error: Ctrl-C, or a network failure in a known phase (retryable by its rules).
+Transfer::Step Transfer::fail(CURL* h, CURLcode code) {
+  if (code == CURLE_ABORTED_BY_CALLBACK && cancel_requested()) {
+    error_ = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
+    report(0, "interrupted");
+    return Step::failed;
+  }
+  failed_phase_ = phase_of(code, h);
+  Error e = network_error(code);
+  e.with_url(url_).with_phase(failed_phase_);
+  error_ = std::make_exception_ptr(e);
+  report(0, e.what());
+  return Step::failed;
+}
+
+Error Transfer::network_error(CURLcode code) const {
+  const Url u = Url::parse(url_).value_or(Url{});
+  const std::string where = u.host + ":" + std::to_string(u.port);
+  const std::string detail = errbuf_[0] ? std::string(errbuf_) : std::string(curl_easy_strerror(code));
+  switch (failed_phase_) {
+    case NetPhase::dns:
+      return Error(ErrorKind::network, "cannot resolve host " + u.host, "check the URL in your profile and your DNS or proxy settings");
+    case NetPhase::connect:
+      return code == CURLE_OPERATION_TIMEDOUT
+                 ? Error(ErrorKind::timeout, "timed out connecting to " + where, "check that the service is up and reachable from here")
+                 : Error(ErrorKind::network, "cannot connect to " + where + ": " + detail,
+                         "check that the service is up and reachable from here");
+    case NetPhase::tls:
+      return Error(ErrorKind::network, "TLS with " + where + " failed: " + detail,
+                   "if the server uses a private CA, pass --cacert FILE or set SSL_CERT_FILE");
+    default:
+      break;
+  }
+  if (code != CURLE_OPERATION_TIMEDOUT) return Error(ErrorKind::network, "transfer from " + where + " failed: " + detail);
+  if (deadline_ms_ > 0 && response_.timings.total * 1000 + 50 >= static_cast<double>(deadline_ms_))
+    return Error(ErrorKind::timeout, fmt::format("no complete answer from {} within {} ms", where, deadline_ms_));
+  if (min_speed_ > 1)
+    return Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (under {} bytes/s for {} s)", where,
+                                                 min_speed_, options_.stall_seconds));
+  return Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (no data for {} s)", where, options_.stall_seconds));
+}
+
+// A 3xx with a Location: our rules decide whether and how the request goes on (setup() again), or it fails.
+Transfer::Step Transfer::follow(const std::string& target) {
+  const long s = response_.status;
   if (++redirects_ > options_.max_redirects) {
     error_ = std::make_exception_ptr(
         Error(ErrorKind::protocol, fmt::format("more than {} redirects", options_.max_redirects)).with_url(request_.url));
     return Step::failed;
   }
-  const std::string target(next);
   const auto from = Url::parse(url_);
   const auto to = Url::parse(target);
   if (!to) {

@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include <chrono>
 #include <exception>
 #include <optional>
 #include <string>
@@ -95,6 +96,14 @@ class Transfer {
   static int on_progress(void* self, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl_off_t);
   static int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* self);
   void report(long status, const std::string& error_text) const;
+  void set_limits(CURL* easy);
+  void set_tls(CURL* easy);
+  void set_headers(CURL* easy);
+  void set_method_and_body(CURL* easy);
+  void set_callbacks(CURL* easy);
+  Step fail(CURL* easy, CURLcode code);
+  Error network_error(CURLcode code) const;
+  Step follow(const std::string& target);
 
   const Request& request_;
   const Options& options_;
@@ -119,5 +128,9 @@ class Transfer {
   Mime mime_;
   char errbuf_[CURL_ERROR_SIZE] = {};
 };
+
+// Whether the attempt that just ended (`step`: done or failed) is to be repeated, and after how long; the same
+// rule for Client and Batch. A failure that is not the network's (a refused redirect, a callback's error) never is.
+std::optional<std::chrono::milliseconds> retry_wait(Transfer& t, Transfer::Step step, const RetryPolicy& policy);
 
 }  // namespace impact::http::detail
