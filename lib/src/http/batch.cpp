@@ -15,6 +15,8 @@
 
 namespace impact::http {
 
+using detail::curl_api;
+
 namespace {
 
 // What outlives one run: the bounds, the multi handle and the idle easy handles.
@@ -59,7 +61,7 @@ class Run {
   // Whatever ends the run, no easy handle stays attached to the multi handle.
   ~Run() {
     for (auto& s : active_) {
-      curl_multi_remove_handle(engine_.multi.get(), s->easy.get());
+      curl_api().multi_remove_handle(engine_.multi.get(), s->easy.get());
       engine_.pool.push_back(std::move(s->easy));
     }
   }
@@ -159,13 +161,13 @@ void Run::prepare_next() {
 // Lets libcurl move the transfers on and settles every attempt that ended. True when a slot came free.
 bool Run::update() {
   int running = 0;
-  curl_multi_perform(engine_.multi.get(), &running);
+  curl_api().multi_perform(engine_.multi.get(), &running);
   int left = 0;
   bool freed = false;
-  while (CURLMsg* msg = curl_multi_info_read(engine_.multi.get(), &left)) {
+  while (CURLMsg* msg = curl_api().multi_info_read(engine_.multi.get(), &left)) {
     if (msg->msg != CURLMSG_DONE) continue;
     Slot* raw = nullptr;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
+    curl_api().easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
     if (done(raw, msg->data.result)) freed = true;
   }
   return freed;
@@ -204,7 +206,7 @@ void Run::wait() {
     timeout_ms = static_cast<int>(std::clamp<long long>(ms, 0, timeout_ms));
   }
   // Nothing in flight and no retry pending: the loop is done (or starts queued work) without waiting.
-  if (!active_.empty() || !waiting_.empty()) curl_multi_poll(engine_.multi.get(), nullptr, 0, timeout_ms, nullptr);
+  if (!active_.empty() || !waiting_.empty()) curl_api().multi_poll(engine_.multi.get(), nullptr, 0, timeout_ms, nullptr);
 }
 
 // Ctrl-C: every request not yet answered ends as cancelled.
@@ -256,14 +258,14 @@ void Run::start(std::size_t i, detail::Easy easy) {
     return;
   }
   auto slot = std::make_unique<Slot>(Slot{i, std::move(easy)});
-  curl_easy_setopt(slot->easy.get(), CURLOPT_PRIVATE, slot.get());
-  curl_multi_add_handle(engine_.multi.get(), slot->easy.get());
+  curl_api().easy_setopt(slot->easy.get(), CURLOPT_PRIVATE, slot.get());
+  curl_api().multi_add_handle(engine_.multi.get(), slot->easy.get());
   if (const std::size_t g = tr.request.group) ++in_group_[g];
   active_.push_back(std::move(slot));
 }
 
 std::unique_ptr<Slot> Run::detach(Slot* s) {
-  curl_multi_remove_handle(engine_.multi.get(), s->easy.get());
+  curl_api().multi_remove_handle(engine_.multi.get(), s->easy.get());
   if (const std::size_t g = trackers_.at(s->index).request.group) --in_group_[g];
   rescan_ = true;
   auto it = std::find_if(active_.begin(), active_.end(), [&](const auto& p) { return p.get() == s; });
@@ -295,7 +297,7 @@ Batch::Batch(Options options, std::size_t max_parallel, std::size_t max_per_grou
   e.options = std::move(options);
   e.max_parallel = std::max<std::size_t>(1, max_parallel);
   e.max_per_group = max_per_group;
-  curl_multi_setopt(e.multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(e.max_parallel));
+  curl_api().multi_setopt(e.multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(e.max_parallel));
 }
 Batch::~Batch() = default;
 

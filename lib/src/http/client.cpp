@@ -18,6 +18,8 @@
 
 namespace impact::http {
 
+using detail::curl_api;
+
 std::string_view to_string(Method m) noexcept {
   switch (m) {
     case Method::get: return "GET";
@@ -54,9 +56,12 @@ Options default_options() {
 }
 
 std::string curl_version() {
-  detail::global_init();
-  const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
-  return info && info->version ? info->version : "unknown";
+  try {
+    const curl_version_info_data* info = detail::curl_api().version_info(CURLVERSION_NOW);
+    return info && info->version ? info->version : "unknown";
+  } catch (const Error&) {
+    return "not available";  // the first request will say why
+  }
 }
 
 namespace detail {
@@ -96,22 +101,23 @@ std::optional<std::chrono::milliseconds> retry_wait(Transfer& t, Transfer::Step 
 
 struct Client::Impl {
   Options options;
-  detail::Easy easy;
+  std::optional<detail::Easy> easy;  // made by the first request: a client that sends nothing needs no libcurl
 };
 
-Client::Client(Options options) : impl_(std::make_unique<Impl>(Impl{std::move(options), detail::Easy{}})) {}
+Client::Client(Options options) : impl_(std::make_unique<Impl>(Impl{std::move(options), std::nullopt})) {}
 Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 const Options& Client::options() const noexcept { return impl_->options; }
 
 Response Client::send(Request request) {
+  if (!impl_->easy) impl_->easy.emplace();
   detail::Transfer t(request, impl_->options, 0);
-  CURL* h = impl_->easy.get();
+  CURL* h = impl_->easy->get();
   for (;;) {
     throw_if_cancelled();
     t.setup(h);
-    const CURLcode code = curl_easy_perform(h);
+    const CURLcode code = curl_api().easy_perform(h);
     const auto step = t.finish(h, code);
     if (step == detail::Transfer::Step::redirect) continue;
     const auto pause = detail::retry_wait(t, step, impl_->options.retry);

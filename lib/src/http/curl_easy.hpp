@@ -2,18 +2,16 @@
 // header outside lib/src/http/.
 #pragma once
 
-#include <curl/curl.h>
 
 #include <chrono>
 #include <exception>
 #include <optional>
 #include <string>
 
+#include "curl_api.hpp"
 #include "impact/http.hpp"
 
 namespace impact::http::detail {
-
-void global_init();  // curl_global_init, once per process
 
 class Easy {
  public:
@@ -44,11 +42,14 @@ class Multi {
 class Slist {
  public:
   Slist() = default;
-  ~Slist() { curl_slist_free_all(l_); }
+  ~Slist() { clear(); }
   Slist(const Slist&) = delete;
   Slist& operator=(const Slist&) = delete;
   void append(const std::string& line);
-  void clear() { curl_slist_free_all(l_); l_ = nullptr; }
+  void clear() {
+    if (l_) curl_api().slist_free_all(l_);
+    l_ = nullptr;
+  }
   curl_slist* get() const noexcept { return l_; }
 
  private:
@@ -58,12 +59,15 @@ class Slist {
 class Mime {
  public:
   Mime() = default;
-  ~Mime() { curl_mime_free(m_); }
+  ~Mime() { clear(); }
   Mime(const Mime&) = delete;
   Mime& operator=(const Mime&) = delete;
   void build(CURL* easy, const std::vector<FormPart>& parts);
   curl_mime* get() const noexcept { return m_; }
-  void clear() { curl_mime_free(m_); m_ = nullptr; }
+  void clear() {
+    if (m_) curl_api().mime_free(m_);
+    m_ = nullptr;
+  }
 
  private:
   curl_mime* m_ = nullptr;
