@@ -2,7 +2,6 @@
 // header outside lib/src/http/.
 #pragma once
 
-
 #include <chrono>
 #include <exception>
 #include <optional>
