@@ -165,6 +165,52 @@ std::string command_line(int argc, char** argv) {
     line += '\'';
   }
   return line.size() <= 300 ? line : std::string();
+// The top-level commands each register function adds, in the order of `impact --help`.
+struct CommandGroup {
+  std::initializer_list<std::string_view> commands;
+  void (*add)(CLI::App&, Context&);
+};
+const CommandGroup kCommandGroups[] = {
+    {{"profile"}, register_profile},
+    {{"login", "logout", "token", "auth", "passport"}, register_auth},
+    {{"search"}, register_search},
+    {{"beacon"}, register_beacon},
+    {{"drs"}, register_drs},
+    {{"run"}, register_run},
+    {{"results"}, register_results},
+    {{"workflow"}, register_workflow},
+    {{"task"}, register_task},
+    {{"service-info"}, register_service_info},
+    {{"doctor"}, register_doctor},
+    {{"version"}, register_version},
+    {{"__complete"}, register_completion},  // `completion` walks the whole tree: it is not listed here
+};
+
+// The command word of argv: the first argument that is neither an option nor a global option's value.
+std::string_view command_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") return {};
+    if (a.empty() || a[0] != '-') return a;
+    if (a == "--profile" || a == "--format" || a == "--config" || a == "--cacert") ++i;  // its value follows
+  }
+  return {};
+}
+
+// Building CLI11's tree of every command and flag costs more than running `impact token` itself (a third
+// of its instructions). When argv names a command, only that command's group is registered; the whole tree
+// only when needed: no command (the overview, --help, --version), an unknown word (its error), `completion`.
+void register_commands(CLI::App& app, Context& ctx, int argc, char** argv) {
+  const std::string_view word = command_word(argc, argv);
+  for (const auto& group : kCommandGroups) {
+    for (const auto name : group.commands) {
+      if (name == word) {
+        group.add(app, ctx);
+        return;
+      }
+    }
+  }
+  for (const auto& group : kCommandGroups) group.add(app, ctx);
 }
 
 }  // namespace
@@ -201,19 +247,7 @@ int run(int argc, char** argv, Terminal terminal) {
   app.add_flag("--version", show_version, "Print the version and exit")->group("Global options");
   app.add_flag("--help-exit-codes", exit_codes, "Print the table of exit codes")->group("Global options");
 
-  register_profile(app, ctx);
-  register_auth(app, ctx);
-  register_search(app, ctx);
-  register_beacon(app, ctx);
-  register_drs(app, ctx);
-  register_run(app, ctx);
-  register_results(app, ctx);
-  register_workflow(app, ctx);
-  register_task(app, ctx);
-  register_service_info(app, ctx);
-  register_doctor(app, ctx);
-  register_version(app, ctx);
-  register_completion(app, ctx);
+  register_commands(app, ctx, argc, argv);
 
   auto& term = ctx.term();
   try {

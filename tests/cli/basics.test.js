@@ -2,6 +2,8 @@
 // The command line itself: help, usage errors, version, output modes. No network.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const { home, impact } = require('./helpers');
 
 test('no arguments prints the overview and exits 0', (t) => {
@@ -92,4 +94,35 @@ test('tables fit the terminal width', (t) => {
   const r = impact(dir, ['profile', 'show', '--no-color'], { env: { IMPACT_FORCE_TTY: '1', IMPACT_WIDTH: '60' } });
   for (const line of r.stdout.trimEnd().split('\n')) assert.ok([...line].length <= 60, line);
   assert.match(r.stdout, /…/);
+});
+
+// libcurl is opened on the first request (dlopen), not at start-up: with a libcurl.so.4 that cannot be loaded
+// first on the library path, the commands that need no network still work, and one that needs it fails with
+// a one-line error naming libcurl (exit 1), not a crash.
+test('libcurl is loaded on the first request; without it, a network command is a clear error', (t) => {
+  const dir = home(t);
+  const libs = path.join(dir, 'libs');
+  fs.mkdirSync(libs);
+  fs.writeFileSync(path.join(libs, 'libcurl.so.4'), '');  // not an ELF file: dlopen fails
+  const env = { LD_LIBRARY_PATH: libs };
+  let r = impact(dir, ['profile', 'add', 'local', '--wes', 'http://127.0.0.1:9/ga4gh/wes/v1'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  r = impact(dir, ['--help'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  r = impact(dir, ['profile', 'list'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /local/);
+  r = impact(dir, ['version'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /libcurl not available/);
+  r = impact(dir, ['service-info', 'wes'], { env });
+  assert.equal(r.signal, null);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /cannot use libcurl.*libcurl\.so\.4/);
+  assert.match(r.stderr, /hint: install libcurl/);
+  // With the real library the same command gets as far as the network.
+  r = impact(dir, ['service-info', 'wes']);
+  assert.equal(r.code, 1);
+  assert.doesNotMatch(r.stderr, /libcurl/);
+  assert.match(r.stderr, /cannot connect to 127\.0\.0\.1:9/);
 });

@@ -325,3 +325,36 @@ TEST_CASE("a query the Beacon rules refuse is worded in the command's flags, bef
   CHECK(filter.code == 2);
   CHECK(filter.err == "impact: an empty --filter term\nhint: e.g. HP:0001250\n");
 }
+
+// `run` registers only the group of the command argv names (start-up time); every command listed by
+// --help must still be found that way, with its own help, and global options before it must not be taken
+// for the command.
+TEST_CASE("each command of --help is found when argv names it, after global options too") {
+  Home home;
+  const auto all = run_impact({"--help"});
+  REQUIRE(all.code == 0);
+  const auto from = all.out.find("Subcommands:\n");
+  REQUIRE(from != std::string::npos);
+  std::istringstream lines(all.out.substr(from + 13));
+  std::vector<std::string> commands;
+  for (std::string line; std::getline(lines, line) && line.rfind("  ", 0) == 0;) {
+    std::istringstream words(line);
+    std::string name;
+    words >> name;
+    commands.push_back(name);
+  }
+  CHECK(commands.size() >= 15);
+  for (const auto& name : commands) {
+    CAPTURE(name);
+    const auto r = run_impact({name, "--help"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("Usage: impact " + name) != std::string::npos);
+    const auto g = run_impact({"--profile", "version", "--format", "tsv", "--no-color", name, "--help"});
+    CHECK(g.code == 0);
+    CHECK(g.out.find("Usage: impact " + name) != std::string::npos);
+  }
+  // The hidden command of the completion scripts has a group of its own.
+  const auto c = run_impact({"__complete", "profile"});
+  CHECK(c.code == 0);
+  CHECK(c.err.empty());
+}

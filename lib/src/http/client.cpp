@@ -18,6 +18,8 @@
 
 namespace impact::http {
 
+using detail::curl_api;
+
 std::string_view to_string(Method m) noexcept {
   switch (m) {
     case Method::get: return "GET";
@@ -54,9 +56,12 @@ Options default_options() {
 }
 
 std::string curl_version() {
-  detail::global_init();
-  const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
-  return info && info->version ? info->version : "unknown";
+  try {
+    const curl_version_info_data* info = detail::curl_api().version_info(CURLVERSION_NOW);
+    return info && info->version ? info->version : "unknown";
+  } catch (const Error&) {
+    return "not available";  // the first request will say why
+  }
 }
 
 namespace detail {
@@ -76,47 +81,51 @@ void wait_interruptibly(std::chrono::milliseconds wait) {
   throw_if_cancelled();
 }
 
+std::optional<std::chrono::milliseconds> retry_wait(Transfer& t, Transfer::Step step, const RetryPolicy& policy) {
+  Attempt a;
+  a.number = t.response().attempts;
+  a.idempotent = t.idempotent();
+  if (step == Transfer::Step::failed) {
+    a.failed_in = t.failed_phase();
+    if (a.failed_in == NetPhase::none) return std::nullopt;
+  } else {
+    a.status = t.response().status;
+    a.retry_after = t.response().header("Retry-After");
+  }
+  const auto d = decide_retry(policy, a, std::chrono::system_clock::now(), retry_rng());
+  if (!d.retry) return std::nullopt;
+  return d.wait;
+}
+
 }  // namespace detail
 
 struct Client::Impl {
   Options options;
-  detail::Easy easy;
+  std::optional<detail::Easy> easy;  // made by the first request: a client that sends nothing needs no libcurl
 };
 
-Client::Client(Options options) : impl_(std::make_unique<Impl>(Impl{std::move(options), detail::Easy{}})) {}
+Client::Client(Options options) : impl_(std::make_unique<Impl>(Impl{std::move(options), std::nullopt})) {}
 Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 const Options& Client::options() const noexcept { return impl_->options; }
 
 Response Client::send(Request request) {
+  if (!impl_->easy) impl_->easy.emplace();
   detail::Transfer t(request, impl_->options, 0);
-  CURL* h = impl_->easy.get();
+  CURL* h = impl_->easy->get();
   for (;;) {
     throw_if_cancelled();
     t.setup(h);
-    const CURLcode code = curl_easy_perform(h);
+    const CURLcode code = curl_api().easy_perform(h);
     const auto step = t.finish(h, code);
     if (step == detail::Transfer::Step::redirect) continue;
-
-    Attempt a;
-    a.number = t.response().attempts;
-    a.idempotent = t.idempotent();
-    if (step == detail::Transfer::Step::failed) {
-      a.failed_in = t.failed_phase();
-      const bool network = a.failed_in != NetPhase::none;
-      if (!network) std::rethrow_exception(t.error());
-      auto d = decide_retry(impl_->options.retry, a, std::chrono::system_clock::now(), detail::retry_rng());
-      if (!d.retry) std::rethrow_exception(t.error());
-      detail::wait_interruptibly(d.wait);
-      t.restart();
-      continue;
+    const auto pause = detail::retry_wait(t, step, impl_->options.retry);
+    if (!pause) {
+      if (step == detail::Transfer::Step::failed) std::rethrow_exception(t.error());
+      return std::move(t.response());
     }
-    a.status = t.response().status;
-    a.retry_after = t.response().header("Retry-After");
-    auto d = decide_retry(impl_->options.retry, a, std::chrono::system_clock::now(), detail::retry_rng());
-    if (!d.retry) return std::move(t.response());
-    detail::wait_interruptibly(d.wait);
+    detail::wait_interruptibly(*pause);
     t.restart();
   }
 }

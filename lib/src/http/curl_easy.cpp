@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <mutex>
 
 #include <fmt/format.h>
 
@@ -13,22 +12,16 @@
 
 namespace impact::http::detail {
 
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 Easy::Easy() {
-  global_init();
-  h_ = curl_easy_init();
+  h_ = curl_api().easy_init();
   if (!h_) throw Error(ErrorKind::generic, "libcurl could not create a handle (out of memory?)");
 }
 Easy::~Easy() {
-  if (h_) curl_easy_cleanup(h_);
+  if (h_) curl_api().easy_cleanup(h_);
 }
 Easy& Easy::operator=(Easy&& o) noexcept {
   if (this != &o) {
-    if (h_) curl_easy_cleanup(h_);
+    if (h_) curl_api().easy_cleanup(h_);
     h_ = o.h_;
     o.h_ = nullptr;
   }
@@ -36,35 +29,34 @@ Easy& Easy::operator=(Easy&& o) noexcept {
 }
 
 Multi::Multi() {
-  global_init();
-  h_ = curl_multi_init();
+  h_ = curl_api().multi_init();
   if (!h_) throw Error(ErrorKind::generic, "libcurl could not create a multi handle (out of memory?)");
 }
 Multi::~Multi() {
-  if (h_) curl_multi_cleanup(h_);
+  if (h_) curl_api().multi_cleanup(h_);
 }
 
 void Slist::append(const std::string& line) {
-  curl_slist* n = curl_slist_append(l_, line.c_str());
+  curl_slist* n = curl_api().slist_append(l_, line.c_str());
   if (!n) throw Error(ErrorKind::generic, "out of memory building request headers");
   l_ = n;
 }
 
 void Mime::build(CURL* easy, const std::vector<FormPart>& parts) {
   clear();
-  m_ = curl_mime_init(easy);
+  m_ = curl_api().mime_init(easy);
   for (const auto& p : parts) {
-    curl_mimepart* part = curl_mime_addpart(m_);
-    curl_mime_name(part, p.name.c_str());
+    curl_mimepart* part = curl_api().mime_addpart(m_);
+    curl_api().mime_name(part, p.name.c_str());
     if (!p.file.empty()) {
-      if (curl_mime_filedata(part, p.file.c_str()) != CURLE_OK)
+      if (curl_api().mime_filedata(part, p.file.c_str()) != CURLE_OK)
         throw Error(ErrorKind::io, "cannot read " + p.file.string());
-      if (!p.filename.empty()) curl_mime_filename(part, p.filename.c_str());
+      if (!p.filename.empty()) curl_api().mime_filename(part, p.filename.c_str());
     } else {
-      curl_mime_data(part, p.value.data(), p.value.size());
-      if (!p.filename.empty()) curl_mime_filename(part, p.filename.c_str());
+      curl_api().mime_data(part, p.value.data(), p.value.size());
+      if (!p.filename.empty()) curl_api().mime_filename(part, p.filename.c_str());
     }
-    if (!p.content_type.empty()) curl_mime_type(part, p.content_type.c_str());
+    if (!p.content_type.empty()) curl_api().mime_type(part, p.content_type.c_str());
   }
 }
 
@@ -91,7 +83,7 @@ NetPhase phase_of(CURLcode c, CURL* easy) {
       return NetPhase::tls;
     case CURLE_OPERATION_TIMEDOUT: {
       double connect = 0;
-      curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME, &connect);
+      curl_api().easy_getinfo(easy, CURLINFO_CONNECT_TIME, &connect);
       return connect > 0 ? NetPhase::transfer : NetPhase::connect;
     }
     default:
@@ -125,7 +117,7 @@ void Transfer::setup(CURL* h) {
   // A URL a server sent (or redirected to) that impact will not use is the server's bad answer, not the user's.
   require_allowed_url(url_, redirects_ > 0 ? "redirect target" : "request URL",
                       request_.server_url || redirects_ > 0 ? ErrorKind::protocol : ErrorKind::usage);
-  curl_easy_reset(h);
+  curl_api().easy_reset(h);
   errbuf_[0] = '\0';
   status_checked_ = false;
   to_sink_ = false;
@@ -135,30 +127,43 @@ void Transfer::setup(CURL* h) {
   response_.status = 0;
   sent_headers_.clear();
 
-  curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);  // redirects are followed by finish(), with our rules
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf_);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
+  curl_api().easy_setopt(h, CURLOPT_URL, url_.c_str());
+  curl_api().easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_api().easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);  // redirects are followed by finish(), with our rules
+  curl_api().easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_api().easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf_);
+  curl_api().easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  set_limits(h);
+  set_tls(h);
+  set_headers(h);
+  set_method_and_body(h);
+  set_callbacks(h);
+}
+
+void Transfer::set_limits(CURL* h) {
+  curl_api().easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
   // A download streams to a sink: no total limit (it may be large), but a floor on its speed. Anything else is
   // an API call: under 1 byte/s is a stall, and the whole answer must come within the deadline.
   min_speed_ = request_.sink ? std::max(1L, options_.min_speed) : 1L;
   deadline_ms_ = options_.total_timeout_ms;
   if (deadline_ms_ <= 0 && !request_.sink && request_.form.empty()) deadline_ms_ = options_.api_deadline_ms;
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, min_speed_);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, options_.stall_seconds);
-  if (deadline_ms_ > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, deadline_ms_);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
-  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  if (!request_.sink) curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+  curl_api().easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, min_speed_);
+  curl_api().easy_setopt(h, CURLOPT_LOW_SPEED_TIME, options_.stall_seconds);
+  if (deadline_ms_ > 0) curl_api().easy_setopt(h, CURLOPT_TIMEOUT_MS, deadline_ms_);
+  curl_api().easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (!request_.sink) curl_api().easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
   // A large streamed download reads the socket in large chunks: fewer system calls and callbacks per byte.
   else if (request_.receive_buffer)
-    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, static_cast<long>(std::clamp<std::size_t>(request_.receive_buffer, 16u << 10, 1u << 20)));
+    curl_api().easy_setopt(h, CURLOPT_BUFFERSIZE, static_cast<long>(std::clamp<std::size_t>(request_.receive_buffer, 16u << 10, 1u << 20)));
+}
 
+void Transfer::set_tls(CURL* h) {
+  curl_api().easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_api().easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options_.ca_file.empty()) curl_api().easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+}
+
+void Transfer::set_headers(CURL* h) {
   headers_.clear();
   for (const auto& hd : request_.headers) {
     if (strip_credentials_ && is_sensitive_header(hd.name)) continue;
@@ -166,39 +171,44 @@ void Transfer::setup(CURL* h) {
     headers_.append(hd.name + ": " + hd.value);
   }
   if (send_body_ && !request_.form.empty()) headers_.append("Expect:");
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers_.get());
+  curl_api().easy_setopt(h, CURLOPT_HTTPHEADER, headers_.get());
+}
 
+void Transfer::set_method_and_body(CURL* h) {
   const bool body = send_body_ && (!request_.body.empty() || method_ == Method::post || method_ == Method::put ||
                                    method_ == Method::patch);
   switch (method_) {
-    case Method::get: curl_easy_setopt(h, CURLOPT_HTTPGET, 1L); break;
-    case Method::head: curl_easy_setopt(h, CURLOPT_NOBODY, 1L); break;
-    case Method::post: curl_easy_setopt(h, CURLOPT_POST, 1L); break;
-    default: curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, std::string(to_string(method_)).c_str()); break;
+    case Method::get: curl_api().easy_setopt(h, CURLOPT_HTTPGET, 1L); break;
+    case Method::head: curl_api().easy_setopt(h, CURLOPT_NOBODY, 1L); break;
+    case Method::post: curl_api().easy_setopt(h, CURLOPT_POST, 1L); break;
+    default: curl_api().easy_setopt(h, CURLOPT_CUSTOMREQUEST, std::string(to_string(method_)).c_str()); break;
   }
   if (body) {
     if (!request_.form.empty()) {
       mime_.build(h, request_.form);
-      curl_easy_setopt(h, CURLOPT_MIMEPOST, mime_.get());
+      curl_api().easy_setopt(h, CURLOPT_MIMEPOST, mime_.get());
     } else {
-      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request_.body.size()));
-      curl_easy_setopt(h, CURLOPT_POSTFIELDS, request_.body.data());
+      curl_api().easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request_.body.size()));
+      curl_api().easy_setopt(h, CURLOPT_POSTFIELDS, request_.body.data());
     }
   }
   // libcurl silently re-sends a request whose reused connection died before any answer; a POST that is
   // not safe to repeat (WES submission) must not be re-sent behind our back, so it gets a new connection.
-  curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, idempotent() ? 0L : 1L);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, this);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, this);
-  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &Transfer::on_progress);
-  curl_easy_setopt(h, CURLOPT_XFERINFODATA, this);
+  curl_api().easy_setopt(h, CURLOPT_FRESH_CONNECT, idempotent() ? 0L : 1L);
+}
+
+void Transfer::set_callbacks(CURL* h) {
+  curl_api().easy_setopt(h, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
+  curl_api().easy_setopt(h, CURLOPT_WRITEDATA, this);
+  curl_api().easy_setopt(h, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+  curl_api().easy_setopt(h, CURLOPT_HEADERDATA, this);
+  curl_api().easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_api().easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &Transfer::on_progress);
+  curl_api().easy_setopt(h, CURLOPT_XFERINFODATA, this);
   if (options_.debug) {
-    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, &Transfer::on_debug);
-    curl_easy_setopt(h, CURLOPT_DEBUGDATA, this);
-    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+    curl_api().easy_setopt(h, CURLOPT_DEBUGFUNCTION, &Transfer::on_debug);
+    curl_api().easy_setopt(h, CURLOPT_DEBUGDATA, this);
+    curl_api().easy_setopt(h, CURLOPT_VERBOSE, 1L);
   }
 }
 
@@ -310,11 +320,11 @@ void Transfer::report(long status, const std::string& error_text) const {
 }
 
 Transfer::Step Transfer::finish(CURL* h, CURLcode code) {
-  curl_easy_getinfo(h, CURLINFO_NAMELOOKUP_TIME, &response_.timings.dns);
-  curl_easy_getinfo(h, CURLINFO_CONNECT_TIME, &response_.timings.connect);
-  curl_easy_getinfo(h, CURLINFO_APPCONNECT_TIME, &response_.timings.tls);
-  curl_easy_getinfo(h, CURLINFO_STARTTRANSFER_TIME, &response_.timings.first_byte);
-  curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &response_.timings.total);
+  curl_api().easy_getinfo(h, CURLINFO_NAMELOOKUP_TIME, &response_.timings.dns);
+  curl_api().easy_getinfo(h, CURLINFO_CONNECT_TIME, &response_.timings.connect);
+  curl_api().easy_getinfo(h, CURLINFO_APPCONNECT_TIME, &response_.timings.tls);
+  curl_api().easy_getinfo(h, CURLINFO_STARTTRANSFER_TIME, &response_.timings.first_byte);
+  curl_api().easy_getinfo(h, CURLINFO_TOTAL_TIME, &response_.timings.total);
   response_.attempts = attempt_;
   response_.received = std::chrono::system_clock::now();
 
@@ -324,51 +334,9 @@ Transfer::Step Transfer::finish(CURL* h, CURLcode code) {
     failed_phase_ = NetPhase::none;
     return Step::failed;
   }
-  if (code != CURLE_OK) {
-    const Url u = Url::parse(url_).value_or(Url{});
-    const std::string where = u.host + ":" + std::to_string(u.port);
-    const std::string detail = errbuf_[0] ? std::string(errbuf_) : std::string(curl_easy_strerror(code));
-    if (code == CURLE_ABORTED_BY_CALLBACK && cancel_requested()) {
-      error_ = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
-      report(0, "interrupted");
-      return Step::failed;
-    }
-    failed_phase_ = phase_of(code, h);
-    Error e(ErrorKind::network, "");
-    switch (failed_phase_) {
-      case NetPhase::dns:
-        e = Error(ErrorKind::network, "cannot resolve host " + u.host, "check the URL in your profile and your DNS or proxy settings");
-        break;
-      case NetPhase::connect:
-        e = code == CURLE_OPERATION_TIMEDOUT
-                ? Error(ErrorKind::timeout, "timed out connecting to " + where, "check that the service is up and reachable from here")
-                : Error(ErrorKind::network, "cannot connect to " + where + ": " + detail,
-                        "check that the service is up and reachable from here");
-        break;
-      case NetPhase::tls:
-        e = Error(ErrorKind::network, "TLS with " + where + " failed: " + detail);
-        e.with_remedy(Remedy::cacert);
-        break;
-      default:
-        if (code != CURLE_OPERATION_TIMEDOUT) {
-          e = Error(ErrorKind::network, "transfer from " + where + " failed: " + detail);
-        } else if (deadline_ms_ > 0 && response_.timings.total * 1000 + 50 >= static_cast<double>(deadline_ms_)) {
-          e = Error(ErrorKind::timeout, fmt::format("no complete answer from {} within {} ms", where, deadline_ms_));
-        } else if (min_speed_ > 1) {
-          e = Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (under {} bytes/s for {} s)", where,
-                                                    min_speed_, options_.stall_seconds));
-        } else {
-          e = Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (no data for {} s)", where, options_.stall_seconds));
-        }
-        break;
-    }
-    e.with_url(url_).with_phase(failed_phase_);
-    error_ = std::make_exception_ptr(e);
-    report(0, e.what());
-    return Step::failed;
-  }
+  if (code != CURLE_OK) return fail(h, code);
 
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response_.status);
+  curl_api().easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response_.status);
   response_.url = url_;
   report(response_.status, {});
 
@@ -376,14 +344,60 @@ Transfer::Step Transfer::finish(CURL* h, CURLcode code) {
   const bool redirect = s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
   if (!redirect) return Step::done;
   char* next = nullptr;
-  curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &next);
+  curl_api().easy_getinfo(h, CURLINFO_REDIRECT_URL, &next);
   if (!next) return Step::done;  // a 3xx without Location is the caller's to interpret
+  return follow(next);
+}
+
+// libcurl reported an error: Ctrl-C, or a network failure in a known phase (retryable by its rules).
+Transfer::Step Transfer::fail(CURL* h, CURLcode code) {
+  if (code == CURLE_ABORTED_BY_CALLBACK && cancel_requested()) {
+    error_ = std::make_exception_ptr(Error(ErrorKind::cancelled, "interrupted"));
+    report(0, "interrupted");
+    return Step::failed;
+  }
+  failed_phase_ = phase_of(code, h);
+  Error e = network_error(code);
+  e.with_url(url_).with_phase(failed_phase_);
+  error_ = std::make_exception_ptr(e);
+  report(0, e.what());
+  return Step::failed;
+}
+
+Error Transfer::network_error(CURLcode code) const {
+  const Url u = Url::parse(url_).value_or(Url{});
+  const std::string where = u.host + ":" + std::to_string(u.port);
+  const std::string detail = errbuf_[0] ? std::string(errbuf_) : std::string(curl_api().easy_strerror(code));
+  switch (failed_phase_) {
+    case NetPhase::dns:
+      return Error(ErrorKind::network, "cannot resolve host " + u.host, "check the URL in your profile and your DNS or proxy settings");
+    case NetPhase::connect:
+      return code == CURLE_OPERATION_TIMEDOUT
+                 ? Error(ErrorKind::timeout, "timed out connecting to " + where, "check that the service is up and reachable from here")
+                 : Error(ErrorKind::network, "cannot connect to " + where + ": " + detail,
+                         "check that the service is up and reachable from here");
+    case NetPhase::tls:
+      return Error(ErrorKind::network, "TLS with " + where + " failed: " + detail).with_remedy(Remedy::cacert);
+    default:
+      break;
+  }
+  if (code != CURLE_OPERATION_TIMEDOUT) return Error(ErrorKind::network, "transfer from " + where + " failed: " + detail);
+  if (deadline_ms_ > 0 && response_.timings.total * 1000 + 50 >= static_cast<double>(deadline_ms_))
+    return Error(ErrorKind::timeout, fmt::format("no complete answer from {} within {} ms", where, deadline_ms_));
+  if (min_speed_ > 1)
+    return Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (under {} bytes/s for {} s)", where,
+                                                 min_speed_, options_.stall_seconds));
+  return Error(ErrorKind::timeout, fmt::format("transfer from {} stalled (no data for {} s)", where, options_.stall_seconds));
+}
+
+// A 3xx with a Location: our rules decide whether and how the request goes on (setup() again), or it fails.
+Transfer::Step Transfer::follow(const std::string& target) {
+  const long s = response_.status;
   if (++redirects_ > options_.max_redirects) {
     error_ = std::make_exception_ptr(
         Error(ErrorKind::protocol, fmt::format("more than {} redirects", options_.max_redirects)).with_url(request_.url));
     return Step::failed;
   }
-  const std::string target(next);
   const auto from = Url::parse(url_);
   const auto to = Url::parse(target);
   if (!to) {

@@ -2,17 +2,15 @@
 // header outside lib/src/http/.
 #pragma once
 
-#include <curl/curl.h>
-
+#include <chrono>
 #include <exception>
 #include <optional>
 #include <string>
 
+#include "curl_api.hpp"
 #include "impact/http.hpp"
 
 namespace impact::http::detail {
-
-void global_init();  // curl_global_init, once per process
 
 class Easy {
  public:
@@ -43,11 +41,14 @@ class Multi {
 class Slist {
  public:
   Slist() = default;
-  ~Slist() { curl_slist_free_all(l_); }
+  ~Slist() { clear(); }
   Slist(const Slist&) = delete;
   Slist& operator=(const Slist&) = delete;
   void append(const std::string& line);
-  void clear() { curl_slist_free_all(l_); l_ = nullptr; }
+  void clear() {
+    if (l_) curl_api().slist_free_all(l_);
+    l_ = nullptr;
+  }
   curl_slist* get() const noexcept { return l_; }
 
  private:
@@ -57,12 +58,15 @@ class Slist {
 class Mime {
  public:
   Mime() = default;
-  ~Mime() { curl_mime_free(m_); }
+  ~Mime() { clear(); }
   Mime(const Mime&) = delete;
   Mime& operator=(const Mime&) = delete;
   void build(CURL* easy, const std::vector<FormPart>& parts);
   curl_mime* get() const noexcept { return m_; }
-  void clear() { curl_mime_free(m_); m_ = nullptr; }
+  void clear() {
+    if (m_) curl_api().mime_free(m_);
+    m_ = nullptr;
+  }
 
  private:
   curl_mime* m_ = nullptr;
@@ -95,6 +99,14 @@ class Transfer {
   static int on_progress(void* self, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl_off_t);
   static int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* self);
   void report(long status, const std::string& error_text) const;
+  void set_limits(CURL* easy);
+  void set_tls(CURL* easy);
+  void set_headers(CURL* easy);
+  void set_method_and_body(CURL* easy);
+  void set_callbacks(CURL* easy);
+  Step fail(CURL* easy, CURLcode code);
+  Error network_error(CURLcode code) const;
+  Step follow(const std::string& target);
 
   const Request& request_;
   const Options& options_;
@@ -119,5 +131,9 @@ class Transfer {
   Mime mime_;
   char errbuf_[CURL_ERROR_SIZE] = {};
 };
+
+// Whether the attempt that just ended (`step`: done or failed) is to be repeated, and after how long; the same
+// rule for Client and Batch. A failure that is not the network's (a refused redirect, a callback's error) never is.
+std::optional<std::chrono::milliseconds> retry_wait(Transfer& t, Transfer::Step step, const RetryPolicy& policy);
 
 }  // namespace impact::http::detail
