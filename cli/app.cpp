@@ -187,6 +187,8 @@ int run(int argc, char** argv, Terminal terminal) {
   register_drs(app, ctx);
   register_run(app, ctx);
   register_results(app, ctx);
+  register_keys(app, ctx);
+  register_crypt(app, ctx);
   register_service_info(app, ctx);
   register_doctor(app, ctx);
   register_version(app, ctx);

@@ -91,6 +91,8 @@ void register_completion(CLI::App& app, Context& ctx);  // register last: it rea
 std::string completion_script(const CLI::App& root, const std::string& shell);
 void register_run(CLI::App& app, Context& ctx);
 void register_results(CLI::App& app, Context& ctx);
+void register_keys(CLI::App& app, Context& ctx);   // impact keys
+void register_crypt(CLI::App& app, Context& ctx);  // impact encrypt, impact decrypt
 void print_version(Context& ctx);  // `impact version` and `impact --version`
 
 // The program: parses, dispatches, maps errors to exit codes. Returns the exit code. The first form is

@@ -2,7 +2,7 @@
 function __impact_subs
     switch $argv[1]
         case ''
-            echo profile login logout token auth passport search beacon drs run results service-info doctor version completion
+            echo profile login logout token auth passport search beacon drs run results keys encrypt decrypt service-info doctor version completion
         case 'profile'
             echo add list show use remove
         case 'auth'
@@ -17,11 +17,13 @@ function __impact_subs
             echo submit list show logs cancel wait
         case 'results'
             echo ls download
+        case 'keys'
+            echo generate list show import remove
     end
 end
 function __impact_takes_value
     switch $argv[1]
-        case '--all' '--allow-unverified' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--client-credentials' '--client-id' '--client-secret-file' '--config' '--debug' '--default' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--include' '--issuer' '--json' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--no-browser' '--no-color' '--no-descendants' '--no-qr' '--output' '--parallel' '--params' '--part-size' '--poll-interval' '--profile' '--qr' '--raw' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--timeout' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--wait' '--wes' '--wes-engine' '-f' '-h' '-o' '-v'
+        case '--all' '--allow-unverified' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--client-credentials' '--client-id' '--client-secret-file' '--comment' '--config' '--debug' '--default' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--include' '--issuer' '--json' '--key' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--name' '--no-browser' '--no-color' '--no-descendants' '--no-passphrase' '--no-qr' '--output' '--parallel' '--params' '--part-size' '--pem' '--poll-interval' '--profile' '--qr' '--raw' '--recipient' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--timeout' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--wait' '--wes' '--wes-engine' '-f' '-h' '-k' '-o' '-r' '-v'
             return 0
     end
     return 1
@@ -61,6 +63,9 @@ complete -c impact -n '__impact_at \'\'' -a 'beacon' -d 'The profile\'s Beacon v
 complete -c impact -n '__impact_at \'\'' -a 'drs' -d 'Resolve and download GA4GH DRS objects (passport-aware, verified, resumable)'
 complete -c impact -n '__impact_at \'\'' -a 'run' -d 'Submit, follow and manage workflow runs (GA4GH WES)'
 complete -c impact -n '__impact_at \'\'' -a 'results' -d 'List and download a run\'s results from the node\'s object storage'
+complete -c impact -n '__impact_at \'\'' -a 'keys' -d 'Manage Crypt4GH keys (to receive and decrypt controlled data)'
+complete -c impact -n '__impact_at \'\'' -a 'encrypt' -d 'Encrypt a file with Crypt4GH for one or more recipients'
+complete -c impact -n '__impact_at \'\'' -a 'decrypt' -d 'Decrypt a Crypt4GH file (edit lists, several readers)'
 complete -c impact -n '__impact_at \'\'' -a 'service-info' -d 'Show what each configured service says of itself (GA4GH service-info)'
 complete -c impact -n '__impact_at \'\'' -a 'doctor' -d 'Check each service of the profile: reachability (DNS, TCP, TLS), service-info, clock skew'
 complete -c impact -n '__impact_at \'\'' -a 'version' -d 'Print impact\'s version and the versions of the libraries it uses'
@@ -287,6 +292,27 @@ complete -c impact -n '__impact_at \'results download\'' -l include -x -d 'Only 
 complete -c impact -n '__impact_at \'results download\'' -l exclude -x -d 'Skip paths matching this glob (repeatable)'
 complete -c impact -n '__impact_at \'results download\'' -l parallel -x -d 'Requests at once (default 64; at most 8 parts of one object)'
 complete -c impact -n '__impact_at \'results download\'' -l part-size -x -d 'Split objects larger than this into ranged parts (default: automatic)'
+complete -c impact -n '__impact_at \'keys\'' -a 'generate' -d 'Create a key pair (c4gh-v1, passphrase-protected with scrypt)'
+complete -c impact -n '__impact_at \'keys\'' -a 'list' -d 'List the stored keys'
+complete -c impact -n '__impact_at \'keys\'' -a 'show' -d 'Show a key: fingerprint, public key, protection'
+complete -c impact -n '__impact_at \'keys\'' -a 'import' -d 'Store a Crypt4GH private or public key file'
+complete -c impact -n '__impact_at \'keys\'' -a 'remove' -d 'Delete a stored key (its private key is gone for good)'
+complete -c impact -n '__impact_at \'keys\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'keys generate\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'keys generate\'' -l no-passphrase -x -d 'Store the private key unprotected'
+complete -c impact -n '__impact_at \'keys generate\'' -l comment -x -d 'A comment stored in the private key'
+complete -c impact -n '__impact_at \'keys list\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'keys show\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'keys show\'' -l pem -x -d 'Print only the public key, in the Crypt4GH PEM form'
+complete -c impact -n '__impact_at \'keys import\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'keys import\'' -l name -x -d 'Name to store it under (default: the file name without extension)'
+complete -c impact -n '__impact_at \'keys remove\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'encrypt\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'encrypt\'' -s r -l recipient -x -d 'Public key of a reader: a stored key\'s NAME, a key FILE, or base64 (repeatable)'
+complete -c impact -n '__impact_at \'encrypt\'' -s o -l output -x -a '(__fish_complete_directories)' -d 'Where to write (default: standard output)'
+complete -c impact -n '__impact_at \'decrypt\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'decrypt\'' -s k -l key -x -d 'Private key: a stored key\'s NAME or a key FILE (default: the only, or \'default\')'
+complete -c impact -n '__impact_at \'decrypt\'' -s o -l output -x -a '(__fish_complete_directories)' -d 'Where to write (default: standard output); a file appears only when complete'
 complete -c impact -n '__impact_at \'service-info\'' -a 'wes drs beacon storage'
 complete -c impact -n '__impact_at \'service-info\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'doctor\'' -s h -l help -x -d 'Print this help message and exit'
