@@ -143,12 +143,15 @@ std::string make_header(const std::vector<Key>& recipients, const Key& data_key,
   return out;
 }
 
-void decrypt_segment(const Header& header, std::uint64_t index, std::string_view segment, std::string& out) {
+std::size_t detail::decrypt_segment_into(const Header& header, std::uint64_t index, std::string_view segment,
+                                         unsigned char* dst) {
   if (segment.size() < segment_overhead)
     throw Error(ErrorKind::protocol,
                 fmt::format("the Crypt4GH file is truncated: segment {} has only {} bytes", index, segment.size()));
+  if (segment.size() > cipher_segment_size)
+    throw Error(ErrorKind::generic, fmt::format("segment {} is longer than a Crypt4GH segment", index));
   for (const Key& k : header.data_keys)
-    if (aead_open(k.data(), bytes(segment), segment.substr(12), out)) return;
+    if (aead_open_into(k.data(), bytes(segment), segment.substr(12), dst)) return segment.size() - segment_overhead;
   throw Error(ErrorKind::protocol,
               fmt::format("segment {} of the Crypt4GH file failed authentication: the file is damaged or was changed",
                           index));
@@ -165,6 +168,17 @@ SegmentRange segments_for(std::uint64_t header_length, std::uint64_t offset, std
   r.cipher_offset = header_length + r.first_segment * cipher_segment_size;
   r.cipher_length = r.segment_count * cipher_segment_size;
   return r;
+}
+
+void decrypt_segment(const Header& header, std::uint64_t index, std::string_view segment, std::string& out) {
+  const std::size_t old = out.size();
+  out.resize(old + segment_size);
+  try {
+    out.resize(old + decrypt_segment_into(header, index, segment, reinterpret_cast<unsigned char*>(out.data() + old)));
+  } catch (...) {
+    out.resize(old);
+    throw;
+  }
 }
 
 void decrypt_segments(const Header& header, std::uint64_t first_segment, std::string_view cipher, std::string& out) {

@@ -20,6 +20,10 @@ bool shared_key(const Key& secret, const Key& peer, const Key& reader_pk, const 
 // ChaCha20-Poly1305 (IETF, 12-byte nonce), no AAD. `open` appends the plaintext of ciphertext||tag to `out`
 // and returns false (leaving `out` as it was) when the tag does not match.
 bool aead_open(const unsigned char* key, const unsigned char* nonce, std::string_view sealed, std::string& out);
+// The same into `dst` (room for sealed.size() - 16 bytes); on failure `dst` is wiped.
+bool aead_open_into(const unsigned char* key, const unsigned char* nonce, std::string_view sealed, unsigned char* dst);
+// One segment into `dst` (room for segment_size bytes): its plaintext length. Throws as decrypt_segment.
+std::size_t decrypt_segment_into(const Header& header, std::uint64_t index, std::string_view segment, unsigned char* dst);
 void aead_seal(const unsigned char* key, const unsigned char* nonce, std::string_view plain, std::string& out);
 
 std::string base64_encode(std::string_view bytes);

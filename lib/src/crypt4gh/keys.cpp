@@ -153,8 +153,9 @@ PrivateKeyInfo inspect_private_key(std::string_view pem) {
   std::string label, blob;
   if (!pem_body(pem, label, blob)) bad_key("it is not PEM or base64");
   Parsed p = parse_blob(blob);
+  PrivateKeyInfo info{p.kdf, std::string(p.comment)};  // copied before the blob is wiped
   wipe(blob);
-  return {p.kdf, std::string(p.comment)};
+  return info;
 }
 
 KeyPair parse_private_key(std::string_view pem, const PassphraseSource& passphrase) {

@@ -20,15 +20,23 @@ using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
   throw Error(ErrorKind::generic, std::string("OpenSSL failed: ") + what);
 }
 
-// One cipher context per thread, reused for every segment (the costly part is allocation, not the keying).
+// One cipher context per thread and direction, keyed with the cipher once and then only with a key and a
+// nonce per segment (no allocation and no algorithm fetch in the loop).
 struct CipherCtx {
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  bool ready = false;
   ~CipherCtx() { EVP_CIPHER_CTX_free(ctx); }
 };
-EVP_CIPHER_CTX* cipher_ctx() {
-  thread_local CipherCtx holder;
-  if (!holder.ctx) crypto_failure("EVP_CIPHER_CTX_new");
-  return holder.ctx;
+EVP_CIPHER_CTX* cipher_ctx(bool encrypt) {
+  thread_local CipherCtx enc, dec;
+  CipherCtx& c = encrypt ? enc : dec;
+  if (!c.ctx) crypto_failure("EVP_CIPHER_CTX_new");
+  if (!c.ready) {
+    if (EVP_CipherInit_ex(c.ctx, EVP_chacha20_poly1305(), nullptr, nullptr, nullptr, encrypt ? 1 : 0) != 1)
+      crypto_failure("ChaCha20-Poly1305");
+    c.ready = true;
+  }
+  return c.ctx;
 }
 
 }  // namespace
@@ -67,33 +75,36 @@ bool shared_key(const Key& secret, const Key& peer, const Key& reader_pk, const 
   return true;
 }
 
-bool aead_open(const unsigned char* key, const unsigned char* nonce, std::string_view sealed, std::string& out) {
+bool aead_open_into(const unsigned char* key, const unsigned char* nonce, std::string_view sealed, unsigned char* dst) {
   if (sealed.size() < 16) return false;
-  EVP_CIPHER_CTX* ctx = cipher_ctx();
+  EVP_CIPHER_CTX* ctx = cipher_ctx(false);
   const std::size_t n = sealed.size() - 16;
-  const std::size_t old = out.size();
-  out.resize(old + n);
-  auto* dst = reinterpret_cast<unsigned char*>(out.data() + old);
   int len = 0, fin = 0;
-  bool ok = EVP_DecryptInit_ex(ctx, EVP_chacha20_poly1305(), nullptr, key, nonce) == 1 &&
+  bool ok = EVP_DecryptInit_ex(ctx, nullptr, nullptr, key, nonce) == 1 &&
             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16,
                                 const_cast<unsigned char*>(bytes(sealed) + n)) == 1 &&
             (n == 0 || EVP_DecryptUpdate(ctx, dst, &len, bytes(sealed), static_cast<int>(n)) == 1) &&
             EVP_DecryptFinal_ex(ctx, dst + len, &fin) == 1;
-  if (!ok) {
-    wipe(out.data() + old, n);
-    out.resize(old);
-  }
+  if (!ok) wipe(dst, n);
+  return ok;
+}
+
+bool aead_open(const unsigned char* key, const unsigned char* nonce, std::string_view sealed, std::string& out) {
+  if (sealed.size() < 16) return false;
+  const std::size_t old = out.size();
+  out.resize(old + sealed.size() - 16);
+  bool ok = aead_open_into(key, nonce, sealed, reinterpret_cast<unsigned char*>(out.data() + old));
+  if (!ok) out.resize(old);
   return ok;
 }
 
 void aead_seal(const unsigned char* key, const unsigned char* nonce, std::string_view plain, std::string& out) {
-  EVP_CIPHER_CTX* ctx = cipher_ctx();
+  EVP_CIPHER_CTX* ctx = cipher_ctx(true);
   const std::size_t old = out.size();
   out.resize(old + plain.size() + 16);
   auto* dst = reinterpret_cast<unsigned char*>(out.data() + old);
   int len = 0, fin = 0;
-  bool ok = EVP_EncryptInit_ex(ctx, EVP_chacha20_poly1305(), nullptr, key, nonce) == 1 &&
+  bool ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, key, nonce) == 1 &&
             (plain.empty() ||
              EVP_EncryptUpdate(ctx, dst, &len, bytes(plain), static_cast<int>(plain.size())) == 1) &&
             EVP_EncryptFinal_ex(ctx, dst + len, &fin) == 1 &&

@@ -15,32 +15,30 @@ Decryptor::~Decryptor() { wipe(plain_); }
 
 void Decryptor::update(std::string_view in) {
   if (finished_) throw Error(ErrorKind::generic, "Crypt4GH decryptor used after finish");
-  std::size_t used = 0;
   if (!header_) {
     buffer_.append(in);
-    in = {};
     std::size_t need = 0;
     header_ = parse_header(buffer_, reader_, &need);
     if (!header_) return;
     if (header_->edit_list) edit_left_ = (*header_->edit_list)[0];
-    used = header_->length;
-  } else if (buffer_.empty()) {
-    // The fast path: whole segments straight from the caller's bytes.
-    while (in.size() >= cipher_segment_size) {
-      take_segment(in.substr(0, cipher_segment_size));
-      in.remove_prefix(cipher_segment_size);
-    }
-    buffer_.append(in);
+    std::string rest = buffer_.substr(header_->length);
+    buffer_.clear();
+    update(rest);
     return;
   }
-  buffer_.append(in);
-  std::string_view rest(buffer_);
-  rest.remove_prefix(used);
-  while (rest.size() >= cipher_segment_size) {
-    take_segment(rest.substr(0, cipher_segment_size));
-    rest.remove_prefix(cipher_segment_size);
+  if (!buffer_.empty()) {  // complete the segment begun by an earlier chunk
+    std::size_t n = std::min(in.size(), cipher_segment_size - buffer_.size());
+    buffer_.append(in.substr(0, n));
+    in.remove_prefix(n);
+    if (buffer_.size() < cipher_segment_size) return;
+    take_segment(buffer_);
+    buffer_.clear();
   }
-  buffer_.erase(0, buffer_.size() - rest.size());
+  while (in.size() >= cipher_segment_size) {  // whole segments straight from the caller's bytes
+    take_segment(in.substr(0, cipher_segment_size));
+    in.remove_prefix(cipher_segment_size);
+  }
+  buffer_.assign(in);
 }
 
 void Decryptor::finish() {
@@ -59,10 +57,11 @@ void Decryptor::finish() {
 }
 
 void Decryptor::take_segment(std::string_view segment) {
-  plain_.clear();
-  decrypt_segment(*header_, segment_index_, segment, plain_);
+  if (plain_.size() != segment_size) plain_.resize(segment_size);
+  std::size_t n = detail::decrypt_segment_into(*header_, segment_index_, segment,
+                                               reinterpret_cast<unsigned char*>(plain_.data()));
   ++segment_index_;
-  emit(plain_);
+  emit(std::string_view(plain_.data(), n));
 }
 
 void Decryptor::emit(std::string_view plain) {
