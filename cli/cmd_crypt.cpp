@@ -1,5 +1,6 @@
 // impact encrypt | decrypt: Crypt4GH files, streaming between files, stdin and stdout in bounded memory.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +19,8 @@ namespace c4gh = crypt4gh;
 namespace fs = std::filesystem;
 namespace {
 
-constexpr std::size_t chunk_size = 1u << 20;
+constexpr std::size_t chunk_size = 256u << 10;  // stays in the L2 cache for the decryption that follows
+constexpr std::size_t window_size = 2u << 20;   // a multiple of the page size
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -39,9 +41,26 @@ class Input {
   ~Input() { if (own_) ::close(fd_); }
   Input(const Input&) = delete;
   Input& operator=(const Input&) = delete;
-  // Calls `f` with each chunk until the end.
+  // Calls `f` with each chunk until the end. A regular file is mapped a window at a time, populated up front
+  // (no copy into a buffer, no page fault per page, at most one window resident); anything else is read.
   template <class F>
   void each(F f) {
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      const auto size = static_cast<std::uint64_t>(st.st_size);
+      std::uint64_t off = 0;
+      for (; off < size; off += window_size) {
+        throw_if_cancelled();
+        const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(window_size, size - off));
+        void* p = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd_, static_cast<off_t>(off));
+        if (p == MAP_FAILED) break;  // read from here on
+        struct Unmap { void* p; std::size_t n; ~Unmap() { ::munmap(p, n); } } unmap{p, len};
+        f(std::string_view(static_cast<const char*>(p), len));
+      }
+      if (off >= size) return;
+      if (::lseek(fd_, static_cast<off_t>(off), SEEK_SET) < 0)
+        throw Error(ErrorKind::io, fmt::format("cannot read {}: {}", name_, errno_text()));
+    }
     std::string buf(chunk_size, '\0');
     while (true) {
       throw_if_cancelled();
