@@ -175,3 +175,22 @@ test('encrypt refuses a terminal, needs a recipient, and names a bad recipient',
   assert.equal(r.code, 2);
   assert.match(r.stderr, /terminal/);
 });
+
+test('decrypt uses the only stored key, or the one named default, and says what to do when it cannot choose', (t) => {
+  const dir = home(t);
+  const plain = Buffer.from('a line of controlled data\n');
+  let r = raw(dir, ['decrypt', '-'], { input: Buffer.alloc(0) });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no Crypt4GH private key/);
+  assert.equal(impact(dir, ['keys', 'generate', 'work', '--no-passphrase']).code, 0);
+  const enc = raw(dir, ['encrypt', '-', '-r', 'work'], { input: plain });
+  assert.equal(enc.code, 0, enc.stderr);
+  r = raw(dir, ['decrypt', '-'], { input: enc.stdout });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.equals(plain));
+  assert.equal(impact(dir, ['keys', 'generate', 'home', '--no-passphrase']).code, 0);
+  r = raw(dir, ['decrypt', '-'], { input: enc.stdout });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /2 Crypt4GH keys are stored/);
+  assert.match(r.stderr, /--key NAME/);
+});
