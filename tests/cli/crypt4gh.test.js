@@ -194,3 +194,40 @@ test('decrypt uses the only stored key, or the one named default, and says what 
   assert.match(r.stderr, /2 Crypt4GH keys are stored/);
   assert.match(r.stderr, /--key NAME/);
 });
+
+// Runs impact under script(1) so that it has a terminal, answering each passphrase prompt as it appears.
+function onTerminal(dir, args, answers) {
+  const { spawn } = require('node:child_process');
+  const cmd = [BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], {
+      env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'config'), LANG: 'C.UTF-8' } });
+    let out = '';
+    let asked = 0;
+    child.stdout.on('data', (d) => {
+      out += d;
+      const prompts = (out.match(/passphrase[^\n]*: /gi) || []).length;
+      while (asked < prompts && asked < answers.length) child.stdin.write(`${answers[asked++]}\n`);
+    });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`timed out: ${out}`)); }, 30000);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out, asked }); });
+  });
+}
+
+test('on a terminal the passphrase is asked (twice for a new key) with echo off', async (t) => {
+  const dir = home(t);
+  let r = await onTerminal(dir, ['keys', 'generate', 'tty'], ['typed secret', 'typed secret']);
+  assert.equal(r.code, 0, r.out);
+  assert.equal(r.asked, 2);
+  assert.ok(!r.out.includes('typed secret'), 'the passphrase is not echoed');
+  assert.match(r.out, /protection: passphrase \(scrypt\)/);
+  r = await onTerminal(dir, ['keys', 'generate', 'typo'], ['one', 'two']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.out, /the two passphrases differ/);
+  const enc = raw(dir, ['encrypt', '-', '-r', 'tty'], { input: 'hello\n' });
+  assert.equal(enc.code, 0, enc.stderr);
+  fs.writeFileSync(path.join(dir, 'h.c4gh'), enc.stdout);
+  r = await onTerminal(dir, ['decrypt', path.join(dir, 'h.c4gh'), '--key', 'tty'], ['typed secret']);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /hello/);
+});
