@@ -94,6 +94,7 @@ The usual journey:
   impact search individuals --filter HP:0001250
                                            ask every beacon of the node
   impact drs download drs://HOST/ID        fetch the data you are entitled to, verified
+  impact decrypt FILE.c4gh -o FILE         read Crypt4GH-encrypted data with your key (impact keys)
   impact run submit WORKFLOW --wait        run an analysis in the secure environment
   impact results download RUN_ID           bring the non-sensitive results home
 
@@ -106,7 +107,7 @@ constexpr const char* kExitCodes = R"(Exit codes:
   1    error (network, server, protocol, local files, configuration)
   2    usage: bad arguments or input
   4    authentication needed or expired (run: impact login)
-  5    permission denied (403, or no visa for the data)
+  5    permission denied (403, no visa for the data, or a Crypt4GH file not encrypted for your key)
   6    partial success: some beacons, objects or runs failed, the rest done
   8    still pending: a wait timed out while the work goes on (or a DRS object is not ready)
   9    run wait: a run is in a state outside the WES specification that names no error;
@@ -180,6 +181,8 @@ const CommandGroup kCommandGroups[] = {
     {{"results"}, register_results},
     {{"workflow"}, register_workflow},
     {{"task"}, register_task},
+    {{"keys"}, register_keys},
+    {{"encrypt", "decrypt"}, register_crypt},
     {{"service-info"}, register_service_info},
     {{"doctor"}, register_doctor},
     {{"version"}, register_version},

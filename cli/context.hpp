@@ -100,6 +100,8 @@ void register_run(CLI::App& app, Context& ctx);
 void register_results(CLI::App& app, Context& ctx);
 void register_workflow(CLI::App& app, Context& ctx);  // impact workflow: GA4GH TRS
 void register_task(CLI::App& app, Context& ctx);  // TES tasks
+void register_keys(CLI::App& app, Context& ctx);   // impact keys
+void register_crypt(CLI::App& app, Context& ctx);  // impact encrypt, impact decrypt
 void print_version(Context& ctx);  // `impact version` and `impact --version`
 
 // The program: parses, dispatches, maps errors to exit codes. Returns the exit code. The first form is

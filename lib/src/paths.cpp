@@ -37,6 +37,7 @@ std::string errno_text() { return std::strerror(errno); }
 fs::path config_home() { return xdg("XDG_CONFIG_HOME", ".config"); }
 fs::path state_home() { return xdg("XDG_STATE_HOME", ".local/state"); }
 fs::path cache_home() { return xdg("XDG_CACHE_HOME", ".cache"); }
+fs::path data_home() { return xdg("XDG_DATA_HOME", ".local/share"); }
 
 void create_private_dirs(const fs::path& dir) {
   // From the top down: mkdir each prefix; one that exists (or that another process creates meanwhile) is

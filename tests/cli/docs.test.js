@@ -53,7 +53,7 @@ test('every page lints clean with groff -man -ww and mandoc -T lint', () => {
 });
 
 test('SEE ALSO points only at pages that exist, and impact(1) points at every page', () => {
-  const refs = (p) => [...section(p, 'SEE ALSO').matchAll(/\.BR (impact[a-z-]*) \((\d)\)/g)].map((m) => `${m[1]}.${m[2]}`);
+  const refs = (p) => [...section(p, 'SEE ALSO').matchAll(/\.BR (impact[a-z0-9-]*) \((\d)\)/g)].map((m) => `${m[1]}.${m[2]}`);
   for (const p of pages) {
     assert.ok(refs(p).length > 0 || p === 'impact.1', `${p} has a SEE ALSO`);
     for (const r of refs(p)) assert.ok(pages.includes(r), `${p} refers to ${r}, which does not exist`);

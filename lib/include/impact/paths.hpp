@@ -8,6 +8,7 @@ namespace impact {
 std::filesystem::path config_home();  // $XDG_CONFIG_HOME/impact or ~/.config/impact
 std::filesystem::path state_home();   // $XDG_STATE_HOME/impact or ~/.local/state/impact
 std::filesystem::path cache_home();   // $XDG_CACHE_HOME/impact or ~/.cache/impact
+std::filesystem::path data_home();    // $XDG_DATA_HOME/impact or ~/.local/share/impact (Crypt4GH keys)
 
 // Creates every missing folder of `dir`, parents included, with mode 0700 (the XDG Base Directory
 // specification's mode, whatever the umask), and leaves folders that already exist as they are. Every folder

@@ -1,0 +1,215 @@
+// impact encrypt | decrypt: Crypt4GH files, streaming between files, stdin and stdout in bounded memory.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "context.hpp"
+#include "impact/cancel.hpp"
+#include "impact/crypt4gh.hpp"
+#include "impact/error.hpp"
+#include "passphrase.hpp"
+
+namespace impact::cli {
+namespace c4gh = crypt4gh;
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::size_t chunk_size = 256u << 10;  // stays in the L2 cache for the decryption that follows
+constexpr std::size_t window_size = 2u << 20;   // a multiple of the page size
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Reads FILE or stdin ("-") in chunks.
+class Input {
+ public:
+  explicit Input(const std::string& path) : name_(path == "-" ? "standard input" : path) {
+    if (path == "-") {
+      fd_ = 0;
+      return;
+    }
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0)
+      throw Error(errno == ENOENT ? ErrorKind::not_found : ErrorKind::io,
+                  fmt::format("cannot open {}: {}", path, errno_text()));
+    own_ = true;
+  }
+  ~Input() { if (own_) ::close(fd_); }
+  Input(const Input&) = delete;
+  Input& operator=(const Input&) = delete;
+  // Calls `f` with each chunk until the end. A regular file is mapped a window at a time, populated up front
+  // (no copy into a buffer, no page fault per page, at most one window resident); anything else is read.
+  template <class F>
+  void each(F f) {
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      const auto size = static_cast<std::uint64_t>(st.st_size);
+      std::uint64_t off = 0;
+      for (; off < size; off += window_size) {
+        throw_if_cancelled();
+        const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(window_size, size - off));
+        void* p = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd_, static_cast<off_t>(off));
+        if (p == MAP_FAILED) break;  // read from here on
+        struct Unmap { void* p; std::size_t n; ~Unmap() { ::munmap(p, n); } } unmap{p, len};
+        f(std::string_view(static_cast<const char*>(p), len));
+      }
+      if (off >= size) return;
+      if (::lseek(fd_, static_cast<off_t>(off), SEEK_SET) < 0)
+        throw Error(ErrorKind::io, fmt::format("cannot read {}: {}", name_, errno_text()));
+    }
+    std::string buf(chunk_size, '\0');
+    while (true) {
+      throw_if_cancelled();
+      ssize_t n = ::read(fd_, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw Error(ErrorKind::io, fmt::format("cannot read {}: {}", name_, errno_text()));
+      if (n == 0) return;
+      f(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    }
+  }
+
+ private:
+  std::string name_;
+  int fd_ = -1;
+  bool own_ = false;
+};
+
+// Writes stdout ("-") or FILE; a file is written beside its path under a temporary name and renamed into
+// place only by commit(), so a failure never leaves a file at the path.
+class Output {
+ public:
+  Output(Context& ctx, const std::string& path, bool binary) : ctx_(ctx), path_(path) {
+    if (path == "-") {
+      if (binary && ctx.term().out_tty())
+        throw Error(ErrorKind::usage, "refusing to write encrypted bytes to the terminal", "pass -o FILE or redirect");
+      return;
+    }
+    fs::path target(path);
+    fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    std::string tmpl = (dir / ("." + target.filename().string() + ".impact-tmp-XXXXXX")).string();
+    fd_ = ::mkstemp(tmpl.data());
+    if (fd_ < 0) throw Error(ErrorKind::io, fmt::format("cannot create a file in {}: {}", dir.string(), errno_text()));
+    tmp_ = tmpl;
+  }
+  ~Output() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(tmp_.c_str());
+    }
+  }
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+
+  void write(std::string_view data) {
+    if (fd_ < 0) {
+      ctx_.term().out().write(data.data(), static_cast<std::streamsize>(data.size()));
+      if (!ctx_.term().out()) throw Error(ErrorKind::io, "cannot write to standard output");
+      return;
+    }
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", path_, errno_text()));
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+
+  void commit() {
+    if (fd_ < 0) {
+      ctx_.term().out().flush();
+      return;
+    }
+    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
+      fd_ = -1;
+      ::unlink(tmp_.c_str());
+      throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", path_, errno_text()));
+    }
+    fd_ = -1;
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      int e = errno;
+      ::unlink(tmp_.c_str());
+      throw Error(ErrorKind::io, fmt::format("cannot move the output into place at {}: {}", path_, std::strerror(e)));
+    }
+  }
+
+ private:
+  Context& ctx_;
+  std::string path_;
+  std::string tmp_;
+  int fd_ = -1;
+};
+
+std::string default_key() {
+  std::vector<std::string> names;
+  for (const auto& k : c4gh::list_keys())
+    if (k.has_secret) names.push_back(k.name);
+  if (names.size() == 1) return names[0];
+  for (const auto& n : names)
+    if (n == "default") return n;
+  if (names.empty())
+    throw Error(ErrorKind::usage, "no Crypt4GH private key to decrypt with",
+                "create one (impact keys generate), import one (impact keys import FILE) or pass --key FILE");
+  throw Error(ErrorKind::usage, fmt::format("{} Crypt4GH keys are stored and none is named 'default'", names.size()),
+              "pass --key NAME (see: impact keys list)");
+}
+
+void encrypt(Context& ctx, const std::string& in, const std::vector<std::string>& recipients, const std::string& out) {
+  std::vector<c4gh::Key> keys;
+  for (const auto& r : recipients) keys.push_back(c4gh::load_public_key(r));
+  Input input(in);
+  Output output(ctx, out, /*binary=*/true);
+  c4gh::Encryptor enc(keys, [&](std::string_view b) { output.write(b); });
+  input.each([&](std::string_view chunk) { enc.update(chunk); });
+  enc.finish();
+  output.commit();
+}
+
+void decrypt(Context& ctx, const std::string& in, std::string key, const std::string& out) {
+  if (key.empty()) key = default_key();
+  c4gh::KeyPair reader = c4gh::load_private_key(key, passphrase_source("Crypt4GH key '" + key + "'"));
+  Input input(in);
+  Output output(ctx, out, /*binary=*/false);
+  c4gh::Decryptor dec(reader, [&](std::string_view b) { output.write(b); });
+  try {
+    input.each([&](std::string_view chunk) { dec.update(chunk); });
+    dec.finish();
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::forbidden)
+      throw Error(e.kind(), fmt::format("{}: {}", in == "-" ? "standard input" : in, e.what()),
+                  "decrypt with the key the file was encrypted for: --key NAME|FILE (see: impact keys list)");
+    throw Error(e.kind(), fmt::format("{}: {}", in == "-" ? "standard input" : in, e.what()), e.hint());
+  }
+  output.commit();
+}
+
+}  // namespace
+
+void register_crypt(CLI::App& app, Context& ctx) {
+  struct EncOptions { std::string in, out = "-"; std::vector<std::string> recipients; };
+  auto e = std::make_shared<EncOptions>();
+  auto* enc = app.add_subcommand("encrypt", "Encrypt a file with Crypt4GH for one or more recipients");
+  enc->add_option("file", e->in, "File to encrypt, or - for standard input")->required();
+  enc->add_option("-r,--recipient", e->recipients, "Public key of a reader: a stored key's NAME, a key FILE, or base64 (repeatable)")
+      ->required();
+  enc->add_option("-o,--output", e->out, "Where to write (default: standard output)");
+  enc->footer("Examples:\n  impact encrypt sample.bam -r alice.pub -r bob -o sample.bam.c4gh\n"
+              "  tar c results | impact encrypt - -r ToQrpj4UfuLgxZRe1wSGIZtXC19fOEHUHe3RQy63qwM= > results.tar.c4gh");
+  enc->callback(ctx.action([&ctx, e] { encrypt(ctx, e->in, e->recipients, e->out); }));
+
+  struct DecOptions { std::string in, key, out = "-"; };
+  auto d = std::make_shared<DecOptions>();
+  auto* dec = app.add_subcommand("decrypt", "Decrypt a Crypt4GH file (edit lists, several readers)");
+  dec->add_option("file", d->in, "File to decrypt, or - for standard input")->required();
+  dec->add_option("-k,--key", d->key, "Private key: a stored key's NAME or a key FILE (default: the only, or 'default')");
+  dec->add_option("-o,--output", d->out, "Where to write (default: standard output); a file appears only when complete");
+  dec->footer("A passphrase comes from IMPACT_C4GH_PASSPHRASE or a prompt on the terminal.\n\n"
+              "Examples:\n  impact decrypt sample.bam.c4gh -o sample.bam\n"
+              "  impact decrypt - --key ega < data.vcf.gz.c4gh | zcat | head");
+  dec->callback(ctx.action([&ctx, d] { decrypt(ctx, d->in, d->key, d->out); }));
+}
+
+}  // namespace impact::cli
