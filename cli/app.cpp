@@ -166,6 +166,8 @@ std::string command_line(int argc, char** argv) {
     line += '\'';
   }
   return line.size() <= 300 ? line : std::string();
+}
+
 // The top-level commands each register function adds, in the order of `impact --help`.
 struct CommandGroup {
   std::initializer_list<std::string_view> commands;
