@@ -115,7 +115,7 @@ void download(Context& ctx, const DrsOptions& o) {
                                              : r.hint;
       // Errors of the transfer itself do not say which object they are about.
       const std::string what = r.error.find(r.id) == std::string::npos ? r.id + ": " + r.error : r.error;
-      auto f = outcome.failed({{"uri", r.uri}}, Error(r.error_kind, what, hint), {}, hint);
+      auto f = outcome.failed({{"uri", r.id}}, Error(r.error_kind, what, hint), {}, hint);
       j["error"] = f["error"];
       j["kind"] = f["kind"];
       j["hint"] = f["hint"];

@@ -37,7 +37,13 @@ namespace {
   X(EVP_md5) X(EVP_sha1) X(EVP_sha256) X(EVP_sha384) X(EVP_sha512) X(HMAC) X(OSSL_PARAM_BLD_free)         \
   X(OSSL_PARAM_BLD_new) X(OSSL_PARAM_BLD_push_BN) X(OSSL_PARAM_BLD_push_octet_string)                      \
   X(OSSL_PARAM_BLD_push_utf8_string) X(OSSL_PARAM_BLD_to_param) X(OSSL_PARAM_free) X(OpenSSL_version)      \
-  X(RAND_bytes) X(SHA256) X(i2d_ECDSA_SIG)
+  X(RAND_bytes) X(SHA256) X(i2d_ECDSA_SIG)                                                                 \
+  /* Crypt4GH: X25519, BLAKE2b, ChaCha20-Poly1305, scrypt and PBKDF2 for keys */                          \
+  X(EVP_CIPHER_CTX_ctrl) X(EVP_CIPHER_CTX_free) X(EVP_CIPHER_CTX_new) X(EVP_CipherInit_ex)                  \
+  X(EVP_DecryptFinal_ex) X(EVP_DecryptInit_ex) X(EVP_DecryptUpdate) X(EVP_EncryptFinal_ex)                  \
+  X(EVP_EncryptInit_ex) X(EVP_EncryptUpdate) X(EVP_PBE_scrypt) X(EVP_PKEY_derive) X(EVP_PKEY_derive_init)   \
+  X(EVP_PKEY_derive_set_peer) X(EVP_PKEY_get_raw_public_key) X(EVP_PKEY_new_raw_private_key)                \
+  X(EVP_PKEY_new_raw_public_key) X(EVP_blake2b512) X(EVP_chacha20_poly1305) X(PKCS5_PBKDF2_HMAC)
 
 struct Api {
 #define IMPACT_OPENSSL_POINTER(name) decltype(&::name) name = nullptr;
@@ -146,5 +152,49 @@ IMPACT_FORWARD(const char*, OpenSSL_version, (int type), (type))
 IMPACT_FORWARD(int, RAND_bytes, (unsigned char* buf, int num), (buf, num))
 IMPACT_FORWARD(unsigned char*, SHA256, (const unsigned char* d, size_t n, unsigned char* md), (d, n, md))
 IMPACT_FORWARD(int, i2d_ECDSA_SIG, (const ECDSA_SIG* sig, unsigned char** pp), (sig, pp))
+
+// Crypt4GH.
+IMPACT_FORWARD(int, EVP_CIPHER_CTX_ctrl, (EVP_CIPHER_CTX * ctx, int type, int arg, void* ptr), (ctx, type, arg, ptr))
+IMPACT_FORWARD_FREE(EVP_CIPHER_CTX, EVP_CIPHER_CTX_free)
+IMPACT_FORWARD(EVP_CIPHER_CTX*, EVP_CIPHER_CTX_new, (void), ())
+IMPACT_FORWARD(int, EVP_CipherInit_ex,
+               (EVP_CIPHER_CTX * ctx, const EVP_CIPHER* cipher, ENGINE* impl, const unsigned char* key,
+                const unsigned char* iv, int enc),
+               (ctx, cipher, impl, key, iv, enc))
+IMPACT_FORWARD(int, EVP_DecryptFinal_ex, (EVP_CIPHER_CTX * ctx, unsigned char* outm, int* outl), (ctx, outm, outl))
+IMPACT_FORWARD(int, EVP_DecryptInit_ex,
+               (EVP_CIPHER_CTX * ctx, const EVP_CIPHER* cipher, ENGINE* impl, const unsigned char* key,
+                const unsigned char* iv),
+               (ctx, cipher, impl, key, iv))
+IMPACT_FORWARD(int, EVP_DecryptUpdate,
+               (EVP_CIPHER_CTX * ctx, unsigned char* out, int* outl, const unsigned char* in, int inl),
+               (ctx, out, outl, in, inl))
+IMPACT_FORWARD(int, EVP_EncryptFinal_ex, (EVP_CIPHER_CTX * ctx, unsigned char* out, int* outl), (ctx, out, outl))
+IMPACT_FORWARD(int, EVP_EncryptInit_ex,
+               (EVP_CIPHER_CTX * ctx, const EVP_CIPHER* cipher, ENGINE* impl, const unsigned char* key,
+                const unsigned char* iv),
+               (ctx, cipher, impl, key, iv))
+IMPACT_FORWARD(int, EVP_EncryptUpdate,
+               (EVP_CIPHER_CTX * ctx, unsigned char* out, int* outl, const unsigned char* in, int inl),
+               (ctx, out, outl, in, inl))
+IMPACT_FORWARD(int, EVP_PBE_scrypt,
+               (const char* pass, size_t passlen, const unsigned char* salt, size_t saltlen, uint64_t N, uint64_t r,
+                uint64_t p, uint64_t maxmem, unsigned char* key, size_t keylen),
+               (pass, passlen, salt, saltlen, N, r, p, maxmem, key, keylen))
+IMPACT_FORWARD(int, EVP_PKEY_derive, (EVP_PKEY_CTX * ctx, unsigned char* key, size_t* keylen), (ctx, key, keylen))
+IMPACT_FORWARD(int, EVP_PKEY_derive_init, (EVP_PKEY_CTX * ctx), (ctx))
+IMPACT_FORWARD(int, EVP_PKEY_derive_set_peer, (EVP_PKEY_CTX * ctx, EVP_PKEY* peer), (ctx, peer))
+IMPACT_FORWARD(int, EVP_PKEY_get_raw_public_key, (const EVP_PKEY* pkey, unsigned char* pub, size_t* len),
+               (pkey, pub, len))
+IMPACT_FORWARD(EVP_PKEY*, EVP_PKEY_new_raw_private_key,
+               (int type, ENGINE* e, const unsigned char* priv, size_t len), (type, e, priv, len))
+IMPACT_FORWARD(EVP_PKEY*, EVP_PKEY_new_raw_public_key, (int type, ENGINE* e, const unsigned char* pub, size_t len),
+               (type, e, pub, len))
+IMPACT_FORWARD(const EVP_MD*, EVP_blake2b512, (void), ())
+IMPACT_FORWARD(const EVP_CIPHER*, EVP_chacha20_poly1305, (void), ())
+IMPACT_FORWARD(int, PKCS5_PBKDF2_HMAC,
+               (const char* pass, int passlen, const unsigned char* salt, int saltlen, int iter, const EVP_MD* digest,
+                int keylen, unsigned char* out),
+               (pass, passlen, salt, saltlen, iter, digest, keylen, out))
 
 #pragma GCC visibility pop
