@@ -41,6 +41,8 @@ std::string words(Remedy remedy, const std::map<std::string, std::string>& facts
       return fmt::format("the run is {}: wait for it ({} run wait {})", f("state"), impact, f("run_id"));
     case Remedy::run_list_tag:
       return fmt::format("the run may exist: look for it with: {} run list --tag {}={}", impact, f("tag"), f("value"));
+    case Remedy::task_list_tag:
+      return fmt::format("the task may exist: look for it with: {} task list --tag {}={}", impact, f("tag"), f("value"));
     case Remedy::run_status: return "check the run id (" + impact + " run status RUN_ID) or the prefix";
     case Remedy::workflow_type: return "give it with --type CWL|WDL|NFL|SMK";
     case Remedy::type_version: return "give it with --type-version";

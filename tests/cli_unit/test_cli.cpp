@@ -263,6 +263,11 @@ TEST_CASE("the CLI words the library's remedies: commands and flags, with --prof
     e.with_hint("nothing is under the result prefix");
     CHECK(ctx.hint_for(e) == "nothing is under the result prefix; the run is RUNNING: wait for it (impact --profile node2 run wait r-1)");
     CHECK(ctx.hint_for(impact::Error(impact::ErrorKind::generic, "x", "only facts")) == "only facts");
+    impact::Error lost = impact::Error(impact::ErrorKind::network, "the answer was lost")
+                             .with_remedy(impact::Remedy::task_list_tag)
+                             .with_fact("tag", "impact_request_id")
+                             .with_fact("value", "abc");
+    CHECK(ctx.hint_for(lost) == "the task may exist: look for it with: impact --profile node2 task list --tag impact_request_id=abc");
   }
 }
 

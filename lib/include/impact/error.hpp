@@ -54,6 +54,7 @@ enum class Remedy {
   run_show,             // fact "run_id": look at the run's outputs
   run_wait,             // facts "run_id", "state": the run has not finished
   run_list_tag,         // facts "tag", "value": a run may exist with this tag
+  task_list_tag,        // facts "tag", "value": a TES task may exist with this tag
   run_status,           // check the run id
   workflow_type,        // the workflow language cannot be told from the file name
   type_version,         // the service names no version of the workflow language

@@ -193,11 +193,13 @@ std::string Client::create(json doc, bool allow_token_in_urls) {
   if (!doc["tags"].contains(key) || !doc["tags"][key].is_string() || doc["tags"][key].get<std::string>().empty())
     doc["tags"][key] = wes::new_request_id();
   const std::string id = doc["tags"][key].get<std::string>();
-  const std::string lost_hint = fmt::format("the task may exist: look for it with: impact task list --tag {}={}", key, id);
   auto look = [&](const std::string& what_happened, ErrorKind kind) {
     auto l = find_by_request_id(id);
     if (l.outcome == wes::Lookup::undecided)
-      throw Error(kind, what_happened + "; impact cannot tell whether the task was created: " + l.why, lost_hint);
+      throw Error(kind, what_happened + "; impact cannot tell whether the task was created: " + l.why)
+          .with_remedy(Remedy::task_list_tag)
+          .with_fact("tag", key)
+          .with_fact("value", id);
     return l;
   };
   const std::string body = doc.dump();
