@@ -135,8 +135,13 @@ wes::RunRequest build_request(const SubmitFlags& f, fs::path& local) {
     root = local.parent_path();
     r.workflow_url = local.filename().string();
     r.attachments.push_back({local, r.workflow_url});
+  } else if (f.workflow.rfind("file:", 0) == 0 || f.workflow.rfind("trs:", 0) == 0 || !f.trs.empty() ||
+             std::find(f.attach.begin(), f.attach.end(), f.workflow) != f.attach.end()) {
+    r.workflow_url = f.workflow;  // a file the server has, an attachment, or a TRS path the server resolves
   } else {
-    r.workflow_url = f.workflow;  // relative to the attachments, or a TRS path the server resolves
+    // Not a URL, not a file here: a typo is far likelier than a path on the server, so nothing is sent.
+    throw Error(ErrorKind::usage, f.workflow + ": no such file",
+                "give a local workflow file, its https:// URL, or file:PATH for a workflow installed on the server");
   }
   if (!f.fetched_primary.empty() && local.filename() != f.fetched_primary) {
     r.workflow_url = f.fetched_primary;  // a primary descriptor in a folder keeps it

@@ -316,3 +316,19 @@ test('run list --limit N without filters asks for pages of at most N runs; with 
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(sizes(), ['1000'], 'a filtered list may skip runs: full pages');
 });
+
+test('run submit of a workflow file that does not exist says so and sends nothing', async (t) => {
+  const wes = await server(t, (req) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname === '/ga4gh/wes/v1/service-info')
+      return { status: 200, body: { workflow_type_versions: { CWL: { workflow_type_version: ['v1.0'] } }, supported_wes_versions: ['1.0.0'] } };
+    return { status: 200, body: { run_id: 'should-not-exist' } };
+  });
+  const dir = home(t);
+  assert.equal(impact(dir, ['profile', 'add', 'open', '--wes', `${wes.url}/ga4gh/wes/v1`]).code, 0);
+  const r = await impactAsync(dir, ['run', 'submit', 'nope.cwl']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^impact: nope\.cwl: no such file\nhint: .*file:PATH for a workflow installed on the server/);
+  assert.equal(r.stdout, '');
+  assert.deepEqual(wes.seen.filter((s) => s.method === 'POST'), [], 'nothing was submitted');
+});
