@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
+#include "help.hpp"
 #include "impact/cancel.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
@@ -99,13 +100,14 @@ The usual journey:
   impact results download RUN_ID           bring the non-sensitive results home
 
 Check your setup with: impact doctor
-Every command: impact COMMAND --help. Exit codes: impact --help-exit-codes.
+Every command: impact help COMMAND (or impact COMMAND --help). Exit codes: impact --help-exit-codes.
 )";
 
 constexpr const char* kExitCodes = R"(Exit codes:
   0    success
   1    error (network, server, protocol, local files, configuration)
-  2    usage: bad arguments or input
+  2    usage: bad arguments or input (also a search filter that no beacon that answered knows;
+       the answers, printed, ignore it)
   4    authentication needed or expired (run: impact login)
   5    permission denied (403, no visa for the data, or a Crypt4GH file not encrypted for your key)
   6    partial success: some beacons, objects or runs failed, the rest done
@@ -133,19 +135,6 @@ void install_signal_handlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
-}
-
-// The subcommand whose help a parse error should point to.
-std::string command_path(const CLI::App& app) {
-  std::string path = "impact";
-  const CLI::App* cur = &app;
-  while (true) {
-    auto subs = cur->get_subcommands();
-    if (subs.empty()) break;
-    cur = subs.front();
-    path += " " + cur->get_name();
-  }
-  return path;
 }
 
 // The command line as it could be typed again: each argument quoted for a POSIX shell where it needs it.
@@ -227,6 +216,24 @@ int run(int argc, char** argv) {
 
 int run(int argc, char** argv, Terminal terminal) {
   terminal.set_command_line(command_line(argc, argv));
+  // `impact help run submit` is `impact run submit --help` (as gh and kubectl have it).
+  std::vector<std::string> help_args;
+  std::vector<char*> help_argv;
+  const bool help_mode = command_word(argc, argv) == "help";
+  if (help_mode) {
+    bool dropped = false;
+    for (int i = 0; i < argc; ++i) {
+      if (!dropped && i > 0 && std::string_view(argv[i]) == "help") {
+        dropped = true;
+        continue;
+      }
+      help_args.emplace_back(argv[i]);
+    }
+    help_args.emplace_back("--help");
+    for (auto& a : help_args) help_argv.push_back(a.data());
+    argc = static_cast<int>(help_argv.size());
+    argv = help_argv.data();
+  }
   Context ctx(std::move(terminal));
 
   CLI::App app{"impact: a command-line client for GA4GH federated biomedical clouds", "impact"};
@@ -252,6 +259,7 @@ int run(int argc, char** argv, Terminal terminal) {
   app.add_flag("--version", show_version, "Print the version and exit")->group("Global options");
   app.add_flag("--help-exit-codes", exit_codes, "Print the table of exit codes")->group("Global options");
 
+  app.formatter(help_formatter(ctx.term().width()));
   register_commands(app, ctx, argc, argv);
 
   auto& term = ctx.term();
@@ -259,20 +267,24 @@ int run(int argc, char** argv, Terminal terminal) {
     try {
       app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
+      if (help_mode && !app.remaining(true).empty()) {  // impact help NOSUCH
+        const auto p = describe_parse_error(app, CLI::ExtrasError(app.remaining(true)));
+        term.error(p.message, p.hint);
+        return exit_code::usage;
+      }
       app.exit(e, term.out(), term.err());
       return exit_code::ok;
     } catch (const CLI::CallForAllHelp& e) {
       app.exit(e, term.out(), term.err());
       return exit_code::ok;
-    } catch (const CLI::ExtrasError& e) {
-      auto extras = app.remaining();
-      if (app.get_subcommands().empty() && !extras.empty() && !extras.front().empty() && extras.front()[0] != '-')
-        term.error("unknown command '" + extras.front() + "'", "run: impact --help");
-      else
-        term.error(e.what(), "run: " + command_path(app) + " --help");
-      return exit_code::usage;
     } catch (const CLI::ParseError& e) {
-      term.error(e.what(), "run: " + command_path(app) + " --help");
+      // CLI11's own words ("The following arguments were not expected: ...") never reach the user.
+      const auto p = describe_parse_error(app, e);
+      if (p.help) {  // a group alone (`impact run`): its help, as gh and kubectl do
+        term.out() << p.help->help(p.help->get_parent() ? command_path(*p.help->get_parent()) : "");
+        return exit_code::ok;
+      }
+      term.error(p.message, p.hint);
       return exit_code::usage;
     }
     if (g.no_color) term.disable_color();

@@ -334,6 +334,7 @@ void register_auth(CLI::App& app, Context& ctx) {
 
   auto* auth_grp = app.add_subcommand("auth", "Inspect the login state");
   auth_grp->require_subcommand(1);
+  auth_grp->footer("Examples:\n  impact auth status\n  impact auth status --min-valid 48h || impact login");
   auto status_min = std::make_shared<std::string>();
   auto* status_cmd = auth_grp->add_subcommand("status", "Who you are, token and visa expiry; exit 0 only if all stay valid long enough");
   duration_flag(status_cmd->add_option("--min-valid", *status_min,

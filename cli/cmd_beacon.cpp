@@ -203,6 +203,7 @@ void list(Context& ctx) {
 void register_beacon(CLI::App& app, Context& ctx) {
   auto* grp = app.add_subcommand("beacon", "The profile's Beacon v2 services: what they are and which filters they know");
   grp->require_subcommand(1);
+  grp->footer("Examples:\n  impact beacon list\n  impact beacon info public\n  impact beacon filters controlled --json");
 
   grp->add_subcommand("list", "List the beacons of the profile")
       ->footer("Examples:\n  impact beacon list\n  impact beacon list --json")

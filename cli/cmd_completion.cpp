@@ -59,7 +59,7 @@ void collect(const CLI::App& app, const std::string& path, std::vector<Command>&
     for (const auto& s : o->get_snames()) f.names.push_back("-" + s);
     for (const auto& l : o->get_lnames()) f.names.push_back("--" + l);
     if (f.names.empty()) continue;
-    f.takes_value = o->get_type_size() != 0;
+    f.takes_value = o->get_expected_max() != 0;  // flags (on/off, counted) expect no value
     f.description = o->get_description();
     if (f.takes_value) {
       f.kind = "value";
@@ -136,10 +136,19 @@ std::string tables(const std::vector<Command>& cmds) {
   done
   echo "$p"
 }
+# The value of --profile among the words typed so far, so that run ids and beacons come from that profile.
+_impact_profile_of() {
+  local w next=0
+  for w in "$@"; do
+    if [ "$next" = 1 ]; then echo "$w"; return; fi
+    case "$w" in --profile) next=1 ;; --profile=*) echo "${w#--profile=}"; return ;; esac
+  done
+}
 _impact_dynamic() {
   case "$1" in
-    profile|beacon) impact __complete "$1" 2>/dev/null ;;
-    run) impact run list --format tsv 2>/dev/null | cut -f1 ;;
+    profile) impact __complete profile 2>/dev/null ;;
+    beacon) impact ${2:+"--profile=$2"} __complete beacon 2>/dev/null ;;
+    run) impact ${2:+"--profile=$2"} run list --format tsv 2>/dev/null | cut -f1 ;;
     word:*) echo "${1#word:}" ;;
   esac
 }
@@ -170,7 +179,7 @@ std::string bash_script(const std::vector<Command>& cmds) {
     file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null ;;
     dir) COMPREPLY=($(compgen -d -- "$cur")); compopt -o filenames 2>/dev/null ;;
     ""|value) COMPREPLY=() ;;
-    *) COMPREPLY=($(compgen -W "$(_impact_dynamic "$kind")" -- "$cur")) ;;
+    *) COMPREPLY=($(compgen -W "$(_impact_dynamic "$kind" "$(_impact_profile_of "${COMP_WORDS[@]:1:COMP_CWORD-1}")")" -- "$cur")) ;;
   esac
 }
 complete -F _impact impact
@@ -210,7 +219,7 @@ std::string zsh_script(const std::vector<Command>& cmds) {
     file) _files ;;
     dir) _files -/ ;;
     ""|value) ;;
-    *) compadd -- ${=$(_impact_dynamic "$kind")} ;;
+    *) compadd -- ${=$(_impact_dynamic "$kind" "$(_impact_profile_of "${(@)words[2,CURRENT-1]}")")} ;;
   esac
 }
 if [[ "$funcstack[1]" = "_impact" ]]; then _impact "$@"; else compdef _impact impact; fi
@@ -263,13 +272,28 @@ end
 function __impact_at
     test (__impact_path) = "$argv[1]"
 end
+function __impact_profile_arg
+    set -l words (commandline -opc)
+    for i in (seq (count $words))
+        switch $words[$i]
+            case '--profile=*'
+                echo -- $words[$i]
+                return
+            case --profile
+                set -l j (math $i + 1)
+                test $j -le (count $words); and echo -- --profile=$words[$j]
+                return
+        end
+    end
+end
 complete -c impact -f
 )SH";
   auto dynamic = [](const std::string& kind) -> std::string {
     if (kind == "file") return " -F";
     if (kind == "dir") return " -a '(__fish_complete_directories)'";
-    if (kind == "profile" || kind == "beacon") return " -a '(impact __complete " + kind + " 2>/dev/null)'";
-    if (kind == "run") return " -a '(impact run list --format tsv 2>/dev/null | cut -f1)'";
+    if (kind == "profile") return " -a '(impact __complete profile 2>/dev/null)'";
+    if (kind == "beacon") return " -a '(impact (__impact_profile_arg) __complete beacon 2>/dev/null)'";
+    if (kind == "run") return " -a '(impact (__impact_profile_arg) run list --format tsv 2>/dev/null | cut -f1)'";
     if (kind.rfind("word:", 0) == 0) return " -a " + fish_quote(kind.substr(5));
     return "";
   };

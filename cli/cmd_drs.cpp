@@ -139,6 +139,7 @@ void register_drs(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<DrsOptions>();
   auto* drs = app.add_subcommand("drs", "Resolve and download GA4GH DRS objects (passport-aware, verified, resumable)");
   drs->require_subcommand(1);
+  drs->footer("Examples:\n  impact drs info drs://drs.example.org/abc123\n  impact drs download drs://drs.example.org/abc123 -o data/");
 
   auto* info_cmd = drs->add_subcommand("info", "Show DRS objects: size, checksums, access methods, times, aliases");
   info_cmd->add_option("uri", o->uris, "drs://HOST/ID or drs://PREFIX:ACCESSION")->required();

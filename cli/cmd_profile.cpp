@@ -276,22 +276,26 @@ void register_profile(CLI::App& app, Context& ctx) {
 
   auto* list_cmd = grp->add_subcommand("list", "List profiles");
   list_cmd->alias("ls");
+  list_cmd->footer("Examples:\n  impact profile list\n  impact --json profile list");
   list_cmd->callback(ctx.action([&ctx] { list(ctx); }));
 
   auto show_name = std::make_shared<std::string>();
   auto* show_cmd = grp->add_subcommand("show", "Show a profile (default: the one in use)");
   show_cmd->add_option("name", *show_name, "Profile name");
+  show_cmd->footer("Examples:\n  impact profile show\n  impact profile show ega --json");
   show_cmd->callback(ctx.action([&ctx, show_name] { show(ctx, *show_name); }));
 
   auto use_name = std::make_shared<std::string>();
   auto* use_cmd = grp->add_subcommand("use", "Make a profile the default");
   use_cmd->add_option("name", *use_name, "Profile name")->required();
+  use_cmd->footer("Examples:\n  impact profile use local\n  impact --profile ega search datasets   # one command on another profile");
   use_cmd->callback(ctx.action([&ctx, use_name] { use(ctx, *use_name); }));
 
   auto rm_name = std::make_shared<std::string>();
   auto* rm_cmd = grp->add_subcommand("remove", "Remove a profile");
   rm_cmd->alias("rm");
   rm_cmd->add_option("name", *rm_name, "Profile name")->required();
+  rm_cmd->footer("Examples:\n  impact profile remove old-node\n  impact profile rm ega --json");
   rm_cmd->callback(ctx.action([&ctx, rm_name] { remove(ctx, *rm_name); }));
 }
 

@@ -653,6 +653,8 @@ void cancel(Context& ctx, const std::vector<std::string>& ids) {
 void register_run(CLI::App& app, Context& ctx) {
   auto* run = app.add_subcommand("run", "Submit, follow and manage workflow runs (GA4GH WES)");
   run->require_subcommand(1);
+  run->footer("Examples:\n  impact run submit workflow.cwl --params params.json --wait\n  impact run list --state RUNNING\n"
+              "  impact run logs RUN_ID --stderr");
 
   auto sf = std::make_shared<SubmitFlags>();
   auto* sub = run->add_subcommand("submit", "Submit a workflow run (prints the run id)");
@@ -675,16 +677,19 @@ void register_run(CLI::App& app, Context& ctx) {
   sub->add_option("--attach", sf->attach, "Also send this file (path kept below the workflow's directory)");
   sub->add_option("--tag", sf->tags, "Tag the run KEY=VALUE");
   sub->add_option("--engine-param", sf->engine_params, "Engine parameter KEY=VALUE");
-  sub->add_flag("--wait", sf->wait, "Then wait for the run to end, as `impact run wait`");
-  sub->add_option("--batch", sf->batch, "One run per row of this TSV sample sheet (header = parameter names); resumable")
+  auto* wait_flag = sub->add_flag("--wait", sf->wait, "Then wait for the run to end, as `impact run wait`");
+  auto* batch_flag = sub->add_option("--batch", sf->batch, "One run per row of this TSV sample sheet (header = parameter names); resumable")
       ->check(CLI::ExistingFile);
   sub->add_option("--max-in-flight", sf->max_in_flight, "With --batch: at most this many runs active at once")
       ->capture_default_str();
-  add_wait_flags(sub, sf->w);
+  auto wait_check = add_wait_flags(sub, sf->w, wait_flag, batch_flag);
   sub->footer("Examples:\n  impact run submit workflow.cwl --params params.json --attach data/x.vcf --wait\n"
               "  impact run submit --trs '#workflow/github.com/org/repo:main' --params params.json\n"
               "  impact run submit workflow.cwl --batch samples.tsv --max-in-flight 8");
-  sub->callback(wes_action(ctx, [&ctx, sf] { submit(ctx, *sf); }));
+  sub->callback(wes_action(ctx, [&ctx, sf, wait_check] {
+    wait_check();
+    submit(ctx, *sf);
+  }));
 
   auto lf = std::make_shared<ListFlags>();
   auto* ls = run->add_subcommand("list", "List your runs, newest first");

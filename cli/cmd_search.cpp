@@ -155,12 +155,33 @@ void run(Context& ctx, const SearchOpts& o) {
   const bool none_offers = std::none_of(res.beacons.begin(), res.beacons.end(), [](const auto& b) { return b.supported; });
   if (outcome.failures() == 0 && outcome.ok() == 0 && none_offers)
     throw Error(ErrorKind::not_found, fmt::format("no beacon offers {}", q.entry), "run: impact beacon info");
+  // A filter that every beacon that answered ignores makes every answer one to another question: not a
+  // success (a shell that cut `age:>:P40Y` at the '>' leaves the filter `age:`).
+  std::vector<std::string> ignored;
+  for (const auto& f : q.filters) {
+    std::size_t answered = 0, unknown = 0;
+    for (const auto& b : res.beacons) {
+      if (!b.answered) continue;
+      ++answered;
+      const auto& u = b.answer.unknown_filters;
+      if (std::find(u.begin(), u.end(), f.id) != u.end()) ++unknown;
+    }
+    if (answered > 0 && unknown == answered) ignored.push_back(f.id);
+  }
+  if (!ignored.empty()) {
+    std::string ids;
+    for (const auto& id : ignored) ids += (ids.empty() ? "'" : ", '") + id + "'";
+    throw Error(ErrorKind::usage,
+                fmt::format("no beacon that answered knows the filter{} {}: the answers ignore {}", ignored.size() > 1 ? "s" : "",
+                            ids, ignored.size() > 1 ? "them" : "it"),
+                "list the filters a beacon knows: impact beacon filters NAME; quote a filter with > or < in it: --filter 'age:>:P40Y'");
+  }
 }
 
 void add_common(CLI::App* cmd, SearchOpts& o) {
   cmd->add_option("--filter", o.filters,
                   "Filter: an ontology term (HP:0001250), a custom term (sampleOrigin:blood) or ID:OP:VALUE "
-                  "(age:>:P40Y); repeatable, all must match");
+                  "('age:>:P40Y', quoted for the shell); repeatable, all must match");
   cmd->add_flag("--no-descendants", o.no_descendants, "Match ontology terms exactly, not their descendant terms");
   cmd->add_option("--granularity", o.granularity, "boolean, count or record (beacons may grant less)")
       ->check(CLI::IsMember({"boolean", "count", "record"}));
@@ -193,7 +214,7 @@ void register_search(CLI::App& app, Context& ctx) {
       "Examples:\n"
       "  impact search individuals --filter HP:0001250 --granularity count\n"
       "  impact search variants --chrom 17 --start 43045711 --ref A --alt G --assembly GRCh38\n"
-      "  impact search biosamples --filter age:>:P40Y --beacon public --json");
+      "  impact search biosamples --filter 'age:>:P40Y' --beacon public --json");
   const std::vector<std::pair<const char*, const char*>> entries = {
       {"variants", "Genomic variants (g_variants) by position, bases, length or gene"},
       {"individuals", "Individuals matching the filters (phenotypes, diseases, sex, age, ...)"},
@@ -208,7 +229,7 @@ void register_search(CLI::App& app, Context& ctx) {
       {"variants", "  impact search variants --chrom 17 --start 43045711 --ref A --alt G --assembly GRCh38\n"
                    "  impact search variants --chrom 2 --start 166036277 --granularity record --json"},
       {"individuals", "  impact search individuals --filter HP:0001250 --granularity count\n"
-                      "  impact search individuals --filter age:>:P40Y --beacon controlled"},
+                      "  impact search individuals --filter 'age:>:P40Y' --beacon controlled"},
       {"biosamples", "  impact search biosamples --filter UBERON:0000178\n  impact search biosamples --granularity count --json"},
       {"datasets", "  impact search datasets\n  impact search datasets --granularity record --json"},
       {"cohorts", "  impact search cohorts\n  impact search cohorts --beacon public --json"},

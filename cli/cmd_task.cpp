@@ -300,6 +300,8 @@ void cancel(Context& ctx, const std::vector<std::string>& ids) {
 void register_task(CLI::App& app, Context& ctx) {
   auto* task = app.add_subcommand("task", "Run and manage single containerised tasks (GA4GH TES)");
   task->require_subcommand(1);
+  task->footer("Examples:\n  impact task submit --image alpine --cmd 'echo hello' --wait\n  impact task list --state RUNNING\n"
+               "  impact task logs TASK_ID --stderr");
 
   auto sf = std::make_shared<SubmitFlags>();
   auto* sub = task->add_subcommand("submit", "Submit a task (prints the task id)");
@@ -315,12 +317,15 @@ void register_task(CLI::App& app, Context& ctx) {
   sub->add_option("--tag", sf->tags, "Tag the task KEY=VALUE (repeatable)");
   sub->add_flag("--allow-url-credentials", sf->allow_credentials,
                 "Send input/output URLs that carry credentials (presigned or user:password@) as they are");
-  sub->add_flag("--wait", sf->wait, "Then wait for the task to end, as `impact task wait`");
-  add_wait_flags(sub, sf->w);
+  auto* wait_flag = sub->add_flag("--wait", sf->wait, "Then wait for the task to end, as `impact task wait`");
+  auto wait_check = add_wait_flags(sub, sf->w, wait_flag);
   sub->footer("Examples:\n  impact task submit task.json --wait\n"
               "  impact task submit --image alpine --cmd 'wc -l /in/x.txt > /out/n.txt' \\\n"
               "      --input https://example.org/x.txt=/in/x.txt --output /out/n.txt=s3://bucket/n.txt");
-  sub->callback(ctx.action([&ctx, sf] { submit(ctx, *sf); }));
+  sub->callback(ctx.action([&ctx, sf, wait_check] {
+    wait_check();
+    submit(ctx, *sf);
+  }));
 
   auto lf = std::make_shared<ListFlags>();
   auto* ls = task->add_subcommand("list", "List your tasks");

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "context.hpp"
 #include "flags.hpp"
+#include "help.hpp"
 #include "impact/duration.hpp"
 #include "impact/error.hpp"
 #include "impact/wes.hpp"
@@ -154,13 +156,28 @@ inline void report_wait(Context& ctx, const wes::WaitResult& result, const WaitF
   }
 }
 
-inline void add_wait_flags(CLI::App* cmd, WaitFlags& w) {
-  duration_flag(cmd->add_option("--timeout", w.timeout, "Stop waiting after this long (exit 8), e.g. 30m"),
-                flag_range::timeout);
-  duration_flag(cmd->add_option("--poll-interval", w.interval,
-                                "First polling interval, at least 1s; it grows to 30s while nothing changes"),
-                flag_range::poll_interval)
-      ->capture_default_str();
+// `wait`: the --wait flag of a submit command, which the wait flags then need (they mean nothing without
+// it), or `batch` (--batch, which waits too) when given. Returns the check for the command's callback
+// (after the whole command line is read: global options may come after the command's).
+inline std::function<void()> add_wait_flags(CLI::App* cmd, WaitFlags& w, CLI::Option* wait = nullptr,
+                                            CLI::Option* batch = nullptr) {
+  const std::string with = !wait ? "" : batch ? "With --wait or --batch: " : "With --wait: ";
+  auto* timeout = duration_flag(cmd->add_option("--timeout", w.timeout, with + "stop waiting after this long (exit 8), e.g. 30m"),
+                                flag_range::timeout);
+  auto* poll = duration_flag(cmd->add_option("--poll-interval", w.interval,
+                                             with + "first polling interval, at least 1s; it grows to 30s while nothing changes"),
+                             flag_range::poll_interval)
+                   ->capture_default_str();
+  if (!wait) return [] {};
+  return [cmd, timeout, poll, wait, batch] {
+    if (wait->count() > 0 || (batch && batch->count() > 0)) return;
+    for (const auto* o : {timeout, poll})
+      if (o->count() > 0)
+        throw Error(ErrorKind::usage,
+                    o->get_name() + " needs --wait" + (batch ? std::string(" (or --batch)") : "") +
+                        ": without it the command does not wait",
+                    "run: " + command_path(*cmd) + " --help");
+  };
 }
 
 }  // namespace impact::cli

@@ -82,11 +82,7 @@ _impact_flags() {
 }
 _impact_flag_kind() {
   case "$1" in
-    '--all') echo 'value' ;;
-    '--allow-unverified') echo 'value' ;;
-    '--allow-url-credentials') echo 'value' ;;
     '--alt') echo 'value' ;;
-    '--anonymous') echo 'value' ;;
     '--assembly') echo 'value' ;;
     '--attach') echo 'file' ;;
     '--batch') echo 'file' ;;
@@ -95,15 +91,12 @@ _impact_flag_kind() {
     '--cacert') echo 'file' ;;
     '--chrom') echo 'value' ;;
     '--class') echo 'value' ;;
-    '--client-credentials') echo 'value' ;;
     '--client-id') echo 'value' ;;
     '--client-secret-file') echo 'file' ;;
     '--cmd') echo 'value' ;;
     '--comment') echo 'value' ;;
     '--config') echo 'file' ;;
     '--cpu') echo 'value' ;;
-    '--debug') echo 'value' ;;
-    '--default') echo 'value' ;;
     '--disk') echo 'value' ;;
     '--drs') echo 'value' ;;
     '--drs-resolver') echo 'value' ;;
@@ -114,18 +107,13 @@ _impact_flag_kind() {
     '--exclude') echo 'value' ;;
     '--executor') echo 'value' ;;
     '--filter') echo 'value' ;;
-    '--follow') echo 'value' ;;
-    '--force') echo 'value' ;;
     '--format') echo 'word:table tsv json' ;;
     '--gene') echo 'value' ;;
     '--granularity') echo 'word:boolean count record' ;;
-    '--help') echo 'value' ;;
-    '--help-exit-codes') echo 'value' ;;
     '--image') echo 'value' ;;
     '--include') echo 'value' ;;
     '--input') echo 'value' ;;
     '--issuer') echo 'value' ;;
-    '--json') echo 'value' ;;
     '--key') echo 'value' ;;
     '--limit') echo 'value' ;;
     '--max-in-flight') echo 'value' ;;
@@ -134,32 +122,22 @@ _impact_flag_kind() {
     '--min-valid') echo 'value' ;;
     '--name') echo 'value' ;;
     '--name-prefix') echo 'value' ;;
-    '--no-browser') echo 'value' ;;
-    '--no-color') echo 'value' ;;
-    '--no-descendants') echo 'value' ;;
-    '--no-passphrase') echo 'value' ;;
-    '--no-qr') echo 'value' ;;
     '--output') echo 'dir' ;;
     '--page-size') echo 'value' ;;
     '--parallel') echo 'value' ;;
     '--params') echo 'file' ;;
     '--part-size') echo 'value' ;;
-    '--pem') echo 'value' ;;
     '--poll-interval') echo 'value' ;;
     '--profile') echo 'profile' ;;
-    '--qr') echo 'value' ;;
     '--ram') echo 'value' ;;
-    '--raw') echo 'value' ;;
     '--recipient') echo 'value' ;;
     '--ref') echo 'value' ;;
-    '--refresh') echo 'value' ;;
     '--region') echo 'value' ;;
     '--registry') echo 'value' ;;
     '--scope') echo 'value' ;;
     '--skip') echo 'value' ;;
     '--start') echo 'value' ;;
     '--state') echo 'word:QUEUED INITIALIZING RUNNING PAUSED COMPLETE EXECUTOR_ERROR SYSTEM_ERROR CANCELED CANCELING PREEMPTED' ;;
-    '--stderr') echo 'value' ;;
     '--storage') echo 'value' ;;
     '--storage-keys-file') echo 'value' ;;
     '--sts') echo 'value' ;;
@@ -173,18 +151,12 @@ _impact_flag_kind() {
     '--trust-visa-issuer') echo 'value' ;;
     '--type') echo 'word:CWL WDL NFL SMK' ;;
     '--type-version') echo 'value' ;;
-    '--verbose') echo 'value' ;;
-    '--version') echo 'value' ;;
     '--view') echo 'value' ;;
-    '--wait') echo 'value' ;;
     '--wes') echo 'value' ;;
     '--wes-engine') echo 'value' ;;
-    '-f') echo 'value' ;;
-    '-h') echo 'value' ;;
     '-k') echo 'value' ;;
     '-o') echo 'dir' ;;
     '-r') echo 'value' ;;
-    '-v') echo 'value' ;;
   esac
 }
 _impact_positional_kind() {
@@ -218,10 +190,19 @@ _impact_path() {
   done
   echo "$p"
 }
+# The value of --profile among the words typed so far, so that run ids and beacons come from that profile.
+_impact_profile_of() {
+  local w next=0
+  for w in "$@"; do
+    if [ "$next" = 1 ]; then echo "$w"; return; fi
+    case "$w" in --profile) next=1 ;; --profile=*) echo "${w#--profile=}"; return ;; esac
+  done
+}
 _impact_dynamic() {
   case "$1" in
-    profile|beacon) impact __complete "$1" 2>/dev/null ;;
-    run) impact run list --format tsv 2>/dev/null | cut -f1 ;;
+    profile) impact __complete profile 2>/dev/null ;;
+    beacon) impact ${2:+"--profile=$2"} __complete beacon 2>/dev/null ;;
+    run) impact ${2:+"--profile=$2"} run list --format tsv 2>/dev/null | cut -f1 ;;
     word:*) echo "${1#word:}" ;;
   esac
 }
@@ -247,7 +228,7 @@ _impact() {
     file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null ;;
     dir) COMPREPLY=($(compgen -d -- "$cur")); compopt -o filenames 2>/dev/null ;;
     ""|value) COMPREPLY=() ;;
-    *) COMPREPLY=($(compgen -W "$(_impact_dynamic "$kind")" -- "$cur")) ;;
+    *) COMPREPLY=($(compgen -W "$(_impact_dynamic "$kind" "$(_impact_profile_of "${COMP_WORDS[@]:1:COMP_CWORD-1}")")" -- "$cur")) ;;
   esac
 }
 complete -F _impact impact

@@ -124,3 +124,115 @@ test('every command (and subcommand) has a purpose and examples in --help', () =
   walk([], 0);
   assert.deepEqual(missing, [], `commands without examples: ${missing.join(', ')}`);
 });
+
+// Examples that work when pasted (issue 21): every example of every command's --help, of the manual pages and
+// of the sh blocks of the docs is valid shell (bash -n), and holds no unquoted redirection, pipe or glob
+// inside what is meant as one argument (`--filter age:>:P40Y` sends `age:` and writes a file `:P40Y`).
+function surprises(cmd) {
+  const found = [];
+  let quote = '';
+  for (let i = 0; i < cmd.length; ++i) {
+    const c = cmd[i];
+    const prev = i > 0 ? cmd[i - 1] : ' ';
+    if (quote) {
+      if (c === quote) quote = '';
+      else if (c === '\\' && quote === '"') ++i;
+      continue;
+    }
+    if (c === '\\') { ++i; continue; }
+    if (c === "'" || c === '"') { quote = c; continue; }
+    if (c === '#' && /\s/.test(prev)) break;  // a comment
+    if (c === '$' && cmd[i + 1] === '{') { i = cmd.indexOf('}', i); if (i < 0) break; continue; }
+    if ('*?['.includes(c)) found.push(`unquoted '${c}' (a glob) at ${i}`);
+    if ((c === '<' || c === '>') && cmd[i + 1] !== '(') {
+      // A redirection starts a word (optionally after a descriptor number or &); glued to a word it cuts it.
+      const before = cmd.slice(0, i).replace(/[0-9&]*$/, '');
+      if (before.length && !/[\s<>(]$/.test(before)) found.push(`'${c}' glued to a word at ${i}`);
+      if (cmd[i + 1] === c) ++i;
+    }
+    if (c === '|' && cmd[i + 1] !== '|' && (!/\s/.test(prev) && prev !== '|' || !/\s/.test(cmd[i + 1] || ' '))) found.push(`'|' inside a word at ${i}`);
+  }
+  if (quote) found.push('an unclosed quote');
+  return found;
+}
+
+// Lines joined where they end with a backslash (the help wraps long examples so).
+const joined = (lines) => lines.reduce((acc, l) => {
+  if (acc.length && acc[acc.length - 1].endsWith('\\')) acc[acc.length - 1] = `${acc[acc.length - 1].slice(0, -1).trimEnd()} ${l.trim()}`;
+  else acc.push(l);
+  return acc;
+}, []);
+
+function helpExamples() {
+  const out = [];
+  const walk = (cmd, depth) => {
+    const text = impact(dir, [...cmd, '--help']).stdout;
+    for (const m of text.matchAll(/(?:^|\n)Examples:\n((?: {2}.*\n?)+)/g))
+      for (const l of joined(m[1].split('\n').filter((x) => x.trim()))) out.push({ where: `impact ${cmd.join(' ')} --help`, cmd: l.trim() });
+    const subs = /\nSubcommands:\n([\s\S]*?)(\n\n|$)/.exec(text);
+    if (subs && depth < 2) for (const l of subs[1].split('\n')) { const n = /^ {2}(\S+)/.exec(l); if (n) walk([...cmd, n[1].replace(/,$/, "")], depth + 1); }
+  };
+  walk([], 0);
+  return out;
+}
+
+function manExamples() {
+  const out = [];
+  for (const p of pages.filter((x) => x.endsWith('.1'))) {
+    for (const m of read(p).matchAll(/^\.nf\n([\s\S]*?)^\.fi$/gm)) {
+      const lines = m[1].split('\n').map((l) => l.replace(/\\-/g, '-').replace(/\\\(aq/g, "'").replace(/\\\(dq/g, '"').replace(/\\&/g, '').replace(/\\e/g, '\\'));
+      for (const l of joined(lines.filter((x) => x.trim()))) if (/(^|[\s($])impact /.test(l)) out.push({ where: `man ${p}`, cmd: l.trim() });
+    }
+  }
+  return out;
+}
+
+function docExamples() {
+  const out = [];
+  for (const f of ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((x) => x.endsWith('.md')).map((x) => `docs/${x}`)]) {
+    for (const m of fs.readFileSync(path.join(ROOT, f), 'utf8').matchAll(/^```(?:sh|bash|shell)\n([\s\S]*?)^```$/gm))
+      for (const l of joined(m[1].split('\n').filter((x) => x.trim()))) if (/(^|[\s($])impact /.test(l)) out.push({ where: f, cmd: l.replace(/^\$ /, '').trim() });
+  }
+  return out;
+}
+
+test('the example checker finds what a shell would do to an unquoted filter, and passes the quoted one', () => {
+  assert.notDeepEqual(surprises('impact search individuals --filter age:>:P40Y'), []);
+  assert.notDeepEqual(surprises('impact run list --state *_ERROR'), []);
+  assert.notDeepEqual(surprises('impact run list --format table|tsv'), []);
+  assert.deepEqual(surprises("impact search individuals --filter 'age:>:P40Y'"), []);
+  assert.deepEqual(surprises('impact keys show --pem > work.pub 2>/dev/null'), []);
+  assert.deepEqual(surprises('curl -H @<(printf \'Authorization: Bearer %s\\n\' "$(impact token)") URL   # [x]'), []);
+});
+
+test('every example in --help, the manual pages and the docs pastes as intended', () => {
+  const all = [...helpExamples(), ...manExamples(), ...docExamples()];
+  assert.ok(all.filter((e) => e.where.endsWith('--help')).length >= 60, 'examples found in --help');
+  assert.ok(all.filter((e) => e.where.startsWith('man')).length >= 30, 'examples found in the manual pages');
+  const bad = [];
+  for (const e of all) {
+    const n = spawnSync('bash', ['-n', '-c', e.cmd], { encoding: 'utf8', timeout: 10000 });
+    if (n.status !== 0) bad.push(`${e.where}: ${e.cmd}\n    bash -n: ${n.stderr.trim()}`);
+    const s = surprises(e.cmd);
+    if (s.length) bad.push(`${e.where}: ${e.cmd}\n    ${s.join('; ')}`);
+  }
+  assert.deepEqual(bad, []);
+});
+
+// Each command's own examples (CLI11 copied a group's footer into its subcommands), the group pages with
+// examples, and the global options named on every command's page.
+test('every command shows examples of itself, and names the global options', () => {
+  const missing = [];
+  const walk = (cmd, depth) => {
+    const text = impact(dir, [...cmd, '--help']).stdout;
+    const ex = /\nExamples:\n((?: {2}.*\n?)+)/.exec(text);
+    // Global options and --format's value may stand between `impact` and the command.
+    const shown = ex ? ex[1].replace(/ \\\n\s+/g, ' ').replace(/ --(profile|format) \S+| --json| -v\b/g, '') : '';
+    if (cmd.length && !shown.includes(`impact ${cmd.join(' ')}`)) missing.push(cmd.join(' '));
+    if (cmd.length) assert.match(text, /\nGlobal options \(see impact --help\):\n {2}--profile NAME, --json, --format table\|tsv\|json, -v\/--verbose/, cmd.join(' '));
+    const subs = /\nSubcommands:\n([\s\S]*?)(\n\n|$)/.exec(text);
+    if (subs && depth < 2) for (const l of subs[1].split('\n')) { const n = /^ {2}(\S+)/.exec(l); if (n) walk([...cmd, n[1].replace(/,$/, "")], depth + 1); }
+  };
+  walk([], 0);
+  assert.deepEqual(missing, [], `commands whose examples do not show them: ${missing.join(', ')}`);
+});

@@ -136,12 +136,20 @@ test('alphanumeric, custom and exact ontology filters; unknown filters are point
   const exact = byName(search(dir, ['individuals', '--filter', 'HP:0001250', '--no-descendants', '--granularity', 'count'], env).json);
   assert.equal(exact.registered.count, 7);
 
+  // A filter no beacon knows: the answers are printed, but they ignore it, so the search is not a success.
   const unknown = search(dir, ['individuals', '--filter', 'HP:0001250', '--filter', 'HP:9999999', '--granularity', 'count'], env);
-  assert.equal(unknown.code, 0);
+  assert.equal(unknown.code, 2, unknown.stderr);
+  assert.match(unknown.stderr, /^impact: no beacon that answered knows the filter 'HP:9999999': the answers ignore it\nhint: list the filters a beacon knows: impact beacon filters NAME; quote a filter with > or < in it: --filter 'age:>:P40Y'\n$/m);
   for (const b of unknown.json.beacons) assert.deepEqual(b.unknown_filters, ['HP:9999999'], b.name);
   const text = impact(dir, ['search', 'individuals', '--filter', 'HP:9999999', '--beacon', 'public']);
+  assert.equal(text.code, 2);
   assert.match(text.stderr, /public: filter 'HP:9999999' is unknown to this beacon/);
   assert.match(text.stdout, /^public\tyes\t\w+\t-\tboolean\t.*unknown filters: HP:9999999/m);
+  // What a shell leaves of an unquoted --filter age:>:P40Y is refused before any request.
+  const cut = impact(dir, ['search', 'individuals', '--filter', 'age:']);
+  assert.equal(cut.code, 2);
+  assert.match(cut.stderr, /^impact: the --filter term 'age:' ends with ':'\nhint: .*quote them for a shell \('age:>:P40Y'\)/);
+  assert.equal(cut.stdout, '');
 });
 
 test('datasets and cohorts come back as records; --limit and --skip page through records', (t) => {
@@ -232,7 +240,8 @@ test('GET-only beacons, minimal meta, its /filtering_terms cached and consulted'
   const dir = localProfile(t, ['--beacon', `quirky=${q.url}/api`]);
   const args = ['search', 'individuals', '--beacon', 'quirky', '--filter', 'HP:0001250', '--filter', 'sampleOrigin:blood', '--granularity', 'count', '--json'];
   const r = await impactAsync(dir, args);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 2, r.stderr);  // the one beacon does not know sampleOrigin:blood
+  assert.match(r.stderr, /no beacon that answered knows the filter 'sampleOrigin:blood'/);
   const b = JSON.parse(r.stdout).beacons[0];
   assert.equal(b.method, 'GET');
   assert.equal(b.count, 2);

@@ -92,7 +92,8 @@ TEST_CASE("--help-exit-codes prints the table on stdout and exits 0") {
   CHECK(r.code == 0);
   CHECK(r.err.empty());
   CHECK(r.out.rfind("Exit codes:\n", 0) == 0);
-  CHECK(r.out.find("  2    usage: bad arguments or input\n") != std::string::npos);
+  CHECK(r.out.find("  2    usage: bad arguments or input (also a search filter that no beacon that answered knows;\n"
+                   "       the answers, printed, ignore it)\n") != std::string::npos);
   CHECK(r.out.find("  130  interrupted (Ctrl-C)\n") != std::string::npos);
 }
 
@@ -103,6 +104,104 @@ TEST_CASE("a command's --help goes to the terminal's stdout and exits 0") {
   CHECK(r.err.empty());
   CHECK(r.out.find("--registry") != std::string::npos);
   CHECK(r.out.find("Usage: impact profile add") != std::string::npos);
+}
+
+TEST_CASE("typos: the word is echoed with the closest command or option, one line, exit 2") {
+  Home home;
+  SUBCASE("a subcommand") {
+    auto r = run_impact({"run", "lst"});
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err == "impact: unknown command 'lst' for 'impact run'\nhint: did you mean list? (run: impact run --help)\n");
+  }
+  SUBCASE("a command") {
+    auto r = run_impact({"serch", "individuals"});
+    CHECK(r.code == 2);
+    CHECK(r.err == "impact: unknown command 'serch'\nhint: did you mean search? (run: impact --help)\n");
+  }
+  SUBCASE("a global option") {
+    auto r = run_impact({"--jsn", "profile", "list"});
+    CHECK(r.code == 2);
+    CHECK(r.err == "impact: unknown option '--jsn' for 'impact profile list'\n"
+                   "hint: did you mean --json? (run: impact profile list --help)\n");
+  }
+  SUBCASE("an option of the command, with its value after it (CLI11 reported them backwards)") {
+    auto r = run_impact({"run", "list", "--stat", "RUNNING"});
+    CHECK(r.code == 2);
+    CHECK(r.err == "impact: unknown option '--stat' for 'impact run list'\n"
+                   "hint: did you mean --state? (run: impact run list --help)\n");
+  }
+  SUBCASE("-o json, as kubectl has it") {
+    auto r = run_impact({"profile", "list", "-o", "json"});
+    CHECK(r.code == 2);
+    CHECK(r.err == "impact: unknown option '-o' for 'impact profile list'\n"
+                   "hint: choose the output format with --format table|tsv|json, or --json (run: impact profile list --help)\n");
+  }
+  SUBCASE("an argument a command does not take") {
+    auto r = run_impact({"profile", "list", "extra"});
+    CHECK(r.code == 2);
+    CHECK(r.err == "impact: unexpected argument 'extra' for 'impact profile list'\nhint: run: impact profile list --help\n");
+  }
+  SUBCASE("an option without its value") {
+    auto r = run_impact({"profile", "add", "x", "--wes"});
+    CHECK(r.code == 2);
+    CHECK(r.err == "impact: option --wes of 'impact profile add' needs a value\nhint: run: impact profile add --help\n");
+  }
+  SUBCASE("help of an unknown command") {
+    auto r = run_impact({"help", "serch"});
+    CHECK(r.code == 2);
+    CHECK(r.err == "impact: unknown command 'serch'\nhint: did you mean search? (run: impact --help)\n");
+  }
+}
+
+TEST_CASE("run submit --timeout needs --wait (or --batch), and says so in its help") {
+  Home home;
+  auto r = run_impact({"run", "submit", "x.cwl", "--timeout", "1h"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "impact: --timeout needs --wait (or --batch): without it the command does not wait\n"
+                 "hint: run: impact run submit --help\n");
+  auto t = run_impact({"task", "submit", "--image", "alpine", "--cmd", "true", "--poll-interval", "5s"});
+  CHECK(t.code == 2);
+  CHECK(t.err.find("impact: --poll-interval needs --wait: without it the command does not wait\n") == 0);
+  auto help = run_impact({"run", "submit", "--help"}, {false, false, 200});
+  CHECK(help.out.find("With --wait or --batch: stop waiting after this long (exit 8)") != std::string::npos);
+}
+
+TEST_CASE("a group alone prints its help (exit 0); impact help CMD is CMD --help") {
+  Home home;
+  auto bare = run_impact({"run"});
+  CHECK(bare.code == 0);
+  CHECK(bare.err.empty());
+  CHECK(bare.out.find("Usage: impact run") != std::string::npos);
+  CHECK(bare.out.find("  submit") != std::string::npos);
+  auto help = run_impact({"help", "run"});
+  CHECK(help.code == 0);
+  CHECK(help.out == bare.out);
+  auto sub = run_impact({"help", "run", "submit"});
+  CHECK(sub.code == 0);
+  CHECK(sub.out == run_impact({"run", "submit", "--help"}).out);
+  CHECK(sub.out.find("Usage: impact run submit") != std::string::npos);
+  auto top = run_impact({"help"});
+  CHECK(top.code == 0);
+  CHECK(top.out.find("Usage: impact") != std::string::npos);
+}
+
+TEST_CASE("help is wrapped to the terminal and names the global options; a command shows its own examples") {
+  Home home;
+  for (int width : {60, 80, 120}) {
+    auto r = run_impact({"run", "submit", "--help"}, {false, false, width});
+    REQUIRE(r.code == 0);
+    std::istringstream lines(r.out);
+    std::string line;
+    while (std::getline(lines, line)) CHECK_MESSAGE(impact::cli::display_width(line) <= static_cast<std::size_t>(width), line);
+    // No word is split: every word of the unwrapped help is still there.
+    CHECK(r.out.find("--timeout") != std::string::npos);
+  }
+  auto r = run_impact({"profile", "list", "--help"});
+  CHECK(r.out.find("Global options (see impact --help):\n  --profile NAME, --json") !=
+        std::string::npos);
+  CHECK(r.out.find("impact profile list") != std::string::npos);
+  CHECK(r.out.find("impact profile add ega") == std::string::npos);  // the group's examples stay on the group's page
 }
 
 TEST_CASE("version --json is one JSON object with the version and the libraries") {
@@ -190,7 +289,7 @@ TEST_CASE("usage errors exit 2 with one line and a hint naming the command's hel
     CHECK(r.code == 2);
     CHECK(r.out.empty());
     CHECK(r.err.rfind("impact: ", 0) == 0);
-    CHECK(r.err.find("name is required") != std::string::npos);
+    CHECK(r.err.find("impact: missing NAME for 'impact profile add'\n") == 0);
     CHECK(r.err.find("\nhint: run: impact profile add --help\n") != std::string::npos);
   }
   SUBCASE("an unknown command") {
@@ -343,6 +442,7 @@ TEST_CASE("each command of --help is found when argv names it, after global opti
   std::istringstream lines(all.out.substr(from + 13));
   std::vector<std::string> commands;
   for (std::string line; std::getline(lines, line) && line.rfind("  ", 0) == 0;) {
+    if (line[2] == ' ') continue;  // a description wrapped to the width
     std::istringstream words(line);
     std::string name;
     words >> name;

@@ -32,6 +32,15 @@ TEST_CASE("filters: ontology, custom and alphanumeric forms") {
   CHECK(parse_filter("sex:=:NCIT:C16576").value == "NCIT:C16576");  // the value may hold colons
   CHECK_THROWS_AS(parse_filter(""), Error);
   CHECK_THROWS_AS(parse_filter("age:>:"), Error);
+  // What a shell leaves of an unquoted age:>:P40Y (the rest went to a file ":P40Y").
+  try {
+    parse_filter("age:");
+    FAIL("age: was accepted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == impact::ErrorKind::usage);
+    CHECK(std::string(e.what()) == "the `filters` term 'age:' ends with ':'");
+    CHECK(e.hint().find("quote them for a shell ('age:>:P40Y')") != std::string::npos);
+  }
 }
 
 TEST_CASE("entry types by path, id and the 'variants' alias") {
