@@ -85,6 +85,10 @@ Filter parse_filter(std::string_view text, bool include_descendants) {
     }
   }
   if (text.empty()) throw Error(ErrorKind::usage, "an empty `filters` term", "e.g. HP:0001250");
+  if (text.back() == ':')  // what a shell leaves of age:>:P40Y unquoted: "age:" and a file named ":P40Y"
+    throw Error(ErrorKind::usage, fmt::format("the `filters` term '{}' ends with ':'", text),
+                "write alphanumeric filters as ID:OP:VALUE, e.g. age:>:P40Y, and quote them for a shell ('age:>:P40Y'): "
+                "it reads > and < as redirections");
   f.id = std::string(text);
   const auto colon = text.find(':');
   f.kind = colon != std::string_view::npos && colon + 1 < text.size() && ontology_prefix(text.substr(0, colon))
