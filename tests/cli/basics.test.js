@@ -46,8 +46,31 @@ test('an unknown flag and a missing argument are usage errors', (t) => {
   assert.equal(r.code, 2);
   r = impact(dir, ['--format', 'xml', 'version']);
   assert.equal(r.code, 2);
+  // A group alone is not a mistake: its help, exit 0 (as gh and kubectl).
   r = impact(dir, ['profile']);
-  assert.equal(r.code, 2);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^Usage: impact profile \[OPTIONS\] SUBCOMMAND$/m);
+  assert.equal(r.stderr, '');
+});
+
+test('typos are echoed with "did you mean", in one line, exit 2 (never CLI11\'s own words)', (t) => {
+  const dir = home(t);
+  const cases = [
+    [['run', 'lst'], "impact: unknown command 'lst' for 'impact run'\nhint: did you mean list? (run: impact run --help)\n"],
+    [['serch'], "impact: unknown command 'serch'\nhint: did you mean search? (run: impact --help)\n"],
+    [['--jsn', 'version'], "impact: unknown option '--jsn' for 'impact version'\nhint: did you mean --json? (run: impact version --help)\n"],
+    [['profile', 'list', '--bogus'], "impact: unknown option '--bogus' for 'impact profile list'\nhint: run: impact profile list --help\n"],
+    [['help', 'serch'], "impact: unknown command 'serch'\nhint: did you mean search? (run: impact --help)\n"],
+  ];
+  for (const [args, stderr] of cases) {
+    const r = impact(dir, args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.stderr, stderr, args.join(' '));
+    assert.equal(r.stdout, '');
+  }
+  const help = impact(dir, ['help', 'profile', 'add']);
+  assert.equal(help.code, 0);
+  assert.equal(help.stdout, impact(dir, ['profile', 'add', '--help']).stdout);
 });
 
 test('version and --version print the versions of impact, libcurl and OpenSSL', (t) => {

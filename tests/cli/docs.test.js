@@ -221,7 +221,7 @@ test('every example in --help, the manual pages and the docs pastes as intended'
 
 // Each command's own examples (CLI11 copied a group's footer into its subcommands), the group pages with
 // examples, and the global options named on every command's page.
-test('every command shows examples of itself, and names the global options', () => {
+test('every command shows examples of itself, names the global options, and fits 80 columns (a pipe)', () => {
   const missing = [];
   const walk = (cmd, depth) => {
     const text = impact(dir, [...cmd, '--help']).stdout;
@@ -229,6 +229,7 @@ test('every command shows examples of itself, and names the global options', () 
     // Global options and --format's value may stand between `impact` and the command.
     const shown = ex ? ex[1].replace(/ \\\n\s+/g, ' ').replace(/ --(profile|format) \S+| --json| -v\b/g, '') : '';
     if (cmd.length && !shown.includes(`impact ${cmd.join(' ')}`)) missing.push(cmd.join(' '));
+    for (const l of text.split('\n')) assert.ok([...l].length <= 80, `impact ${cmd.join(' ')} --help: a line longer than 80 columns: ${l}`);
     if (cmd.length) assert.match(text, /\nGlobal options \(see impact --help\):\n {2}--profile NAME, --json, --format table\|tsv\|json, -v\/--verbose/, cmd.join(' '));
     const subs = /\nSubcommands:\n([\s\S]*?)(\n\n|$)/.exec(text);
     if (subs && depth < 2) for (const l of subs[1].split('\n')) { const n = /^ {2}(\S+)/.exec(l); if (n) walk([...cmd, n[1].replace(/,$/, "")], depth + 1); }
