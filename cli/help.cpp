@@ -54,56 +54,44 @@ std::size_t hanging_indent(std::string_view line, std::size_t width) {
   return text;
 }
 
-void wrap_words(std::string_view line, std::size_t width, std::ostringstream& out) {
-  const std::size_t indent = hanging_indent(line, width);
-  std::string current(line.substr(0, indent));
+// Lays `words` out in lines of at most `width` columns (a word longer than that stays whole): the first line
+// starts with `first`, the others with `indent` spaces; `joiner` ends every line but the last.
+void lay_out(const std::vector<std::string>& words, const std::string& first, std::size_t indent, std::string_view joiner,
+             std::size_t width, std::ostringstream& out) {
+  std::string current = first;
   std::size_t used = display_width(current);
-  bool first_word = true;
-  std::istringstream words{std::string(line.substr(indent))};
-  std::string w;
-  while (words >> w) {
+  bool line_start = true;
+  for (const auto& w : words) {
     const std::size_t ww = display_width(w);
-    if (!first_word && used + 1 + ww > width) {
-      out << current << '\n';
+    if (!line_start && used + 1 + ww + joiner.size() > width) {
+      out << current << joiner << '\n';
       current.assign(indent, ' ');
       used = indent;
-      first_word = true;
+      line_start = true;
     }
-    if (!first_word) {
+    if (!line_start) {
       current += ' ';
       ++used;
     }
     current += w;
     used += ww;
-    first_word = false;
+    line_start = false;
   }
   out << current << '\n';
+}
+
+void wrap_words(std::string_view line, std::size_t width, std::ostringstream& out) {
+  const std::size_t indent = hanging_indent(line, width);
+  std::vector<std::string> words;
+  std::istringstream in{std::string(line.substr(indent))};
+  for (std::string w; in >> w;) words.push_back(w);
+  lay_out(words, std::string(line.substr(0, indent)), indent, "", width, out);
 }
 
 // An example command too long for the line goes on over several lines joined with " \", as a shell reads it.
 void wrap_example(std::string_view line, std::size_t width, std::ostringstream& out) {
   const std::size_t lead = leading_spaces(line);
-  const auto words = shell_words(line.substr(lead));
-  std::string current(lead, ' ');
-  std::size_t used = lead;
-  bool first_word = true;
-  for (const auto& w : words) {
-    const std::size_t ww = display_width(w);
-    if (!first_word && used + 1 + ww + 2 > width) {  // room for " \"
-      out << current << " \\\n";
-      current.assign(lead + 4, ' ');
-      used = lead + 4;
-      first_word = true;
-    }
-    if (!first_word) {
-      current += ' ';
-      ++used;
-    }
-    current += w;
-    used += ww;
-    first_word = false;
-  }
-  out << current << '\n';
+  lay_out(shell_words(line.substr(lead)), std::string(lead, ' '), lead + 4, " \\", width, out);
 }
 
 // The global options, in one line for the pages of subcommands.

@@ -1,7 +1,7 @@
 'use strict';
 // Completion as a user meets it: bash, zsh and fish, each in a pseudo-terminal (tmux), loading the committed
 // scripts the way they are installed, and Tab pressed on real command lines: after on/off flags (--json, -v,
-// -f, --wait), run ids from a WES, profiles and files.
+// -f, --wait), run ids from a WES, profiles and files. And help in terminals of 80 and 200 columns.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -31,7 +31,7 @@ async function seededWes(t) {
 }
 
 // A home with the profiles alpha (the default: the WES) and beta, and a work folder with two files.
-async function setup(t) {
+async function homeWithWes(t) {
   const dir = home(t);
   const wes = await seededWes(t);
   for (const [name, flag] of [['alpha', `--wes=${wes}`], ['beta', '--beacon=http://127.0.0.1:9/api']]) {
@@ -58,10 +58,10 @@ const PROMPT = 'READY>';
 
 // One shell in a tmux session of its own (its own server socket), 200 columns wide.
 class Pty {
-  constructor(t, { dir, work, env }, argv) {
+  constructor(t, { dir, work, env }, argv, columns = 200) {
     this.env = env;
-    this.sock = path.join(dir, `tmux-${argv[0]}.sock`);
-    this.tmux(['-f', '/dev/null', 'new-session', '-d', '-x', '200', '-y', '50', '-c', work, '--', ...argv]);
+    this.sock = path.join(dir, `tmux-${argv[0]}-${columns}.sock`);
+    this.tmux(['-f', '/dev/null', 'new-session', '-d', '-x', String(columns), '-y', '100', '-c', work, '--', ...argv]);
     t.after(() => this.tmux(['kill-server'], { check: false }));
   }
 
@@ -73,7 +73,7 @@ class Pty {
 
   type(text) { this.tmux(['send-keys', '-t', '0', '-l', text]); }
   keys(...k) { this.tmux(['send-keys', '-t', '0', ...k]); }
-  screen() { return this.tmux(['capture-pane', '-p', '-t', '0']).replace(/\s+$/, ''); }
+  screen(join = false) { return this.tmux(['capture-pane', '-p', ...(join ? ['-J'] : []), '-t', '0']).replace(/\s+$/, ''); }
 
   // Polls the screen until `ok(screen)` holds, up to 15 s; returns the screen.
   async until(ok, what) {
@@ -142,29 +142,40 @@ async function checkShell(pty) {
     completedTo('impact run submit workflow.cwl --wait --params params.json'), 'the params file');
 }
 
-test('bash: completion through a terminal after on/off flags, for run ids, profiles and files', async (t) => {
-  const ctx = await setup(t);
-  const pty = new Pty(t, ctx, ['bash', '--norc', '--noprofile']);
-  pty.type(`PS1='${PROMPT} '; bind 'set show-all-if-ambiguous on'; source ${path.join(DIR, 'impact.bash')}; echo LOADED`);
+// Starts `argv` in a terminal, runs `setup` there (loading the script as it is installed) and checks.
+async function inShell(t, argv, setup) {
+  const pty = new Pty(t, await homeWithWes(t), argv);
+  pty.type(`${setup}; echo LOADED`);
   pty.keys('Enter');
   await pty.until((s) => /^LOADED\n/m.test(s) && s.endsWith(PROMPT), 'the script loaded');
   await checkShell(pty);
-});
+}
 
-test('zsh: completion through a terminal (the script found on $fpath by compinit)', async (t) => {
-  const ctx = await setup(t);
-  const pty = new Pty(t, ctx, ['zsh', '-f']);
-  pty.type(`PS1='${PROMPT} '; fpath=(${DIR} $fpath); autoload -Uz compinit; compinit -u -d $HOME/.zcompdump; setopt no_list_ambiguous; echo LOADED`);
-  pty.keys('Enter');
-  await pty.until((s) => /^LOADED\n/m.test(s) && s.endsWith(PROMPT), 'compinit done');
-  await checkShell(pty);
-});
+test('bash: completion through a terminal after on/off flags, for run ids, profiles and files', (t) =>
+  inShell(t, ['bash', '--norc', '--noprofile'],
+    `PS1='${PROMPT} '; bind 'set show-all-if-ambiguous on'; source ${path.join(DIR, 'impact.bash')}`));
 
-test('fish: completion through a terminal', async (t) => {
-  const ctx = await setup(t);
-  const pty = new Pty(t, ctx, ['fish', '--no-config']);
-  pty.type(`function fish_prompt; echo -n '${PROMPT} '; end; source ${path.join(DIR, 'impact.fish')}; echo LOADED`);
-  pty.keys('Enter');
-  await pty.until((s) => /^LOADED\n/m.test(s) && s.endsWith(PROMPT), 'the script loaded');
-  await checkShell(pty);
+test('zsh: completion through a terminal (the script found on $fpath by compinit)', (t) =>
+  inShell(t, ['zsh', '-f'],
+    `PS1='${PROMPT} '; fpath=(${DIR} $fpath); autoload -Uz compinit; compinit -u -d $HOME/.zcompdump; setopt no_list_ambiguous`));
+
+test('fish: completion through a terminal', (t) =>
+  inShell(t, ['fish', '--no-config'], `function fish_prompt; echo -n '${PROMPT} '; end; source ${path.join(DIR, 'impact.fish')}`));
+
+// Help in a terminal (its width read from the terminal itself): wrapped at words by impact, so the terminal
+// never wraps a line (a word cut at the edge), and wider lines where the terminal is wider.
+test('help follows the terminal width: 80 and 200 columns', async (t) => {
+  const dir = home(t);
+  const env = { PATH: `${path.dirname(path.resolve(BIN))}:${process.env.PATH}`, HOME: dir, LANG: 'C.UTF-8', TERM: 'screen',
+    XDG_CONFIG_HOME: path.join(dir, 'config') };
+  const longest = {};
+  for (const columns of [80, 200]) {
+    const pty = new Pty(t, { dir, work: dir, env }, ['sh', '-c', 'impact run submit --help; echo HELP-DONE; read x'], columns);
+    const s = await pty.until((x) => x.includes('HELP-DONE'), 'the help printed');
+    assert.equal(pty.screen(true), s, `at ${columns} columns the terminal wrapped a line of the help`);
+    assert.match(s, /^Usage: impact run submit/m);
+    longest[columns] = Math.max(...s.split('\n').map((l) => [...l].length));
+    assert.ok(longest[columns] <= columns, `${columns}: ${longest[columns]}`);
+  }
+  assert.ok(longest[200] > 80, 'the help uses a wider terminal');
 });
