@@ -64,6 +64,11 @@ test('bash completes commands, subcommands, flags and dynamic values', (t) => {
   assert.deepEqual(bash(dir, ['impact', '--format', '']), ['table', 'tsv', 'json']);
   assert.deepEqual(bash(dir, ['impact', 'search', 'individuals', '--beacon', '']).sort(), ['ctl', 'pub']);
   assert.deepEqual(bash(dir, ['impact', 'service-info', 'd']), ['drs']);
+  // On/off flags take no value: the word after them is still a command, or a flag.
+  assert.deepEqual(bash(dir, ['impact', '--json', 'run', 'l']), ['list', 'logs']);
+  assert.deepEqual(bash(dir, ['impact', '-v', 'run', 'sh']), ['show']);
+  assert.ok(bash(dir, ['impact', 'run', 'submit', 'x.cwl', '--wait', '--']).includes('--params'));
+  assert.deepEqual(bash(dir, ['impact', '--profile', 'beta', 'search', 'individuals', '--beacon', 'c']), ['ctl']);
   fs.writeFileSync(path.join(dir, 'params.json'), '{}');
   assert.deepEqual(bash(dir, ['impact', 'login', '--config', 'par']), ['params.json']);
 });
@@ -74,6 +79,8 @@ test('fish completes the same command lines', (t) => {
   assert.deepEqual(fish(dir, 'impact --profile '), ['alpha', 'beta']);
   assert.deepEqual(fish(dir, 'impact search individuals --granularity '), ['boolean', 'count', 'record']);
   assert.ok(fish(dir, 'impact passport --').includes('--refresh'));
+  assert.deepEqual(fish(dir, 'impact -v run sh'), ['show']);
+  assert.deepEqual(fish(dir, 'impact --json run l'), ['list', 'logs']);
 });
 
 test('the zsh script parses', () => {
