@@ -305,7 +305,21 @@ UsageProblem describe_parse_error(const CLI::App& root, const CLI::ParseError& e
     const std::string n = m[1].str();
     return {n[0] == '-' ? fmt::format("missing the option {} for '{}'", n, path) : fmt::format("missing {} for '{}'", upper(n), path), see};
   }
-  return {what, see};
+  // CLI11's checks and conversions, in words.
+  static const std::regex kNotIn(R"(^(\S+): (.*) not in \{(.*)\}$)");
+  static const std::regex kConvert(R"(^Could not convert: (\S+) = (.*)$)");
+  auto named = [](const std::string& n) { return n[0] == '-' ? n : upper(n); };
+  if (std::regex_match(what, m, kNotIn)) {
+    std::string choices = m[3].str();
+    for (std::size_t i = 0; (i = choices.find(',', i)) != std::string::npos; i += 2) choices.replace(i, 1, ", ");
+    return {fmt::format("{}: '{}' is not one of {}", named(m[1].str()), m[2].str(), choices), see};
+  }
+  if (std::regex_match(what, m, kConvert)) return {fmt::format("{}: '{}' is not a number", named(m[1].str()), m[2].str()), see};
+  std::string text = what;
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"File does not exist: ", "no such file: "},
+                                 {"Directory does not exist: ", "no such folder: "}, {"Path does not exist: ", "no such file or folder: "}})
+    if (auto at = text.find(from); at != std::string::npos) text.replace(at, from.size(), to);
+  return {text, see};
 }
 
 }  // namespace impact::cli

@@ -147,6 +147,20 @@ TEST_CASE("typos: the word is echoed with the closest command or option, one lin
     CHECK(r.code == 2);
     CHECK(r.err == "impact: option --wes of 'impact profile add' needs a value\nhint: run: impact profile add --help\n");
   }
+  SUBCASE("CLI11's checks and conversions, in words") {
+    auto f = run_impact({"--format", "xml", "version"});
+    CHECK(f.code == 2);
+    CHECK(f.err == "impact: --format: 'xml' is not one of table, tsv, json\nhint: run: impact version --help\n");
+    auto n = run_impact({"run", "list", "--limit", "abc"});
+    CHECK(n.code == 2);
+    CHECK(n.err == "impact: --limit: 'abc' is not a number\nhint: run: impact run list --help\n");
+    auto sh = run_impact({"completion", "tcsh"});
+    CHECK(sh.code == 2);
+    CHECK(sh.err == "impact: SHELL: 'tcsh' is not one of bash, zsh, fish\nhint: run: impact completion --help\n");
+    auto file = run_impact({"profile", "add", "x", "--client-secret-file", "/nonexistent/secret"});
+    CHECK(file.code == 2);
+    CHECK(file.err == "impact: --client-secret-file: no such file: /nonexistent/secret\nhint: run: impact profile add --help\n");
+  }
   SUBCASE("help of an unknown command") {
     auto r = run_impact({"help", "serch"});
     CHECK(r.code == 2);
