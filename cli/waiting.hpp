@@ -2,6 +2,7 @@
 // (one exit-code table for WES runs and TES tasks).
 #pragma once
 
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <functional>
@@ -161,11 +162,16 @@ inline void report_wait(Context& ctx, const wes::WaitResult& result, const WaitF
 // (after the whole command line is read: global options may come after the command's).
 inline std::function<void()> add_wait_flags(CLI::App* cmd, WaitFlags& w, CLI::Option* wait = nullptr,
                                             CLI::Option* batch = nullptr) {
+  // "Stop waiting ...", or "With --wait: stop waiting ..." on a submit command.
   const std::string with = !wait ? "" : batch ? "With --wait or --batch: " : "With --wait: ";
-  auto* timeout = duration_flag(cmd->add_option("--timeout", w.timeout, with + "stop waiting after this long (exit 8), e.g. 30m"),
+  auto described = [&with](std::string text) {
+    if (with.empty()) text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
+    return with + text;
+  };
+  auto* timeout = duration_flag(cmd->add_option("--timeout", w.timeout, described("stop waiting after this long (exit 8), e.g. 30m")),
                                 flag_range::timeout);
   auto* poll = duration_flag(cmd->add_option("--poll-interval", w.interval,
-                                             with + "first polling interval, at least 1s; it grows to 30s while nothing changes"),
+                                             described("first polling interval, at least 1s; it grows to 30s while nothing changes")),
                              flag_range::poll_interval)
                    ->capture_default_str();
   if (!wait) return [] {};
