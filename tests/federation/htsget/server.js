@@ -2,7 +2,7 @@
 // htsget 1.3 (samtools/hts-specs htsget.md, pub/htsget-openapi.yaml) for the local federation, over the
 // htsget-rs test files (BAM+BAI, CRAM+CRAI, VCF.gz+TBI, BCF+CSI, and their Crypt4GH copies).
 //
-//   node htsget/server.js --port P [--block-port Q] [--data DIR ...] [--max-block-bytes N]
+//   node htsget/server.js --port P [--block-port Q] [--data DIR ...] [--max-block-bytes N] [--anonymous]
 //
 // Two origins: the ticket API on P (/reads/{id}, /variants/{id}, GET and POST, /reads/service-info,
 // /variants/service-info, /service-info, and the test controls /__fault, /__log, /__config, /__reset),
@@ -456,7 +456,7 @@ class Tickets {
 // ---------------------------------------------------------------- faults and the test log
 
 const FAULTS = ['ticket_500', 'no_post', 'drop_block', 'short_body', 'short_range', 'redirect'];
-const DEFAULT_CONFIG = { max_block_bytes: 16 << 20, block_auth: 'header', md5: true };
+const DEFAULT_CONFIG = { max_block_bytes: 16 << 20, block_auth: 'header', md5: true, require_auth: true };
 
 function newState() {
   return { faults: [], tickets: [], blocks: [], userTokens: new Set(), config: { ...DEFAULT_CONFIG } };
@@ -494,6 +494,7 @@ async function start(opts = {}) {
   const catalogue = loadCatalogue(dirs, secret, log);
   const state = newState();
   if (opts.maxBlockBytes) state.config.max_block_bytes = Number(opts.maxBlockBytes);
+  if (opts.anonymous) state.config.require_auth = false;
   const defaults = { ...state.config };
   const api = openapi.load('htsget');
   const hmacKey = crypto.randomBytes(32);
@@ -610,9 +611,12 @@ async function start(opts = {}) {
         return;
       }
       // who: a bearer token of the federation's provider
+      // (require_auth false: requests without Authorization are served as `anonymous`, as the spec allows
+      // servers to; htslib sends no token over plain http, so samtools needs this)
       let who;
       try {
-        who = await auth.identifyBearer(req, { fakeAuth });
+        if (!state.config.require_auth && !req.headers.authorization) who = { username: 'anonymous' };
+        else who = await auth.identifyBearer(req, { fakeAuth });
       } catch (e) {
         if (e.status === 401) throw new HtsgetError(401, 'InvalidAuthentication', e.message);
         throw new HtsgetError(500, 'InternalServerError', e.message);
@@ -693,8 +697,8 @@ async function start(opts = {}) {
     const body = (await svc.readJson(req)) || {};
     if (body.max_block_bytes !== undefined && !(Number.isInteger(body.max_block_bytes) && body.max_block_bytes >= 1)) { svc.sendError(res, 400, 'max_block_bytes: a positive integer'); return; }
     if (body.block_auth !== undefined && !['header', 'authorization'].includes(body.block_auth)) { svc.sendError(res, 400, 'block_auth: header or authorization'); return; }
-    if (body.md5 !== undefined && typeof body.md5 !== 'boolean') { svc.sendError(res, 400, 'md5: a boolean'); return; }
-    for (const k of ['max_block_bytes', 'block_auth', 'md5']) if (body[k] !== undefined) state.config[k] = body[k];
+    for (const k of ['md5', 'require_auth']) if (body[k] !== undefined && typeof body[k] !== 'boolean') { svc.sendError(res, 400, `${k}: a boolean`); return; }
+    for (const k of Object.keys(DEFAULT_CONFIG)) if (body[k] !== undefined) state.config[k] = body[k];
     svc.sendJson(res, 200, state.config);
   });
   r.post('/__reset', (req, res) => {
@@ -735,7 +739,7 @@ if (require.main === module) {
   const log = svc.logger('htsget');
   start({
     port: Number(args.port || 0), blockPort: args.blockPort !== undefined ? Number(args.blockPort) : undefined,
-    data: args.data, key: args.key, maxBlockBytes: args.maxBlockBytes, log,
+    data: args.data, key: args.key, maxBlockBytes: args.maxBlockBytes, anonymous: args.anonymous === true, log,
   }).then((s) => {
     console.log(`htsget listening on ${s.url} (blocks ${s.blockUrl})`);
     if (process.send) process.send({ port: s.port, blockPort: s.blockPort });

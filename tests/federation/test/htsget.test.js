@@ -10,7 +10,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, execFile } = require('node:child_process');
 const { tempDir } = require('./helpers');
 const openapi = require('../lib/openapi');
 const c4gh = require('../lib/crypt4gh');
@@ -81,6 +81,10 @@ async function assemble(t) {
   return out;
 }
 
+// samtools/bcftools reading from the in-process server must not block its event loop
+const runAsync = (cmd, args) => new Promise((resolve, reject) => {
+  execFile(cmd, args, { env: ENV, timeout: 30000, maxBuffer: 1 << 28 }, (e, stdout, stderr) => (e ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || e.message}`)) : resolve(stdout)));
+});
 const run = (cmd, args) => execFileSync(cmd, args, { env: ENV, maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 const region = (g) => (g.start === undefined ? g.referenceName : `${g.referenceName}:${g.start + 1}-${g.end}`);
 
@@ -364,6 +368,36 @@ test('Crypt4GH: a stream for the caller\'s key whose plaintext holds the region 
   assert.deepStrictEqual(c4gh.decrypt(await assemble(w.json), aliceSec), fs.readFileSync(path.join(work, 'spec-v4.3.vcf.gz')));
   const badKey = await ticket('variants', 'spec-v4.3', { query: { encryptionScheme: 'C4GH' }, headers: { 'Htsget-Context-Public-Key': 'bm9wZQ==' } });
   assert.strictEqual(badKey.json.htsget.error, 'InvalidInput');
+});
+
+test('Debian samtools/bcftools as htsget clients (anonymous mode): the same records for the region', async () => {
+  await control('POST', '/__config', { require_auth: false });
+  await control('DELETE', '/__log');
+  try {
+    const cases = [
+      ['reads', 'htsnexus_test_NA12878', 'BAM', 'htsnexus_test_NA12878.bam', { referenceName: '11', start: 5000000, end: 5000100 }, 'bam'],
+      ['reads', 'htsnexus_test_NA12878', 'CRAM', 'htsnexus_test_NA12878.cram', { referenceName: '20', start: 6000000, end: 6000100 }, 'cram'],
+      ['variants', 'sample1-bcbio-cancer', 'VCF', 'sample1-bcbio-cancer.vcf.gz', { referenceName: 'chrM', start: 100, end: 9000 }, 'vcf.gz'],
+    ];
+    for (const [kind, id, format, file, g, ext] of cases) {
+      const url = `${srv.url}/${kind}/${id}?format=${format}&referenceName=${g.referenceName}&start=${g.start}&end=${g.end}`;
+      const out = path.join(work, `tool-${n++}.${ext}`);
+      if (kind === 'reads') await runAsync('samtools', ['view', '--no-PG', '-O', format, '-o', out, url]);
+      else await runAsync('bcftools', ['view', '--no-version', '-Oz', '-o', out, url]);
+      assert.strictEqual(records(kind, out, [g]), records(kind, path.join(work, file), [g]), `${format} through ${kind === 'reads' ? 'samtools' : 'bcftools'}`);
+    }
+    const log = await control('GET', '/__log');
+    assert.strictEqual(log.leaks, 0);
+    const served = log.tickets.filter((t) => t.status === 200);
+    assert.strictEqual(served.length, 3, JSON.stringify(log.tickets));
+    assert.ok(served.every((t) => t.user === 'anonymous'));
+    // bcftools also probes for an index next to the URL (`<id>.csi`, `<id>.tbi` before the query): NotFound
+    assert.ok(log.tickets.filter((t) => t.status !== 200).every((t) => /\.(csi|tbi)$/.test(t.id) && t.status === 404), JSON.stringify(log.tickets));
+    await control('POST', '/__config', { require_auth: true });
+    assert.strictEqual((await ticket('reads', 'htsnexus_test_NA12878', { who: null })).status, 401);
+  } finally {
+    await control('POST', '/__reset');
+  }
 });
 
 test('no spec violation was recorded', () => {
