@@ -24,32 +24,61 @@ const CRAM3_EOF = Buffer.from('0f000000ffffffff0fe0454f4600000000010005bdd94f000
 
 // ---------------------------------------------------------------- BGZF
 
-// Every block of a BGZF file: [{off, size, usize}] (usize = uncompressed bytes, from ISIZE).
-function bgzfBlocks(buf) {
+// A file read by ranges (a Buffer also works: tests, small files).
+class Source {
+  constructor(fileOrBuf) {
+    if (Buffer.isBuffer(fileOrBuf)) { this.buf = fileOrBuf; this.length = fileOrBuf.length; } else {
+      this.fd = fs.openSync(fileOrBuf, 'r');
+      this.length = fs.fstatSync(this.fd).size;
+    }
+  }
+
+  read(at, n) {
+    if (this.buf) return this.buf.subarray(at, Math.min(at + n, this.length));
+    const out = Buffer.alloc(Math.max(0, Math.min(n, this.length - at)));
+    let got = 0;
+    while (got < out.length) {
+      const k = fs.readSync(this.fd, out, got, out.length - got, at + got);
+      if (k <= 0) break;
+      got += k;
+    }
+    return out.subarray(0, got);
+  }
+
+  close() { if (this.fd !== undefined) { fs.closeSync(this.fd); this.fd = undefined; } }
+}
+
+// Every block of a BGZF file: [{off, size, usize}] (usize = uncompressed bytes, from ISIZE). Reads only the
+// block headers and trailers.
+function bgzfBlocks(src) {
+  const f = Buffer.isBuffer(src) ? new Source(src) : src;
   const blocks = [];
   let at = 0;
-  for (let n = 0; at < buf.length; n++) {
-    if (at + 18 > buf.length || buf[at] !== 0x1f || buf[at + 1] !== 0x8b || buf[at + 2] !== 8 || !(buf[at + 3] & 4)) {
+  while (at < f.length) {
+    const h = f.read(at, 18 + 64);
+    if (h.length < 18 || h[0] !== 0x1f || h[1] !== 0x8b || h[2] !== 8 || !(h[3] & 4)) {
       throw new Error(`not a BGZF block at byte ${at}`);
     }
-    const xlen = buf.readUInt16LE(at + 10);
+    const xlen = h.readUInt16LE(10);
+    const extra = xlen + 12 <= h.length ? h : f.read(at, 12 + xlen);
     let bsize = -1;
-    for (let x = at + 12; x + 4 <= at + 12 + xlen;) {
-      const slen = buf.readUInt16LE(x + 2);
-      if (buf[x] === 66 && buf[x + 1] === 67 && slen === 2) bsize = buf.readUInt16LE(x + 4);
+    for (let x = 12; x + 4 <= 12 + xlen && x + 4 <= extra.length;) {
+      const slen = extra.readUInt16LE(x + 2);
+      if (extra[x] === 66 && extra[x + 1] === 67 && slen === 2) bsize = extra.readUInt16LE(x + 4);
       x += 4 + slen;
     }
     if (bsize < 0) throw new Error(`BGZF block without BSIZE at byte ${at}`);
     const size = bsize + 1;
-    if (at + size > buf.length) throw new Error(`truncated BGZF block at byte ${at}`);
-    blocks.push({ off: at, size, usize: buf.readUInt32LE(at + size - 4) });
+    if (at + size > f.length) throw new Error(`truncated BGZF block at byte ${at}`);
+    blocks.push({ off: at, size, usize: f.read(at + size - 4, 4).readUInt32LE(0) });
     at += size;
   }
   return blocks;
 }
 
-function inflateBlock(buf, block) {
-  return zlib.gunzipSync(buf.subarray(block.off, block.off + block.size));
+function inflateBlock(src, block) {
+  const f = Buffer.isBuffer(src) ? new Source(src) : src;
+  return zlib.gunzipSync(f.read(block.off, block.size));
 }
 
 // `data` as BGZF blocks (each at most 65280 input bytes), without the EOF block.
@@ -70,19 +99,23 @@ function bgzfCompress(data) {
   return Buffer.concat(out);
 }
 
-// A BGZF file's layout: blocks, where each starts in the uncompressed stream, lookups.
+// A BGZF file's layout: blocks, where each starts in the uncompressed stream, lookups. `file`: a path
+// (read by ranges, never whole) or a Buffer.
 class Bgzf {
-  constructor(buf) {
-    this.buf = buf;
-    this.blocks = bgzfBlocks(buf);
+  constructor(file) {
+    this.src = new Source(file);
+    this.length = this.src.length;
+    this.blocks = bgzfBlocks(this.src);
     this.byOff = new Map(this.blocks.map((b, i) => [b.off, i]));
     let u = 0;
     for (const b of this.blocks) { b.ustart = u; u += b.usize; }
     this.usize = u;
     const last = this.blocks[this.blocks.length - 1];
     this.hasEof = !!last && last.usize === 0;
-    this.bodyEnd = this.hasEof ? last.off : buf.length; // first byte after the data blocks
+    this.bodyEnd = this.hasEof ? last.off : this.length; // first byte after the data blocks
   }
+
+  inflate(i) { return inflateBlock(this.src, this.blocks[i]); }
 
   // Uncompressed bytes [0, n) of the stream (inflates only the blocks needed).
   head(n) {
@@ -90,7 +123,7 @@ class Bgzf {
     let got = 0;
     for (const b of this.blocks) {
       if (got >= n) break;
-      const d = inflateBlock(this.buf, b);
+      const d = inflateBlock(this.src, b);
       parts.push(d);
       got += d.length;
     }
@@ -261,36 +294,46 @@ function ltf8(buf, at) {
 }
 
 // -> {headerEnd (first byte of the first data container), names: [@SQ SN...], eofStart, major}
-function readCram(buf) {
-  if (buf.subarray(0, 4).toString('latin1') !== 'CRAM') throw new Error('not a CRAM file');
-  const major = buf[4];
-  if (major !== 3) throw new Error(`CRAM ${major}.x is not supported here (3.x only)`);
-  let at = 26;
-  const length = buf.readInt32LE(at); at += 4;
-  let v;
-  for (let i = 0; i < 4; i++) [v, at] = itf8(buf, at); // ref seq id, start, span, n records
-  [v, at] = ltf8(buf, at); [v, at] = ltf8(buf, at);     // record counter, bases
-  let nBlocks; [nBlocks, at] = itf8(buf, at);
-  let nLand; [nLand, at] = itf8(buf, at);
-  for (let i = 0; i < nLand; i++) [v, at] = itf8(buf, at);
-  at += 4; // crc32
-  const dataStart = at;
-  const headerEnd = dataStart + length;
-  // first block: the SAM header (raw or gzip)
-  const method = buf[at]; at += 2; // method, content type
-  [v, at] = itf8(buf, at); // content id
-  let csize; [csize, at] = itf8(buf, at);
-  let rsize; [rsize, at] = itf8(buf, at);
-  let data = buf.subarray(at, at + csize);
-  if (method === 1) data = zlib.gunzipSync(data);
-  else if (method !== 0) throw new Error(`CRAM header block compression ${method} not supported`);
-  if (data.length !== rsize) throw new Error('CRAM header block size mismatch');
-  const lText = data.readInt32LE(0);
-  const text = data.subarray(4, 4 + lText).toString('utf8');
-  const names = samNames(text);
-  const tail = buf.subarray(buf.length - CRAM3_EOF.length);
-  if (!tail.equals(CRAM3_EOF)) throw new Error('CRAM file does not end with the CRAM 3 EOF container');
-  return { headerEnd, names, eofStart: buf.length - CRAM3_EOF.length, major, nBlocks };
+// `file`: a path or a Buffer; reads the file definition, the header container and the last 38 bytes.
+function readCram(file) {
+  const f = new Source(file);
+  try {
+    const top = f.read(0, 26 + 128);
+    if (top.subarray(0, 4).toString('latin1') !== 'CRAM') throw new Error('not a CRAM file');
+    const major = top[4];
+    if (major !== 3) throw new Error(`CRAM ${major}.x is not supported here (3.x only)`);
+    let at = 26;
+    const length = top.readInt32LE(at); at += 4;
+    let v;
+    for (let i = 0; i < 4; i++) [v, at] = itf8(top, at); // ref seq id, start, span, n records
+    [v, at] = ltf8(top, at); [v, at] = ltf8(top, at);     // record counter, bases
+    let nBlocks; [nBlocks, at] = itf8(top, at);
+    let nLand; [nLand, at] = itf8(top, at);
+    for (let i = 0; i < nLand; i++) [v, at] = itf8(top, at);
+    at += 4; // crc32
+    if (at > top.length) throw new Error('CRAM header container header too long');
+    const dataStart = at;
+    const headerEnd = dataStart + length;
+    if (length <= 0 || headerEnd > f.length) throw new Error('bad CRAM header container length');
+    // its first block: the SAM header (raw or gzip)
+    const buf = f.read(dataStart, length);
+    at = 0;
+    const method = buf[at]; at += 2; // method, content type
+    [v, at] = itf8(buf, at); // content id
+    let csize; [csize, at] = itf8(buf, at);
+    let rsize; [rsize, at] = itf8(buf, at);
+    let data = buf.subarray(at, at + csize);
+    if (method === 1) data = zlib.gunzipSync(data);
+    else if (method !== 0) throw new Error(`CRAM header block compression ${method} not supported`);
+    if (data.length !== rsize) throw new Error('CRAM header block size mismatch');
+    const lText = data.readInt32LE(0);
+    const names = samNames(data.subarray(4, 4 + lText).toString('utf8'));
+    const tail = f.read(f.length - CRAM3_EOF.length, CRAM3_EOF.length);
+    if (!tail.equals(CRAM3_EOF)) throw new Error('CRAM file does not end with the CRAM 3 EOF container');
+    return { headerEnd, names, eofStart: f.length - CRAM3_EOF.length, major, nBlocks };
+  } finally {
+    f.close();
+  }
 }
 
 function samNames(text) {
@@ -360,7 +403,7 @@ function bcfHeader(bg) {
 }
 
 module.exports = {
-  V, coff, uoff, BGZF_EOF, CRAM3_EOF, Bgzf, bgzfBlocks, bgzfCompress, inflateBlock, reg2bins, readIndex,
+  V, coff, uoff, BGZF_EOF, CRAM3_EOF, Source, Bgzf, bgzfBlocks, bgzfCompress, inflateBlock, reg2bins, readIndex,
   parseBinned, chunksFor, lastMappedEnd, mergeIntervals, readCrai, readCram, itf8, ltf8, bamHeader, vcfHeader,
   bcfHeader, samNames,
 };

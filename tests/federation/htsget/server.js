@@ -62,14 +62,13 @@ function findFile(dirs, name) {
 // One servable file: its layout, reference names, index, and where the header ends.
 function loadSource(format, file, indexFile) {
   const src = { format, file, name: path.basename(file), size: fs.statSync(file).size };
-  const buf = fs.readFileSync(file);
   if (format === 'CRAM') {
-    const c = F.readCram(buf);
+    const c = F.readCram(file);
     Object.assign(src, { cram: c, names: c.names, crai: F.readCrai(indexFile), headerEnd: c.headerEnd });
     const offs = [...new Set(src.crai.map((l) => l.container))].sort((a, b) => a - b);
     src.containers = offs.map((o, i) => [o, (i + 1 < offs.length ? offs[i + 1] : c.eofStart) - 1]);
   } else {
-    const bg = new F.Bgzf(buf);
+    const bg = new F.Bgzf(file);
     const index = F.readIndex(indexFile, EXT[format][1]);
     const h = format === 'BAM' ? F.bamHeader(bg) : format === 'VCF' ? F.vcfHeader(bg) : F.bcfHeader(bg);
     Object.assign(src, { bg, index, names: index.names || h.names, headerV: bg.voffsetOf(h.end) });
@@ -78,23 +77,21 @@ function loadSource(format, file, indexFile) {
     const hc = F.coff(src.headerV);
     const hu = F.uoff(src.headerV);
     if (hu > 0) {
-      const block = F.inflateBlock(buf, bg.blocks[bg.byOff.get(hc)]);
+      const block = bg.inflate(bg.byOff.get(hc));
       src.headTail = { off: hc, head: F.bgzfCompress(block.subarray(0, hu)), rest: F.bgzfCompress(block.subarray(hu)), next: hc + bg.blocks[bg.byOff.get(hc)].size };
     }
-    src.buf = null; // bg keeps the buffer
   }
   return src;
 }
 
 function attachCrypt4gh(src, encFile, secret) {
-  const buf = fs.readFileSync(encFile);
-  const { keys, edit, length } = c4gh.readHeader(buf, secret);
+  const size = fs.statSync(encFile).size;
+  const { keys, edit, length } = c4gh.readHeader(readRange(encFile, [0, Math.min(size, 1 << 20) - 1]), secret);
   if (edit) throw new Error(`${encFile}: archived file with an edit list is not supported`);
-  src.c4gh = { file: encFile, name: path.basename(encFile), keys, bodyOffset: length, size: buf.length };
-  const plainLen = src.format === 'CRAM' ? src.cram.eofStart + F.CRAM3_EOF.length : src.bg.buf.length;
-  const segs = Math.ceil(plainLen / c4gh.SEGMENT);
-  const expect = length + plainLen + segs * 28;
-  if (expect !== buf.length) throw new Error(`${encFile}: size ${buf.length} does not match its plain copy (${expect})`);
+  src.c4gh = { file: encFile, name: path.basename(encFile), keys, bodyOffset: length, size };
+  const segs = Math.ceil(src.size / c4gh.SEGMENT);
+  const expect = length + src.size + segs * 28;
+  if (expect !== size) throw new Error(`${encFile}: size ${size} does not match its plain copy (${expect})`);
 }
 
 function loadCatalogue(dirs, secret, log) {
@@ -304,7 +301,7 @@ function plainPieces(src, { headerOnly, regions }) {
     const [a, b] = bg.rangeOf(s, ve);
     if (b >= a) ranges.push([a, b]);
   }
-  return { headerV: hv, body: F.mergeIntervals(ranges, 1), eof: [bg.bodyEnd, bg.buf.length - 1] };
+  return { headerV: hv, body: F.mergeIntervals(ranges, 1), eof: [bg.bodyEnd, bg.length - 1] };
 }
 
 function splitRange([a, b], max) {
@@ -419,7 +416,7 @@ class Tickets {
     }))].sort((x, y) => x - y);
     const slot = new Map(segs.map((s, i) => [s, i]));
     const pos = (x) => slot.get(Math.floor(x / S)) * S + (x % S);
-    const plainLen = src.format === 'CRAM' ? src.size : src.bg.buf.length;
+    const plainLen = src.size;
     const selLen = segs.reduce((n, s) => n + Math.min(S, plainLen - s * S), 0);
     const edit = [];
     let at = 0;
@@ -489,7 +486,8 @@ async function start(opts = {}) {
   const name = opts.name || 'htsget';
   const log = opts.log || svc.logger(name);
   const fakeAuth = opts.fakeAuth !== undefined ? opts.fakeAuth : process.env.FED_HTSGET_FAKE_AUTH === '1';
-  const dirs = [].concat(opts.data || [], DEFAULT_DIRS).map((d) => path.resolve(d));
+  const extra = opts.data || (process.env.FED_HTSGET_DATA ? process.env.FED_HTSGET_DATA.split(':').filter(Boolean) : []);
+  const dirs = [].concat(extra, DEFAULT_DIRS).map((d) => path.resolve(d));
   const secret = c4gh.parsePrivateKey(fs.readFileSync(opts.key || DEFAULT_KEY, 'utf8'));
   const catalogue = loadCatalogue(dirs, secret, log);
   const state = newState();
