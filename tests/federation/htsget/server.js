@@ -329,9 +329,10 @@ function readRange(file, [a, b]) {
 }
 
 class Tickets {
-  constructor({ secret, blockUrl, state }) {
+  constructor({ secret, blockUrl, ticketUrl, state }) {
     this.secret = secret;
     this.blockUrl = blockUrl;
+    this.ticketUrl = ticketUrl;
     this.state = state;
   }
 
@@ -354,7 +355,8 @@ class Tickets {
     const headers = { Range: `bytes=${range[0]}-${range[1]}` };
     if (this.state.config.block_auth === 'authorization') headers.Authorization = `Bearer ${tok}`;
     else headers['X-Htsget-Block-Token'] = tok;
-    const e = { url: `${this.blockUrl}/blocks/${encodeURIComponent(name)}`, headers };
+    const base = this.state.config.block_origin === 'same' ? this.ticketUrl : this.blockUrl;
+    const e = { url: `${base}/blocks/${encodeURIComponent(name)}`, headers };
     if (cls) e.class = cls;
     return e;
   }
@@ -452,8 +454,8 @@ class Tickets {
 
 // ---------------------------------------------------------------- faults and the test log
 
-const FAULTS = ['ticket_500', 'no_post', 'drop_block', 'short_body', 'short_range', 'redirect'];
-const DEFAULT_CONFIG = { max_block_bytes: 16 << 20, block_auth: 'header', md5: true, require_auth: true };
+const FAULTS = ['ticket_500', 'no_post', 'drop_block', 'short_body', 'short_range', 'redirect', 'slow_block'];
+const DEFAULT_CONFIG = { max_block_bytes: 16 << 20, block_auth: 'header', md5: true, require_auth: true, block_origin: 'separate' };
 
 function newState() {
   return { faults: [], tickets: [], blocks: [], userTokens: new Set(), config: { ...DEFAULT_CONFIG } };
@@ -502,7 +504,7 @@ async function start(opts = {}) {
 
   // ------------------------------------------------------------- block origin (and the redirect target)
   function serveBlock(origin) {
-    return (req, res, ctx) => {
+    return async (req, res, ctx) => {
       const bname = ctx.params.name;
       const file = catalogue.blockFiles.get(bname);
       const entry = { time: new Date().toISOString(), origin, method: req.method, name: bname, range: req.headers.range || null };
@@ -532,6 +534,12 @@ async function start(opts = {}) {
           res.end();
           return;
         }
+      }
+      const slow = takeFault(state, 'slow_block', bname);
+      if (slow) {
+        entry.fault = 'slow_block';
+        await new Promise((ok) => { const t = setTimeout(ok, Math.min(Number(slow.ms) || 2000, 60000)); res.on('close', () => { clearTimeout(t); ok(); }); });
+        if (res.destroyed) { done(0, { fault: 'slow_block', bytes_sent: 0 }); return; }
       }
       const size = fs.statSync(file).size;
       let a0 = 0;
@@ -667,8 +675,9 @@ async function start(opts = {}) {
     r.get(`/${kind}/:id*`, h);
     r.post(`/${kind}/:id*`, h);
   }
-  // the redirect target of the `redirect` fault: another origin, same block rules, same log
-  r.get('/blocks/:name', serveBlock('redirect-target'));
+  // blocks on the ticket origin: the redirect target of the `redirect` fault, and where block_origin=same
+  // tickets point (same rules, same log)
+  r.get('/blocks/:name', serveBlock('ticket-origin'));
   // test controls
   r.get('/__fault', (req, res) => svc.sendJson(res, 200, state.faults));
   r.post('/__fault', async (req, res) => {
@@ -680,7 +689,7 @@ async function start(opts = {}) {
     for (const f of list) {
       state.faults.push({
         fault: f.fault, times: Number.isInteger(f.times) ? f.times : 1, after: Number(f.after) || 0, match: f.match || null,
-        status: f.status, retry_after: f.retry_after, seen: 0, fired: 0,
+        status: f.status, retry_after: f.retry_after, ms: f.ms, seen: 0, fired: 0,
       });
     }
     svc.sendJson(res, 200, state.faults);
@@ -695,6 +704,7 @@ async function start(opts = {}) {
     const body = (await svc.readJson(req)) || {};
     if (body.max_block_bytes !== undefined && !(Number.isInteger(body.max_block_bytes) && body.max_block_bytes >= 1)) { svc.sendError(res, 400, 'max_block_bytes: a positive integer'); return; }
     if (body.block_auth !== undefined && !['header', 'authorization'].includes(body.block_auth)) { svc.sendError(res, 400, 'block_auth: header or authorization'); return; }
+    if (body.block_origin !== undefined && !['separate', 'same'].includes(body.block_origin)) { svc.sendError(res, 400, 'block_origin: separate or same'); return; }
     for (const k of ['md5', 'require_auth']) if (body[k] !== undefined && typeof body[k] !== 'boolean') { svc.sendError(res, 400, `${k}: a boolean`); return; }
     for (const k of Object.keys(DEFAULT_CONFIG)) if (body[k] !== undefined) state.config[k] = body[k];
     svc.sendJson(res, 200, state.config);
@@ -718,7 +728,7 @@ async function start(opts = {}) {
   }
   url = `http://127.0.0.1:${port}`;
   blockUrl = `http://127.0.0.1:${blockPort}`;
-  tickets = new Tickets({ secret: hmacKey, blockUrl, state });
+  tickets = new Tickets({ secret: hmacKey, blockUrl, ticketUrl: url, state });
   const ids = [...catalogue.entries.values()].map((e) => `${e.id} (${e.kind}: ${Object.entries(e.sources).map(([f, s]) => (s.c4gh ? `${f}+C4GH` : f)).join(', ')})`);
   log.info(`ticket API ${url}, block origin ${blockUrl}; ids: ${ids.join('; ')}`);
   return {

@@ -282,6 +282,22 @@ test('block origin: the ticket header is required, a leaked user token is logged
   } finally {
     await control('POST', '/__reset');
   }
+  // block_origin=same: block URLs on the ticket's own origin; the user's token is a leak there too
+  await control('POST', '/__config', { block_origin: 'same' });
+  try {
+    const t3 = await ticket('reads', 'htsnexus_test_NA12878', { query: { referenceName: '11', start: 5000000, end: 5000100 } });
+    const b3 = t3.json.htsget.urls.find((u) => !u.url.startsWith('data:'));
+    assert.ok(b3.url.startsWith(`${srv.url}/blocks/`));
+    await control('DELETE', '/__log');
+    await assemble(t3.json);
+    const same = await fetch(b3.url, { headers: { ...b3.headers, Authorization: ALICE } });
+    await same.arrayBuffer();
+    log = await control('GET', '/__log');
+    assert.strictEqual(log.leaks, 1);
+    assert.ok(log.blocks.every((b) => b.origin === 'ticket-origin'));
+  } finally {
+    await control('POST', '/__reset');
+  }
 });
 
 test('fault switches: dropped block, short body, short range, 500 on the ticket, no POST, redirect to another origin', async () => {
@@ -327,12 +343,20 @@ test('fault switches: dropped block, short body, short range, 500 on the ticket,
   const followed = await fetchBlock(); // fetch follows with the same headers
   assert.strictEqual(followed.body.length, len);
   const log = await control('GET', '/__log');
-  assert.ok(log.blocks.some((b) => b.origin === 'redirect-target' && b.status === 206 && b.block_token === 'ok'));
+  assert.ok(log.blocks.some((b) => b.origin === 'ticket-origin' && b.status === 206 && b.block_token === 'ok'));
   const stripped = await fetch(manual.headers.get('location'), { headers: { Range: block.headers.Range } });
   assert.strictEqual(stripped.status, 401, 'the redirect target wants the block header too');
   await control('POST', '/__reset');
   const faults = await control('GET', '/__fault');
   assert.deepStrictEqual(faults, []);
+
+  await control('POST', '/__fault', { fault: 'slow_block', ms: 1500 });
+  const t0 = Date.now();
+  await assert.rejects(fetch(block.url, { headers: block.headers, signal: AbortSignal.timeout(300) }), 'a stalled block times out');
+  assert.ok(Date.now() - t0 < 1400);
+  const late = await fetchBlock(); // fired once: served normally again
+  assert.strictEqual(late.body.length, len);
+  await control('POST', '/__reset');
 });
 
 test('Crypt4GH: a stream for the caller\'s key whose plaintext holds the region (BAM, CRAM, VCF, BCF)', async () => {
