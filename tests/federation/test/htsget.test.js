@@ -10,8 +10,8 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
 const path = require('node:path');
-const { execFileSync, execFile } = require('node:child_process');
-const { tempDir } = require('./helpers');
+const { execFileSync, execFile, spawn } = require('node:child_process');
+const { tempDir, deviceLogin } = require('./helpers');
 const openapi = require('../lib/openapi');
 const c4gh = require('../lib/crypt4gh');
 
@@ -421,6 +421,54 @@ test('Debian samtools/bcftools as htsget clients (anonymous mode): the same reco
     assert.strictEqual((await ticket('reads', 'htsnexus_test_NA12878', { who: null })).status, 401);
   } finally {
     await control('POST', '/__reset');
+  }
+});
+
+test('with the federation\'s OIDC provider: a real access token opens tickets, alice only for the restricted id', { timeout: 90000 }, async () => {
+  const ROOT = path.join(__dirname, '..');
+  const ostate = tempDir('impact-fed-htsget-oidc-');
+  const child = spawn(process.execPath, ['oidc/server.js', '--port', '0', '--bad-port', '0', '--visa-port', '0'], {
+    cwd: ROOT, env: { ...process.env, FED_STATE: ostate, FED_DEVICE_INTERVAL: '1', FED_ISSUER: '', FED_BAD_ISSUER: '', FED_VISA_ISSUER: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const saved = { FED_ISSUER: process.env.FED_ISSUER, FED_VISA_ISSUER: process.env.FED_VISA_ISSUER };
+  let real = null;
+  try {
+    const urls = await new Promise((resolve, reject) => {
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`oidc not ready in 30 s: ${err}`)), 30000);
+      child.stderr.on('data', (d) => { err += d; });
+      child.stdout.on('data', (d) => { out += d; const m = /^READY (.*)$/m.exec(out); if (m) { clearTimeout(timer); resolve(JSON.parse(m[1])); } });
+      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`oidc exited ${code}: ${err}`)); });
+    });
+    process.env.FED_ISSUER = urls.issuer;
+    process.env.FED_VISA_ISSUER = urls.visa_issuer;
+    real = await htsget.start({ port: 0, blockPort: 0, fakeAuth: false, name: 'htsget-real' });
+    const get = async (id, token) => {
+      const r = await fetch(`${real.url}/reads/${id}?referenceName=11&start=5000000&end=5000100`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(10000) });
+      return { status: r.status, json: await r.json() };
+    };
+    const alice = (await deviceLogin(urls.issuer, 'alice')).access_token;
+    const bob = (await deviceLogin(urls.issuer, 'bob')).access_token;
+    assert.strictEqual((await get('NA12878-restricted', alice)).status, 200);
+    const denied = await get('NA12878-restricted', bob);
+    assert.strictEqual(denied.status, 403);
+    assert.strictEqual(denied.json.htsget.error, 'PermissionDenied');
+    assert.strictEqual((await get('htsnexus_test_NA12878', bob)).status, 200);
+    assert.strictEqual((await get('htsnexus_test_NA12878', 'user:alice')).json.htsget.error, 'InvalidAuthentication', 'no test identities without fakeAuth');
+    assert.strictEqual((await get('htsnexus_test_NA12878', 'not-a-token')).status, 401);
+    assert.strictEqual((await get('htsnexus_test_NA12878', null)).status, 401);
+    // the real token sent to a block is recognised as the user's
+    const t = await get('htsnexus_test_NA12878', alice);
+    const b = t.json.htsget.urls.find((u) => !u.url.startsWith('data:'));
+    await (await fetch(b.url, { headers: { ...b.headers, Authorization: `Bearer ${alice}` } })).arrayBuffer();
+    const log = await (await fetch(`${real.url}/__log`)).json();
+    assert.strictEqual(log.blocks[log.blocks.length - 1].authorization, 'user-token');
+    assert.ok(!JSON.stringify(log).includes(alice), 'the log holds no token');
+  } finally {
+    Object.assign(process.env, saved);
+    if (real) await real.close();
+    await new Promise((ok) => { if (child.exitCode !== null) ok(); else { child.once('exit', ok); child.kill('SIGTERM'); } });
   }
 });
 
