@@ -187,6 +187,10 @@ function parseBinned(buf, kind) {
   if (kind === 'csi') {
     minShift = i32(); depth = i32();
     const lAux = i32();
+    if (lAux >= 28) { // tabix-style meta (a CSI of a VCF.gz): format, columns, meta, skip, then the names
+      const lNm = buf.readInt32LE(at + 24);
+      if (lNm > 0 && 28 + lNm <= lAux) names = buf.subarray(at + 28, at + 28 + lNm).toString('latin1').split('\0').filter((x) => x.length);
+    }
     at += lAux;
     nRef = i32();
   } else if (kind === 'tbi') {

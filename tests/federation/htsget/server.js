@@ -69,9 +69,10 @@ function loadSource(format, file, indexFile) {
     src.containers = offs.map((o, i) => [o, (i + 1 < offs.length ? offs[i + 1] : c.eofStart) - 1]);
   } else {
     const bg = new F.Bgzf(file);
-    const index = F.readIndex(indexFile, EXT[format][1]);
+    const index = F.readIndex(indexFile, path.extname(indexFile).slice(1)); // bai, tbi or csi
     const h = format === 'BAM' ? F.bamHeader(bg) : format === 'VCF' ? F.vcfHeader(bg) : F.bcfHeader(bg);
     Object.assign(src, { bg, index, names: index.names || h.names, headerV: bg.voffsetOf(h.end) });
+    if (!Array.isArray(src.names)) throw new Error(`${file}: no reference names (neither in the index nor in the header)`);
     if (!bg.hasEof) throw new Error(`${file}: no BGZF EOF block`);
     // the block holding the end of the header, when records follow it in the same block
     const hc = F.coff(src.headerV);

@@ -32,7 +32,11 @@ const ENV = { ...process.env, REF_PATH: '/nonexistent', REF_CACHE: '/nonexistent
 let srv;
 before(async () => {
   fs.mkdirSync(path.join(state, 'logs'), { recursive: true });
-  srv = await htsget.start({ port: 0, blockPort: 0, fakeAuth: true });
+  // an extra data folder (--data): a VCF.gz indexed with CSI instead of TBI
+  const extra = tempDir('impact-fed-htsget-extra-');
+  fs.copyFileSync(path.join(PLAIN, 'spec-v4.3.vcf.gz'), path.join(extra, 'csi-indexed.vcf.gz'));
+  execFileSync('bcftools', ['index', '-c', path.join(extra, 'csi-indexed.vcf.gz')]);
+  srv = await htsget.start({ port: 0, blockPort: 0, fakeAuth: true, data: [extra] });
   // local copies of the files with their indexes, for samtools/bcftools
   for (const f of fs.readdirSync(PLAIN)) fs.copyFileSync(path.join(PLAIN, f), path.join(work, f));
   for (const f of fs.readdirSync(path.join(DATA, 'htsget'))) fs.copyFileSync(path.join(DATA, 'htsget', f), path.join(work, f));
@@ -198,6 +202,7 @@ test('VCF.gz and BCF: regions as bcftools finds them (the header shares its BGZF
   await checkRegions('variants', 'spec-v4.3', 'VCF', 'spec-v4.3.vcf.gz', [{ referenceName: '20', start: 14000, end: 1110000 }]);
   await checkRegions('variants', 'sample1-bcbio-cancer', 'VCF', 'sample1-bcbio-cancer.vcf.gz', [{ referenceName: 'chrM', start: 0, end: 16571 }]);
   await checkRegions('variants', 'spec-v4.3', 'BCF', 'spec-v4.3.bcf', [{ referenceName: '20' }]);
+  await checkRegions('variants', 'csi-indexed', 'VCF', 'spec-v4.3.vcf.gz', [{ referenceName: '20', start: 17000, end: 1230300 }]);
   await checkRegions('variants', 'sample1-bcbio-cancer', 'BCF', 'sample1-bcbio-cancer.bcf', [{ referenceName: 'chr22' }, { referenceName: 'chrM', start: 100, end: 5000 }], { post: true });
 });
 
