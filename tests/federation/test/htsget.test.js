@@ -129,6 +129,25 @@ async function checkRegions(kind, id, format, file, regions, { post = false, exp
   return { ticket: t.json, bytes, out };
 }
 
+test('formats: binning, BGZF blocks written and read back, ITF8/LTF8, interval merging', () => {
+  const F = require('../htsget/formats');
+  assert.deepStrictEqual(F.reg2bins(0, 1, 14, 5), [0, 1, 9, 73, 585, 4681]);
+  assert.deepStrictEqual(F.reg2bins(16384, 16385, 14, 5), [0, 1, 9, 73, 585, 4682]);
+  assert.deepStrictEqual(F.reg2bins(16383, 16385, 14, 5), [0, 1, 9, 73, 585, 4681, 4682]);
+  const data = require('crypto').randomBytes(150000);
+  const z = F.bgzfCompress(data);
+  const blocks = F.bgzfBlocks(z);
+  assert.strictEqual(blocks.length, 3);
+  assert.deepStrictEqual(require('zlib').gunzipSync(z), data);
+  assert.deepStrictEqual(F.bgzfBlocks(F.BGZF_EOF), [{ off: 0, size: 28, usize: 0 }]);
+  assert.deepStrictEqual(F.itf8(Buffer.from([0x7f]), 0), [127, 1]);
+  assert.deepStrictEqual(F.itf8(Buffer.from([0x80, 0xff]), 0), [255, 2]);
+  assert.deepStrictEqual(F.itf8(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), 0), [-1, 5]);
+  assert.deepStrictEqual(F.ltf8(Buffer.from([0xc0, 0x01, 0x00]), 0), [256, 3]);
+  assert.deepStrictEqual(F.mergeIntervals([[10, 20], [0, 5], [6, 9], [30, 40], [15, 25]], 1), [[0, 25], [30, 40]]);
+  assert.throws(() => F.bgzfBlocks(Buffer.from('not bgzf at all, sorry')), /not a BGZF block/);
+});
+
 test('service-info: reads and variants conform to the htsget OpenAPI and name their formats', async () => {
   for (const kind of ['reads', 'variants']) {
     const res = await fetch(`${srv.url}/${kind}/service-info`);
@@ -176,6 +195,12 @@ test('BAM: the whole file and the unplaced unmapped reads ("*")', async () => {
   assert.strictEqual(records('reads', un, [{ referenceName: '*' }]), want);
   // and nothing else than those (the unplaced reads sit at the end of the file)
   assert.ok(Number(run('samtools', ['view', '-c', un]).trim()) < Number(run('samtools', ['view', '-c', src]).trim()) / 2);
+  // CRAM: the containers the CRAI lists with reference -1
+  const c = await ticket('reads', 'htsnexus_test_NA12878', { query: { format: 'CRAM', referenceName: '*' } });
+  const cun = path.join(work, 'unmapped.cram');
+  fs.writeFileSync(cun, await assemble(c.json));
+  assert.strictEqual(records('reads', cun, [{ referenceName: '*' }]), want);
+  assert.strictEqual(run('samtools', ['view', '-c', cun]).trim(), String(want.split('\n').filter(Boolean).length));
 });
 
 test('class=header: the header only, as samtools prints it', async () => {
@@ -390,6 +415,11 @@ test('Crypt4GH: a stream for the caller\'s key whose plaintext holds the region 
     fs.writeFileSync(out, plain);
     assert.strictEqual(records(kind, out, regions), records(kind, path.join(work, file), regions));
   }
+  // class=header: the header's blocks only (whole BGZF blocks), no EOF
+  const h = await ticket('reads', 'htsnexus_test_NA12878', { query: { class: 'header', encryptionScheme: 'C4GH' }, headers: keyHeader });
+  const hout = path.join(work, 'c4gh-header.bam');
+  fs.writeFileSync(hout, c4gh.decrypt(await assemble(h.json), aliceSec));
+  assert.strictEqual(run('samtools', ['view', '--no-PG', '-H', hout]), run('samtools', ['view', '--no-PG', '-H', path.join(work, 'htsnexus_test_NA12878.bam')]));
   // a raw 32-byte key (base64) is accepted too; the whole file decrypts to the original bytes
   const raw = { 'Htsget-Context-Public-Key': c4gh.parsePublicKey(alicePub).toString('base64') };
   const w = await ticket('variants', 'spec-v4.3', { query: { encryptionScheme: 'C4GH' }, headers: raw });
