@@ -459,7 +459,7 @@ const FAULTS = ['ticket_500', 'no_post', 'drop_block', 'short_body', 'short_rang
 const DEFAULT_CONFIG = { max_block_bytes: 16 << 20, block_auth: 'header', md5: true, require_auth: true, block_origin: 'separate' };
 
 function newState() {
-  return { faults: [], tickets: [], blocks: [], userTokens: new Set(), config: { ...DEFAULT_CONFIG } };
+  return { faults: [], tickets: [], blocks: [], userTokens: new Set(), config: { ...DEFAULT_CONFIG }, inflight: 0, maxInflight: 0 };
 }
 
 // The first armed rule of `kind` matching `what` (an id or a block file name) fires: -> rule | null
@@ -508,7 +508,17 @@ async function start(opts = {}) {
     return async (req, res, ctx) => {
       const bname = ctx.params.name;
       const file = catalogue.blockFiles.get(bname);
-      const entry = { time: new Date().toISOString(), origin, method: req.method, name: bname, range: req.headers.range || null };
+      const entry = {
+        time: new Date().toISOString(), origin, method: req.method, name: bname, range: req.headers.range || null,
+        headers: Object.keys(req.headers).map((h) => h.toLowerCase()).sort(), // names only, never values
+      };
+      // requests in flight at once (parallel fetching), until the response ends or the connection closes
+      state.inflight += 1;
+      state.maxInflight = Math.max(state.maxInflight, state.inflight);
+      let counted = true;
+      const uncount = () => { if (counted) { counted = false; state.inflight -= 1; } };
+      res.on('close', uncount);
+      res.on('finish', uncount);
       const a = req.headers.authorization;
       const bearerTok = a ? (/^Bearer\s+(\S+)\s*$/i.exec(a) || [])[1] : null;
       if (!a) entry.authorization = 'none';
@@ -698,8 +708,9 @@ async function start(opts = {}) {
   r.delete('/__fault', (req, res) => { state.faults.length = 0; svc.sendJson(res, 200, []); });
   r.get('/__log', (req, res) => svc.sendJson(res, 200, {
     tickets: state.tickets, blocks: state.blocks, leaks: state.blocks.filter((b) => b.leaked).length,
+    max_concurrent_blocks: state.maxInflight,
   }));
-  r.delete('/__log', (req, res) => { state.tickets.length = 0; state.blocks.length = 0; svc.sendJson(res, 200, {}); });
+  r.delete('/__log', (req, res) => { state.tickets.length = 0; state.blocks.length = 0; state.maxInflight = state.inflight; svc.sendJson(res, 200, {}); });
   r.get('/__config', (req, res) => svc.sendJson(res, 200, state.config));
   r.post('/__config', async (req, res) => {
     const body = (await svc.readJson(req)) || {};
@@ -712,6 +723,7 @@ async function start(opts = {}) {
   });
   r.post('/__reset', (req, res) => {
     state.faults.length = 0; state.tickets.length = 0; state.blocks.length = 0;
+    state.maxInflight = state.inflight;
     state.config = { ...defaults };
     svc.sendJson(res, 200, state.config);
   });

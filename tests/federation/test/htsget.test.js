@@ -298,7 +298,20 @@ test('block origin: the ticket header is required, a leaked user token is logged
   assert.strictEqual(last.authorization, 'user-token');
   assert.strictEqual(last.leaked, true);
   assert.ok(!JSON.stringify(log).includes('user:alice'), 'the log holds no token');
+  assert.ok(last.headers.includes('authorization') && last.headers.includes('x-htsget-block-token') && last.headers.includes('range'), 'header names are logged');
   assert.strictEqual(log.tickets[log.tickets.length - 1].user, 'alice');
+  // parallel requests are counted (each held 300 ms, so the four overlap)
+  await control('DELETE', '/__log');
+  await control('POST', '/__fault', { fault: 'slow_block', ms: 300, times: -1 });
+  const many = await Promise.all(Array.from({ length: 4 }, () => fetch(block.url, { headers: { ...block.headers } }).then((r) => r.arrayBuffer())));
+  await control('DELETE', '/__fault');
+  assert.ok(many.every((b) => b.byteLength > 0));
+  log = await control('GET', '/__log');
+  assert.strictEqual(log.max_concurrent_blocks, 4);
+  assert.strictEqual(log.blocks.length, 4);
+  await control('DELETE', '/__log');
+  await fetch(block.url, { headers: { ...block.headers } }).then((r) => r.arrayBuffer());
+  assert.strictEqual((await control('GET', '/__log')).max_concurrent_blocks, 1, 'reset by DELETE /__log');
   // block_auth=authorization: the ticket lists its own Authorization for the block; sending it is no leak
   await control('POST', '/__config', { block_auth: 'authorization' });
   try {
