@@ -483,6 +483,31 @@ function remember(list, entry, max = 2000) {
 
 const tokenHash = (t) => crypto.createHash('sha256').update(t).digest('hex');
 
+// ---------------------------------------------------------------- CORS (htsget.md "CORS")
+
+// Origin echoed into Access-Control-Allow-Origin; a preflight (OPTIONS with Access-Control-Request-Method
+// GET, or POST on the ticket API) answered 204 with the requested headers allowed and a 30-day max age.
+function withCors(handler, { methods, expose = [] }) {
+  return (req, res) => {
+    const origin = req.headers.origin;
+    if (origin) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Vary', 'Origin');
+      if (expose.length) res.setHeader('Access-Control-Expose-Headers', expose.join(', '));
+    }
+    const want = req.headers['access-control-request-method'];
+    if (req.method === 'OPTIONS' && origin && want) {
+      if (!methods.includes(want)) { res.writeHead(403, { 'Content-Length': 0 }); res.end(); return undefined; }
+      const h = { 'Access-Control-Allow-Methods': methods.join(', '), 'Access-Control-Max-Age': String(30 * 24 * 3600), 'Content-Length': 0 };
+      if (req.headers['access-control-request-headers']) h['Access-Control-Allow-Headers'] = req.headers['access-control-request-headers'];
+      res.writeHead(204, h);
+      res.end();
+      return undefined;
+    }
+    return handler(req, res);
+  };
+}
+
 // ---------------------------------------------------------------- servers
 
 async function start(opts = {}) {
@@ -594,7 +619,7 @@ async function start(opts = {}) {
   const br = svc.router({ log });
   br.get('/service-info', (req, res) => svc.sendJson(res, 200, { name: 'htsget block origin (test)', note: 'not a GA4GH service' }));
   br.get('/blocks/:name', serveBlock('blocks'));
-  const blockServer = http.createServer(br.handler());
+  const blockServer = http.createServer(withCors(br.handler(), { methods: ['GET', 'HEAD'], expose: ['Content-Range', 'Content-Length', 'Accept-Ranges'] }));
 
   // ------------------------------------------------------------- ticket API
   const info = (datatype) => svc.serviceInfo({
@@ -727,9 +752,9 @@ async function start(opts = {}) {
     state.config = { ...defaults };
     svc.sendJson(res, 200, state.config);
   });
-  const server = http.createServer(r.handler({
+  const server = http.createServer(withCors(r.handler({
     notFound: (req, res) => sendHtsgetError(res, new HtsgetError(404, 'NotFound', `no such endpoint: ${req.method} ${req.pathname}`)),
-  }));
+  }), { methods: ['GET', 'POST'] }));
 
   const port = await svc.listen(server, opts.port || 0);
   let blockPort;

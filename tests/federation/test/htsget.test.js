@@ -148,6 +148,21 @@ test('formats: binning, BGZF blocks written and read back, ITF8/LTF8, interval m
   assert.throws(() => F.bgzfBlocks(Buffer.from('not bgzf at all, sorry')), /not a BGZF block/);
 });
 
+test('CORS as htsget.md says: Origin echoed, GET/POST preflights answered with a 30-day max age', async () => {
+  const o = 'https://viewer.example.org';
+  const pre = await fetch(`${srv.url}/reads/htsnexus_test_NA12878`, { method: 'OPTIONS', headers: { origin: o, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+  assert.strictEqual(pre.status, 204);
+  assert.strictEqual(pre.headers.get('access-control-allow-origin'), o);
+  assert.strictEqual(pre.headers.get('access-control-allow-headers'), 'authorization');
+  assert.strictEqual(pre.headers.get('access-control-max-age'), '2592000');
+  const t = await fetch(`${srv.url}/reads/htsnexus_test_NA12878?class=header`, { headers: { origin: o, authorization: ALICE } });
+  assert.strictEqual(t.headers.get('access-control-allow-origin'), o);
+  const b = (await t.json()).htsget.urls[0];
+  assert.ok(b.url.startsWith('data:'));
+  const bpre = await fetch(`${srv.blockUrl}/blocks/x.bam`, { method: 'OPTIONS', headers: { origin: o, 'access-control-request-method': 'DELETE' } });
+  assert.strictEqual(bpre.status, 403);
+});
+
 test('service-info: reads and variants conform to the htsget OpenAPI and name their formats', async () => {
   for (const kind of ['reads', 'variants']) {
     const res = await fetch(`${srv.url}/${kind}/service-info`);
