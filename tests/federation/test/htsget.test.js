@@ -36,7 +36,10 @@ before(async () => {
   const extra = tempDir('impact-fed-htsget-extra-');
   fs.copyFileSync(path.join(PLAIN, 'spec-v4.3.vcf.gz'), path.join(extra, 'csi-indexed.vcf.gz'));
   execFileSync('bcftools', ['index', '-c', path.join(extra, 'csi-indexed.vcf.gz')]);
+  // and a BAM made by make-big-bam.sh (2 shifted copies)
+  execFileSync(path.join(__dirname, '..', 'htsget', 'make-big-bam.sh'), [extra, '2', 'big2'], { env: ENV, stdio: 'ignore' });
   srv = await htsget.start({ port: 0, blockPort: 0, fakeAuth: true, data: [extra] });
+  for (const f of ['big2.bam', 'big2.bam.bai']) fs.copyFileSync(path.join(extra, f), path.join(work, f));
   // local copies of the files with their indexes, for samtools/bcftools
   for (const f of fs.readdirSync(PLAIN)) fs.copyFileSync(path.join(PLAIN, f), path.join(work, f));
   for (const f of fs.readdirSync(path.join(DATA, 'htsget'))) fs.copyFileSync(path.join(DATA, 'htsget', f), path.join(work, f));
@@ -186,6 +189,12 @@ test('BAM: GET regions give exactly the records samtools finds in the indexed fi
   fs.writeFileSync(empty, await assemble(t.json));
   assert.strictEqual(run('samtools', ['view', '-c', empty]).trim(), '0');
   assert.match(run('samtools', ['view', '-H', empty]), /@SQ\tSN:11\t/);
+});
+
+test('a BAM made by make-big-bam.sh is served from a --data folder: regions in both copies', async () => {
+  const regions = [{ referenceName: '20', start: 6119000, end: 6121000 }, { referenceName: '11', start: 5000000, end: 5000500 }];
+  await checkRegions('reads', 'big2', 'BAM', 'big2.bam', regions, { post: true });
+  assert.strictEqual(run('samtools', ['view', '-c', path.join(work, 'big2.bam')]).trim(), String((12898 + 14545) * 2 + 12475));
 });
 
 test('BAM: one POST with several regions (out of order, overlapping) = the union samtools finds', async () => {
