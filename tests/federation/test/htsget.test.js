@@ -10,8 +10,8 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
 const path = require('node:path');
-const { execFileSync, execFile, spawn } = require('node:child_process');
-const { tempDir, deviceLogin } = require('./helpers');
+const { execFileSync, execFile } = require('node:child_process');
+const { tempDir, deviceLogin, startOidc } = require('./helpers');
 const openapi = require('../lib/openapi');
 const c4gh = require('../lib/crypt4gh');
 
@@ -497,24 +497,10 @@ test('Debian samtools/bcftools as htsget clients (anonymous mode): the same reco
 });
 
 test('with the federation\'s OIDC provider: a real access token opens tickets, alice only for the restricted id', { timeout: 90000 }, async () => {
-  const ROOT = path.join(__dirname, '..');
-  const ostate = tempDir('impact-fed-htsget-oidc-');
-  const child = spawn(process.execPath, ['oidc/server.js', '--port', '0', '--bad-port', '0', '--visa-port', '0'], {
-    cwd: ROOT, env: { ...process.env, FED_STATE: ostate, FED_DEVICE_INTERVAL: '1', FED_ISSUER: '', FED_BAD_ISSUER: '', FED_VISA_ISSUER: '' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const saved = { FED_ISSUER: process.env.FED_ISSUER, FED_VISA_ISSUER: process.env.FED_VISA_ISSUER };
+  const oidc = await startOidc('impact-fed-htsget-oidc-');
+  const { urls } = oidc;
   let real = null;
   try {
-    const urls = await new Promise((resolve, reject) => {
-      let out = '';
-      let err = '';
-      const timer = setTimeout(() => reject(new Error(`oidc not ready in 30 s: ${err}`)), 30000);
-      child.stderr.on('data', (d) => { err += d; });
-      child.stdout.on('data', (d) => { out += d; const m = /^READY (.*)$/m.exec(out); if (m) { clearTimeout(timer); resolve(JSON.parse(m[1])); } });
-      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`oidc exited ${code}: ${err}`)); });
-    });
-    process.env.FED_ISSUER = urls.issuer;
-    process.env.FED_VISA_ISSUER = urls.visa_issuer;
     real = await htsget.start({ port: 0, blockPort: 0, fakeAuth: false, name: 'htsget-real' });
     const get = async (id, token) => {
       const r = await fetch(`${real.url}/reads/${id}?referenceName=11&start=5000000&end=5000100`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(10000) });
@@ -538,9 +524,8 @@ test('with the federation\'s OIDC provider: a real access token opens tickets, a
     assert.strictEqual(log.blocks[log.blocks.length - 1].authorization, 'user-token');
     assert.ok(!JSON.stringify(log).includes(alice), 'the log holds no token');
   } finally {
-    Object.assign(process.env, saved);
     if (real) await real.close();
-    await new Promise((ok) => { if (child.exitCode !== null) ok(); else { child.once('exit', ok); child.kill('SIGTERM'); } });
+    await oidc.stop();
   }
 });
 
