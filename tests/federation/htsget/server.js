@@ -519,7 +519,7 @@ async function start(opts = {}) {
   const secret = c4gh.parsePrivateKey(fs.readFileSync(opts.key || DEFAULT_KEY, 'utf8'));
   const catalogue = loadCatalogue(dirs, secret, log);
   const state = newState();
-  if (opts.maxBlockBytes) state.config.max_block_bytes = Number(opts.maxBlockBytes);
+  if (opts.maxBlockBytes) state.config.max_block_bytes = Math.max(512, Number(opts.maxBlockBytes) || DEFAULT_CONFIG.max_block_bytes);
   if (opts.anonymous) state.config.require_auth = false;
   const defaults = { ...state.config };
   const api = openapi.load('htsget');
@@ -739,7 +739,7 @@ async function start(opts = {}) {
   r.get('/__config', (req, res) => svc.sendJson(res, 200, state.config));
   r.post('/__config', async (req, res) => {
     const body = (await svc.readJson(req)) || {};
-    if (body.max_block_bytes !== undefined && !(Number.isInteger(body.max_block_bytes) && body.max_block_bytes >= 1)) { svc.sendError(res, 400, 'max_block_bytes: a positive integer'); return; }
+    if (body.max_block_bytes !== undefined && !(Number.isInteger(body.max_block_bytes) && body.max_block_bytes >= 512)) { svc.sendError(res, 400, 'max_block_bytes: an integer, at least 512'); return; }
     if (body.block_auth !== undefined && !['header', 'authorization'].includes(body.block_auth)) { svc.sendError(res, 400, 'block_auth: header or authorization'); return; }
     if (body.block_origin !== undefined && !['separate', 'same'].includes(body.block_origin)) { svc.sendError(res, 400, 'block_origin: separate or same'); return; }
     for (const k of ['md5', 'require_auth']) if (body[k] !== undefined && typeof body[k] !== 'boolean') { svc.sendError(res, 400, `${k}: a boolean`); return; }

@@ -256,6 +256,8 @@ test('VCF.gz and BCF: regions as bcftools finds them (the header shares its BGZF
 });
 
 test('small max_block_bytes: many block URLs, same records', async () => {
+  const refused = await fetch(`${srv.url}/__config`, { method: 'POST', body: JSON.stringify({ max_block_bytes: 1 }) });
+  assert.strictEqual(refused.status, 400);
   await control('POST', '/__config', { max_block_bytes: 4096 });
   try {
     const { ticket: t } = await checkRegions('reads', 'htsnexus_test_NA12878', 'BAM', 'htsnexus_test_NA12878.bam', [{ referenceName: '11', start: 5000000, end: 5090000 }], { expectBlocks: 10 });
