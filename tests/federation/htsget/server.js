@@ -455,7 +455,7 @@ class Tickets {
 
 // ---------------------------------------------------------------- faults and the test log
 
-const FAULTS = ['ticket_500', 'no_post', 'drop_block', 'short_body', 'short_range', 'redirect', 'slow_block'];
+const FAULTS = ['ticket_500', 'no_post', 'drop_block', 'short_body', 'short_range', 'redirect', 'slow_block', 'ignore_range'];
 const DEFAULT_CONFIG = { max_block_bytes: 16 << 20, block_auth: 'header', md5: true, require_auth: true, block_origin: 'separate' };
 
 function newState() {
@@ -581,7 +581,9 @@ async function start(opts = {}) {
       let a0 = 0;
       let b0 = size - 1;
       let status = 200;
-      const rh = req.headers.range;
+      const ignore = takeFault(state, 'ignore_range', bname);
+      if (ignore) entry.fault = 'ignore_range';
+      const rh = ignore ? null : req.headers.range;
       if (rh && !rh.includes(',')) {
         const m = /^bytes=(\d*)-(\d*)$/.exec(rh.trim());
         if (!m || (m[1] === '' && m[2] === '')) { done(416); res.writeHead(416, { 'Content-Range': `bytes */${size}` }); res.end(); return; }
@@ -611,7 +613,7 @@ async function start(opts = {}) {
         });
         return;
       }
-      done(status, fault ? { fault, bytes_sent: len } : { bytes_sent: len });
+      done(status, fault ? { fault, bytes_sent: len } : { bytes_sent: len, ...(ignore ? { fault: 'ignore_range' } : {}) });
       fs.createReadStream(file, { start: a0, end: b0 }).on('error', () => res.destroy()).pipe(res);
     };
   }

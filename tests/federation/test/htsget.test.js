@@ -391,6 +391,12 @@ test('fault switches: dropped block, short body, short range, 500 on the ticket,
   assert.strictEqual(Number(short.headers.get('content-length')), short.body.length);
   assert.notStrictEqual(short.headers.get('content-range'), `bytes ${m[1]}-${m[2]}/${fs.statSync(path.join(work, 'htsnexus_test_NA12878.bam')).size}`);
 
+  await control('POST', '/__fault', { fault: 'ignore_range' });
+  const whole = await fetchBlock();
+  assert.strictEqual(whole.status, 200);
+  assert.strictEqual(whole.headers.get('content-range'), null);
+  assert.strictEqual(whole.body.length, fs.statSync(path.join(work, 'htsnexus_test_NA12878.bam')).size, 'the whole file, not the range');
+
   await control('POST', '/__fault', { fault: 'ticket_500', times: 2, match: 'htsnexus' });
   for (let i = 0; i < 2; i++) {
     const r = await ticket('reads', 'htsnexus_test_NA12878');
