@@ -455,6 +455,14 @@ test('Crypt4GH: a stream for the caller\'s key whose plaintext holds the region 
     const stream = await assemble(t.json);
     assert.throws(() => c4gh.decrypt(stream, c4gh.parsePrivateKey(fs.readFileSync(path.join(KEYS, 'bob.sec'), 'utf8'))), 'bob (the archive key) is not a reader of the ticket');
     const plain = c4gh.decrypt(stream, aliceSec);
+    // the same plaintext from an independent implementation (tests/crypt4gh_reference.py, edit list applied)
+    const ref = execFileSync('python3', [path.join(__dirname, '..', '..', 'crypt4gh_reference.py'), 'decrypt', path.join(KEYS, 'alice.sec')], { input: stream, maxBuffer: 1 << 28 });
+    assert.ok(ref.equals(plain), `${format}: the reference decryptor agrees`);
+    const logged = (await control('GET', '/__log')).tickets.filter((x) => x.encrypted).pop();
+    // BAM and CRAM regions need part of the file: an edit list; the VCF/BCF files are one BGZF block + EOF, so
+    // any region of them is the whole file
+    if (kind === 'reads') assert.ok(Array.isArray(logged.edit_list) && logged.edit_list.length >= 2, `${format}: a region ticket carries an edit list`);
+    else assert.strictEqual(logged.edit_list, null);
     const ext = { BAM: 'bam', CRAM: 'cram', VCF: 'vcf.gz', BCF: 'bcf' }[format];
     const out = path.join(work, `c4gh-${n++}.${ext}`);
     fs.writeFileSync(out, plain);
@@ -470,6 +478,7 @@ test('Crypt4GH: a stream for the caller\'s key whose plaintext holds the region 
   const w = await ticket('variants', 'spec-v4.3', { query: { encryptionScheme: 'C4GH' }, headers: raw });
   assert.strictEqual(w.status, 200);
   assert.deepStrictEqual(c4gh.decrypt(await assemble(w.json), aliceSec), fs.readFileSync(path.join(work, 'spec-v4.3.vcf.gz')));
+  assert.strictEqual((await control('GET', '/__log')).tickets.filter((x) => x.encrypted).pop().edit_list, null, 'the whole file needs no edit list');
   const badKey = await ticket('variants', 'spec-v4.3', { query: { encryptionScheme: 'C4GH' }, headers: { 'Htsget-Context-Public-Key': 'bm9wZQ==' } });
   assert.strictEqual(badKey.json.htsget.error, 'InvalidInput');
 });
