@@ -130,7 +130,8 @@ std::string tables(const std::vector<Command>& cmds) {
     case "$w" in
       --*=*) ;;
       -*) [ -n "$(_impact_flag_kind "$w")" ] && skip=1 ;;
-      *) subs=" $(_impact_subs "$p") "
+      *) [ -z "$p" ] && [ "$w" = help ] && continue  # impact help CMD...: completed as CMD...
+         subs=" $(_impact_subs "$p") "
          case "$subs" in *" $w "*) p="${p:+$p }$w" ;; esac ;;
     esac
   done
@@ -262,6 +263,9 @@ function __impact_path
             case '-*'
                 __impact_takes_value $w; and set skip 1
             case '*'
+                if test -z "$p" -a "$w" = help  # impact help CMD...: completed as CMD...
+                    continue
+                end
                 if contains -- $w (string split ' ' -- (__impact_subs "$p"))
                     set p (string trim -- "$p $w")
                 end
@@ -327,6 +331,8 @@ void complete_values(Context& ctx, const std::string& kind) {
 std::string completion_script(const CLI::App& root, const std::string& shell) {
   std::vector<Command> cmds;
   collect(root, "", cmds);
+  // `impact help CMD...` is read before CLI11 sees it (cli/app.cpp): offered among the commands.
+  cmds.front().subcommands.emplace_back("help", "Help about a command: impact help run submit");
   if (shell == "bash") return bash_script(cmds);
   if (shell == "zsh") return zsh_script(cmds);
   if (shell == "fish") return fish_script(cmds);

@@ -2,7 +2,7 @@
 function __impact_subs
     switch $argv[1]
         case ''
-            echo profile login logout token auth passport search beacon drs run results workflow task keys encrypt decrypt service-info doctor version completion
+            echo profile login logout token auth passport search beacon drs run results workflow task keys encrypt decrypt service-info doctor version completion help
         case 'profile'
             echo add list show use remove
         case 'auth'
@@ -45,6 +45,9 @@ function __impact_path
             case '-*'
                 __impact_takes_value $w; and set skip 1
             case '*'
+                if test -z "$p" -a "$w" = help  # impact help CMD...: completed as CMD...
+                    continue
+                end
                 if contains -- $w (string split ' ' -- (__impact_subs "$p"))
                     set p (string trim -- "$p $w")
                 end
@@ -90,6 +93,7 @@ complete -c impact -n '__impact_at \'\'' -a 'service-info' -d 'Show what each co
 complete -c impact -n '__impact_at \'\'' -a 'doctor' -d 'Check each service of the profile: reachability (DNS, TCP, TLS), service-info, clock skew'
 complete -c impact -n '__impact_at \'\'' -a 'version' -d 'Print impact\'s version and the versions of the libraries it uses'
 complete -c impact -n '__impact_at \'\'' -a 'completion' -d 'Print the shell completion script for bash, zsh or fish'
+complete -c impact -n '__impact_at \'\'' -a 'help' -d 'Help about a command: impact help run submit'
 complete -c impact -s h -l help -d 'Print this help message and exit'
 complete -c impact -l profile -x -a '(impact __complete profile 2>/dev/null)' -d 'Profile to use (default: $IMPACT_PROFILE, then the default profile)'
 complete -c impact -l json -d 'Print JSON (the library\'s data model)'

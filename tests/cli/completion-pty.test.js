@@ -87,11 +87,11 @@ class Pty {
     return s;
   }
 
-  // An empty command line on a clear screen.
+  // An empty command line on a clear screen: the line killed and the screen cleared by the line editor itself
+  // (not Ctrl-C: its signal may be handled after the keys that follow).
   async fresh() {
     for (let attempt = 0; ; ++attempt) {
-      this.keys('C-c');
-      this.keys('C-l');
+      this.keys('C-e', 'C-u', 'C-l');
       const deadline = Date.now() + 3000;
       while (Date.now() < deadline) {
         if (this.screen() === PROMPT) return;

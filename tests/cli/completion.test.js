@@ -67,6 +67,8 @@ test('bash completes commands, subcommands, flags and dynamic values', (t) => {
   // On/off flags take no value: the word after them is still a command, or a flag.
   assert.deepEqual(bash(dir, ['impact', '--json', 'run', 'l']), ['list', 'logs']);
   assert.deepEqual(bash(dir, ['impact', '-v', 'run', 'sh']), ['show']);
+  assert.deepEqual(bash(dir, ['impact', 'he']), ['help']);
+  assert.deepEqual(bash(dir, ['impact', 'help', 'run', 'su']), ['submit']);
   assert.ok(bash(dir, ['impact', 'run', 'submit', 'x.cwl', '--wait', '--']).includes('--params'));
   assert.deepEqual(bash(dir, ['impact', '--profile', 'beta', 'search', 'individuals', '--beacon', 'c']), ['ctl']);
   fs.writeFileSync(path.join(dir, 'params.json'), '{}');
@@ -81,6 +83,7 @@ test('fish completes the same command lines', (t) => {
   assert.ok(fish(dir, 'impact passport --').includes('--refresh'));
   assert.deepEqual(fish(dir, 'impact -v run sh'), ['show']);
   assert.deepEqual(fish(dir, 'impact --json run l'), ['list', 'logs']);
+  assert.deepEqual(fish(dir, 'impact help run su'), ['submit']);
 });
 
 test('the zsh script parses', () => {
