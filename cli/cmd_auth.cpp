@@ -245,7 +245,7 @@ std::string session_hint(const Context& ctx, const auth::TokenState& s, seconds 
   const std::string login = ctx.hint_for("", Remedy::login);
   if (s.refresh_lifetime <= 0 || rounded_lifetime(s.refresh_lifetime) >= need.count()) return login;
   const std::string life = lifetime_text(s.refresh_lifetime);
-  const std::string impact = ctx.globals.profile.empty() ? "impact" : "impact --profile " + ctx.globals.profile;
+  const std::string impact = ctx.impact_command();
   const bool offline = (" " + s.scope + " ").find(" offline_access ") != std::string::npos;
   return fmt::format("the identity provider's sessions last {} (its refresh token lifetime), so a new login cannot "
                      "cover {} either: log in right before the job ({} login){}, or ask the provider's operators for "

@@ -84,7 +84,7 @@ constexpr std::size_t kFailureLineWidth = 400;
 constexpr std::size_t kFailuresShown = 3;  // runs whose stderr is shown after a wait on many
 
 void show_failure(Context& ctx, wes::Client& client, const std::string& id, const wes::State& state) {
-  const std::string impact = ctx.globals.profile.empty() ? "impact" : "impact --profile " + ctx.globals.profile;
+  const std::string impact = ctx.impact_command();
   const std::string all = impact + " run logs " + id + " --stderr";
   std::string text;
   try {
@@ -134,7 +134,7 @@ void do_wait(Context& ctx, wes::Client& client, const std::vector<std::string>& 
     else others.push_back(id);
   }
   if (!others.empty()) {
-    const std::string impact = ctx.globals.profile.empty() ? "impact" : "impact --profile " + ctx.globals.profile;
+    const std::string impact = ctx.impact_command();
     ctx.term().note(fmt::format("{} more runs failed; the stderr of each: {} run logs {} --stderr (and so on for {})",
                                 others.size(), impact, others.front(), fmt::join(others, " ")));
   }

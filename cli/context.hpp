@@ -73,6 +73,8 @@ class Context {
   // use, with --profile NAME when the user gave one). See cli/hints.cpp.
   std::string hint_for(const Error& e) const;
   std::string hint_for(const std::string& hint, Remedy remedy, const std::map<std::string, std::string>& facts = {}) const;
+  // "impact", or "impact --profile NAME" when the user chose the profile that way: how hints start a command.
+  std::string impact_command() const;
   // The words for a service's refusal of a token that a new login would not fix ("" when it would).
   std::string refused_token_words(const Error& e) const;
 

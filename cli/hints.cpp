@@ -59,11 +59,15 @@ std::string words(Remedy remedy, const std::map<std::string, std::string>& facts
 }  // namespace
 
 std::string Context::hint_for(const std::string& hint, Remedy remedy, const std::map<std::string, std::string>& facts) const {
-  const std::string impact = globals.profile.empty() ? std::string("impact") : "impact --profile " + globals.profile;
+  const std::string impact = impact_command();
   const std::string advice = words(remedy, facts, impact);
   if (advice.empty()) return hint;
   if (hint.empty()) return advice;
   return hint + "; " + advice;
+}
+
+std::string Context::impact_command() const {
+  return globals.profile.empty() ? std::string("impact") : "impact --profile " + globals.profile;
 }
 
 // A service refused the token (HTTP 401/403 with the login remedy) where logging in again cannot help: the

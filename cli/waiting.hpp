@@ -63,9 +63,7 @@ struct WaitWords {
 
 // The command that waits again for `ids`, as it works when pasted (--profile kept).
 inline std::string wait_again(const Context& ctx, const std::vector<std::string>& ids, const WaitWords& w = {}) {
-  std::string again = "impact";
-  if (!ctx.globals.profile.empty()) again += " --profile " + ctx.globals.profile;
-  again += " " + w.noun + " wait";
+  std::string again = ctx.impact_command() + " " + w.noun + " wait";
   for (const auto& id : ids) again += " " + id;
   return again;
 }

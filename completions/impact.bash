@@ -2,7 +2,7 @@
 _impact_subs() {
   case "$1" in
     '') echo 'profile login logout token auth passport search beacon drs run results workflow task keys encrypt decrypt service-info doctor version completion' ;;
-    'profile') echo 'add list show use remove' ;;
+    'profile') echo 'add list show set use remove' ;;
     'auth') echo 'status' ;;
     'search') echo 'variants individuals biosamples datasets cohorts runs analyses' ;;
     'beacon') echo 'list info filters' ;;
@@ -18,9 +18,10 @@ _impact_flags() {
   case "$1" in
     '') echo '-h --help --profile --json --format -v --verbose --debug --no-color --config --cacert --version --help-exit-codes' ;;
     'profile') echo '-h --help' ;;
-    'profile add') echo '-h --help --registry --issuer --client-id --client-secret-file --scope --trust-visa-issuer --beacon --drs --drs-resolver --wes --wes-engine --trs --tes --storage --bucket --sts --storage-keys-file --region --default --force' ;;
+    'profile add') echo '-h --help --registry --issuer --client-id --client-secret-file --scope --trust-visa-issuer --beacon --drs --drs-resolver --wes --wes-engine --trs --tes --storage --bucket --sts --storage-keys-file --region --cacert --default --force' ;;
     'profile list') echo '-h --help' ;;
     'profile show') echo '-h --help' ;;
+    'profile set') echo '-h --help --cacert --no-cacert' ;;
     'profile use') echo '-h --help' ;;
     'profile remove') echo '-h --help' ;;
     'login') echo '-h --help --no-browser --qr --no-qr --scope --client-credentials' ;;
@@ -135,6 +136,7 @@ _impact_flag_kind() {
     '--name') echo 'value' ;;
     '--name-prefix') echo 'value' ;;
     '--no-browser') echo 'value' ;;
+    '--no-cacert') echo 'value' ;;
     '--no-color') echo 'value' ;;
     '--no-descendants') echo 'value' ;;
     '--no-passphrase') echo 'value' ;;

@@ -4,7 +4,7 @@ function __impact_subs
         case ''
             echo profile login logout token auth passport search beacon drs run results workflow task keys encrypt decrypt service-info doctor version completion
         case 'profile'
-            echo add list show use remove
+            echo add list show set use remove
         case 'auth'
             echo status
         case 'search'
@@ -27,7 +27,7 @@ function __impact_subs
 end
 function __impact_takes_value
     switch $argv[1]
-        case '--all' '--allow-unverified' '--allow-url-credentials' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--class' '--client-credentials' '--client-id' '--client-secret-file' '--cmd' '--comment' '--config' '--cpu' '--debug' '--default' '--disk' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--executor' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--image' '--include' '--input' '--issuer' '--json' '--key' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--name' '--name-prefix' '--no-browser' '--no-color' '--no-descendants' '--no-passphrase' '--no-qr' '--output' '--page-size' '--parallel' '--params' '--part-size' '--pem' '--poll-interval' '--profile' '--qr' '--ram' '--raw' '--recipient' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--tes' '--timeout' '--trs' '--trs-as' '--trs-registry' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--view' '--wait' '--wes' '--wes-engine' '-f' '-h' '-k' '-o' '-r' '-v'
+        case '--all' '--allow-unverified' '--allow-url-credentials' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--class' '--client-credentials' '--client-id' '--client-secret-file' '--cmd' '--comment' '--config' '--cpu' '--debug' '--default' '--disk' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--executor' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--image' '--include' '--input' '--issuer' '--json' '--key' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--name' '--name-prefix' '--no-browser' '--no-cacert' '--no-color' '--no-descendants' '--no-passphrase' '--no-qr' '--output' '--page-size' '--parallel' '--params' '--part-size' '--pem' '--poll-interval' '--profile' '--qr' '--ram' '--raw' '--recipient' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--tes' '--timeout' '--trs' '--trs-as' '--trs-registry' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--view' '--wait' '--wes' '--wes-engine' '-f' '-h' '-k' '-o' '-r' '-v'
             return 0
     end
     return 1
@@ -90,6 +90,7 @@ complete -c impact -l help-exit-codes -x -d 'Print the table of exit codes'
 complete -c impact -n '__impact_at \'profile\'' -a 'add' -d 'Add a profile, from a GA4GH service registry and/or explicit URLs'
 complete -c impact -n '__impact_at \'profile\'' -a 'list' -d 'List profiles'
 complete -c impact -n '__impact_at \'profile\'' -a 'show' -d 'Show a profile (default: the one in use)'
+complete -c impact -n '__impact_at \'profile\'' -a 'set' -d 'Change settings of a profile, keeping the others'
 complete -c impact -n '__impact_at \'profile\'' -a 'use' -d 'Make a profile the default'
 complete -c impact -n '__impact_at \'profile\'' -a 'remove' -d 'Remove a profile'
 complete -c impact -n '__impact_at \'profile\'' -s h -l help -x -d 'Print this help message and exit'
@@ -112,11 +113,15 @@ complete -c impact -n '__impact_at \'profile add\'' -l bucket -x -d 'Results buc
 complete -c impact -n '__impact_at \'profile add\'' -l sts -x -d 'STS endpoint for temporary credentials (AssumeRoleWithWebIdentity)'
 complete -c impact -n '__impact_at \'profile add\'' -l storage-keys-file -x -d 'File with a static access key id and secret key, one per line (mode 0600; never the keys in argv)'
 complete -c impact -n '__impact_at \'profile add\'' -l region -x -d 'S3 region (default: us-east-1)'
+complete -c impact -n '__impact_at \'profile add\'' -l cacert -r -F -d 'CA bundle (PEM) to trust for every request of this profile, e.g. a private CA (instead of the system\'s store; --cacert before the command still wins)'
 complete -c impact -n '__impact_at \'profile add\'' -l default -x -d 'Make it the default profile'
 complete -c impact -n '__impact_at \'profile add\'' -l force -x -d 'Replace a profile of the same name'
 complete -c impact -n '__impact_at \'profile list\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'profile show\'' -a '(impact __complete profile 2>/dev/null)'
 complete -c impact -n '__impact_at \'profile show\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'profile set\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'profile set\'' -l cacert -r -F -d 'CA bundle (PEM) to trust for every request of this profile'
+complete -c impact -n '__impact_at \'profile set\'' -l no-cacert -x -d 'Use the default CA store again'
 complete -c impact -n '__impact_at \'profile use\'' -a '(impact __complete profile 2>/dev/null)'
 complete -c impact -n '__impact_at \'profile use\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'profile remove\'' -a '(impact __complete profile 2>/dev/null)'
@@ -134,7 +139,7 @@ complete -c impact -n '__impact_at \'token\'' -l min-valid -x -d 'How long the t
 complete -c impact -n '__impact_at \'auth\'' -a 'status' -d 'Who you are, token and visa expiry; exit 0 only if all stay valid long enough'
 complete -c impact -n '__impact_at \'auth\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'auth status\'' -s h -l help -x -d 'Print this help message and exit'
-complete -c impact -n '__impact_at \'auth status\'' -l min-valid -x -d 'Fail (exit 4) unless the session and every visa stay valid this long, e.g. 72h'
+complete -c impact -n '__impact_at \'auth status\'' -l min-valid -x -d 'Fail (exit 4) unless the session and every visa stay valid this long, e.g. 72h (with IMPACT_TOKEN: the token\'s own expiry; exit 4 when it cannot be known)'
 complete -c impact -n '__impact_at \'passport\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'passport\'' -l refresh -x -d 'Fetch the passport again from the identity provider'
 complete -c impact -n '__impact_at \'passport\'' -l raw -x -d 'Print the visa JWTs themselves, one per line (they are credentials)'
