@@ -183,6 +183,15 @@ void token(Context& ctx, const std::string& min_valid) {
   // Without --min-valid: the stored token while it is outside its expiry margin, else a refreshed one.
   const seconds need = min_valid.empty() ? seconds(0) : parse_duration(min_valid);
   if (auto env = auth::environment_token()) {
+    // impact cannot renew it: a JWT that expires sooner than asked fails (its exp, read, not verified); a
+    // token whose expiry cannot be known is handed out as it is.
+    const auto exp = jwt::unverified_expiry(*env);
+    const auto now = auth::epoch_now();
+    if (exp && !min_valid.empty() && *exp - now < need.count())
+      throw Error(ErrorKind::auth_required,
+                  fmt::format("the token in IMPACT_TOKEN {}, before the {} asked for",
+                              *exp <= now ? "has expired" : "expires " + when(*exp, now), format_duration(need)),
+                  "set IMPACT_TOKEN to a new token, or unset it to use the profile's own login");
     ctx.term().out() << *env << '\n';
     return;
   }

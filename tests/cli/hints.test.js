@@ -152,6 +152,13 @@ test('auth status with IMPACT_TOKEN: a JWT\'s exp is checked; an expiry that can
   const ok = impact(dir, ['auth', 'status', '--min-valid', '30m'], { env: { IMPACT_TOKEN: token } });
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /using the bearer token in IMPACT_TOKEN \(expires in /);
+  // impact token: a JWT that ends before --min-valid is not handed out; an opaque one is, as it is
+  const tok = impact(dir, ['token', '--min-valid', '2h'], { env: { IMPACT_TOKEN: token } });
+  assert.equal(tok.code, 4, tok.stderr);
+  assert.equal(tok.stdout, '');
+  assert.match(tok.stderr, /^impact: the token in IMPACT_TOKEN expires in (59m|1h)\S*, before the 2h asked for\nhint: set IMPACT_TOKEN to a new token, or unset it to use the profile's own login\n$/);
+  assert.equal(impact(dir, ['token', '--min-valid', '30m'], { env: { IMPACT_TOKEN: token } }).stdout, `${token}\n`);
+  assert.equal(impact(dir, ['token', '--min-valid', '2h'], { env: { IMPACT_TOKEN: 'opaque-token-0123456789' } }).stdout, 'opaque-token-0123456789\n');
   const expired = impact(dir, ['auth', 'status'], { env: { IMPACT_TOKEN: jwt({ exp: nowS() - 120 }) } });
   assert.equal(expired.code, 4, expired.stderr);
   assert.match(expired.stderr, /the token in IMPACT_TOKEN has expired \(expired 2m\S* ago\)/);
