@@ -55,12 +55,34 @@ Config Context::load_config(bool to_create) const {
 }
 
 const Profile& Context::profile(const Config& config) const {
-  return config.select(globals.profile.empty() ? std::nullopt : std::optional<std::string>(globals.profile));
+  const Profile& p = config.select(globals.profile.empty() ? std::nullopt : std::optional<std::string>(globals.profile));
+  active_profile_ = p.name;
+  return p;
 }
 
-http::Options Context::http_options() {
+// The CA bundle of the profile in use ("" when none, or when no profile can be chosen: the command says why
+// soon enough). Read once per command.
+const std::string& Context::profile_cacert() const {
+  if (!profile_cacert_) {
+    profile_cacert_.emplace();
+    try {
+      const Config c = Config::load(config_path());
+      *profile_cacert_ = profile(c).cacert;
+    } catch (const Error&) {
+    }
+  }
+  return *profile_cacert_;
+}
+
+http::Options Context::http_options() { return http_options_with(profile_cacert()); }
+
+http::Options Context::http_options(const Profile& p) { return http_options_with(p.cacert); }
+
+http::Options Context::http_options_with(const std::string& profile_ca) {
   http::Options o = http::default_options();
+  // --cacert, else the profile's cacert, else SSL_CERT_FILE / CURL_CA_BUNDLE, else the system's store.
   if (!globals.cacert.empty()) o.ca_file = globals.cacert;
+  else if (!profile_ca.empty()) o.ca_file = profile_ca;
   if (globals.verbose > 0 || globals.debug) {
     if (!observer_) observer_.emplace(term_, globals.debug);
     o.observer = &*observer_;
@@ -71,7 +93,7 @@ http::Options Context::http_options() {
 
 auth::Credentials& Context::credentials(const Profile& profile) {
   if (!credentials_) credentials_ = auth::from_environment(profile);
-  if (!credentials_) credentials_ = std::make_unique<auth::Session>(profile, http_options());
+  if (!credentials_) credentials_ = std::make_unique<auth::Session>(profile, http_options(profile));
   return *credentials_;
 }
 

@@ -13,6 +13,7 @@
 #include "flags.hpp"
 #include "impact/duration.hpp"
 #include "impact/error.hpp"
+#include "impact/jwt.hpp"
 #include "impact/redact.hpp"
 #include "impact/session.hpp"
 #include "impact/url.hpp"
@@ -167,7 +168,7 @@ void logout(Context& ctx, bool all) {
     if (it == config.profiles().end()) {  // state of a profile that no longer exists: nothing to revoke with
       had = auth::TokenStore::standard().remove(name);
     } else {
-      auth::Session session(it->second, ctx.http_options());
+      auth::Session session(it->second, ctx.http_options(it->second));
       had = session.logout(warning);
     }
     if (!warning.empty()) ctx.term().warn(name + ": " + warning);
@@ -182,6 +183,15 @@ void token(Context& ctx, const std::string& min_valid) {
   // Without --min-valid: the stored token while it is outside its expiry margin, else a refreshed one.
   const seconds need = min_valid.empty() ? seconds(0) : parse_duration(min_valid);
   if (auto env = auth::environment_token()) {
+    // impact cannot renew it: a JWT that expires sooner than asked fails (its exp, read, not verified); a
+    // token whose expiry cannot be known is handed out as it is.
+    const auto exp = jwt::unverified_expiry(*env);
+    const auto now = auth::epoch_now();
+    if (exp && !min_valid.empty() && *exp - now < need.count())
+      throw Error(ErrorKind::auth_required,
+                  fmt::format("the token in IMPACT_TOKEN {}, before the {} asked for",
+                              *exp <= now ? "has expired" : "expires " + when(*exp, now), format_duration(need)),
+                  "set IMPACT_TOKEN to a new token, or unset it to use the profile's own login");
     ctx.term().out() << *env << '\n';
     return;
   }
@@ -205,34 +215,99 @@ void token(Context& ctx, const std::string& min_valid) {
   }
 }
 
+// `auth status` with IMPACT_TOKEN set: the token's own expiry when it is a JWT (read, not verified: the
+// services check it), else a --min-valid that cannot be checked fails rather than passes.
+void env_status(Context& ctx, const Profile& profile, const std::string& token, seconds need, bool asked) {
+  const auto now = auth::epoch_now();
+  const auto exp = jwt::unverified_expiry(token);
+  std::vector<std::string> problems;
+  if (exp && *exp <= now) problems.push_back("the token in IMPACT_TOKEN has expired (" + when(*exp, now) + ")");
+  else if (exp && asked && *exp - now < need.count())
+    problems.push_back(fmt::format("the token in IMPACT_TOKEN expires {}, before the {} asked for", when(*exp, now),
+                                   format_duration(need)));
+  else if (!exp && asked)
+    problems.push_back("the expiry of the token in IMPACT_TOKEN cannot be known (it is not a JWT with an exp claim), so "
+                       "--min-valid " + format_duration(need) + " cannot be checked");
+  if (ctx.json()) {
+    ctx.term().print_json({{"profile", profile.name}, {"source", "IMPACT_TOKEN"}, {"access_expires", exp.value_or(0)},
+                           {"min_valid", need.count()}, {"ok", problems.empty()}, {"problems", problems}});
+  } else {
+    ctx.term().out() << "profile " << profile.name << ": using the bearer token in IMPACT_TOKEN (expires "
+                     << (exp ? when(*exp, now) : std::string("at a time unknown to impact")) << ")\n";
+  }
+  if (problems.empty()) return;
+  std::string all;
+  for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+  throw Error(ErrorKind::auth_required, all,
+              exp ? "set IMPACT_TOKEN to a new token, or unset it to use the profile's own login"
+                  : "unset IMPACT_TOKEN to check the profile's own login, or leave out --min-valid");
+}
+
+// A lifetime learnt from the provider, for people: to the minute (a refresh token's exp read at the login
+// is a second or so short of the provider's round figure).
+std::int64_t rounded_lifetime(std::int64_t s) { return s >= 3600 ? (s + 30) / 60 * 60 : s; }
+std::string lifetime_text(std::int64_t s) { return format_duration(seconds(rounded_lifetime(s))); }
+
+// What to say when the session ends before the time asked for: a new login helps only when the provider's
+// sessions last long enough.
+std::string session_hint(const Context& ctx, const auth::TokenState& s, seconds need) {
+  const std::string login = ctx.hint_for("", Remedy::login);
+  if (s.refresh_lifetime <= 0 || rounded_lifetime(s.refresh_lifetime) >= need.count()) return login;
+  const std::string life = lifetime_text(s.refresh_lifetime);
+  const std::string impact = ctx.impact_command();
+  const bool offline = (" " + s.scope + " ").find(" offline_access ") != std::string::npos;
+  return fmt::format("the identity provider's sessions last {} (its refresh token lifetime), so a new login cannot "
+                     "cover {} either: log in right before the job ({} login){}, or ask the provider's operators for "
+                     "longer sessions",
+                     life, format_duration(need), impact,
+                     offline ? "" : fmt::format(", ask for offline access ({} login --scope openid --scope offline_access "
+                                                "--scope ga4gh_passport_v1)", impact));
+}
+
 void status(Context& ctx, const std::string& min_valid) {
   const seconds need = min_valid.empty() ? seconds(0) : parse_duration(min_valid);
   Config config = ctx.load_config();
   const Profile& profile = ctx.profile(config);
   auth::Session session(profile, ctx.http_options());
   const auto now = auth::epoch_now();
-  if (env_set("IMPACT_TOKEN")) {
-    if (ctx.json()) ctx.term().print_json({{"profile", profile.name}, {"source", "IMPACT_TOKEN"}, {"ok", true}});
-    else ctx.term().out() << "profile " << profile.name << ": using the bearer token in IMPACT_TOKEN (expiry unknown to impact)\n";
+  if (auto env = auth::environment_token()) {
+    env_status(ctx, profile, *env, need, !min_valid.empty());
     return;
   }
   auto stored = session.stored();
-  if (!stored) throw Error(ErrorKind::auth_required, fmt::format("not logged in to profile '{}'", profile.name), "run: impact login");
+  if (!stored)
+    throw Error(ErrorKind::auth_required, fmt::format("not logged in to profile '{}'", profile.name)).with_remedy(Remedy::login);
   auth::TokenState s = *stored;
   std::vector<std::string> problems;
+  std::string hint;
   // The session lasts as long as the refresh token (or, without one, the access token); a CI client's
   // session lasts as long as its secret. The access token's own lifetime does not matter here: however
   // short, it is renewed while the session lasts.
   const bool renewable = s.refresh_token.empty() && s.grant == "client_credentials";
   const std::int64_t until = renewable ? 0 : s.refresh_token.empty() ? s.access_expires : s.refresh_expires;
-  if (!s.refresh_token.empty() && s.refresh_expires != 0 && s.refresh_expires <= now) problems.push_back("the session has expired");
-  if (s.refresh_token.empty() && !renewable && s.access_expires <= now)
+  bool ended = false;
+  if (!s.refresh_token.empty() && s.refresh_expires != 0 && s.refresh_expires <= now) {
+    problems.push_back("the session has expired");
+    ended = true;
+  }
+  if (s.refresh_token.empty() && !renewable && s.access_expires <= now) {
     problems.push_back("the access token has expired and cannot be refreshed");
-  if (problems.empty() && until != 0 && until - now < need.count())
+    ended = true;
+  }
+  if (problems.empty() && until != 0 && until - now < need.count()) {
     problems.push_back(fmt::format("the session ends {}, before the {} asked for", when(until, now), format_duration(need)));
+    hint = session_hint(ctx, s, need);
+  }
+  // The visas are checked (and reported) whatever the session: a job needs both. A session that has ended
+  // cannot fetch the passport again: its stored visas are verified as they are.
   std::vector<auth::Visa> visas;
-  if (problems.empty() && !s.visas.empty()) {
-    visas = session.passport(false);
+  if (!s.visas.empty()) {
+    try {
+      visas = ended ? session.verify(s.visas) : session.passport(false);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      visas = session.verify(s.visas);
+    }
     for (const auto& v : visas)
       if (v.verified && v.exp - now < need.count())
         problems.push_back(fmt::format("visa {} {} expires {}", v.type, v.value, when(v.exp, now)));
@@ -243,7 +318,7 @@ void status(Context& ctx, const std::string& min_valid) {
                 {"subject", s.subject}, {"username", s.username}, {"name", s.name}, {"email", s.email},
                 {"scope", s.scope}, {"access_expires", s.access_expires},
                 {"access_lifetime", auth::Session::lifetime(s).count()}, {"refresh_expires", s.refresh_expires},
-                {"has_refresh_token", !s.refresh_token.empty()}, {"visas", json::array()},
+                {"refresh_lifetime", s.refresh_lifetime}, {"has_refresh_token", !s.refresh_token.empty()}, {"visas", json::array()},
                 {"min_valid", need.count()}, {"ok", problems.empty()}, {"problems", problems}};
     for (const auto& v : visas) out["visas"].push_back(visa_json(v));
     ctx.term().print_json(out);
@@ -257,7 +332,12 @@ void status(Context& ctx, const std::string& min_valid) {
     const auto life = auth::Session::lifetime(s);
     t.rows.push_back({"access token", "expires " + when(s.access_expires, now) +
                                           (life.count() > 0 ? " (issued for " + format_duration(life) + ")" : "")});
-    t.rows.push_back({"refresh token", s.refresh_token.empty() ? "none" : "expires " + when(s.refresh_expires, now)});
+    t.rows.push_back({"refresh token", s.refresh_token.empty()
+                                           ? "none"
+                                           : "expires " + when(s.refresh_expires, now) +
+                                                 (s.refresh_lifetime > 0
+                                                      ? " (issued for " + lifetime_text(s.refresh_lifetime) + ")"
+                                                      : "")});
     for (const auto& v : visas)
       t.rows.push_back({"visa " + v.type, v.verified ? v.value + ", expires " + when(v.exp, now) : "NOT VERIFIED: " + v.problem});
     ctx.term().print_table(t, ctx.format() == Format::json ? Format::table : ctx.format());
@@ -265,7 +345,8 @@ void status(Context& ctx, const std::string& min_valid) {
   if (!problems.empty()) {
     std::string all;
     for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
-    throw Error(ErrorKind::auth_required, all, "run: impact login");
+    if (hint.empty()) hint = ctx.hint_for("", Remedy::login);
+    throw Error(ErrorKind::auth_required, all, hint);
   }
 }
 
@@ -338,7 +419,8 @@ void register_auth(CLI::App& app, Context& ctx) {
   auto status_min = std::make_shared<std::string>();
   auto* status_cmd = auth_grp->add_subcommand("status", "Who you are, token and visa expiry; exit 0 only if all stay valid long enough");
   duration_flag(status_cmd->add_option("--min-valid", *status_min,
-                                       "Fail (exit 4) unless the session and every visa stay valid this long, e.g. 72h"),
+                                       "Fail (exit 4) unless the session and every visa stay valid this long, e.g. 72h (with "
+                                       "IMPACT_TOKEN: the token's own expiry; exit 4 when it cannot be known)"),
                 flag_range::min_valid);
   status_cmd->footer("Examples:\n  impact auth status\n  impact auth status --min-valid 72h || impact login");
   status_cmd->callback(ctx.action([&ctx, status_min] { status(ctx, *status_min); }));

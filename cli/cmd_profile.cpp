@@ -13,6 +13,7 @@ namespace {
 struct AddOptions {
   std::string name;
   std::string registry, issuer, client_id, client_secret_file, wes, wes_engine, tes, storage, bucket, sts, region, resolver, keys_file;
+  std::string cacert;
   std::vector<std::string> scopes, beacons, drs, trust;
   std::vector<std::string> trs;
   bool make_default = false;
@@ -49,6 +50,10 @@ void add(Context& ctx, const AddOptions& o) {
   Profile p;
   p.name = o.name;
   std::vector<std::string> notes;
+  // The new profile's CA bundle (not the profile in use's) for the registry's discovery; --cacert before the
+  // command still wins, for this call alone.
+  const std::string cacert = o.cacert.empty() ? std::string() : std::filesystem::absolute(o.cacert).string();
+  ctx.set_profile_cacert(cacert);
   if (!o.registry.empty()) {
     auto client = ctx.client();
     auto d = discover(client, o.registry, o.name);
@@ -64,6 +69,7 @@ void add(Context& ctx, const AddOptions& o) {
   if (!o.wes_engine.empty()) p.wes_engine = o.wes_engine;
   if (!o.tes.empty()) p.tes = o.tes;
   if (!o.resolver.empty()) p.drs_resolver = o.resolver;
+  if (!cacert.empty()) p.cacert = cacert;
   for (const auto& b : o.beacons) {
     auto [n, u] = named_url(b, "--beacon");
     p.beacons[n] = u;
@@ -117,7 +123,9 @@ void add(Context& ctx, const AddOptions& o) {
                                (p.issuer.empty() ? 0 : 1);
   ctx.term().note("Saved profile '" + o.name + "' with " + std::to_string(services) + " service(s) to " +
                   config.path().string() + (becomes_default ? " (default)" : ""));
-  ctx.term().note("Next: impact doctor" + std::string(p.issuer.empty() ? "" : ", then impact login"));
+  // The next commands as they work when pasted: the new profile is the one they use only when it is the default.
+  const std::string impact = becomes_default ? "impact" : "impact --profile " + o.name;
+  ctx.term().note("Next: " + impact + " doctor" + (p.issuer.empty() ? "" : ", then " + impact + " login"));
 }
 
 Table profile_table(const Profile& p) {
@@ -151,6 +159,7 @@ Table profile_table(const Profile& p) {
   }
   for (const auto& [iss, jku] : p.trusted_visa_issuers) row("trusted_visa_issuer." + iss, jku);
   row("drs_resolver", p.drs_resolver);
+  row("cacert", p.cacert);
   return t;
 }
 
@@ -198,6 +207,29 @@ void show(Context& ctx, const std::string& name) {
   ctx.term().print_table(profile_table(*p), ctx.format());
 }
 
+struct SetOptions {
+  std::string name, cacert;
+  bool no_cacert = false;
+};
+
+// Changes settings of an existing profile, leaving the rest as it is.
+void set(Context& ctx, const SetOptions& o) {
+  Config config = ctx.load_config();
+  auto it = config.profiles().find(o.name);
+  if (it == config.profiles().end())
+    throw Error(ErrorKind::not_found, "no profile named '" + o.name + "'", "run: impact profile list");
+  if (o.cacert.empty() && !o.no_cacert) throw Error(ErrorKind::usage, "nothing to set", "give --cacert FILE (or --no-cacert)");
+  Profile& p = it->second;
+  p.cacert = o.no_cacert ? std::string() : std::filesystem::absolute(o.cacert).string();
+  config.save();
+  if (ctx.json()) {
+    ctx.term().print_json(p);
+    return;
+  }
+  ctx.term().note(p.cacert.empty() ? "Profile '" + o.name + "' uses the default CA store again"
+                                   : "Profile '" + o.name + "' trusts the CAs in " + p.cacert + " for every request");
+}
+
 void use(Context& ctx, const std::string& name) {
   Config config = ctx.load_config();
   if (!config.profiles().count(name))
@@ -216,7 +248,7 @@ void remove(Context& ctx, const std::string& name) {
   // The login goes with the profile (revoked where the provider allows, as `impact logout` does): a new
   // profile of the same name must not inherit it.
   std::string warning;
-  const bool logged_out = auth::Session(it->second, ctx.http_options()).logout(warning);
+  const bool logged_out = auth::Session(it->second, ctx.http_options(it->second)).logout(warning);
   if (!warning.empty()) ctx.term().warn(name + ": " + warning);
   config.profiles().erase(it);
   if (config.default_profile() == name) config.set_default_profile("");
@@ -268,6 +300,11 @@ void register_profile(CLI::App& app, Context& ctx) {
       ->check(CLI::ExistingFile)
       ->group("Storage");
   add_cmd->add_option("--region", o->region, "S3 region (default: us-east-1)")->group("Storage");
+  add_cmd->add_option("--cacert", o->cacert,
+                      "CA bundle (PEM) to trust for every request of this profile, e.g. a private CA (instead of the "
+                      "system's store; --cacert before the command still wins)")
+      ->check(CLI::ExistingFile)
+      ->group("Services");
   add_cmd->add_flag("--default", o->make_default, "Make it the default profile");
   add_cmd->add_flag("--force", o->force, "Replace a profile of the same name");
   add_cmd->footer("Examples:\n  impact profile add local --registry http://127.0.0.1:18000\n"
@@ -284,6 +321,15 @@ void register_profile(CLI::App& app, Context& ctx) {
   show_cmd->add_option("name", *show_name, "Profile name");
   show_cmd->footer("Examples:\n  impact profile show\n  impact profile show ega --json");
   show_cmd->callback(ctx.action([&ctx, show_name] { show(ctx, *show_name); }));
+
+  auto so = std::make_shared<SetOptions>();
+  auto* set_cmd = grp->add_subcommand("set", "Change settings of a profile, keeping the others");
+  set_cmd->add_option("name", so->name, "Profile name")->required();
+  auto* set_ca = set_cmd->add_option("--cacert", so->cacert, "CA bundle (PEM) to trust for every request of this profile")
+                     ->check(CLI::ExistingFile);
+  set_cmd->add_flag("--no-cacert", so->no_cacert, "Use the default CA store again")->excludes(set_ca);
+  set_cmd->footer("Examples:\n  impact profile set node --cacert /etc/pki/node-ca.pem");
+  set_cmd->callback(ctx.action([&ctx, so] { set(ctx, *so); }));
 
   auto use_name = std::make_shared<std::string>();
   auto* use_cmd = grp->add_subcommand("use", "Make a profile the default");

@@ -10,6 +10,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
@@ -62,11 +63,12 @@ std::function<void()> wes_action(Context& ctx, F f) {
       Config config = ctx.load_config();
       const Profile& p = ctx.profile(config);
       if (ctx.login_if_any(p) != nullptr) throw;  // a login the server did not take: the usual advice
+      const std::string login = ctx.hint_for("", Remedy::login);  // "run: impact [--profile P] login"
       const std::string hint =
           p.issuer.empty()
               ? "profile '" + p.name + "' has no identity provider: add one with: impact profile add " + p.name +
-                    " --force --wes " + p.wes + " --issuer ISSUER_URL (and its other services), then: impact login"
-              : "run: impact login";
+                    " --force --wes " + p.wes + " --issuer ISSUER_URL (and its other services), then " + login
+              : login;
       Error more(ErrorKind::auth_required, "the WES service needs a login (impact asked without one): " + std::string(e.what()),
                  hint);
       more.with_status(*e.http_status());
@@ -75,11 +77,67 @@ std::function<void()> wes_action(Context& ctx, F f) {
   });
 }
 
+// A failed run's way to its cause, on stderr (also in a pipe): the last lines of its stderr, control
+// characters shown, and the command that prints all of it.
+constexpr std::size_t kFailureLines = 20;
+constexpr std::size_t kFailureLineWidth = 400;
+constexpr std::size_t kFailuresShown = 3;  // runs whose stderr is shown after a wait on many
+
+void show_failure(Context& ctx, wes::Client& client, const std::string& id, const wes::State& state) {
+  const std::string impact = ctx.impact_command();
+  const std::string all = impact + " run logs " + id + " --stderr";
+  std::string text;
+  try {
+    text = client.run_log_text(client.get(id), true);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::cancelled) throw;
+    ctx.term().note(fmt::format("run {} ended in {}; its stderr cannot be read now ({}). Try: {}", id,
+                                wes::to_string(state), e.what(), all));
+    return;
+  }
+  std::vector<std::string_view> lines;
+  std::string_view rest(text);
+  while (!rest.empty()) {
+    const auto nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    lines.push_back(line);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+  }
+  while (!lines.empty() && lines.back().find_first_not_of(" \t") == std::string_view::npos) lines.pop_back();
+  if (lines.empty()) {
+    ctx.term().note(fmt::format("run {} ended in {} with nothing on its stderr; see its tasks: {} run show {}", id,
+                                wes::to_string(state), impact, id));
+    return;
+  }
+  const std::size_t from = lines.size() > kFailureLines ? lines.size() - kFailureLines : 0;
+  std::string block = fmt::format("run {} ended in {}; {} of its stderr:", id, wes::to_string(state),
+                                  from == 0 ? std::string("the whole") : fmt::format("the last {} lines", lines.size() - from));
+  for (std::size_t i = from; i < lines.size(); ++i) {
+    const std::string_view line = lines[i];
+    block += "\n  | " + visible(line.substr(0, kFailureLineWidth)) + (line.size() > kFailureLineWidth ? "…" : "");
+  }
+  block += "\nall of it: " + all;
+  ctx.term().note(block);
+}
+
 void do_wait(Context& ctx, wes::Client& client, const std::vector<std::string>& ids, const WaitFlags& f) {
   WaitPrinter printer(ctx, ids);
-  auto result = wes::wait(client, ids, wait_options(f), &printer);
+  auto result = waiting(ctx, ids, {}, [&] { return wes::wait(client, ids, wait_options(f), &printer); });
   printer.finish();
   report_wait(ctx, result, f);
+  std::vector<std::string> others;  // failed runs beyond those shown
+  std::size_t failed = 0;
+  for (const auto& [id, state] : result.runs) {
+    if (state != wes::State::executor_error && state != wes::State::system_error) continue;
+    if (++failed <= kFailuresShown) show_failure(ctx, client, id, state);
+    else others.push_back(id);
+  }
+  if (!others.empty()) {
+    const std::string impact = ctx.impact_command();
+    ctx.term().note(fmt::format("{} more runs failed; the stderr of each: {} run logs {} --stderr (and so on for {})",
+                                others.size(), impact, others.front(), fmt::join(others, " ")));
+  }
 }
 
 // ---- submit
@@ -117,8 +175,87 @@ bool is_url(const std::string& s) {
   return p != std::string::npos && p > 0 && s.find('/') > p;
 }
 
+// Local files the params name, checked against the attachments before anything is sent. The server finds a
+// relative path among the attachments (below the workflow's folder), so one that is not attached fails the
+// run later (SYSTEM_ERROR, say) with no word from impact. A CWL File or Directory (`location` or `path`)
+// must be attached: refused. A plain string that happens to be a file here (WDL, Nextflow and Snakemake
+// inputs are strings) may as well be a name the workflow makes sense of otherwise: a warning.
+struct ParamFile {
+  std::string where;  // the parameter's path in the params, e.g. "reads[0].location"
+  std::string value;
+  bool typed = false;  // a CWL File/Directory
+  bool directory = false;
+};
+
+void collect_param_files(const nlohmann::json& v, const std::string& where, std::vector<ParamFile>& out, int depth,
+                         std::size_t& budget) {
+  if (depth > 32 || budget == 0) return;
+  --budget;
+  if (v.is_string()) {
+    out.push_back({where, v.get<std::string>(), false, false});
+  } else if (v.is_array()) {
+    for (std::size_t i = 0; i < v.size(); ++i) collect_param_files(v[i], fmt::format("{}[{}]", where, i), out, depth + 1, budget);
+  } else if (v.is_object()) {
+    const auto cls = v.find("class");
+    const bool file = cls != v.end() && cls->is_string() && (*cls == "File" || *cls == "Directory");
+    for (const auto& [k, e] : v.items()) {
+      const std::string at = where.empty() ? k : where + "." + k;
+      if (file && (k == "location" || k == "path") && e.is_string())
+        out.push_back({at, e.get<std::string>(), true, *cls == "Directory"});
+      else if (!file || (k != "location" && k != "path"))
+        collect_param_files(e, at, out, depth + 1, budget);
+    }
+  }
+}
+
+void check_param_files(Context& ctx, const wes::RunRequest& r, const fs::path& root) {
+  std::vector<ParamFile> named;
+  std::size_t budget = 100000;
+  collect_param_files(r.params, "", named, 0, budget);
+  for (auto& p : named) {
+    std::string v = p.value;
+    while (v.rfind("./", 0) == 0) v.erase(0, 2);
+    // URLs (file: included), absolute paths (the server's own), empty strings and multi-line text are not
+    // attachments.
+    if (v.empty() || v.find(':') != std::string::npos || v.front() == '/' || v.front() == '~' ||
+        v.find('\n') != std::string::npos || v.size() > 4096)
+      continue;
+    while (!v.empty() && v.back() == '/') v.pop_back();
+    if (v.empty() || v == ".") continue;  // the run's folder itself
+    const bool attached = std::any_of(r.attachments.begin(), r.attachments.end(), [&](const wes::Attachment& a) {
+      return a.name == v || a.name.rfind(v + "/", 0) == 0;
+    });
+    if (attached) continue;
+    std::error_code ec;
+    const fs::path here = root / v;
+    const bool exists = p.directory ? fs::is_directory(here, ec) : fs::exists(here, ec);
+    std::string rel = here.lexically_relative(fs::current_path()).generic_string();
+    if (rel.empty() || rel.rfind("..", 0) == 0) rel = here.generic_string();
+    const bool outside = fs::path(v).lexically_normal().generic_string().rfind("..", 0) == 0;
+    if (p.typed) {
+      if (outside)
+        throw Error(ErrorKind::usage, fmt::format("the params name {} ({}), outside the workflow's folder", p.value, p.where),
+                    "attachments keep their path below the workflow's folder: move the file there, or give a URL");
+      if (exists && !p.directory)
+        throw Error(ErrorKind::usage, fmt::format("the params name {} ({}), which is not attached", p.value, p.where),
+                    fmt::format("send it with the run: --attach {}", rel));
+      if (exists)
+        throw Error(ErrorKind::usage,
+                    fmt::format("the params name the folder {} ({}), and no file in it is attached", p.value, p.where),
+                    fmt::format("attach its files, each with --attach {}/FILE", rel));
+      throw Error(ErrorKind::usage,
+                  fmt::format("the params name {} ({}), which is neither attached nor a file at {}", p.value, p.where, rel),
+                  "fix the path (relative to the workflow's folder), attach the file with --attach, or give a URL");
+    }
+    if (exists && !outside && fs::is_regular_file(here, ec))
+      ctx.term().warn(fmt::format("the params value {} ({}) is a file here but is not attached: the run sees it only if "
+                                  "the server has it too; to send it: --attach {}",
+                                  p.value, p.where, rel));
+  }
+}
+
 // The request from the flags; `local` is set to the workflow file when it is sent as an attachment.
-wes::RunRequest build_request(const SubmitFlags& f, fs::path& local) {
+wes::RunRequest build_request(Context& ctx, const SubmitFlags& f, fs::path& local) {
   wes::RunRequest r;
   r.type = f.type;
   r.type_version = f.type_version;
@@ -160,6 +297,7 @@ wes::RunRequest build_request(const SubmitFlags& f, fs::path& local) {
       throw Error(ErrorKind::usage, "--attach " + a + ": the registered workflow has a file of that name already");
     if (name != r.workflow_url) r.attachments.push_back({file, name});
   }
+  check_param_files(ctx, r, root);
   return r;
 }
 
@@ -253,7 +391,7 @@ void submit(Context& ctx, const SubmitFlags& flags) {
     use_trs_workflow(ctx, f, *early, scratch->path());
   }
   fs::path local;
-  auto req = build_request(f, local);
+  auto req = build_request(ctx, f, local);
   req.engine_if_required = ctx.profile(s->config).wes_engine;
   auto info = early ? *early : s->client->service_info();
   wes::complete_request(req, info, local);

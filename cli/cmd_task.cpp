@@ -41,7 +41,7 @@ const WaitWords kTaskWords{"task", "task_id", "TASK_ID", "tasks", "TES"};
 
 void do_wait(Context& ctx, tes::Client& client, const std::vector<std::string>& ids, const WaitFlags& f) {
   WaitPrinter printer(ctx, ids, kTaskWords);
-  auto result = tes::wait(client, ids, wait_options(f), &printer);
+  auto result = waiting(ctx, ids, kTaskWords, [&] { return tes::wait(client, ids, wait_options(f), &printer); });
   printer.finish();
   report_wait(ctx, result, f, kTaskWords);
 }

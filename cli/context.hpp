@@ -55,7 +55,11 @@ class Context {
   // `to_create` (the command writes the file: profile add); the default file may be missing (no profiles).
   Config load_config(bool to_create = false) const;
   const Profile& profile(const Config& config) const;
-  http::Options http_options();    // --cacert, -v/--debug observer, user agent
+  http::Options http_options();    // --cacert (else the profile's cacert), -v/--debug observer, user agent
+  http::Options http_options(const Profile& p);  // the same for requests of profile `p`, not the one in use
+  // The CA bundle that requests use when --cacert is not given, instead of the selected profile's (profile
+  // add: the new profile's own, or none).
+  void set_profile_cacert(std::string file) { profile_cacert_ = std::move(file); }
   http::Client client() { return http::Client(http_options()); }
   // The credentials for this profile: IMPACT_TOKEN when set, else the profile's login session. Built on
   // first use and kept for the life of the command.
@@ -69,6 +73,10 @@ class Context {
   // use, with --profile NAME when the user gave one). See cli/hints.cpp.
   std::string hint_for(const Error& e) const;
   std::string hint_for(const std::string& hint, Remedy remedy, const std::map<std::string, std::string>& facts = {}) const;
+  // "impact", or "impact --profile NAME" when the user chose the profile that way: how hints start a command.
+  std::string impact_command() const;
+  // The words for a service's refusal of a token that a new login would not fix ("" when it would).
+  std::string refused_token_words(const Error& e) const;
 
   // Wraps a command's body so that the global options (colour) apply before it runs.
   template <class F>
@@ -83,6 +91,10 @@ class Context {
   Terminal term_;
   std::optional<VerboseObserver> observer_;
   std::unique_ptr<auth::Credentials> credentials_;
+  mutable std::string active_profile_;  // the profile chosen by profile(): hints look at its login
+  mutable std::optional<std::string> profile_cacert_;
+  const std::string& profile_cacert() const;
+  http::Options http_options_with(const std::string& profile_ca);
 };
 
 // One registration function per command group, each in its own file.

@@ -1,8 +1,11 @@
 // The CLI's words for the remedies the library names (impact::Remedy): the commands and flags to use, with
 // --profile NAME when the user chose a profile that way, after the library's own hint (facts, no commands).
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 #include "context.hpp"
+#include "impact/token_store.hpp"
 
 namespace impact::cli {
 namespace {
@@ -56,13 +59,41 @@ std::string words(Remedy remedy, const std::map<std::string, std::string>& facts
 }  // namespace
 
 std::string Context::hint_for(const std::string& hint, Remedy remedy, const std::map<std::string, std::string>& facts) const {
-  const std::string impact = globals.profile.empty() ? std::string("impact") : "impact --profile " + globals.profile;
+  const std::string impact = impact_command();
   const std::string advice = words(remedy, facts, impact);
   if (advice.empty()) return hint;
   if (hint.empty()) return advice;
   return hint + "; " + advice;
 }
 
-std::string Context::hint_for(const Error& e) const { return hint_for(e.hint(), e.remedy(), e.facts()); }
+std::string Context::impact_command() const {
+  return globals.profile.empty() ? std::string("impact") : "impact --profile " + globals.profile;
+}
+
+// A service refused the token (HTTP 401/403 with the login remedy) where logging in again cannot help: the
+// token came from IMPACT_TOKEN (impact neither chose nor refreshes it), or from a CI client whose
+// credentials the service does not accept (a new login gets the same client the same refusal). "" otherwise.
+std::string Context::refused_token_words(const Error& e) const {
+  if (e.remedy() != Remedy::login || !e.http_status()) return {};
+  const char* env = std::getenv("IMPACT_TOKEN");
+  if (env != nullptr && *env != '\0')
+    return "the token in IMPACT_TOKEN was refused (it may have expired; impact never refreshes it): set IMPACT_TOKEN "
+           "to a new token, or unset it to use the profile's own login";
+  if (active_profile_.empty()) return {};
+  try {
+    auto s = auth::TokenStore::standard().load(active_profile_);
+    if (!s || s->grant != "client_credentials") return {};
+    return fmt::format("profile '{}' is logged in as the client '{}' (client credentials), and a new login would get "
+                       "the same refusal: this service gives that client no access; ask its operators to grant it",
+                       active_profile_, s->client_id);
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+std::string Context::hint_for(const Error& e) const {
+  if (auto refused = refused_token_words(e); !refused.empty()) return e.hint().empty() ? refused : e.hint() + "; " + refused;
+  return hint_for(e.hint(), e.remedy(), e.facts());
+}
 
 }  // namespace impact::cli

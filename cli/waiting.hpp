@@ -64,6 +64,13 @@ struct WaitWords {
   std::string noun = "run", id_key = "run_id", column = "RUN_ID", list_key = "runs", spec = "WES";
 };
 
+// The command that waits again for `ids`, as it works when pasted (--profile kept).
+inline std::string wait_again(const Context& ctx, const std::vector<std::string>& ids, const WaitWords& w = {}) {
+  std::string again = ctx.impact_command() + " " + w.noun + " wait";
+  for (const auto& id : ids) again += " " + id;
+  return again;
+}
+
 // State changes: NDJSON events with --json, a line per change on a terminal, nothing in a pipe; several
 // runs on a terminal: the terminal's progress line (done out of all, a count per state).
 class WaitPrinter : public wes::WaitObserver {
@@ -107,10 +114,7 @@ class WaitPrinter : public wes::WaitObserver {
     o.noun = w.list_key;
     o.bytes = false;
     o.draw = ids.size() > 1 && !ctx.json();
-    std::string again = "impact";
-    if (!ctx.globals.profile.empty()) again += " --profile " + ctx.globals.profile;
-    again += " " + w.noun + " wait";
-    for (const auto& id : ids) again += " " + id;
+    const std::string again = wait_again(ctx, ids, w);
     o.resume_hint = "the " + w.noun + (ids.size() > 1 ? "s go" : " goes") + " on; keep waiting with: " + again;
     return o;
   }
@@ -121,6 +125,23 @@ class WaitPrinter : public wes::WaitObserver {
   bool planned_ = false;
   std::set<std::string> ended_;
 };
+
+// Runs a wait; a service that stopped answering ends it with its error (exit 1, never "still running": the
+// states are unknown) and the command that waits again once it is back.
+template <class F>
+auto waiting(const Context& ctx, const std::vector<std::string>& ids, const WaitWords& w, F f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    const bool passing = e.kind() == ErrorKind::network || e.kind() == ErrorKind::timeout ||
+                         e.kind() == ErrorKind::server || e.kind() == ErrorKind::rate_limited;
+    if (!passing) throw;
+    Error more = e;
+    const std::string hint = ctx.hint_for(e);
+    throw more.with_remedy(Remedy::none)
+        .with_hint((hint.empty() ? std::string() : hint + "; ") + "then keep waiting with: " + wait_again(ctx, ids, w));
+  }
+}
 
 // The end of a wait: the table (or the NDJSON "done" event), the exit code, and why it stopped.
 inline void report_wait(Context& ctx, const wes::WaitResult& result, const WaitFlags& f, const WaitWords& w = {}) {
@@ -136,12 +157,10 @@ inline void report_wait(Context& ctx, const wes::WaitResult& result, const WaitF
   else
     ctx.term().print_table(t, ctx.format());
   if (result.timed_out && !ctx.json()) {
-    std::string again = "impact";
-    if (!ctx.globals.profile.empty()) again += " --profile " + ctx.globals.profile;
-    again += " " + w.noun + " wait";
+    std::vector<std::string> going;
     for (const auto& [id, state] : result.runs)
-      if (!wes::stops_wait(state)) again += " " + id;
-    ctx.term().error("still running after " + f.timeout, "keep waiting with: " + again);
+      if (!wes::stops_wait(state)) going.push_back(id);
+    ctx.term().error("still running after " + f.timeout, "keep waiting with: " + wait_again(ctx, going, w));
   }
   for (const auto& [id, state] : result.runs) {
     if (ctx.json() || (state.code() != wes::State::other && state.code() != wes::State::other_error)) continue;

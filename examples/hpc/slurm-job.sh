@@ -7,7 +7,8 @@
 #
 # A long analysis on the federation's WES, driven from an HPC login node's batch system. Before anything
 # else it checks that the login (refresh token) and the passport's visas stay valid for the whole job:
-# a job that would lose its credentials half-way fails at once, with exit 4 and "run: impact login".
+# a job that would lose its credentials half-way fails at once, with exit 4 and a hint: "run: impact login",
+# or, when the identity provider's sessions are shorter than the job, what can be done instead.
 # At the end it downloads the run's results next to the job.
 #
 #   impact login                          # once, on the login node (device flow, no browser needed there)

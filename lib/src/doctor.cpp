@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "impact/error.hpp"
+#include "impact/paths.hpp"
 #include "impact/redact.hpp"
 #include "impact/retry.hpp"
 #include "impact/service_info.hpp"
@@ -194,6 +196,34 @@ DoctorReport run_doctor(const Profile& profile, http::Options options) {
     }
     rq.headers.push_back({"Accept", "application/json"});
     requests.push_back(std::move(rq));
+  }
+  // The profile's own CA bundle: a file that cannot be used fails every request, so say which.
+  if (!profile.cacert.empty()) {
+    Check c{"profile", "", "cacert", CheckStatus::ok, "", "", Remedy::none};
+    std::string text;
+    try {
+      text = read_file(profile.cacert, 16 << 20);
+    } catch (const Error& e) {
+      c.status = CheckStatus::fail;
+      c.detail = fmt::format("the profile's CA bundle cannot be read: {}", e.what());
+    }
+    if (c.status == CheckStatus::ok) {
+      std::size_t certs = 0;
+      for (auto at = text.find("-----BEGIN CERTIFICATE-----"); at != std::string::npos;
+           at = text.find("-----BEGIN CERTIFICATE-----", at + 1))
+        ++certs;
+      if (certs == 0) {
+        c.status = CheckStatus::fail;
+        c.detail = fmt::format("the profile's CA bundle {} holds no PEM certificate", profile.cacert);
+      } else {
+        c.detail = fmt::format("{} ({} certificate{})", profile.cacert, certs, certs == 1 ? "" : "s");
+      }
+    }
+    if (c.status != CheckStatus::ok) {
+      c.hint = "the profile's cacert must be a PEM file of the CAs its services use";
+      c.remedy = Remedy::profile_show;
+    }
+    rep.checks.push_back(std::move(c));
   }
   options.retry.max_attempts = 1;  // a verdict, not a recovery
   options.connect_timeout_ms = std::min(options.connect_timeout_ms, 5000L);

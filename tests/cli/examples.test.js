@@ -105,7 +105,8 @@ test('SLURM job script: the preflight refuses a login that ends before the job; 
   const jobId = `j${crypto.randomBytes(4).toString('hex')}`;
   const refused = await script(job, args, { dir, cwd: work, env: { SLURM_JOB_ID: jobId } });
   assert.equal(refused.code, 4, refused.stderr);
-  assert.match(refused.stderr, /hint: run: impact login/);
+  // the federation's sessions last 24 h: a new login cannot cover 48 h, and the hint says so
+  assert.match(refused.stderr, /hint: the identity provider's sessions last 1d \(its refresh token lifetime\), so a new login cannot cover 2d either: log in right before the job \(impact login\)/);
   assert.deepEqual(runsTagged(dir, `slurm_job=${jobId}`), []);
 
   const ok = await script(job, args, { dir, cwd: work, env: { SLURM_JOB_ID: jobId, IMPACT_MIN_VALID: '1m', IMPACT_POLL: '1s' } });

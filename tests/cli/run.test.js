@@ -94,7 +94,11 @@ test('a failing workflow ends in EXECUTOR_ERROR: exit 10, NDJSON events, and the
   assert.deepEqual({ event: done.event, exit_code: done.exit_code, timed_out: done.timed_out },
     { event: 'done', exit_code: 10, timed_out: false });
   const runId = events[0].run_id;
-  assert.equal(s.run(['wait', runId]).code, 10, 'wait on a finished run says the same');
+  const again = s.run(['wait', runId]);
+  assert.equal(again.code, 10, 'wait on a finished run says the same');
+  // in a pipe too: the end of the run's stderr on stderr, and the command that shows all of it
+  assert.match(again.stderr, new RegExp(`^run ${runId} ended in EXECUTOR_ERROR; (the whole|the last \\d+ lines) of its stderr:\n {2}\\| `, 'm'));
+  assert.ok(again.stderr.endsWith(`all of it: impact run logs ${runId} --stderr\n`), again.stderr);
   const tasks = s.json(['show', runId]).tasks;
   assert.equal(tasks.length, 1);
   assert.equal(tasks[0].exit_code, 3);

@@ -450,3 +450,30 @@ TEST_CASE("a total timeout cuts off a response that trickles in") {
   }
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
 }
+
+TEST_CASE("proxy_for reads the proxy settings as libcurl does, and proxy_address hides credentials") {
+  for (const char* v : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"}) ::unsetenv(v);
+  CHECK_FALSE(proxy_for("https://wes.example.org/x"));
+  ::setenv("HTTPS_PROXY", "http://u:secret@proxy.example.org:3128", 1);
+  auto p = proxy_for("https://wes.example.org/x");
+  REQUIRE(p);
+  CHECK(p->variable == "HTTPS_PROXY");
+  CHECK(proxy_address(p->url) == "proxy.example.org:3128");
+  CHECK_FALSE(proxy_for("http://wes.example.org/x"));  // http takes http_proxy only
+  ::setenv("https_proxy", "proxy2:8080", 1);
+  CHECK(proxy_for("https://wes.example.org/x")->variable == "https_proxy");
+  CHECK(proxy_address("proxy2:8080") == "proxy2:8080");
+  ::setenv("NO_PROXY", "localhost, .example.org", 1);
+  CHECK_FALSE(proxy_for("https://wes.example.org/x"));
+  CHECK_FALSE(proxy_for("https://example.org/x"));
+  CHECK(proxy_for("https://badexample.org/x"));
+  ::setenv("NO_PROXY", "*", 1);
+  CHECK_FALSE(proxy_for("https://anything.example.net/"));
+  ::unsetenv("NO_PROXY");
+  ::unsetenv("https_proxy");
+  ::unsetenv("HTTPS_PROXY");
+  ::setenv("ALL_PROXY", "socks5h://a:b@10.0.0.1:1080/", 1);
+  CHECK(proxy_for("http://wes.example.org/x")->variable == "ALL_PROXY");
+  CHECK(proxy_address(proxy_for("http://wes.example.org/x")->url) == "10.0.0.1:1080");
+  ::unsetenv("ALL_PROXY");
+}

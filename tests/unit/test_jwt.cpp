@@ -110,3 +110,16 @@ TEST_CASE("select_key: by kid, else the only key of the right type") {
   CHECK_THROWS_WITH_AS(jwt::select_key(jwks, unknown), "the key set has no key with kid 'key-c'", Error);
   CHECK_THROWS_AS(jwt::select_key(json::array(), jws), Error);
 }
+
+TEST_CASE("unverified_expiry: a JWS's exp, nothing for other tokens") {
+  const auto part = [](const json& j) { return jwt::base64url_encode(j.dump()); };
+  const std::string head = part({{"alg", "ES256"}});
+  CHECK(jwt::unverified_expiry(head + "." + part({{"exp", 1700000000}}) + ".c2ln") == 1700000000);
+  CHECK(jwt::unverified_expiry(head + "." + part({{"exp", 1700000000.5}}) + ".c2ln") == 1700000000);
+  CHECK_FALSE(jwt::unverified_expiry(head + "." + part({{"sub", "x"}}) + ".c2ln"));
+  CHECK_FALSE(jwt::unverified_expiry(head + "." + part({{"exp", "tomorrow"}}) + ".c2ln"));
+  CHECK_FALSE(jwt::unverified_expiry(head + "." + part({{"exp", 18446744073709551615ULL}}) + ".c2ln"));
+  CHECK_FALSE(jwt::unverified_expiry(head + "." + part({{"exp", -1e300}}) + ".c2ln"));
+  CHECK_FALSE(jwt::unverified_expiry("opaque-token-0123456789"));
+  CHECK_FALSE(jwt::unverified_expiry("a.b.c"));
+}

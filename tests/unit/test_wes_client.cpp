@@ -791,3 +791,36 @@ TEST_CASE("tasks: a server without the endpoint answering an HTML page falls bac
   run.run_id = "html200";
   CHECK(c.tasks(run).size() == 1);
 }
+
+TEST_CASE("wait_with: out of time while the service does not answer is its error, not a run still going") {
+  WaitOptions opts;
+  opts.initial = std::chrono::milliseconds(5);
+  opts.cap = std::chrono::milliseconds(5);
+  opts.timeout = std::chrono::milliseconds(40);
+  opts.max_failed_rounds = 1000;
+  int rounds = 0;
+  auto down = [&](std::vector<std::pair<std::string, State>>&) -> int {
+    ++rounds;
+    throw Error(ErrorKind::network, "cannot connect to 127.0.0.1:9: Connection refused");
+  };
+  try {
+    (void)wait_with(down, {"r1"}, opts);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::network);
+    CHECK(std::string(e.what()) ==
+          "the wait ran out of time while the service could not be reached (cannot connect to 127.0.0.1:9: Connection "
+          "refused): the state of the runs is unknown");
+  }
+  CHECK(rounds >= 2);
+  // a service that answers again before the end: a plain timeout on a run still going
+  int n = 0;
+  auto flaky = [&](std::vector<std::pair<std::string, State>>& now) -> int {
+    if (++n == 1) throw Error(ErrorKind::server, "HTTP 503");
+    now[0].second = State::running;
+    return 1;
+  };
+  auto r = wait_with(flaky, {"r1"}, opts);
+  CHECK(r.timed_out);
+  CHECK(r.exit_code() == exit_code::pending);
+}

@@ -36,6 +36,7 @@ struct Profile {
   std::map<std::string, std::string> trusted_visa_issuers;  // visa iss -> jku URL
   std::string drs_resolver;                   // compact identifier resolver (identifiers.org style)
   std::map<std::string, std::string> trs;     // name -> TRS 2.x base URL (…/ga4gh/trs/v2)
+  std::string cacert;                         // CA bundle (PEM) for every request of this profile; "" = the default
 
   // Checks every URL against impact's rules (https, or http to loopback). Throws Error(config).
   void validate() const;

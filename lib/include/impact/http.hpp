@@ -185,4 +185,15 @@ class Batch {
 // Library versions for `impact version`.
 std::string curl_version();
 
+// The proxy libcurl takes from the environment for `url`, as it reads it: http_proxy (lower case only) for
+// http, https_proxy or HTTPS_PROXY for https, then all_proxy or ALL_PROXY; none when no_proxy/NO_PROXY
+// names the host ("*", a host name or a domain suffix, an IP address). `variable` is the one it came from.
+struct ProxySetting {
+  std::string url;       // as set (may hold credentials: show it through redact_url)
+  std::string variable;  // "HTTPS_PROXY", ...
+};
+std::optional<ProxySetting> proxy_for(std::string_view url);
+// "host:port" of a proxy setting, without its scheme, credentials or path: safe to show.
+std::string proxy_address(std::string_view proxy);
+
 }  // namespace impact::http

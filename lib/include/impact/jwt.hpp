@@ -3,6 +3,8 @@
 // unknown are refused before any key is looked at.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +27,11 @@ struct Jws {
 // Splits and decodes a compact JWS; header and payload must be JSON objects. Throws Error(protocol) with
 // a message naming what is wrong (never the token itself).
 Jws decode(std::string_view token);
+
+// The `exp` claim (epoch seconds) of a token that is a JWS, read without verifying anything: for telling the
+// user when a token handed over from elsewhere (IMPACT_TOKEN) expires, never for trusting it. nullopt when
+// the token is not a JWS or has no numeric exp.
+std::optional<std::int64_t> unverified_expiry(std::string_view token);
 
 // True for the algorithms impact verifies.
 bool supported_algorithm(std::string_view alg) noexcept;

@@ -60,6 +60,8 @@ class Session final : public Credentials {
   // The visas of the passport, verified. Fetches it again when `refresh`, when it was never fetched, or
   // when a verified visa is about to expire.
   std::vector<Visa> passport(bool refresh);
+  // Verifies visa JWTs (the stored ones, say, when the session has ended and cannot fetch new ones).
+  std::vector<Visa> verify(const std::vector<std::string>& jwts);
 
   // Credentials
   std::string bearer_token(std::string_view service_url, std::chrono::seconds min_valid) override;
@@ -79,7 +81,6 @@ class Session final : public Credentials {
   oidc::ClientAuth client_auth(bool need_secret) const;
   TokenState from_tokens(const oidc::Tokens& t, const std::string& grant, std::vector<std::string> scopes);
   void fetch_passport(TokenState& s);
-  std::vector<Visa> verify(const std::vector<std::string>& jwts);
   std::vector<std::string> scopes_or_default(std::vector<std::string> scopes) const;
 
   Profile profile_;

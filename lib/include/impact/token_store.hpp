@@ -21,6 +21,7 @@ struct TokenState {
   std::int64_t access_lifetime = 0;   // seconds the provider gave the access token (expires_in); 0 = unknown
   std::string refresh_token;
   std::int64_t refresh_expires = 0;   // epoch seconds; 0 = unknown
+  std::int64_t refresh_lifetime = 0;  // seconds the provider gave the refresh token when it was issued; 0 = unknown
   std::string scope;
   std::string subject;                // from userinfo
   std::string username;

@@ -1,6 +1,7 @@
 #include "impact/jwt.hpp"
 
 #include <array>
+#include <cstdint>
 #include <memory>
 
 #include <fmt/format.h>
@@ -194,6 +195,22 @@ Jws decode(std::string_view token) {
   jws.signing_input = std::string(token.substr(0, d2));
   jws.signature = base64url_decode(token.substr(d2 + 1));
   return jws;
+}
+
+std::optional<std::int64_t> unverified_expiry(std::string_view token) {
+  try {
+    const Jws jws = decode(token);
+    const auto exp = jws.payload.find("exp");
+    if (exp == jws.payload.end()) return std::nullopt;
+    if (exp->is_number_unsigned() && exp->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    if (exp->is_number_integer()) return exp->get<std::int64_t>();
+    if (exp->is_number_float()) {
+      const double d = exp->get<double>();
+      if (d >= 0 && d < 9.0e18) return static_cast<std::int64_t>(d);
+    }
+  } catch (const Error&) {
+  }
+  return std::nullopt;
 }
 
 const nlohmann::json& select_key(const nlohmann::json& jwks, const Jws& jws) {

@@ -168,7 +168,10 @@ TokenState Session::from_tokens(const oidc::Tokens& t, const std::string& grant,
   s.access_lifetime = t.expires_in && t.expires_in->count() > 0 ? t.expires_in->count() : kAssumedLifetime;
   s.access_expires = now + s.access_lifetime;
   s.refresh_token = t.refresh_token;
-  if (t.refresh_expires_in && t.refresh_expires_in->count() > 0) s.refresh_expires = now + t.refresh_expires_in->count();
+  if (t.refresh_expires_in && t.refresh_expires_in->count() > 0) {
+    s.refresh_lifetime = t.refresh_expires_in->count();
+    s.refresh_expires = now + s.refresh_lifetime;
+  }
   s.scope = t.scope.empty() ? join_scopes(scopes) : t.scope;
   s.logged_in = now;
   return s;
@@ -207,7 +210,10 @@ TokenState Session::login_device(oidc::DeviceObserver& observer, std::vector<std
   auto tokens = oidc::poll_device_code(client_, d, c, code, &observer);
   TokenState s = from_tokens(tokens, "device_code", scopes);
   if (!s.refresh_token.empty() && s.refresh_expires == 0)
-    if (auto e = oidc::introspect_expiry(client_, d, c, s.refresh_token, "refresh_token")) s.refresh_expires = *e;
+    if (auto e = oidc::introspect_expiry(client_, d, c, s.refresh_token, "refresh_token")) {
+      s.refresh_expires = *e;
+      if (*e > s.logged_in) s.refresh_lifetime = *e - s.logged_in;
+    }
   if (std::find(scopes.begin(), scopes.end(), "openid") != scopes.end()) fetch_passport(s);
   auto lock = store_.lock(profile_.name);
   store_.save(profile_.name, s);
@@ -279,7 +285,10 @@ TokenState Session::fresh(seconds min_valid, Demand demand) {
     next.access_lifetime = t.expires_in && t.expires_in->count() > 0 ? t.expires_in->count() : kAssumedLifetime;
     next.access_expires = now + next.access_lifetime;
     if (!t.refresh_token.empty()) next.refresh_token = t.refresh_token;  // rotation
-    if (t.refresh_expires_in && t.refresh_expires_in->count() > 0) next.refresh_expires = now + t.refresh_expires_in->count();
+    if (t.refresh_expires_in && t.refresh_expires_in->count() > 0) {
+      next.refresh_lifetime = t.refresh_expires_in->count();
+      next.refresh_expires = now + next.refresh_lifetime;
+    }
     if (!t.scope.empty()) next.scope = t.scope;
     next.refreshed = now;
   } else if (s->grant == "client_credentials") {

@@ -31,10 +31,10 @@ constexpr std::array<std::pair<const char*, std::string TokenState::*>, 11> kTex
     {"access_token", &TokenState::access_token}, {"refresh_token", &TokenState::refresh_token},
     {"scope", &TokenState::scope}, {"subject", &TokenState::subject}, {"username", &TokenState::username},
     {"name", &TokenState::name}, {"email", &TokenState::email}, {"passport", &TokenState::passport}}};
-// "access_lifetime" came later: a file without it (older versions) reads as 0, an unknown lifetime.
-constexpr std::array<std::pair<const char*, std::int64_t TokenState::*>, 7> kIntegerFields{{
+// "access_lifetime" and "refresh_lifetime" came later: a file without them (older versions) reads as 0, unknown.
+constexpr std::array<std::pair<const char*, std::int64_t TokenState::*>, 8> kIntegerFields{{
     {"access_expires", &TokenState::access_expires}, {"access_lifetime", &TokenState::access_lifetime},
-    {"refresh_expires", &TokenState::refresh_expires},
+    {"refresh_expires", &TokenState::refresh_expires}, {"refresh_lifetime", &TokenState::refresh_lifetime},
     {"visas_fetched", &TokenState::visas_fetched}, {"passport_expires", &TokenState::passport_expires},
     {"logged_in", &TokenState::logged_in}, {"refreshed", &TokenState::refreshed}}};
 

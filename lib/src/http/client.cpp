@@ -12,6 +12,7 @@
 #include "impact/cancel.hpp"
 #include "impact/redact.hpp"
 #include "impact/retry.hpp"
+#include "impact/url.hpp"
 #include "retry_wait.hpp"
 #include "json_fields.hpp"
 #include "text.hpp"
@@ -41,6 +42,65 @@ std::optional<std::string_view> find_header(const Headers& headers, std::string_
   for (const auto& h : headers)
     if (text::iequals(h.name, name)) return std::string_view(h.value);
   return std::nullopt;
+}
+
+namespace {
+
+// The host part of no_proxy's rules, lower case; true when `host` is covered.
+bool no_proxy_covers(std::string_view list, std::string host) {
+  for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::size_t i = 0;
+  while (i <= list.size()) {
+    auto j = list.find(',', i);
+    if (j == std::string_view::npos) j = list.size();
+    std::string rule(text::trim(list.substr(i, j - i)));
+    for (auto& c : rule) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!rule.empty() && rule.front() == '[' && rule.back() == ']') rule = rule.substr(1, rule.size() - 2);
+    if (rule == "*") return true;
+    if (!rule.empty() && rule.front() == '.') rule.erase(0, 1);
+    if (!rule.empty() && (host == rule || (host.size() > rule.size() && host.compare(host.size() - rule.size(), rule.size(), rule) == 0 &&
+                                           host[host.size() - rule.size() - 1] == '.')))
+      return true;
+    i = j + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<ProxySetting> proxy_for(std::string_view url) {
+  const auto u = Url::parse(url);
+  if (!u) return std::nullopt;
+  auto env = [](const char* name) -> std::optional<ProxySetting> {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    std::string variable(name);
+    return ProxySetting{v, variable};
+  };
+  for (const char* name : {"no_proxy", "NO_PROXY"}) {
+    const char* v = std::getenv(name);
+    if (v != nullptr && *v != '\0') {
+      if (no_proxy_covers(v, u->host)) return std::nullopt;
+      break;
+    }
+  }
+  std::optional<ProxySetting> p;
+  if (u->scheme == "http") p = env("http_proxy");
+  else if (u->scheme == "https") p = env("https_proxy") ? env("https_proxy") : env("HTTPS_PROXY");
+  if (!p) p = env("all_proxy") ? env("all_proxy") : env("ALL_PROXY");
+  return p;
+}
+
+std::string proxy_address(std::string_view proxy) {
+  if (auto s = proxy.find("://"); s != std::string_view::npos) proxy.remove_prefix(s + 3);
+  if (auto at = proxy.rfind('@', proxy.find('/')); at != std::string_view::npos) proxy.remove_prefix(at + 1);
+  if (auto slash = proxy.find('/'); slash != std::string_view::npos) proxy = proxy.substr(0, slash);
+  std::string out;
+  for (char c : proxy)
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_')
+      out += c;
+  return out.empty() ? "(unnamed)" : out;
 }
 
 Options default_options() {

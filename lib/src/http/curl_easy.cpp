@@ -65,6 +65,14 @@ namespace {
 using text::iequals;
 using text::trim;
 
+// libcurl's words (OpenSSL backend) for a certificate that does not name the host asked for.
+bool is_name_mismatch(std::string_view detail) {
+  for (std::string_view words : {"does not match target", "no alternative certificate subject name matches",
+                                 "subject name does not match", "hostname mismatch"})
+    if (detail.find(words) != std::string_view::npos) return true;
+  return false;
+}
+
 NetPhase phase_of(CURLcode c, CURL* easy) {
   switch (c) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -357,6 +365,8 @@ Transfer::Step Transfer::fail(CURL* h, CURLcode code) {
     return Step::failed;
   }
   failed_phase_ = phase_of(code, h);
+  connect_code_ = 0;
+  curl_api().easy_getinfo(h, CURLINFO_HTTP_CONNECTCODE, &connect_code_);
   Error e = network_error(code);
   e.with_url(url_).with_phase(failed_phase_);
   error_ = std::make_exception_ptr(e);
@@ -368,6 +378,25 @@ Error Transfer::network_error(CURLcode code) const {
   const Url u = Url::parse(url_).value_or(Url{});
   const std::string where = u.host + ":" + std::to_string(u.port);
   const std::string detail = errbuf_[0] ? std::string(errbuf_) : std::string(curl_api().easy_strerror(code));
+  // Through a proxy, a failure to reach or use the proxy is the proxy's, not the service's: name it (without
+  // its credentials) and where it was set.
+  if (auto proxy = proxy_for(url_)) {
+    const std::string via = fmt::format("the proxy {} (from {})", proxy_address(proxy->url), proxy->variable);
+    const std::string fix = "check the proxy setting (" + proxy->variable + "), or leave " + u.host +
+                            " out of it with NO_PROXY if it can be reached directly";
+    if (code == CURLE_COULDNT_RESOLVE_PROXY)
+      return Error(ErrorKind::network, fmt::format("cannot resolve the host of {}", via), fix);
+    if (connect_code_ == 407)
+      return Error(ErrorKind::network, fmt::format("{} asks for credentials (HTTP 407) to reach {}", via, where),
+                   "give the proxy's user and password in " + proxy->variable + " (http://USER:PASSWORD@HOST:PORT)");
+    if (connect_code_ != 0 && (connect_code_ < 200 || connect_code_ > 299))
+      return Error(ErrorKind::network, fmt::format("{} refused to connect to {} (HTTP {})", via, where, connect_code_),
+                   "the proxy could not or would not reach the service; " + fix);
+    if (code == CURLE_COULDNT_CONNECT)
+      return Error(ErrorKind::network, fmt::format("cannot connect to {}: {}", via, detail), fix);
+    if (code == CURLE_PROXY)
+      return Error(ErrorKind::network, fmt::format("{} failed: {}", via, detail), fix);
+  }
   switch (failed_phase_) {
     case NetPhase::dns:
       return Error(ErrorKind::network, "cannot resolve host " + u.host, "check the URL in your profile and your DNS or proxy settings");
@@ -377,6 +406,13 @@ Error Transfer::network_error(CURLcode code) const {
                  : Error(ErrorKind::network, "cannot connect to " + where + ": " + detail,
                          "check that the service is up and reachable from here");
     case NetPhase::tls:
+      // A certificate that is valid but issued for another name: a CA bundle cannot fix that.
+      if (code == CURLE_PEER_FAILED_VERIFICATION && is_name_mismatch(detail))
+        return Error(ErrorKind::network,
+                     fmt::format("TLS with {} failed: the server's certificate is not for the host name {} ({})", where,
+                                 u.host, detail),
+                     "check the URL in the profile: it must use a name the certificate holds (a CA bundle does not "
+                     "change that)");
       return Error(ErrorKind::network, "TLS with " + where + " failed: " + detail).with_remedy(Remedy::cacert);
     default:
       break;

@@ -126,6 +126,7 @@ class Transfer {
   std::exception_ptr error_;
   std::exception_ptr callback_error_;
   NetPhase failed_phase_ = NetPhase::none;
+  long connect_code_ = 0;  // a proxy's answer to CONNECT, when the failure came after one
   Headers sent_headers_;
   Slist headers_;
   Mime mime_;

@@ -1,6 +1,7 @@
 // Waiting for runs: a polling loop whose interval grows while nothing changes and resets when a run moves.
 // Many runs are polled through the run list (one request covers a page of them), a few through /status.
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "http/retry_wait.hpp"
@@ -65,15 +66,18 @@ WaitResult wait_with(const PollRound& poll_round, const std::vector<std::string>
   for (const auto& id : ids) result.runs.emplace_back(id, State::unknown);
   detail::Pacer pacer(opts);
   int failed_rounds = 0;
+  std::optional<Error> last_failure;  // of the latest round, when it failed
   while (true) {
     auto before = result.runs;
     try {
       result.requests += poll_round(result.runs);
       failed_rounds = 0;
+      last_failure.reset();
     } catch (const Error& e) {
       const bool passing = e.kind() == ErrorKind::network || e.kind() == ErrorKind::timeout ||
                            e.kind() == ErrorKind::server || e.kind() == ErrorKind::rate_limited;
       if (!passing || ++failed_rounds >= opts.max_failed_rounds) throw;
+      last_failure = e;
       if (observer) observer->on_problem(e.what());
     }
     bool changed = false;
@@ -86,6 +90,16 @@ WaitResult wait_with(const PollRound& poll_round, const std::vector<std::string>
     if (std::all_of(result.runs.begin(), result.runs.end(), [](const auto& r) { return stops_wait(r.second); }))
       return result;
     if (!pacer.pause(changed)) {
+      // Out of time while the service does not answer: the runs' states are not known, so this is the
+      // failure to reach it, not "still running" (a run may well have ended).
+      if (last_failure) {
+        Error e(last_failure->kind(),
+                std::string("the wait ran out of time while the service could not be reached (") + last_failure->what() +
+                    "): the state of the runs is unknown",
+                "check that the service is up and reachable from here");
+        if (auto st = last_failure->http_status()) e.with_status(*st);
+        throw e.with_url(last_failure->url()).with_phase(last_failure->phase());
+      }
       result.timed_out = true;
       return result;
     }
