@@ -39,18 +39,8 @@ node "$HERE/seed-many.js" "$COUNT" "$BYTES"
 
 WORK="$(mktemp -d "${BENCH_DIR:-/dev/shm}/impact-many-XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-export AWS_ACCESS_KEY_ID="$FED_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$FED_S3_SECRET_KEY" AWS_DEFAULT_REGION="$REGION"
-export AWS_CONFIG_FILE="$WORK/aws-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/aws-credentials"
-: > "$AWS_CONFIG_FILE"; : > "$AWS_SHARED_CREDENTIALS_FILE"
-unset AWS_CA_BUNDLE
-export RCLONE_CONFIG="$WORK/rclone.conf" RCLONE_CONFIG_FED_TYPE=s3 RCLONE_CONFIG_FED_PROVIDER=Ceph \
-  RCLONE_CONFIG_FED_ACCESS_KEY_ID="$FED_S3_ACCESS_KEY" RCLONE_CONFIG_FED_SECRET_ACCESS_KEY="$FED_S3_SECRET_KEY" \
-  RCLONE_CONFIG_FED_ENDPOINT="$FED_S3_URL" RCLONE_CONFIG_FED_REGION="$REGION" RCLONE_CONFIG_FED_FORCE_PATH_STYLE=true
-: > "$RCLONE_CONFIG"
-export XDG_CONFIG_HOME="$WORK/config" XDG_CACHE_HOME="$WORK/cache" XDG_STATE_HOME="$WORK/state"
-mkdir -p "$XDG_CONFIG_HOME/impact"
-printf 'default_profile = "bench"\n[profiles.bench.storage]\nurl = "%s"\nbucket = "%s"\nregion = "%s"\n' \
-  "$FED_S3_URL" "$BUCKET" "$REGION" > "$XDG_CONFIG_HOME/impact/config.toml"
+source "$HERE/s3-env.sh"
+bench_s3_env "$WORK" "$BUCKET" "$REGION"
 
 TOOLS=(impact)
 command -v rclone >/dev/null && TOOLS+=(rclone) || echo "rclone is not installed: left out" >&2
