@@ -756,3 +756,31 @@ TEST_CASE("download of a listing pulled page by page: the first GET is answered 
   CHECK(first_get < second_page);
   CHECK(std::count(order.begin(), order.end(), "L") == (kObjects + kPage - 1) / kPage);
 }
+
+TEST_CASE("a listing page that fails mid-download: what was started finishes and is in place, then the error") {
+  MiniServer s([](const test::SeenRequest& q) {
+    if (q.target.rfind("/b?", 0) == 0) {
+      if (q.target.find("continuation-token") != std::string::npos)
+        return reply(500, "<Error><Code>InternalError</Code><Message>listing broke</Message></Error>");
+      return reply(200, std::string("<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>t2</NextContinuationToken>") +
+                            "<Contents><Key>run/a.txt</Key><Size>11</Size><ETag>&quot;" + kMd5 + "&quot;</ETag></Contents>" +
+                            "<Contents><Key>run/b.txt</Key><Size>11</Size><ETag>&quot;" + kMd5 + "&quot;</ETag></Contents></ListBucketResult>");
+    }
+    return reply(200, kBody, etag_header());
+  });
+  auto keys = storage::static_keys({"AKID", "secret", ""});
+  storage::S3Client s3(s.url(""), "us-east-1", *keys, one_attempt());
+  test::TempDir dir;
+  storage::DownloadOptions opt;
+  opt.dest = dir.path();
+  CHECK_THROWS_AS(storage::download(s3.list_pages("b", "run/", 2), "run/",
+                                    [&](const storage::ObjectInfo& o, std::optional<std::pair<std::uint64_t, std::uint64_t>> r) {
+                                      return s3.get_request("b", o.key, r);
+                                    },
+                                    one_attempt(), opt),
+                  Error);
+  CHECK(read_file(dir.path() / "a.txt") == kBody);
+  CHECK(read_file(dir.path() / "b.txt") == kBody);
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))  // no temporaries left behind
+    CHECK(e.path().filename().string().find(".impact-") == std::string::npos);
+}

@@ -203,11 +203,17 @@ void fetch(Run& run, std::deque<Item> queue, SourceStream* more) {
   std::size_t next_index = 0;
   bool ended = more == nullptr;
   http::Batch::Feed feed;
+  std::exception_ptr stopped;  // the caller's batches failed (a listing page, Ctrl-C while listing)
   feed.next = [&]() -> std::optional<http::Request> {
     while (queue.empty() && !ended) {
-      auto batch = (*more)();
-      if (!batch) ended = true;
-      else plan_batch(run, *batch, queue);
+      try {
+        auto batch = (*more)();
+        if (!batch) ended = true;
+        else plan_batch(run, *batch, queue);
+      } catch (...) {
+        stopped = std::current_exception();  // what is in flight finishes first
+        ended = true;
+      }
     }
     if (queue.empty()) return std::nullopt;
     const Item it = queue.front();
@@ -231,6 +237,13 @@ void fetch(Run& run, std::deque<Item> queue, SourceStream* more) {
   };
   http::Batch batch(run.http, fitting_parallel(std::min(run.options.parallel, kMaxParallel)), kPartsInFlight);
   batch.run(std::move(feed));
+  if (!stopped) return;
+  try {
+    std::rethrow_exception(stopped);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::cancelled) throw;
+    run.cancelled = true;  // wound down like a Ctrl-C during the transfers
+  }
 }
 
 // Whether a source renews its refused URL (once); fails the job when it cannot.
