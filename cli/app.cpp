@@ -311,7 +311,7 @@ int run(int argc, char** argv, Terminal terminal) {
     }
     if (g.no_color) term.disable_color();
     if (show_version) {
-      print_version(ctx);
+      print_version(ctx, false);
       return exit_code::ok;
     }
     if (exit_codes) {

@@ -15,6 +15,7 @@
 #include "impact/error.hpp"
 #include "impact/jwt.hpp"
 #include "impact/redact.hpp"
+#include "impact/run_ids_cache.hpp"
 #include "impact/session.hpp"
 #include "impact/url.hpp"
 #include "qr.hpp"
@@ -133,6 +134,7 @@ void login(Context& ctx, const LoginOptions& o) {
     LoginObserver observer(ctx, session.profile().name, qr, display && !o.no_browser);
     s = session.login_device(observer, o.scopes);
   }
+  wes::forget_run_ids(session.profile().name);  // another user may see other runs (completion's cache)
   std::vector<auth::Visa> visas;
   if (!s.visas.empty()) visas = session.passport(false);
   const auto now = auth::epoch_now();
@@ -171,6 +173,7 @@ void logout(Context& ctx, bool all) {
       auth::Session session(it->second, ctx.http_options(it->second));
       had = session.logout(warning);
     }
+    wes::forget_run_ids(name);
     if (!warning.empty()) ctx.term().warn(name + ": " + warning);
     done.push_back({{"profile", name}, {"logged_out", had}, {"warning", warning}});
     if (!ctx.json()) ctx.term().err() << (had ? fmt::format("Logged out of profile '{}'.\n", name)

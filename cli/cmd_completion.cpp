@@ -2,6 +2,7 @@
 // every command and flag the binary has is completed. `impact __complete KIND` lists dynamic values
 // (profiles, beacons) for the scripts. completions/ holds the generated scripts; a test keeps them in
 // step with the binary.
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
@@ -10,7 +11,10 @@
 #include <fmt/format.h>
 
 #include "context.hpp"
+#include "impact/credentials.hpp"
 #include "impact/error.hpp"
+#include "impact/run_ids_cache.hpp"
+#include "impact/wes.hpp"
 
 namespace impact::cli {
 namespace {
@@ -148,8 +152,7 @@ _impact_profile_of() {
 _impact_dynamic() {
   case "$1" in
     profile) impact __complete profile 2>/dev/null ;;
-    beacon) impact ${2:+"--profile=$2"} __complete beacon 2>/dev/null ;;
-    run) impact ${2:+"--profile=$2"} run list --format tsv 2>/dev/null | cut -f1 ;;
+    beacon|run) impact ${2:+"--profile=$2"} __complete "$1" 2>/dev/null ;;
     word:*) echo "${1#word:}" ;;
   esac
 }
@@ -296,8 +299,8 @@ complete -c impact -f
     if (kind == "file") return " -F";
     if (kind == "dir") return " -a '(__fish_complete_directories)'";
     if (kind == "profile") return " -a '(impact __complete profile 2>/dev/null)'";
-    if (kind == "beacon") return " -a '(impact (__impact_profile_arg) __complete beacon 2>/dev/null)'";
-    if (kind == "run") return " -a '(impact (__impact_profile_arg) run list --format tsv 2>/dev/null | cut -f1)'";
+    if (kind == "beacon" || kind == "run")
+        return " -a '(impact (__impact_profile_arg) __complete " + kind + " 2>/dev/null)'";
     if (kind.rfind("word:", 0) == 0) return " -a " + fish_quote(kind.substr(5));
     return "";
   };
@@ -317,12 +320,41 @@ complete -c impact -f
   return o.str();
 }
 
+// The profile's run ids, from the short-lived cache when it is fresh (impact/run_ids_cache.hpp), else listed
+// (ids only, in the server's order: the shell sorts them) and cached.
+void complete_run_ids(Context& ctx, const Profile& p) {
+  if (p.wes.empty()) return;
+  auto ids = wes::cached_run_ids(p.name, p.wes);
+  if (!ids) {
+    http::Client http = ctx.client();
+    wes::TokenFn token;
+    if (auth::Credentials* creds = ctx.login_if_any(p)) token = [creds, url = p.wes] { return creds->bearer_token(url); };
+    wes::Client client(http, p.wes, std::move(token));
+    ids.emplace();
+    // An id a shell would split or show oddly (blanks, control characters) is left out.
+    const auto plain = [](const std::string& id) {
+      return !id.empty() && std::all_of(id.begin(), id.end(), [](unsigned char c) { return c > 0x20 && c != 0x7f; });
+    };
+    const bool ended = client.list([&](const wes::RunSummary& r) {
+      if (plain(r.run_id)) ids->push_back(r.run_id);
+      return true;
+    });
+    if (!ended) return;  // the page bound, not the list's end: not offered, not cached
+    wes::cache_run_ids(p.name, p.wes, *ids);
+  }
+  std::string out;
+  for (const auto& id : *ids) (out += id) += '\n';
+  ctx.term().out() << out;
+}
+
 void complete_values(Context& ctx, const std::string& kind) {
   Config config = ctx.load_config();
   if (kind == "profile") {
     for (const auto& [name, p] : config.profiles()) ctx.term().out() << name << '\n';
   } else if (kind == "beacon") {
     for (const auto& [name, url] : ctx.profile(config).beacons) ctx.term().out() << name << '\n';
+  } else if (kind == "run") {
+    complete_run_ids(ctx, ctx.profile(config));
   }
 }
 
@@ -349,7 +381,7 @@ void register_completion(CLI::App& app, Context& ctx) {
 
   auto kind = std::make_shared<std::string>();
   auto* hidden = app.add_subcommand("__complete", "")->group("");  // for the scripts, not for people
-  hidden->add_option("kind", *kind)->required()->check(CLI::IsMember({"profile", "beacon"}));
+  hidden->add_option("kind", *kind)->required()->check(CLI::IsMember({"profile", "beacon", "run"}));
   hidden->callback(ctx.action([&ctx, kind] { complete_values(ctx, *kind); }));
 }
 

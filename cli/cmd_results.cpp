@@ -97,7 +97,8 @@ nlohmann::json skipped_json(const Context& ctx, const storage::Resolution& r) {
 }
 
 void run_ls(Context& ctx, const Options& o) {
-  const storage::Resolution r = resolve(ctx, o.target);
+  storage::Resolution r = resolve(ctx, o.target);
+  storage::read_all(r);
   if (ctx.json()) {
     nlohmann::json j{{"bucket", r.bucket}, {"prefix", r.prefix}, {"objects", r.objects}};
     if (r.from_outputs) j["skipped_outputs"] = skipped_json(ctx, r);
@@ -113,7 +114,7 @@ void run_ls(Context& ctx, const Options& o) {
 }
 
 void run_download(Context& ctx, const Options& o) {
-  const storage::Resolution res = resolve(ctx, o.target);
+  storage::Resolution res = resolve(ctx, o.target);
   storage::DownloadOptions d;
   d.dest = o.dest;
   d.include = o.include;
@@ -121,6 +122,9 @@ void run_download(Context& ctx, const Options& o) {
   d.parallel = o.parallel;
   if (!o.part_size.empty()) d.part_size = parse_size(o.part_size);
   d.full_checksum = res.full_checksum;
+  // The listing is pulled page by page as the transfers go. Only --json names every file in its report, so
+  // only then are the results kept (a few hundred bytes each); the text summary needs just the counts.
+  d.keep_files = ctx.json();
   Outcome outcome(ctx, "objects");
   TransferProgress progress(ctx.term(), [&outcome](const transfer::Result& f) {
     outcome.failed({{"key", f.id}}, Error(f.error_kind, f.error, f.hint), printable(f.id));
@@ -128,7 +132,7 @@ void run_download(Context& ctx, const Options& o) {
   http::Options http = ctx.http_options();
   if (!ctx.json()) warn_skipped(ctx, res);
   raise_open_files_limit();
-  auto summary = storage::download(res.objects, res.prefix, res.make_request, http, d, &progress);
+  auto summary = storage::download(storage::pages_of(res), res.prefix, res.make_request, http, d, &progress);
   progress.finish();
   const auto ok = summary.count(storage::FileResult::Status::downloaded);
   const auto skipped = summary.count(storage::FileResult::Status::skipped);

@@ -20,6 +20,7 @@
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
 #include "impact/redact.hpp"
+#include "impact/run_ids_cache.hpp"
 #include "impact/trs.hpp"
 #include "impact/wes.hpp"
 #include "workflow.hpp"
@@ -36,6 +37,13 @@ struct Session {
   Config config;
   http::Client http;
   std::unique_ptr<wes::Client> client;
+};
+
+// Forgets the profile's cached run ids (completion) when the command ends, however it ends: the runs it
+// submitted or cancelled change the list.
+struct ForgetRunIds {
+  std::string profile;
+  ~ForgetRunIds() { wes::forget_run_ids(profile); }
 };
 
 std::unique_ptr<Session> connect(Context& ctx) {
@@ -382,6 +390,7 @@ void submit(Context& ctx, const SubmitFlags& flags) {
   if (flags.trs.empty() && flags.workflow.empty())
     throw Error(ErrorKind::usage, "give the WORKFLOW to run, or --trs ID:VERSION");
   auto s = connect(ctx);
+  const ForgetRunIds forget{ctx.profile(s->config).name};
   SubmitFlags f = flags;
   std::optional<ScratchDir> scratch;
   std::optional<ServiceInfo> early;
@@ -766,6 +775,7 @@ CancelOutcome cancel_one(wes::Client& client, const std::string& id) {
 // the cancel).
 void cancel(Context& ctx, const std::vector<std::string>& ids) {
   auto s = connect(ctx);
+  const ForgetRunIds forget{ctx.profile(s->config).name};
   nlohmann::json done = nlohmann::json::array(), failed = nlohmann::json::array();
   Table t{{"RUN_ID", "STATE"}, {}};
   Outcome outcome(ctx, "runs");

@@ -6,22 +6,23 @@
 
 namespace impact::cli {
 
-void print_version(Context& ctx) {
+// `impact version` names the libraries loaded now (it loads them: a missing libcurl shows); `impact --version`,
+// on the fast path of scripts, the same line with the versions impact was built against, loading nothing.
+void print_version(Context& ctx, bool loaded) {
+  const std::string curl = loaded ? curl_version() : curl_build_version();
+  const std::string tls = loaded ? tls_version() : tls_build_version();
   if (ctx.json()) {
-    ctx.term().print_json({{"version", version_string},
-                           {"curl", curl_version()},
-                           {"tls", tls_version()},
-                           {"build_type", build_type()}});
+    ctx.term().print_json({{"version", version_string}, {"curl", curl}, {"tls", tls}, {"build_type", build_type()}});
     return;
   }
-  ctx.term().out() << "impact " << version_string << " (libcurl " << curl_version() << ", " << tls_version()
-                   << ", " << build_type() << " build)\n";
+  ctx.term().out() << "impact " << version_string << " (libcurl " << curl << ", " << tls << ", " << build_type()
+                   << " build)\n";
 }
 
 void register_version(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("version", "Print impact's version and the versions of the libraries it uses");
   cmd->footer("Examples:\n  impact version\n  impact version --json");
-  cmd->callback(ctx.action([&ctx] { print_version(ctx); }));
+  cmd->callback(ctx.action([&ctx] { print_version(ctx, true); }));
 }
 
 }  // namespace impact::cli

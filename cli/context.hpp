@@ -114,7 +114,8 @@ void register_workflow(CLI::App& app, Context& ctx);  // impact workflow: GA4GH 
 void register_task(CLI::App& app, Context& ctx);  // TES tasks
 void register_keys(CLI::App& app, Context& ctx);   // impact keys
 void register_crypt(CLI::App& app, Context& ctx);  // impact encrypt, impact decrypt
-void print_version(Context& ctx);  // `impact version` and `impact --version`
+// `impact version` (loaded: the libraries in use, loading them) and `impact --version` (built against).
+void print_version(Context& ctx, bool loaded);
 
 // The program: parses, dispatches, maps errors to exit codes. Returns the exit code. The first form is
 // main()'s: it installs the Ctrl-C handlers and reads the terminal from the environment; the second runs

@@ -222,8 +222,7 @@ _impact_path() {
 }
 _impact_dynamic() {
   case "$1" in
-    profile|beacon) impact __complete "$1" 2>/dev/null ;;
-    run) impact run list --format tsv 2>/dev/null | cut -f1 ;;
+    profile|beacon|run) impact __complete "$1" 2>/dev/null ;;
     word:*) echo "${1#word:}" ;;
   esac
 }

@@ -47,7 +47,22 @@ for (const line of s3.split('\n')) {
   if (mine) row(`\`impact results download\`, ${section.replace(/^One/, 'one')}`, `${mine[2]} s, ${mine[3]} MiB, ${mine[4]} s CPU`, m[1], `${m[2]} s, ${m[3]} MiB, ${m[4]} s CPU`, m[5]);
 }
 
-const loads = ['token', 'beacon', 'drs', 'wes', 'drs_s3', 's3'].map((n) => {
+// many.sh: | tool | first byte (s) | total (s) | peak RSS (MiB) | files | runs |
+const many = read('many.md');
+const manyTitle = (/^### (.*)$/m.exec(many) || [])[1] || '';
+const manyRows = {};
+for (const m of many.matchAll(/^\| (\w+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| \d+ \| \d+ \|$/gm)) manyRows[m[1]] = m;
+if (manyRows.impact) {
+  const me = manyRows.impact;
+  for (const [tool, m] of Object.entries(manyRows)) {
+    if (tool === 'impact') continue;
+    row(`\`impact results download\`, ${manyTitle.replace(/ \(load.*$/, '')}: first byte on disk / total`,
+        `${me[2]} s / ${me[3]} s, ${me[4]} MiB`, tool, `${m[2]} s / ${m[3]} s, ${m[4]} MiB`,
+        `${(me[2] / m[2]).toFixed(2)} / ${(me[3] / m[3]).toFixed(2)}`, 'impact RSS limit 64 MiB');
+  }
+}
+
+const loads = ['token', 'beacon', 'drs', 'wes', 'drs_s3', 's3', 'many'].map((n) => {
   const [before, after, secs] = read(`${n}.load`).trim().split('|');
   const rc = read(`${n}.rc`).trim();
   return `| ${n} | ${before} | ${after} | ${secs} | ${rc === '0' ? 'ok' : `exit ${rc} (over its limit, or failed)`} |`;
@@ -76,6 +91,10 @@ ${loads.join('\n')}
 ## S3 results download, in full (tests/bench/run.sh)
 
 ${s3.trim()}
+
+## Many small objects, in full (tests/bench/many.sh)
+
+${many.trim() || '(not run)'}
 
 ## Reproduce
 

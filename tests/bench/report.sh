@@ -9,7 +9,8 @@
 # Benchmarks: token.js (impact token, cached token, vs aws-cli's credential command), beacon-search.js (16
 # beacons in parallel vs 1), drs-download.js (200 objects vs a sequential curl loop), wes-run.test.js
 # (run list over 10,000 runs; run wait on 200 runs), drs-vs-results.js (DRS download vs results download of
-# the same bytes), run.sh (S3 results download vs curl, rclone, aws-cli). --baseline OLD_PATH measures an
+# the same bytes), run.sh (S3 results download vs curl, rclone, aws-cli), many.sh (100,000 small objects:
+# first byte and total time vs rclone and aws-cli, impact's peak RSS). --baseline OLD_PATH measures an
 # older build beside the new one in drs-vs-results.js and run.sh.
 # Everything stays on 127.0.0.1. The load average is recorded around each benchmark: on a shared machine,
 # read the ratios (measured interleaved, under the same load) rather than the absolute times.
@@ -55,5 +56,7 @@ step drs node "$HERE/drs-download.js" --runs 3
 step wes node --test --test-reporter=tap "$HERE/wes-run.test.js"
 step drs_s3 node "$HERE/drs-vs-results.js" --runs 3 ${BASELINE:+--baseline "$BASELINE"}
 step s3 "$HERE/run.sh" --runs "$RUNS" --impact "$IMPACT" ${BASELINE:+--baseline "$BASELINE"} --out "$WORK/s3.md"
+# Issue 23: 100,000 small objects (MANY_COUNT to change it; seeding them the first time takes minutes).
+step many "$HERE/many.sh" --count "${MANY_COUNT:-100000}" --runs 3 --impact "$IMPACT" --out "$WORK/many.md"
 
 node "$HERE/report-table.js" "$WORK" "$IMPACT" "$OUT" "$ROOT"

@@ -39,20 +39,8 @@ node "$HERE/seed.js"
 # (4 curls writing 1 GiB to /tmp took 65 s here, to /dev/null 8 s). BENCH_DIR=/some/disk to measure a disk.
 WORK="$(mktemp -d "${BENCH_DIR:-/dev/shm}/impact-bench-XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-export AWS_ACCESS_KEY_ID="$FED_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$FED_S3_SECRET_KEY" AWS_DEFAULT_REGION="$REGION"
-export AWS_CONFIG_FILE="$WORK/aws-config" AWS_SHARED_CREDENTIALS_FILE="$WORK/aws-credentials"
-: > "$AWS_CONFIG_FILE"; : > "$AWS_SHARED_CREDENTIALS_FILE"
-# rclone: an S3 remote "fed" from the environment only (no config file).
-unset AWS_CA_BUNDLE  # rclone cannot combine it with its own HTTP transport (LoadCustomCABundleError)
-export RCLONE_CONFIG="$WORK/rclone.conf" RCLONE_CONFIG_FED_TYPE=s3 RCLONE_CONFIG_FED_PROVIDER=Ceph \
-  RCLONE_CONFIG_FED_ACCESS_KEY_ID="$FED_S3_ACCESS_KEY" RCLONE_CONFIG_FED_SECRET_ACCESS_KEY="$FED_S3_SECRET_KEY" \
-  RCLONE_CONFIG_FED_ENDPOINT="$FED_S3_URL" RCLONE_CONFIG_FED_REGION="$REGION" RCLONE_CONFIG_FED_FORCE_PATH_STYLE=true
-: > "$RCLONE_CONFIG"
-# impact: a profile whose storage is the federation's RGW; keys from AWS_* above.
-export XDG_CONFIG_HOME="$WORK/config" XDG_CACHE_HOME="$WORK/cache" XDG_STATE_HOME="$WORK/state"
-mkdir -p "$XDG_CONFIG_HOME/impact"
-printf 'default_profile = "bench"\n[profiles.bench.storage]\nurl = "%s"\nbucket = "%s"\nregion = "%s"\n' \
-  "$FED_S3_URL" "$BUCKET" "$REGION" > "$XDG_CONFIG_HOME/impact/config.toml"
+source "$HERE/s3-env.sh"
+bench_s3_env "$WORK" "$BUCKET" "$REGION"
 
 CURL_AUTH=(--aws-sigv4 "aws:amz:$REGION:s3" --user "$FED_S3_ACCESS_KEY:$FED_S3_SECRET_KEY"
            -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -sf)

@@ -138,6 +138,10 @@ test('libcurl is loaded on the first request; without it, a network command is a
   r = impact(dir, ['version'], { env });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /libcurl not available/);
+  // --version, on the fast path, loads nothing: the versions impact was built against, the same first line.
+  r = impact(dir, ['--version'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^impact \d+\.\d+\.\d+ \(libcurl \d+\.\d+\.\d+, OpenSSL \d/);
   r = impact(dir, ['service-info', 'wes'], { env });
   assert.equal(r.signal, null);
   assert.equal(r.code, 1, r.stderr);

@@ -90,3 +90,56 @@ test('the zsh script parses', () => {
   const r = spawnSync('zsh', ['-n', path.join(DIR, FILES.zsh)], { encoding: 'utf8', timeout: 10000 });
   assert.equal(r.status, 0, r.stderr);
 });
+
+// Run ids against a WES with 10,000 runs: listed once, then served from a short-lived per-profile cache
+// (cache_home/run-ids/PROFILE.json, 0600 in a 0700 folder) until it expires or the profile submits or cancels
+// a run, logs in or out.
+test('completing run ids: 10,000 runs listed once, then from the cache (< 300 ms); cancel forgets it', async (t) => {
+  const { server, serviceInfo, impactAsync } = require('./helpers');
+  const ids = Array.from({ length: 10000 }, (_, i) => `run-${String(i).padStart(5, '0')}`);
+  const wes = await server(t, (req) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname.endsWith('/service-info')) return { status: 200, body: serviceInfo('wes', 'wes', 'http://127.0.0.1') };
+    if (u.pathname.endsWith('/runs') && req.method === 'GET') {
+      const size = Math.min(Number(u.searchParams.get('page_size') || 100), 1000);
+      const from = Number(u.searchParams.get('page_token') || 0);
+      const runs = ids.slice(from, from + size).map((run_id) => ({ run_id, state: 'COMPLETE' }));
+      return { status: 200, body: { runs, next_page_token: from + size < ids.length ? String(from + size) : '' } };
+    }
+    if (req.method === 'POST' && u.pathname.endsWith('/cancel')) return { status: 200, body: { run_id: 'run-00001' } };
+    if (u.pathname.endsWith('/status')) return { status: 200, body: { run_id: 'run-00001', state: 'RUNNING' } };
+    return { status: 404, body: { msg: 'no', status_code: 404 } };
+  });
+  const dir = home(t);
+  assert.equal(impact(dir, ['profile', 'add', 'w', '--wes', `${wes.url}/ga4gh/wes/v1`]).code, 0);
+  const lists = () => wes.seen.filter((s) => s.method === 'GET' && /\/runs(\?|$)/.test(s.url)).length;
+
+  let r = await impactAsync(dir, ['__complete', 'run']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trimEnd().split('\n'), ids);
+  const listed = lists();
+  assert.ok(listed >= 10, `paged through the list (${listed} pages)`);
+  const file = path.join(dir, 'cache', 'impact', 'run-ids', 'w.json');
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+  assert.equal(fs.statSync(path.dirname(file)).mode & 0o777, 0o700);
+
+  const started = process.hrtime.bigint();
+  r = await impactAsync(dir, ['__complete', 'run']);
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trimEnd().split('\n').length, ids.length);
+  assert.equal(lists(), listed, 'served from the cache: no request');
+  assert.ok(ms < 300, `answered in ${ms.toFixed(0)} ms`);
+
+  // Another WES URL for the same profile name: the cache is not used.
+  const j = JSON.parse(fs.readFileSync(file, 'utf8'));
+  fs.writeFileSync(file, JSON.stringify({ ...j, wes: 'http://127.0.0.1:9/other' }), { mode: 0o600 });
+  r = await impactAsync(dir, ['__complete', 'run']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(lists() > listed, 'listed again for the profile\'s own WES');
+
+  // A cancellation through the profile forgets the list.
+  assert.ok(fs.existsSync(file));
+  r = await impactAsync(dir, ['run', 'cancel', 'run-00001']);
+  assert.ok(!fs.existsSync(file), `cancel forgot the cached ids (exit ${r.code}: ${r.stderr})`);
+});

@@ -708,3 +708,79 @@ TEST_CASE("a run's presigned outputs are downloaded as they are: no keys, no tok
   CHECK_THROWS_AS(storage::resolve_presigned({s.url("/results/runs/r1/expired.txt?X-Amz-Signature=x")}, one_attempt(), skipped),
                   impact::Error);
 }
+
+// ---------------------------------------------------------------- a listing streamed into the transfers
+
+TEST_CASE("download of a listing pulled page by page: the first GET is answered before the second page is asked for") {
+  constexpr int kObjects = 7, kPage = 2;
+  auto key = [](int i) { return "run/f" + std::to_string(i) + ".txt"; };
+  MiniServer s([&](const test::SeenRequest& q) {
+    if (q.method == "GET" && q.target.rfind("/b?", 0) == 0) {
+      const auto at = q.target.find("continuation-token=t");
+      const int first = at == std::string::npos ? 0 : std::stoi(q.target.substr(at + 20));
+      std::string body = "<ListBucketResult>";
+      for (int i = first; i < std::min(first + kPage, kObjects); ++i)
+        body += "<Contents><Key>" + key(i) + "</Key><Size>11</Size><ETag>&quot;" + kMd5 + "&quot;</ETag></Contents>";
+      const bool more = first + kPage < kObjects;
+      body += std::string("<IsTruncated>") + (more ? "true" : "false") + "</IsTruncated>";
+      if (more) body += "<NextContinuationToken>t" + std::to_string(first + kPage) + "</NextContinuationToken>";
+      return reply(200, body + "</ListBucketResult>");
+    }
+    if (q.method == "GET") return reply(200, kBody, etag_header());
+    return reply(404);
+  });
+  auto keys = storage::static_keys({"AKID", "secret", ""});
+  storage::S3Client s3(s.url(""), "us-east-1", *keys, one_attempt());
+  test::TempDir dir;
+  storage::DownloadOptions opt;
+  opt.dest = dir.path();
+  opt.keep_files = false;
+  struct Count : transfer::Observer {
+    int items = 0;
+    void on_item(const transfer::Result&) override { ++items; }
+  } seen;
+  const auto sum = storage::download(
+      s3.list_pages("b", "run/", kPage), "run/",
+      [&](const storage::ObjectInfo& o, std::optional<std::pair<std::uint64_t, std::uint64_t>> r) { return s3.get_request("b", o.key, r); },
+      one_attempt(), opt, &seen);
+  CHECK(sum.count(storage::FileResult::Status::downloaded) == kObjects);
+  CHECK(sum.count(storage::FileResult::Status::failed) == 0);
+  CHECK(sum.files.empty());  // handed to the observer only
+  CHECK(seen.items == kObjects);
+  for (int i = 0; i < kObjects; ++i) CHECK(read_file(dir.path() / ("f" + std::to_string(i) + ".txt")) == kBody);
+  std::vector<std::string> order;  // "L" a listing page, "G" an object
+  for (const auto& q : s.requests()) order.push_back(q.target.rfind("/b?", 0) == 0 ? "L" : "G");
+  const auto second_page = std::find(std::next(std::find(order.begin(), order.end(), "L")), order.end(), "L");
+  const auto first_get = std::find(order.begin(), order.end(), "G");
+  REQUIRE(second_page != order.end());
+  CHECK(first_get < second_page);
+  CHECK(std::count(order.begin(), order.end(), "L") == (kObjects + kPage - 1) / kPage);
+}
+
+TEST_CASE("a listing page that fails mid-download: what was started finishes and is in place, then the error") {
+  MiniServer s([](const test::SeenRequest& q) {
+    if (q.target.rfind("/b?", 0) == 0) {
+      if (q.target.find("continuation-token") != std::string::npos)
+        return reply(500, "<Error><Code>InternalError</Code><Message>listing broke</Message></Error>");
+      return reply(200, std::string("<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>t2</NextContinuationToken>") +
+                            "<Contents><Key>run/a.txt</Key><Size>11</Size><ETag>&quot;" + kMd5 + "&quot;</ETag></Contents>" +
+                            "<Contents><Key>run/b.txt</Key><Size>11</Size><ETag>&quot;" + kMd5 + "&quot;</ETag></Contents></ListBucketResult>");
+    }
+    return reply(200, kBody, etag_header());
+  });
+  auto keys = storage::static_keys({"AKID", "secret", ""});
+  storage::S3Client s3(s.url(""), "us-east-1", *keys, one_attempt());
+  test::TempDir dir;
+  storage::DownloadOptions opt;
+  opt.dest = dir.path();
+  CHECK_THROWS_AS(storage::download(s3.list_pages("b", "run/", 2), "run/",
+                                    [&](const storage::ObjectInfo& o, std::optional<std::pair<std::uint64_t, std::uint64_t>> r) {
+                                      return s3.get_request("b", o.key, r);
+                                    },
+                                    one_attempt(), opt),
+                  Error);
+  CHECK(read_file(dir.path() / "a.txt") == kBody);
+  CHECK(read_file(dir.path() / "b.txt") == kBody);
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))  // no temporaries left behind
+    CHECK(e.path().filename().string().find(".impact-") == std::string::npos);
+}

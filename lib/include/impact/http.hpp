@@ -169,6 +169,9 @@ class Batch {
     std::function<void(std::size_t, Outcome)> done;   // (index in the order `next` gave them, outcome)
     // Requests taken ahead of a free place: enough to find startable ones past a full group's.
     std::size_t lookahead = 1024;
+    // Optional: true when `next` would first have to fetch something (a listing page). It is then called
+    // only once every request taken before has started (and, at first, one was answered), so those go first.
+    std::function<bool()> slow;
   };
   // What `next` or `done` throws ends the run (transfers in flight are dropped) and is rethrown.
   void run(Feed feed);
@@ -184,6 +187,8 @@ class Batch {
 
 // Library versions for `impact version`.
 std::string curl_version();
+// The libcurl version impact was built against (its headers): no need to load the library.
+std::string curl_build_version();
 
 // The proxy libcurl takes from the environment for `url`, as it reads it: http_proxy (lower case only) for
 // http, https_proxy or HTTPS_PROXY for https, then all_proxy or ALL_PROXY; none when no_proxy/NO_PROXY

@@ -111,12 +111,17 @@ struct ListPage {
 };
 ListPage parse_list_page(std::string_view body);
 
+// A listing pulled page by page: the next page's objects, nullopt after the last.
+using ObjectPages = std::function<std::optional<std::vector<ObjectInfo>>()>;
+
 class S3Client {
  public:
   S3Client(std::string endpoint, std::string region, CredentialSource& creds, http::Options options);
 
   // Every object under `prefix`, following continuation tokens (bounded: at most 100,000 pages).
   std::vector<ObjectInfo> list(const std::string& bucket, const std::string& prefix, int page_size = 1000);
+  // The same listing, one page per call, each requested only when asked for (the client must outlive it).
+  ObjectPages list_pages(const std::string& bucket, const std::string& prefix, int page_size = 1000);
   // HeadObject, asking for the object's x-amz-checksum-* (x-amz-checksum-mode: ENABLED).
   ObjectInfo head(const std::string& bucket, const std::string& key);
   // A signed GET of the object (with a Range when `first..last` is given), ready for http::Batch.
@@ -151,6 +156,9 @@ struct DownloadOptions {
   // checksum algorithm and whose `checksums` are still empty: fills them (HeadObject with
   // x-amz-checksum-mode). Unset = no such look-up. Small objects never need it (their GET sends them).
   std::function<void(ObjectInfo&)> full_checksum;
+  // For a listing pulled page by page: keep every object's result in DownloadSummary::files (a report that
+  // names them all: memory grows with their number), or hand them to the observer only (bounded memory).
+  bool keep_files = true;
 };
 
 // One object's outcome: the engine's result, its `id` the object key (named "key" in JSON).
@@ -162,10 +170,13 @@ using RequestFactory =
     std::function<http::Request(const ObjectInfo&, std::optional<std::pair<std::uint64_t, std::uint64_t>> range)>;
 
 struct DownloadSummary {
-  std::vector<FileResult> files;  // refused keys first, then every object in the order given
+  // Refused keys first, then every object in the order given; for a listing pulled page by page, sorted by
+  // key, and only with DownloadOptions::keep_files.
+  std::vector<FileResult> files;
   std::uint64_t bytes = 0;  // received in this run
   double seconds = 0;
-  std::size_t count(FileResult::Status s) const;
+  std::size_t tally[3] = {};  // by FileResult::Status, refused keys among the failed
+  std::size_t count(FileResult::Status s) const { return tally[static_cast<int>(s)]; }
 };
 
 // Downloads `objects` (keys under `prefix`) into options.dest through the download engine
@@ -176,6 +187,12 @@ struct DownloadSummary {
 DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::string& prefix,
                          const RequestFactory& make_request, const http::Options& http,
                          const DownloadOptions& options, transfer::Observer* observer = nullptr);
+
+// The same for a listing pulled page by page: the first objects' GETs start before the next page is asked
+// for, and only a page or so of objects is held at a time (see transfer::SourceStream).
+DownloadSummary download(ObjectPages pages, const std::string& prefix, const RequestFactory& make_request,
+                         const http::Options& http, const DownloadOptions& options,
+                         transfer::Observer* observer = nullptr);
 
 // The local path for `key` under `prefix`, or an Error(usage) explaining why the key is refused
 // (.., absolute, NUL or control characters, reserved names). Exposed for tests.
@@ -263,7 +280,8 @@ struct ResolveInput {
 struct Resolution {
   std::string bucket;                              // empty for presigned URLs
   std::string prefix;
-  std::vector<ObjectInfo> objects;
+  std::vector<ObjectInfo> objects;                 // what was found (the first page of a listing)
+  ObjectPages more;                                // a listing's further pages; unset when `objects` is all
   bool from_outputs = false;                       // found through the run's WES outputs
   std::vector<SkippedOutput> skipped;
   std::string run_id;                              // when the target was a run id
@@ -273,5 +291,9 @@ struct Resolution {
 // Throws Error(usage) for a malformed target, Error(config) when the profile cannot reach it,
 // Error(not_found) when it names nothing; storage, STS and WES errors as they come.
 Resolution resolve(const ResolveInput& input);
+// Every object a resolution names, pulled page by page: `objects` first, then the pages of `more`.
+ObjectPages pages_of(Resolution& r);
+// Every object, read to the end of the listing into `objects`.
+void read_all(Resolution& r);
 
 }  // namespace impact::storage

@@ -81,7 +81,8 @@ void to_json(nlohmann::json& j, const Result& r);
 class Observer {
  public:
   virtual ~Observer() = default;
-  virtual void on_plan(std::size_t /*items*/, std::uint64_t /*bytes*/) {}  // to transfer (skipped ones excluded)
+  // More to transfer (skipped ones excluded): once per batch of sources, with what that batch adds.
+  virtual void on_plan(std::size_t /*items*/, std::uint64_t /*bytes*/) {}
   virtual void on_bytes(std::uint64_t /*delta*/) {}
   virtual void on_rewind(std::uint64_t /*bytes*/) {}  // a retry drops bytes counted before
   virtual void on_item(const Result&) {}              // one source is finished (any status)
@@ -98,15 +99,27 @@ struct Options {
 constexpr std::size_t kMaxParallel = 256;
 
 struct Summary {
-  std::vector<Result> results;  // one per source, in the order given (skipped and failed included)
+  // One per source, in the order given (skipped and failed included); empty for a SourceStream, whose
+  // results are only handed to Observer::on_item.
+  std::vector<Result> results;
   std::uint64_t bytes = 0;      // received in this run
   double seconds = 0;
-  std::size_t count(Result::Status s) const;
+  std::size_t tally[3] = {};    // by Result::Status
+  std::size_t count(Result::Status s) const { return tally[static_cast<int>(s)]; }
 };
+
+// Sources in batches (a listing's pages): the next batch, nullopt once there are no more (an empty batch is
+// fine). The engine asks for the next batch only when every request of the earlier ones has started, so
+// the first transfers run before a second page is listed, and only a batch or so is held at a time.
+using SourceStream = std::function<std::optional<std::vector<Source>>()>;
 
 // Downloads every source into options.dest. Per-source failures are in the summary; Ctrl-C throws
 // Error(cancelled) after keeping what was finished (and the resume state of what was not).
 Summary download(std::vector<Source> sources, const http::Options& http, const Options& options,
+                 Observer* observer = nullptr);
+// The same for sources pulled from `next_batch` as the transfers go: memory stays bounded by the batches
+// and the transfers in flight, whatever the number of sources; results go to the observer only.
+Summary download(SourceStream next_batch, const http::Options& http, const Options& options,
                  Observer* observer = nullptr);
 
 // `rel` as a path below a destination, or Error(protocol) saying why it is refused (the rule above), naming

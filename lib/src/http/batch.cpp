@@ -97,6 +97,7 @@ class Run {
   std::vector<Waiting> waiting_;                 // retries not yet due
   std::vector<std::unique_ptr<Slot>> active_;    // attached to the multi handle
   std::map<std::size_t, std::size_t> in_group_;  // group -> its requests in `active_`
+  bool answered_ = false;  // an attempt has ended
   bool rescan_ = true;  // the queue may hold a request that can start: at first, and after a transfer ends
 };
 
@@ -119,6 +120,9 @@ void Run::loop() {
 // Keeps the queue topped up from the feed.
 void Run::top_up() {
   while (!exhausted_ && queue_.size() < lookahead_) {
+    // A slow feed waits until every request taken has started and, at first, until one has been answered
+    // (so that a request was surely sent before the feed's own).
+    if (feed_.slow && (!queue_.empty() || (!active_.empty() && !answered_)) && feed_.slow()) return;
     std::optional<Request> r = feed_.next();
     if (!r) {
       exhausted_ = true;
@@ -177,6 +181,7 @@ bool Run::update() {
 // False when the handle went straight on with a redirect.
 bool Run::done(Slot* raw, CURLcode code) {
   auto slot = detach(raw);
+  answered_ = true;
   const std::size_t i = slot->index;
   detail::Transfer& t = *trackers_.at(i).transfer;
   const auto step = t.finish(slot->easy.get(), code);

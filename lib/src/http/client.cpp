@@ -124,6 +124,8 @@ std::string curl_version() {
   }
 }
 
+std::string curl_build_version() { return LIBCURL_VERSION; }
+
 namespace detail {
 
 std::mt19937_64& retry_rng() {

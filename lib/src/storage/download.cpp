@@ -104,10 +104,6 @@ FileResult refused(const ObjectInfo& o, const Error& e) {
 
 }  // namespace
 
-std::size_t DownloadSummary::count(FileResult::Status s) const {
-  return static_cast<std::size_t>(std::count_if(files.begin(), files.end(), [s](const FileResult& f) { return f.status == s; }));
-}
-
 void to_json(nlohmann::json& j, const FileResult& f) {
   transfer::to_json(j, static_cast<const transfer::Result&>(f));
   j["key"] = f.id;
@@ -123,10 +119,13 @@ fs::path safe_relative_path(std::string_view key, std::string_view prefix) {
   return transfer::check_path(rel, key);
 }
 
-DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::string& prefix,
-                         const RequestFactory& make_request, const http::Options& http_options,
-                         const DownloadOptions& options, transfer::Observer* observer) {
-  DownloadSummary summary;
+namespace {
+
+// The engine's sources for `objects` (folder markers, and paths the filters leave out, dropped); a key that
+// cannot be a local path is handed to `refuse`.
+std::vector<transfer::Source> sources_for(const std::vector<ObjectInfo>& objects, const std::string& prefix,
+                                          const RequestFactory& make_request, const DownloadOptions& options,
+                                          const std::function<void(FileResult)>& refuse) {
   std::vector<transfer::Source> sources;
   for (const auto& o : objects) {
     if (!o.key.empty() && o.key.back() == '/' && o.size == 0) continue;  // a "folder" marker, not a file
@@ -134,20 +133,82 @@ DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::stri
     try {
       rel = safe_relative_path(o.key, prefix);
     } catch (const Error& e) {
-      summary.files.push_back(refused(o, e));
-      if (observer) observer->on_item(summary.files.back());
+      refuse(refused(o, e));
       continue;
     }
     if (!options.include.empty() && !matches(options.include, rel.string())) continue;
     if (matches(options.exclude, rel.string())) continue;
     sources.push_back(source_for(o, std::move(rel), make_request, options));
   }
+  return sources;
+}
+
+transfer::Options engine_options(const DownloadOptions& options) {
   transfer::Options t;
   t.dest = options.dest;
   t.parallel = options.parallel;
   t.part_size = options.part_size;
-  auto done = transfer::download(std::move(sources), http_options, t, observer);
+  return t;
+}
+
+// Passes the engine's events on, keeping each result when asked to.
+class Keeper final : public transfer::Observer {
+ public:
+  Keeper(transfer::Observer* inner, std::vector<FileResult>* files) : inner_(inner), files_(files) {}
+  void on_plan(std::size_t items, std::uint64_t bytes) override {
+    if (inner_) inner_->on_plan(items, bytes);
+  }
+  void on_bytes(std::uint64_t n) override {
+    if (inner_) inner_->on_bytes(n);
+  }
+  void on_rewind(std::uint64_t n) override {
+    if (inner_) inner_->on_rewind(n);
+  }
+  void on_item(const transfer::Result& r) override {
+    if (files_) files_->push_back(FileResult{r});
+    if (inner_) inner_->on_item(r);
+  }
+
+ private:
+  transfer::Observer* inner_;
+  std::vector<FileResult>* files_;
+};
+
+}  // namespace
+
+DownloadSummary download(const std::vector<ObjectInfo>& objects, const std::string& prefix,
+                         const RequestFactory& make_request, const http::Options& http_options,
+                         const DownloadOptions& options, transfer::Observer* observer) {
+  DownloadSummary summary;
+  auto sources = sources_for(objects, prefix, make_request, options, [&](FileResult f) {
+    ++summary.tally[static_cast<int>(FileResult::Status::failed)];
+    summary.files.push_back(std::move(f));
+    if (observer) observer->on_item(summary.files.back());
+  });
+  auto done = transfer::download(std::move(sources), http_options, engine_options(options), observer);
   for (auto& r : done.results) summary.files.push_back(FileResult{std::move(r)});
+  for (int s = 0; s < 3; ++s) summary.tally[s] += done.tally[s];
+  summary.bytes = done.bytes;
+  summary.seconds = done.seconds;
+  return summary;
+}
+
+DownloadSummary download(ObjectPages pages, const std::string& prefix, const RequestFactory& make_request,
+                         const http::Options& http_options, const DownloadOptions& options,
+                         transfer::Observer* observer) {
+  DownloadSummary summary;
+  Keeper keeper(observer, options.keep_files ? &summary.files : nullptr);
+  transfer::SourceStream next = [&]() -> std::optional<std::vector<transfer::Source>> {
+    auto page = pages();
+    if (!page) return std::nullopt;
+    return sources_for(*page, prefix, make_request, options, [&](const FileResult& f) {
+      ++summary.tally[static_cast<int>(FileResult::Status::failed)];
+      keeper.on_item(f);
+    });
+  };
+  auto done = transfer::download(std::move(next), http_options, engine_options(options), &keeper);
+  for (int s = 0; s < 3; ++s) summary.tally[s] += done.tally[s];
+  std::sort(summary.files.begin(), summary.files.end(), [](const FileResult& a, const FileResult& b) { return a.id < b.id; });
   summary.bytes = done.bytes;
   summary.seconds = done.seconds;
   return summary;

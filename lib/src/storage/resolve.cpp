@@ -164,7 +164,14 @@ Resolution resolve(const ResolveInput& in) {
       r.prefix += '/';
     }
   }
-  r.objects = signer->s3->list(r.bucket, r.prefix);
+  // The first page that holds anything: the rest is pulled as the download goes.
+  auto pages = signer->s3->list_pages(r.bucket, r.prefix);
+  while (auto page = pages()) {
+    if (page->empty()) continue;
+    r.objects = std::move(*page);
+    r.more = [signer, pages = std::move(pages)] { return pages(); };
+    break;
+  }
   if (r.objects.empty() && !r.run_id.empty() && !p.wes.empty()) {
     resolve_run_outputs(in, signer, r);
     return r;
@@ -172,6 +179,24 @@ Resolution resolve(const ResolveInput& in) {
   if (r.objects.empty())
     throw Error(ErrorKind::not_found, fmt::format("nothing at s3://{}/{}", r.bucket, r.prefix)).with_remedy(Remedy::run_status);
   return r;
+}
+
+ObjectPages pages_of(Resolution& r) {
+  return [&r, first = true]() mutable -> std::optional<std::vector<ObjectInfo>> {
+    if (first) {
+      first = false;
+      return std::move(r.objects);
+    }
+    if (r.more) return r.more();
+    return std::nullopt;
+  };
+}
+
+void read_all(Resolution& r) {
+  if (!r.more) return;
+  while (auto page = r.more())
+    for (auto& o : *page) r.objects.push_back(std::move(o));
+  r.more = nullptr;
 }
 
 }  // namespace impact::storage

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <memory>
 #include <set>
 #include <ctime>
 
@@ -302,12 +303,27 @@ ListPage parse_list_page(std::string_view body) {
 
 std::vector<ObjectInfo> S3Client::list(const std::string& bucket, const std::string& prefix, int page_size) {
   std::vector<ObjectInfo> out;
-  std::string token;
-  std::set<std::string> tokens;  // a token seen before would start the same pages again, without end
-  for (int page = 0; page < kMaxListPages; ++page) {
+  auto pages = list_pages(bucket, prefix, page_size);
+  while (auto page = pages())
+    for (auto& o : *page) out.push_back(std::move(o));
+  return out;
+}
+
+ObjectPages S3Client::list_pages(const std::string& bucket, const std::string& prefix, int page_size) {
+  struct State {
+    std::string token;
+    std::set<std::string> tokens;  // a token seen before would start the same pages again, without end
+    int page = 0;
+    bool ended = false;
+  };
+  auto st = std::make_shared<State>();
+  return [this, bucket, prefix, page_size, st]() -> std::optional<std::vector<ObjectInfo>> {
+    if (st->ended) return std::nullopt;
+    if (st->page++ == kMaxListPages)
+      throw Error(ErrorKind::protocol, fmt::format("the listing did not end after {} pages", kMaxListPages));
     std::vector<std::pair<std::string, std::string>> q = {{"list-type", "2"}, {"max-keys", std::to_string(page_size)}};
     if (!prefix.empty()) q.emplace_back("prefix", prefix);
-    if (!token.empty()) q.emplace_back("continuation-token", token);
+    if (!st->token.empty()) q.emplace_back("continuation-token", st->token);
     auto r = send(http::Method::get, bucket, "", q, fmt::format("listing s3://{}/{}", bucket, prefix));
     ListPage p;
     try {
@@ -315,16 +331,17 @@ std::vector<ObjectInfo> S3Client::list(const std::string& bucket, const std::str
     } catch (Error& e) {
       throw e.with_url(r.url);
     }
-    for (auto& o : p.objects) out.push_back(std::move(o));
-    token = std::move(p.next_token);
-    if (!p.truncated) return out;
-    if (token.empty())
+    st->token = std::move(p.next_token);
+    if (!p.truncated) {
+      st->ended = true;
+    } else if (st->token.empty()) {
       throw Error(ErrorKind::protocol, "the storage said the listing goes on but sent no continuation token").with_url(r.url);
-    if (!tokens.insert(token).second)
+    } else if (!st->tokens.insert(st->token).second) {
       throw Error(ErrorKind::protocol, "the storage sent a continuation token it had already sent: the listing would not end")
           .with_url(r.url);
-  }
-  throw Error(ErrorKind::protocol, fmt::format("the listing did not end after {} pages", kMaxListPages));
+    }
+    return std::move(p.objects);
+  };
 }
 
 ObjectInfo S3Client::head(const std::string& bucket, const std::string& key) {

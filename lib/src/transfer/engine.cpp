@@ -1,8 +1,12 @@
-// The download engine's run: plan every source, then feed their missing parts to one http::Batch (requests
-// made as places come free), finish each job as its last part ends, and fetch again once what a source with
-// a renewable URL had refused.
+// The download engine's run: plan the sources batch by batch (the next batch is asked for once the requests
+// of the earlier ones have all started), feed their missing parts to one http::Batch (requests made as places
+// come free), finish and let go of each job as its last part ends, and fetch again once what a source with a
+// renewable URL had refused.
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <map>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -26,47 +30,69 @@ struct Run {
   const http::Options& http;
   const Options& options;
   Observer* observer;
+  bool collect;  // keep every result in summary.results (the vector API)
   std::optional<SafeDir> root;
-  std::vector<std::unique_ptr<Job>> jobs;
+  std::map<std::size_t, std::unique_ptr<Job>> jobs;  // by source index: planned and not yet finished
+  std::size_t taken = 0;                             // sources taken from the caller so far
   Summary summary;
   bool cancelled = false;
 };
 
 bool needs_range(const Job& j, const Part& p) { return j.grid() || p.first > 0; }
 
-void plan_all(Run& run, std::vector<Source>& sources) {
-  run.summary.results.resize(sources.size());
+void record(Run& run, const Result& r, std::size_t index) {
+  ++run.summary.tally[static_cast<int>(r.status)];
+  if (run.collect) run.summary.results[index] = r;
+}
+
+// A job's last part was processed: it is verified and placed (or failed), recorded, and let go.
+void settle(Run& run, Job& j) {
+  finish(j, run.observer);
+  record(run, j.result, j.index);
+  if (j.result.status == Result::Status::downloaded) run.summary.bytes += j.fetched;
+  run.jobs.erase(j.index);
+}
+
+// Plans one batch of sources and queues their missing parts; a job with none (all on disk already, or
+// empty) is verified now.
+void plan_batch(Run& run, std::vector<Source>& sources, std::deque<Item>& queue) {
+  std::vector<Job*> planned;
   std::uint64_t bytes = 0;
-  for (std::size_t i = 0; i < sources.size(); ++i) {
-    auto j = plan_job(std::move(sources[i]), i, run.root, run.options, run.summary.results[i]);
+  for (auto& src : sources) {
+    const std::size_t index = run.taken++;
+    if (run.collect) run.summary.results.resize(run.taken);
+    Result r;
+    auto j = plan_job(std::move(src), index, run.root, run.options, r);
     if (!j) {
-      if (run.observer) run.observer->on_item(run.summary.results[i]);
+      record(run, r, index);
+      if (run.observer) run.observer->on_item(r);
       continue;
     }
     for (const auto& p : j->parts) bytes += p.done || !j->size_known ? 0 : p.length();
-    j->group = run.jobs.size() + 1;
-    run.jobs.push_back(std::move(j));
+    j->group = index + 1;
+    planned.push_back(j.get());
+    run.jobs.emplace(index, std::move(j));
   }
-  if (run.observer) run.observer->on_plan(run.jobs.size(), bytes);
-}
-
-// Counts each job's missing parts; a job with none (all on disk already, or empty) is verified now.
-void count_pending(Run& run) {
-  for (auto& j : run.jobs) {
+  if (run.observer && !planned.empty()) run.observer->on_plan(planned.size(), bytes);
+  for (Job* j : planned) {
     j->pending = static_cast<std::size_t>(std::count_if(j->parts.begin(), j->parts.end(), [](const Part& p) { return !p.done; }));
-    if (j->pending != 0) continue;
-    try {
-      open_temp(*j);
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::cancelled) throw;
-      fail(*j, e);
+    if (j->pending == 0) {
+      try {
+        open_temp(*j);
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::cancelled) throw;
+        fail(*j, e);
+      }
+      settle(run, *j);
+      continue;
     }
-    finish(*j, run.observer);
+    for (std::size_t i = 0; i < j->parts.size(); ++i)
+      if (!j->parts[i].done) queue.push_back({j, i});
   }
 }
 
 void part_processed(Run& run, Job& j) {
-  if (--j.pending == 0) finish(j, run.observer);
+  if (--j.pending == 0) settle(run, j);
 }
 
 // The request for one part: the file is opened and the source's request made just before each attempt
@@ -170,16 +196,36 @@ bool check_outcome(Job& j, Part& part, http::Outcome& out, Observer* observer) {
   return true;
 }
 
-// Fetches `items` in one batch; each job is finished as its last part is processed.
-void fetch(Run& run, std::vector<Item> items) {
-  std::size_t cursor = 0;  // one request per item, in order: request index = item index
+// Fetches the parts in `queue`, then those of the batches `more` gives (each asked for once the queue has
+// gone out); each job is finished as its last part is processed.
+void fetch(Run& run, std::deque<Item> queue, SourceStream* more) {
+  std::unordered_map<std::size_t, Item> taken;  // request index -> its part
+  std::size_t next_index = 0;
+  bool ended = more == nullptr;
   http::Batch::Feed feed;
+  std::exception_ptr stopped;  // the caller's batches failed (a listing page, Ctrl-C while listing)
   feed.next = [&]() -> std::optional<http::Request> {
-    if (cursor == items.size()) return std::nullopt;
-    return make_request(run, items[cursor++]);
+    while (queue.empty() && !ended) {
+      try {
+        auto batch = (*more)();
+        if (!batch) ended = true;
+        else plan_batch(run, *batch, queue);
+      } catch (...) {
+        stopped = std::current_exception();  // what is in flight finishes first
+        ended = true;
+      }
+    }
+    if (queue.empty()) return std::nullopt;
+    const Item it = queue.front();
+    queue.pop_front();
+    taken.emplace(next_index++, it);
+    return make_request(run, it);
   };
+  feed.slow = [&] { return queue.empty() && !ended; };
   feed.done = [&](std::size_t index, http::Outcome outcome) {
-    const Item& it = items.at(index);
+    const auto found = taken.find(index);
+    const Item it = found->second;
+    taken.erase(found);
     try {
       if (!check_outcome(*it.job, it.job->parts[it.part], outcome, run.observer)) return;
     } catch (const Error& e) {
@@ -191,6 +237,13 @@ void fetch(Run& run, std::vector<Item> items) {
   };
   http::Batch batch(run.http, fitting_parallel(std::min(run.options.parallel, kMaxParallel)), kPartsInFlight);
   batch.run(std::move(feed));
+  if (!stopped) return;
+  try {
+    std::rethrow_exception(stopped);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::cancelled) throw;
+    run.cancelled = true;  // wound down like a Ctrl-C during the transfers
+  }
 }
 
 // Whether a source renews its refused URL (once); fails the job when it cannot.
@@ -208,9 +261,10 @@ bool renew(Job& j) {
 
 // The parts to fetch in the next round: those refused with 401/403 by sources that renewed their URL (the
 // others fail), and objects restarted from byte 0.
-std::vector<Item> next_round(Run& run) {
-  std::vector<Item> items;
-  for (auto& j : run.jobs) {
+std::deque<Item> next_round(Run& run) {
+  std::deque<Item> items;
+  for (auto next = run.jobs.begin(); next != run.jobs.end();) {
+    Job* j = (next++)->second.get();  // part_processed may let the job go
     std::vector<std::size_t> refused;
     for (std::size_t i = 0; i < j->parts.size(); ++i)
       if (j->parts[i].renew) refused.push_back(i);
@@ -219,7 +273,7 @@ std::vector<Item> next_round(Run& run) {
     j->restarting = false;
     for (auto i : refused) {
       j->parts[i].renew = false;
-      if (renewed) items.push_back({j.get(), i});
+      if (renewed) items.push_back({j, i});
       else part_processed(run, *j);
     }
   }
@@ -229,12 +283,30 @@ std::vector<Item> next_round(Run& run) {
 // Interrupted: what was finished is in place; a partial file in ranged parts stays with its state for the
 // next run to resume, any other goes (a run killed outright leaves it, and the next run continues it).
 [[noreturn]] void wind_down(Run& run) {
-  for (auto& j : run.jobs) {
+  for (auto& [index, j] : run.jobs) {
     if (j->pending == 0) continue;
     close_fd(*j);
     if (!j->grid() && j->own_temp) j->root->remove(j->temp);
   }
   throw Error(ErrorKind::cancelled, "interrupted");
+}
+
+Summary run_download(SourceStream next_batch, const http::Options& http, const Options& options, Observer* observer,
+                     bool collect) {
+  const auto started = std::chrono::steady_clock::now();
+  Run run{http, options, observer, collect, std::nullopt, {}, 0, {}, false};
+  // The second round fetches what was refused because a URL had expired (with the renewed URL), and objects
+  // whose kept prefix the server would not continue (from byte 0).
+  fetch(run, {}, &next_batch);
+  if (run.cancelled || cancel_requested()) wind_down(run);
+  if (auto items = next_round(run); !items.empty()) {
+    fetch(run, std::move(items), nullptr);
+    if (run.cancelled || cancel_requested()) wind_down(run);
+  }
+  // What is left would need a third round: recorded as it stands.
+  for (auto& [index, j] : run.jobs) record(run, j->result, index);
+  run.summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return run.summary;
 }
 
 }  // namespace
@@ -251,32 +323,18 @@ void to_json(nlohmann::json& j, const Result& r) {
   if (!r.hint.empty()) j["hint"] = r.hint;
 }
 
-std::size_t Summary::count(Result::Status s) const {
-  return static_cast<std::size_t>(std::count_if(results.begin(), results.end(), [s](const Result& r) { return r.status == s; }));
+Summary download(SourceStream next_batch, const http::Options& http, const Options& options, Observer* observer) {
+  return run_download(std::move(next_batch), http, options, observer, false);
 }
 
 Summary download(std::vector<Source> sources, const http::Options& http, const Options& options, Observer* observer) {
-  const auto started = std::chrono::steady_clock::now();
-  Run run{http, options, observer, std::nullopt, {}, {}, false};
-  plan_all(run, sources);
-  count_pending(run);
-  std::vector<Item> items;
-  for (auto& j : run.jobs)
-    for (std::size_t i = 0; i < j->parts.size(); ++i)
-      if (!j->parts[i].done) items.push_back({j.get(), i});
-  // The second round fetches what was refused because a URL had expired (with the renewed URL), and objects
-  // whose kept prefix the server would not continue (from byte 0).
-  for (int round = 0; round < 2 && !items.empty() && !run.cancelled; ++round) {
-    fetch(run, std::move(items));
-    if (run.cancelled || cancel_requested()) wind_down(run);
-    items = next_round(run);
-  }
-  for (auto& j : run.jobs) {
-    run.summary.results[j->index] = j->result;
-    if (j->result.status == Result::Status::downloaded) run.summary.bytes += j->fetched;
-  }
-  run.summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  return run.summary;
+  bool given = false;
+  SourceStream once = [&]() -> std::optional<std::vector<Source>> {
+    if (given) return std::nullopt;
+    given = true;
+    return std::move(sources);
+  };
+  return run_download(std::move(once), http, options, observer, true);
 }
 
 }  // namespace impact::transfer
