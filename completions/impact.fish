@@ -2,7 +2,7 @@
 function __impact_subs
     switch $argv[1]
         case ''
-            echo profile login logout token auth passport search beacon drs run results workflow task keys encrypt decrypt service-info doctor version completion
+            echo profile login logout token auth passport search beacon drs run results workflow task keys encrypt decrypt archive service-info doctor version completion
         case 'profile'
             echo add list show use remove
         case 'auth'
@@ -23,11 +23,13 @@ function __impact_subs
             echo submit list show logs cancel wait
         case 'keys'
             echo generate list show import remove
+        case 'archive'
+            echo datasets files download
     end
 end
 function __impact_takes_value
     switch $argv[1]
-        case '--all' '--allow-unverified' '--allow-url-credentials' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--class' '--client-credentials' '--client-id' '--client-secret-file' '--cmd' '--comment' '--config' '--cpu' '--debug' '--default' '--disk' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--executor' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--image' '--include' '--input' '--issuer' '--json' '--key' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--name' '--name-prefix' '--no-browser' '--no-color' '--no-descendants' '--no-passphrase' '--no-qr' '--output' '--page-size' '--parallel' '--params' '--part-size' '--pem' '--poll-interval' '--profile' '--qr' '--ram' '--raw' '--recipient' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--tes' '--timeout' '--trs' '--trs-as' '--trs-registry' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--view' '--wait' '--wes' '--wes-engine' '-f' '-h' '-k' '-o' '-r' '-v'
+        case '--all' '--allow-unverified' '--allow-url-credentials' '--alt' '--anonymous' '--archive' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--class' '--client-credentials' '--client-id' '--client-secret-file' '--cmd' '--comment' '--config' '--cpu' '--debug' '--default' '--disk' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--executor' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--image' '--include' '--input' '--issuer' '--json' '--keep-encrypted' '--key' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--name' '--name-prefix' '--no-browser' '--no-color' '--no-descendants' '--no-passphrase' '--no-qr' '--output' '--page-size' '--parallel' '--params' '--part-size' '--pem' '--poll-interval' '--prefix' '--profile' '--qr' '--ram' '--raw' '--recipient' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--tes' '--timeout' '--trs' '--trs-as' '--trs-registry' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--view' '--wait' '--wes' '--wes-engine' '-f' '-h' '-k' '-o' '-r' '-v'
             return 0
     end
     return 1
@@ -72,6 +74,7 @@ complete -c impact -n '__impact_at \'\'' -a 'task' -d 'Run and manage single con
 complete -c impact -n '__impact_at \'\'' -a 'keys' -d 'Manage Crypt4GH keys (to receive and decrypt controlled data)'
 complete -c impact -n '__impact_at \'\'' -a 'encrypt' -d 'Encrypt a file with Crypt4GH for one or more recipients'
 complete -c impact -n '__impact_at \'\'' -a 'decrypt' -d 'Decrypt a Crypt4GH file (edit lists, several readers)'
+complete -c impact -n '__impact_at \'\'' -a 'archive' -d 'Controlled data from a GDI / Federated EGA archive (NeIC SDA download API)'
 complete -c impact -n '__impact_at \'\'' -a 'service-info' -d 'Show what each configured service says of itself (GA4GH service-info)'
 complete -c impact -n '__impact_at \'\'' -a 'doctor' -d 'Check each service of the profile: reachability (DNS, TCP, TLS), service-info, clock skew'
 complete -c impact -n '__impact_at \'\'' -a 'version' -d 'Print impact\'s version and the versions of the libraries it uses'
@@ -107,6 +110,7 @@ complete -c impact -n '__impact_at \'profile add\'' -l wes -x -d 'WES API base U
 complete -c impact -n '__impact_at \'profile add\'' -l wes-engine -x -d 'Workflow engine to send where the WES requires one (e.g. cwltool)'
 complete -c impact -n '__impact_at \'profile add\'' -l trs -x -d 'GA4GH TRS registry base URL (…/ga4gh/trs/v2), or NAME=URL (repeatable)'
 complete -c impact -n '__impact_at \'profile add\'' -l tes -x -d 'TES API base URL (…/ga4gh/tes/v1)'
+complete -c impact -n '__impact_at \'profile add\'' -l archive -x -d 'SDA download API URL of a GDI / Federated EGA archive (its origin)'
 complete -c impact -n '__impact_at \'profile add\'' -l storage -x -d 'S3-compatible endpoint URL'
 complete -c impact -n '__impact_at \'profile add\'' -l bucket -x -d 'Results bucket'
 complete -c impact -n '__impact_at \'profile add\'' -l sts -x -d 'STS endpoint for temporary credentials (AssumeRoleWithWebIdentity)'
@@ -381,6 +385,20 @@ complete -c impact -n '__impact_at \'encrypt\'' -s o -l output -x -a '(__fish_co
 complete -c impact -n '__impact_at \'decrypt\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'decrypt\'' -s k -l key -x -d 'Private key: a stored key\'s NAME or a key FILE (default: the only, or \'default\')'
 complete -c impact -n '__impact_at \'decrypt\'' -s o -l output -x -a '(__fish_complete_directories)' -d 'Where to write (default: standard output); a file appears only when complete'
+complete -c impact -n '__impact_at \'archive\'' -a 'datasets' -d 'List the datasets your passport grants'
+complete -c impact -n '__impact_at \'archive\'' -a 'files' -d 'List the files of a dataset: path, plaintext size, checksum, file id'
+complete -c impact -n '__impact_at \'archive\'' -a 'download' -d 'Download files of a dataset, decrypted with your Crypt4GH key and verified'
+complete -c impact -n '__impact_at \'archive\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'archive datasets\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'archive files\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'archive files\'' -l prefix -x -d 'Only files whose path starts with this (samples/ for a folder)'
+complete -c impact -n '__impact_at \'archive download\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'archive download\'' -l prefix -x -d 'Also every file under this path prefix (repeatable)'
+complete -c impact -n '__impact_at \'archive download\'' -s o -l output -x -a '(__fish_complete_directories)' -d 'Folder to write into (default: the current folder)'
+complete -c impact -n '__impact_at \'archive download\'' -s k -l key -x -d 'Private key: a stored key\'s NAME or a key FILE (default: the only, or \'default\')'
+complete -c impact -n '__impact_at \'archive download\'' -l keep-encrypted -x -d 'Write the Crypt4GH files as the archive serves them (re-encrypted for your key), checked by size'
+complete -c impact -n '__impact_at \'archive download\'' -l parallel -x -d 'Requests at once (default 16; at most 8 parts of one file)'
+complete -c impact -n '__impact_at \'archive download\'' -l part-size -x -d 'Split files larger than this into ranged parts, from 1M to 5G (default: automatic)'
 complete -c impact -n '__impact_at \'service-info\'' -a 'wes drs beacon storage'
 complete -c impact -n '__impact_at \'service-info\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'doctor\'' -s h -l help -x -d 'Print this help message and exit'
