@@ -56,8 +56,9 @@ TEST_CASE("archive: the decrypting filter gives any plaintext range from its seg
   auto header = std::make_shared<const c4gh::Header>(std::move(*parsed));
   const std::string body = file.substr(hlen);
 
-  for (auto [first, last] : {std::pair<std::size_t, std::size_t>{0, plain.size() - 1}, {70000, 70010}, {65536, 131071},
-                             {5, 200000}, {196608, plain.size() - 1}}) {
+  for (auto range : {std::pair<std::size_t, std::size_t>{0, plain.size() - 1}, {70000, 70010}, {65536, 131071},
+                     {5, 200000}, {196608, plain.size() - 1}}) {
+    const std::size_t first = range.first, last = range.second;
     for (std::size_t chunk : {1u, 1000u, 65564u, 300000u}) {
       CAPTURE(first);
       CAPTURE(chunk);
