@@ -10,46 +10,19 @@
 // The SDA service runs in this process (tests/federation/sda/server.js, identity injected: no OIDC needed);
 // the federation must have its S3 store up (FED_STATE's federation.env). Downloads go to BENCH_DIR (default
 // /dev/shm). Prints a markdown table, then one JSON line. Exit 1 when a target is missed.
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const opt = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-};
+const { opt, federationEnv, median, timed: timedBin } = require('./common');
+
 const RUNS = Number(opt('runs', 3));
 const SIZE = Number(opt('size-mib', 1024)) << 20;
 const BIN = path.resolve(process.env.IMPACT_BIN || path.join(__dirname, '../../build-rel/cli/impact'));
-const STATE = process.env.FED_STATE;
-if (!STATE) { console.error('set FED_STATE to the state folder of a running federation (with S3)'); process.exit(2); }
-for (const line of fs.readFileSync(path.join(STATE, 'federation.env'), 'utf8').split('\n')) {
-  const m = /^(?:export )?(FED_[A-Z0-9_]+)=['"]?(.*?)['"]?$/.exec(line.trim());
-  if (m && !process.env[m[1]]) process.env[m[1]] = m[2];
-}
-if (!/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):/.test(process.env.FED_S3_URL || '')) {
-  console.error('FED_S3_URL must be a loopback URL'); process.exit(2);
-}
+federationEnv();
 const BUCKET = 'archive-bench';
 const DS = 'EGAD-CONTROLLED-1';
-const median = (a) => { const s = [...a].sort((x, y) => x - y); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
-
-function timed(args, env) {
-  return new Promise((resolve, reject) => {
-    const stats = path.join(env.XDG_CACHE_HOME, `time-${process.hrtime.bigint()}`);
-    const child = spawn('/usr/bin/time', ['-f', '%e %M', '-o', stats, BIN, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => { if (err.length < 4000) err += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 900000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`impact ${args.slice(0, 2).join(' ')}: exit ${code} ${err}`));
-      const [secs, rss] = fs.readFileSync(stats, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-      resolve({ secs, rss });
-    });
-  });
-}
+const timed = (args, env) => timedBin(BIN, args, env, 900000);
 
 async function main() {
   const root = fs.mkdtempSync(path.join(process.env.BENCH_DIR || '/dev/shm', 'impact-bench-archive-'));
