@@ -8,6 +8,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const { spawn, execFile } = require('node:child_process');
+const { startOidc } = require('./helpers');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -364,23 +365,10 @@ test('real OIDC provider: device login of alice and bob, granularity on the cont
     t.skip('oidc/server.js or oidc/approve.js not present');
     return;
   }
-  const ostate = fs.mkdtempSync(path.join(os.tmpdir(), 'fed-beacon-oidc-'));
-  const child = spawn(process.execPath, ['oidc/server.js', '--port', '0', '--bad-port', '0', '--visa-port', '0'], {
-    cwd: ROOT, env: { ...process.env, FED_STATE: ostate, FED_DEVICE_INTERVAL: '1', FED_ISSUER: '', FED_BAD_ISSUER: '', FED_VISA_ISSUER: '' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const saved = { FED_ISSUER: process.env.FED_ISSUER, FED_VISA_ISSUER: process.env.FED_VISA_ISSUER };
+  const oidc = await startOidc('fed-beacon-oidc-');
+  const { urls } = oidc;
   let beacon;
   try {
-    const urls = await new Promise((resolve, reject) => {
-      let out = '';
-      let err = '';
-      const timer = setTimeout(() => reject(new Error(`oidc not ready in 30 s: ${err}`)), 30000);
-      child.stderr.on('data', (d) => { err += d; });
-      child.stdout.on('data', (d) => { out += d; const m = /^READY (.*)$/m.exec(out); if (m) { clearTimeout(timer); resolve(JSON.parse(m[1])); } });
-      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`oidc exited ${code}: ${err}`)); });
-    });
-    process.env.FED_ISSUER = urls.issuer;
-    process.env.FED_VISA_ISSUER = urls.visa_issuer;
     const login = async (user) => {
       const form = (o) => ({ method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(o).toString(), signal: AbortSignal.timeout(10000) });
       const da = await (await fetch(`${urls.issuer}/device/auth`, form({ client_id: 'impact-cli', scope: 'openid profile ga4gh_passport_v1' }))).json();
@@ -399,10 +387,8 @@ test('real OIDC provider: device login of alice and bob, granularity on the cont
     assert.strictEqual(await gran(await login('bob')), 'count');
     assert.strictEqual(await gran(), 'boolean');
   } finally {
-    Object.assign(process.env, saved);
     if (beacon) await beacon.close();
-    await stopChild(child);
-    fs.rmSync(ostate, { recursive: true, force: true });
+    await oidc.stop();
   }
 });
 

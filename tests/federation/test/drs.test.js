@@ -10,6 +10,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
 const { spawn, execFileSync } = require('node:child_process');
+const { startOidc } = require('./helpers');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -326,22 +327,9 @@ test('real OIDC provider: token exchange passport of alice opens a controlled ob
     t.skip('oidc/server.js or oidc/approve.js not present');
     return;
   }
-  const ostate = fs.mkdtempSync(path.join(os.tmpdir(), 'fed-drs-oidc-'));
-  const child = spawn(process.execPath, ['oidc/server.js', '--port', '0', '--bad-port', '0', '--visa-port', '0'], {
-    cwd: ROOT, env: { ...process.env, FED_STATE: ostate, FED_DEVICE_INTERVAL: '1', FED_ISSUER: '', FED_BAD_ISSUER: '', FED_VISA_ISSUER: '' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const saved = { FED_ISSUER: process.env.FED_ISSUER, FED_VISA_ISSUER: process.env.FED_VISA_ISSUER };
+  const oidc = await startOidc('fed-drs-oidc-');
+  const { urls, state: ostate } = oidc;
   try {
-    const urls = await new Promise((resolve, reject) => {
-      let out = '';
-      let err = '';
-      const timer = setTimeout(() => reject(new Error(`oidc not ready in 30 s: ${err}`)), 30000);
-      child.stderr.on('data', (d) => { err += d; });
-      child.stdout.on('data', (d) => { out += d; const m = /^READY (.*)$/m.exec(out); if (m) { clearTimeout(timer); resolve(JSON.parse(m[1])); } });
-      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`oidc exited ${code}: ${err}`)); });
-    });
-    process.env.FED_ISSUER = urls.issuer;
-    process.env.FED_VISA_ISSUER = urls.visa_issuer;
     const form = (o, h = {}) => ({ method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...h }, body: new URLSearchParams(o).toString(), signal: AbortSignal.timeout(10000) });
     const passportOf = async (user) => {
       const da = await (await fetch(`${urls.issuer}/device/auth`, form({ client_id: 'impact-cli', scope: 'openid ga4gh_passport_v1' }))).json();
@@ -364,9 +352,7 @@ test('real OIDC provider: token exchange passport of alice opens a controlled ob
     assert.strictEqual((await call('GET', `/objects/${id}`, { token: alice.token })).status, 200);
     assert.strictEqual((await call('GET', `/objects/${id}`, { token: bob.token })).status, 403);
   } finally {
-    Object.assign(process.env, saved);
-    await stopChild(child);
-    fs.rmSync(ostate, { recursive: true, force: true });
+    await oidc.stop();
   }
 });
 

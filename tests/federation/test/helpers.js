@@ -57,4 +57,39 @@ async function deviceLogin(issuer, user, scope = 'openid profile ga4gh_passport_
   }, 30000, 'device token');
 }
 
-module.exports = { tempDir, until, deviceLogin };
+// Start oidc/server.js on free ports with its own state folder and point this process at it (FED_ISSUER,
+// FED_VISA_ISSUER, as lib/auth.js reads them). -> {urls: {issuer, visa_issuer, ...}, state, child, stop()};
+// stop() ends the provider (TERM, then KILL after 20 s) and restores the environment.
+async function startOidc(prefix = 'fed-oidc-') {
+  const state = tempDir(prefix);
+  const child = spawn(process.execPath, ['oidc/server.js', '--port', '0', '--bad-port', '0', '--visa-port', '0'], {
+    cwd: ROOT, env: { ...process.env, FED_STATE: state, FED_DEVICE_INTERVAL: '1', FED_ISSUER: '', FED_BAD_ISSUER: '', FED_VISA_ISSUER: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const saved = { FED_ISSUER: process.env.FED_ISSUER, FED_VISA_ISSUER: process.env.FED_VISA_ISSUER };
+  const stop = async () => {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    if (child.exitCode !== null) return;
+    const exited = new Promise((ok) => child.once('exit', ok));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((ok) => { setTimeout(ok, 20000).unref(); })]);
+    if (child.exitCode === null) try { child.kill('SIGKILL'); } catch (e) { /* gone */ }
+  };
+  try {
+    const urls = await new Promise((resolve, reject) => {
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`oidc not ready in 30 s: ${err}`)), 30000);
+      child.stderr.on('data', (d) => { err += d; });
+      child.stdout.on('data', (d) => { out += d; const m = /^READY (.*)$/m.exec(out); if (m) { clearTimeout(timer); resolve(JSON.parse(m[1])); } });
+      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`oidc exited ${code}: ${err}`)); });
+    });
+    process.env.FED_ISSUER = urls.issuer;
+    process.env.FED_VISA_ISSUER = urls.visa_issuer;
+    return { urls, state, child, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+module.exports = { tempDir, until, deviceLogin, startOidc };
