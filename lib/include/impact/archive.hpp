@@ -129,6 +129,19 @@ std::vector<DownloadResult> download(Client& c, const std::string& dataset, cons
 // The plaintext segments [first, last] of a Crypt4GH body decrypted on the fly: a transfer Filter. Given
 // the body bytes from the start of `first_segment`, it drops `skip` plaintext bytes and stops after `length`.
 // Exposed for tests and for other sources of Crypt4GH streams (DRS, htsget).
+// A Crypt4GH stream's header read from its first bytes, `read_prefix(n)` giving the first n bytes (fewer at
+// the end), asked for more while the header needs it (bounded by crypt4gh::max_header_bytes): nullptr when the
+// stream does not start with the Crypt4GH magic. The header's own bytes are put in `bytes`. A header with an
+// edit list is refused (ranges of such a file are not its plaintext's). Errors name `what`.
+std::shared_ptr<const crypt4gh::Header> read_stream_header(const std::function<std::string(std::size_t)>& read_prefix,
+                                                           const crypt4gh::KeyPair& reader, std::string_view what,
+                                                           std::string* bytes = nullptr);
+// The plaintext bytes in `body` bytes of encrypted segments, or nullopt when no whole number of segments
+// gives that size.
+std::optional<std::uint64_t> plaintext_size(std::uint64_t body);
+// The encrypted range (from the start of the segments) holding plaintext [first, last].
+transfer::Range segments_range(transfer::Range plain, std::uint64_t body);
+
 std::unique_ptr<transfer::Filter> decrypting_filter(std::shared_ptr<const crypt4gh::Header> header, std::uint64_t first_segment,
                                                     std::uint64_t skip, std::uint64_t length);
 

@@ -103,45 +103,44 @@ struct Item {
 
 std::string s3_path(const Item& it) { return "s3/" + percent_encode(it.dataset) + "/" + percent_encode(it.file.path, true); }
 
+[[noreturn]] void refuse_edit_list(std::string_view what) {
+  throw Error(ErrorKind::protocol, fmt::format("{}: the header has an edit list, which impact does not apply to ranged downloads", what),
+              "keep the file encrypted and decrypt it whole");
+}
+
 // The header re-encrypted for the user's key, fetched once.
 void fetch_header(Client& c, Item& it) {
   if (it.header) return;
   const std::string what = fmt::format("fetching the header of {}/{}", it.dataset, it.file.path);
-  std::string bytes;
-  std::size_t need = 0;
-  std::optional<c4::Header> h;
   if (it.api == Api::v2) {
+    std::string bytes;
+    std::size_t need = 0;
     auto req = c.request("files/" + percent_encode(it.file.id) + "/header");
     req.headers.push_back({"X-C4GH-Public-Key", it.key_b64});
     auto r = c.http().send(std::move(req));
     if (!r.ok()) http::throw_for_status(r, what);
     if (auto e = r.header("SDA-Content-ETag")) it.etag = std::string(*e);
     bytes = std::move(r.body);
-    h = c4::parse_header(bytes, *it.key, &need);
+    auto h = c4::parse_header(bytes, *it.key, &need);
     if (!h) throw Error(ErrorKind::protocol, fmt::format("{}: the archive sent a truncated Crypt4GH header", what));
+    if (h->edit_list) refuse_edit_list(what);
+    bytes.resize(static_cast<std::size_t>(h->length));
+    it.header_bytes = std::move(bytes);
+    it.header = std::make_shared<const c4::Header>(std::move(*h));
   } else {
-    std::size_t want = 65536;
-    for (int round = 0; round < 8 && !h; ++round) {
-      auto req = c.request(s3_path(it));
-      req.headers.push_back({"Client-Public-Key", it.key_b64});
-      req.headers.push_back({"Range", fmt::format("bytes=0-{}", want - 1)});
-      auto r = c.http().send(std::move(req));
-      if (!r.ok()) http::throw_for_status(r, what);
-      bytes = std::move(r.body);
-      h = c4::parse_header(bytes, *it.key, &need);
-      if (h) break;
-      if (bytes.size() < want || need > c4::max_header_bytes)
-        throw Error(ErrorKind::protocol, fmt::format("{}: the archive sent a truncated Crypt4GH header", what));
-      want = std::max(need, want * 2);
-    }
-    if (!h) throw Error(ErrorKind::protocol, fmt::format("{}: the Crypt4GH header did not end", what));
+    auto parsed = read_stream_header(
+        [&](std::size_t want) {
+          auto req = c.request(s3_path(it));
+          req.headers.push_back({"Client-Public-Key", it.key_b64});
+          req.headers.push_back({"Range", fmt::format("bytes=0-{}", want - 1)});
+          auto r = c.http().send(std::move(req));
+          if (!r.ok()) http::throw_for_status(r, what);
+          return std::move(r.body);
+        },
+        *it.key, what, &it.header_bytes);
+    if (!parsed) throw Error(ErrorKind::protocol, fmt::format("{}: the archive did not send a Crypt4GH file", what));
+    it.header = std::move(parsed);
   }
-  if (h->edit_list)
-    throw Error(ErrorKind::protocol, fmt::format("{}: the header has an edit list, which impact does not apply to ranged downloads", what),
-                "keep the file encrypted and decrypt it whole");
-  bytes.resize(static_cast<std::size_t>(h->length));
-  it.header_bytes = std::move(bytes);
-  it.header = std::make_shared<const c4::Header>(std::move(*h));
 }
 
 // The request for encrypted body bytes [a, b] (nullopt: all of them).
@@ -172,8 +171,7 @@ transfer::Source decrypted_source(Client& c, std::shared_ptr<Item> it) {
   s.request = [&c, it](std::optional<transfer::Range> r) {
     fetch_header(c, *it);
     if (!r) return body_request(c, *it, std::nullopt);
-    const std::uint64_t first = r->first / kSeg, last = r->second / kSeg;
-    return body_request(c, *it, transfer::Range(first * kSealed, std::min((last + 1) * kSealed, it->body) - 1));
+    return body_request(c, *it, segments_range(*r, it->body));
   };
   s.filter = [it](std::optional<transfer::Range> r) -> std::unique_ptr<transfer::Filter> {
     const std::uint64_t first = r ? r->first : 0;
@@ -213,6 +211,38 @@ std::string normal_checksum_type(std::string t) {
 }
 
 }  // namespace
+
+std::shared_ptr<const crypt4gh::Header> read_stream_header(const std::function<std::string(std::size_t)>& read_prefix,
+                                                           const crypt4gh::KeyPair& reader, std::string_view what,
+                                                           std::string* bytes) {
+  std::size_t want = 65536;
+  for (int round = 0; round < 8; ++round) {
+    std::string got = read_prefix(want);
+    if (got.size() < 8 || got.compare(0, 8, "crypt4gh") != 0) return nullptr;
+    std::size_t need = 0;
+    auto h = c4::parse_header(got, reader, &need);
+    if (h) {
+      if (h->edit_list) refuse_edit_list(what);
+      if (bytes) *bytes = got.substr(0, static_cast<std::size_t>(h->length));
+      return std::make_shared<const c4::Header>(std::move(*h));
+    }
+    if (got.size() < want || need > c4::max_header_bytes)
+      throw Error(ErrorKind::protocol, fmt::format("{}: the Crypt4GH header is truncated", what));
+    want = std::max(need, want * 2);
+  }
+  throw Error(ErrorKind::protocol, fmt::format("{}: the Crypt4GH header did not end", what));
+}
+
+std::optional<std::uint64_t> plaintext_size(std::uint64_t body) {
+  const std::uint64_t segments = (body + kSealed - 1) / kSealed;
+  if (body % kSealed != 0 && body % kSealed <= c4::segment_overhead) return std::nullopt;
+  return body - segments * c4::segment_overhead;
+}
+
+transfer::Range segments_range(transfer::Range plain, std::uint64_t body) {
+  const std::uint64_t first = plain.first / kSeg, last = plain.second / kSeg;
+  return {first * kSealed, std::min((last + 1) * kSealed, body) - 1};
+}
 
 std::unique_ptr<transfer::Filter> decrypting_filter(std::shared_ptr<const crypt4gh::Header> header,
                                                     std::uint64_t first_segment, std::uint64_t skip, std::uint64_t length) {
