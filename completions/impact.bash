@@ -44,7 +44,7 @@ _impact_flags() {
     'beacon filters') echo '-h --help --timeout --refresh --anonymous' ;;
     'drs') echo '-h --help' ;;
     'drs info') echo '-h --help' ;;
-    'drs download') echo '-h --help -o --output --parallel --part-size --allow-unverified' ;;
+    'drs download') echo '-h --help -o --output --parallel --part-size --decrypt -k --key --allow-unverified' ;;
     'run') echo '-h --help' ;;
     'run submit') echo '-h --help --trs --trs-registry --trs-as --type --type-version --engine --engine-version --params --attach --tag --engine-param --wait --batch --max-in-flight --timeout --poll-interval' ;;
     'run list') echo '-h --help --state --tag --limit' ;;
@@ -109,6 +109,7 @@ _impact_flag_kind() {
     '--config') echo 'file' ;;
     '--cpu') echo 'value' ;;
     '--debug') echo 'value' ;;
+    '--decrypt') echo 'value' ;;
     '--default') echo 'value' ;;
     '--disk') echo 'value' ;;
     '--drs') echo 'value' ;;
