@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { spawn, spawnSync } = require('node:child_process');
-const { BIN, federation, home, impact, impactAsync, userToken } = require('./helpers');
+const { BIN, federation, home, impact, impactAsync, userToken, loggedIn, expireAccessToken, resetOidcStats, oidcStats } = require('./helpers');
 
 const DS = 'EGAD-CONTROLLED-1';
 const REFERENCE = path.join(__dirname, '../crypt4gh_reference.py');
@@ -178,4 +178,16 @@ test('v1: an archive without v2 is used through /metadata and /s3 with Client-Pu
   for (const rel of ['samples/s1.vcf', 'reads/sample.bam'])
     assert.ok(fs.readFileSync(path.join(out, rel)).equals(fs.readFileSync(path.join(data, 'plain', DS, rel))), rel);
   assert.deepStrictEqual(JSON.parse(r.stdout).files.map((f) => f.verified), ['size,sha256', 'size,sha256']);
+});
+
+test('a login whose access token has expired is refreshed once for a download, not per request', async (t) => {
+  const dir = await loggedIn(t);
+  assert.strictEqual(impact(dir, ['keys', 'generate', 'me', '--no-passphrase']).code, 0);
+  expireAccessToken(dir);
+  await resetOidcStats();
+  const out = path.join(dir, 'out');
+  const r = await impactAsync(dir, ['archive', 'download', DS, '--prefix', 'samples/', 'reads/sample.bam', '-o', out], { timeout: 120000 });
+  assert.strictEqual(r.code, 0, r.stderr);
+  same(path.join(out, 'reads/sample.bam'), 'reads/sample.bam');
+  assert.deepStrictEqual(await oidcStats(), { 'success:refresh_token': 1 });
 });

@@ -90,7 +90,7 @@ class Client {
   std::vector<File> select(const std::string& dataset, const Selection& s);
 
   // For the download sources (internal use): requests with the token.
-  http::Request request(const std::string& path, std::chrono::seconds min_valid = std::chrono::seconds(300));
+  http::Request request(const std::string& path, std::chrono::seconds min_valid = std::chrono::seconds(60));
   bool renew_token();  // a refused token: ask for a fresh one (once per download)
 
   static constexpr std::size_t kMaxPages = 1000;
@@ -103,7 +103,7 @@ class Client {
   std::string base_;
   TokenFn token_;
   std::optional<Api> api_;
-  std::chrono::seconds renewed_min_{300};
+  std::chrono::seconds refresh_next_{0};
 };
 
 // ---- Download

@@ -2,6 +2,7 @@
 // errors in the archive's words (RFC 9457 problem details; 403 for no access and for no such thing alike).
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -125,14 +126,16 @@ ServiceInfo Client::service_info() { return fetch_service_info(http_, base_, "th
 
 http::Request Client::request(const std::string& path, std::chrono::seconds min_valid) {
   std::function<std::string()> token;
-  if (token_) token = [this, min_valid] { return token_(std::max(min_valid, renewed_min_)); };
+  // After a refusal, the next request asks for a token valid an hour, which makes the login refresh it.
+  const auto wanted = std::max(min_valid, std::exchange(refresh_next_, std::chrono::seconds(0)));
+  if (token_) token = [this, wanted] { return token_(wanted); };
   return detail::api_request(http::Method::get, base_, path, token);
 }
 
 bool Client::renew_token() {
   if (!token_) return false;
-  // A token the archive refused although it looked valid: ask for one valid much longer, which refreshes it.
-  renewed_min_ = std::chrono::seconds(3600);
+  // A token the archive refused although it looked valid: the next request asks for a fresh one.
+  refresh_next_ = std::chrono::seconds(3600);
   return true;
 }
 
