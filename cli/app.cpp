@@ -196,6 +196,7 @@ const CommandGroup kCommandGroups[] = {
     {{"task"}, register_task},
     {{"keys"}, register_keys},
     {{"encrypt", "decrypt"}, register_crypt},
+    {{"archive"}, register_archive},
     {{"service-info"}, register_service_info},
     {{"doctor"}, register_doctor},
     {{"version"}, register_version},

@@ -8,6 +8,7 @@
 #include "context.hpp"
 #include "flags.hpp"
 #include "outcome.hpp"
+#include "passphrase.hpp"
 #include "transfer_progress.hpp"
 #include "impact/drs.hpp"
 #include "impact/error.hpp"
@@ -22,6 +23,8 @@ struct DrsOptions {
   std::size_t parallel = drs::DownloadOptions{}.parallel;
   std::string part_size;
   bool allow_unverified = false;
+  bool decrypt = false;
+  std::string key;
 };
 
 drs::Settings settings(Context& ctx, const Profile& p) {
@@ -99,6 +102,12 @@ void download(Context& ctx, const DrsOptions& o) {
   opt.parallel = o.parallel;
   if (!o.part_size.empty()) opt.part_size = parse_size(o.part_size);
   opt.allow_unverified = o.allow_unverified;
+  std::optional<crypt4gh::KeyPair> key;
+  if (o.decrypt || !o.key.empty()) {
+    const std::string name = o.key.empty() ? default_key_name() : o.key;
+    key = crypt4gh::load_private_key(name, passphrase_source("Crypt4GH key '" + name + "'"));
+    opt.decrypt_with = &*key;
+  }
   TransferProgress progress(ctx.term());
   auto results = drs::download(client, o.uris, opt, &progress);
   progress.finish();
@@ -154,6 +163,9 @@ void register_drs(CLI::App& app, Context& ctx) {
   size_flag(dl->add_option("--part-size", o->part_size,
                            "Split objects larger than this into ranged parts, from 1M to 5G (default: automatic)"),
             flag_range::part_size);
+  dl->add_flag("--decrypt", o->decrypt,
+               "Write Crypt4GH objects decrypted with your key (name without .c4gh), segments checked one by one");
+  dl->add_option("-k,--key", o->key, "Private key for --decrypt: a stored key's NAME or a key FILE (default: the only, or 'default')");
   dl->add_flag("--allow-unverified", o->allow_unverified,
                "Also download objects with no checksum impact can verify (checked by size only, with a warning)");
   dl->footer(
@@ -163,7 +175,8 @@ void register_drs(CLI::App& app, Context& ctx) {
       "no checksum impact can verify is not downloaded unless --allow-unverified is given. An object whose\n"
       "name cannot be written safely (.., /, control characters) is refused.\n\n"
       "Examples:\n  impact drs download drs://drs.example.org/abc123 -o data/\n"
-      "  impact drs download $(cat uris.txt) --parallel 8");
+      "  impact drs download $(cat uris.txt) --parallel 8\n"
+      "  impact drs download drs://drs.example.org/abc123 --decrypt --key mykey");
   dl->callback(ctx.action([&ctx, o] { download(ctx, *o); }));
 }
 

@@ -1,4 +1,4 @@
-// impact service-info [wes|tes|drs|beacon|storage|trs]
+// impact service-info [wes|tes|drs|beacon|storage|trs|archive]
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
@@ -41,6 +41,7 @@ void run(Context& ctx, const std::string& which) {
   auto want = [&](const char* k) { return which.empty() || which == k; };
   if (want("wes") && !p.wes.empty()) entries.push_back({"wes", ServiceKind::wes, p.wes});
   if (want("tes") && !p.tes.empty()) entries.push_back({"tes", ServiceKind::tes, p.tes});
+  if (want("archive") && !p.archive.empty()) entries.push_back({"archive", ServiceKind::archive, p.archive});
   if (want("drs"))
     for (const auto& [n, u] : p.drs) entries.push_back({"drs " + n, ServiceKind::drs, u});
   if (want("beacon"))
@@ -92,7 +93,7 @@ void run(Context& ctx, const std::string& which) {
 void register_service_info(CLI::App& app, Context& ctx) {
   auto which = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand("service-info", "Show what each configured service says of itself (GA4GH service-info)");
-  cmd->add_option("service", *which, "Only this kind of service")->check(CLI::IsMember({"wes", "tes", "drs", "beacon", "storage", "trs"}));
+  cmd->add_option("service", *which, "Only this kind of service")->check(CLI::IsMember({"wes", "tes", "drs", "beacon", "storage", "trs", "archive"}));
   cmd->footer("Examples:\n  impact service-info\n  impact service-info wes --json");
   cmd->callback(ctx.action([&ctx, which] { run(ctx, *which); }));
 }

@@ -28,7 +28,7 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 # A private home for this demo, so your own impact configuration is left alone.
 DEMO="${IMPACT_DEMO_DIR:-$(mktemp -d)}"
 mkdir -p "$DEMO"
-export XDG_CONFIG_HOME="$DEMO/config" XDG_STATE_HOME="$DEMO/state" XDG_CACHE_HOME="$DEMO/cache"
+export XDG_CONFIG_HOME="$DEMO/config" XDG_STATE_HOME="$DEMO/state" XDG_CACHE_HOME="$DEMO/cache" XDG_DATA_HOME="$DEMO/data"
 STATE="$DEMO/federation"
 cleanup() {
   [ -n "$REGISTRY_STARTED" ] && { "$ROOT/tests/federation/down" --state "$STATE" --quiet || true; }
@@ -73,6 +73,11 @@ mkdir -p "$DEMO/analysis"
 run impact drs download "drs://$DRS_HOST/egad-controlled-1.vcf" -o "$DEMO/analysis/data"
 VCF="data/EGAD-CONTROLLED-1.vcf"     # impact names the file after the DRS object's name
 printf '{"vcf": {"class": "File", "location": "%s"}}\n' "$VCF" > "$DEMO/analysis/params.json"
+
+say "4b. Fetch controlled files from the node's archive: re-encrypted for your Crypt4GH key, decrypted on the fly"
+run impact keys generate demo --no-passphrase
+run impact archive datasets
+run impact archive download EGAD-CONTROLLED-1 --prefix samples/ -o "$DEMO/archive"
 
 say "5. Find the analysis in the node's workflow registry (GA4GH TRS) and look at what it holds"
 run impact workflow search variants --type CWL

@@ -178,6 +178,7 @@ DoctorReport run_doctor(const Profile& profile, http::Options options) {
   if (!profile.wes.empty()) targets.push_back({"wes", profile.wes, Probe::service_info, ServiceKind::wes});
   for (const auto& [name, url] : profile.trs) targets.push_back({"trs " + name, url, Probe::service_info, ServiceKind::trs});
   if (!profile.tes.empty()) targets.push_back({"tes", profile.tes, Probe::service_info, ServiceKind::tes});
+  if (!profile.archive.empty()) targets.push_back({"archive", profile.archive, Probe::service_info, ServiceKind::archive});
   if (profile.storage) targets.push_back({"storage", profile.storage->url, Probe::storage});
 
   DoctorReport rep;

@@ -23,6 +23,7 @@ std::string_view to_string(ServiceKind kind) noexcept {
     case ServiceKind::identity: return "identity";
     case ServiceKind::visa_issuer: return "visa-issuer";
     case ServiceKind::trs: return "trs";
+    case ServiceKind::archive: return "archive";
     case ServiceKind::other: return "other";
   }
   return "other";
@@ -41,10 +42,17 @@ ServiceKind kind_of(const ServiceType& type) {
     return ServiceKind::identity;
   if (a == "visa-issuer" || a == "passport-visa-issuer") return ServiceKind::visa_issuer;
   if (a == "trs" || a == "tool-registry") return ServiceKind::trs;
+  if (a == "sda-download" || a == "archive") return ServiceKind::archive;
   return ServiceKind::other;
 }
 
-ServiceKind ServiceInfo::kind() const { return kind_of(type); }
+ServiceKind ServiceInfo::kind() const {
+  // The SDA download service calls itself a DRS (org.ga4gh:drs:1.0.0) in its service-info; its id tells it
+  // apart (se.nbis.sda.download; docs/servers.md).
+  const std::string_view suffix = "sda.download";
+  if (id.size() >= suffix.size() && id.compare(id.size() - suffix.size(), suffix.size(), suffix) == 0) return ServiceKind::archive;
+  return kind_of(type);
+}
 
 namespace {
 constexpr std::array<std::string_view, 12> kStandard = {"id",          "name",      "type",      "description",

@@ -12,52 +12,21 @@
 //
 // Prints a markdown table, then one JSON line (the last line) for report.sh. Exit 1 when a target is missed:
 // DRS download no slower than results download of the same bytes, for both cases.
-const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const opt = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-};
+const { opt, federationEnv, median, timed } = require('./common');
+
 const RUNS = Number(opt('runs', 3));
 const MANY = Number(opt('many', 200));
 const BIG_MIB = Number(opt('big-mib', 256));
 const BIN = path.resolve(process.env.IMPACT_BIN || path.join(__dirname, '../../build-rel/cli/impact'));
 const BASELINE = opt('baseline', '') ? path.resolve(opt('baseline', '')) : '';
-const STATE = process.env.FED_STATE;
-if (!STATE) { console.error('set FED_STATE to the state folder of a running federation'); process.exit(2); }
-for (const line of fs.readFileSync(path.join(STATE, 'federation.env'), 'utf8').split('\n')) {
-  const m = /^(?:export )?(FED_[A-Z0-9_]+)=['"]?(.*?)['"]?$/.exec(line.trim());
-  if (m && !process.env[m[1]]) process.env[m[1]] = m[2];
-}
-if (!/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):/.test(process.env.FED_S3_URL || '')) {
-  console.error('FED_S3_URL must be a loopback URL'); process.exit(2);
-}
+federationEnv();
 const BUCKET = 'drs-bench';
 process.env.FED_DATA_BUCKET = BUCKET;
-
-const median = (a) => { const s = [...a].sort((x, y) => x - y); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
-
-// timed(BIN, ARGS, ENV): wall seconds and peak RSS (KiB) of one impact process, from GNU time. Asynchronous:
-// the DRS server lives in this process and its event loop must keep running.
-function timed(bin, args, env) {
-  return new Promise((resolve, reject) => {
-    const stats = path.join(env.XDG_CACHE_HOME, `time-${process.hrtime.bigint()}`);
-    const child = spawn('/usr/bin/time', ['-f', '%e %M', '-o', stats, bin, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => { if (err.length < 4000) err += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 600000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`${path.basename(bin)} ${args.slice(0, 2).join(' ')}: exit ${code} ${signal || ''} ${err}`));
-      const [secs, rss] = fs.readFileSync(stats, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-      resolve({ secs, rss });
-    });
-  });
-}
 
 function countFiles(dir) {
   let n = 0;

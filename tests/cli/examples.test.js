@@ -79,6 +79,9 @@ test('quickstart: profile, login, search, DRS download, run, results, logout', a
   assert.match(r.stdout, /#workflow\/github\.com\/impact-fed\/count-variants-multi/);
   const vcf = path.join(demo, 'analysis', 'data', 'EGAD-CONTROLLED-1.vcf');
   assert.ok(fs.existsSync(vcf), 'the controlled VCF was downloaded with the visa');
+  // the archive's files, decrypted: byte-identical to the plaintexts the archive encrypted
+  const plain = path.join(fed.state, 'data', 'sda', 'plain', 'EGAD-CONTROLLED-1', 'samples', 's1.vcf');
+  assert.ok(fs.readFileSync(path.join(demo, 'archive', 'samples', 's1.vcf')).equals(fs.readFileSync(plain)), 'archive download decrypted');
   const runId = /^([0-9a-f-]{36})\tCOMPLETE$/m.exec(r.stdout)[1];
   // The results came home and agree with the input: every record counted once.
   const counts = fs.readFileSync(path.join(demo, 'results', 'counts.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t'));

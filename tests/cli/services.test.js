@@ -22,6 +22,7 @@ test('profile add --registry fills every service from the federation registry', 
   assert.equal(p.client_id, 'impact-cli');
   assert.equal(p.wes, fed.services.wes);
   assert.equal(p.tes, fed.services.tes);
+  assert.equal(p.archive, fed.services.sda);
   assert.deepEqual(p.beacons, {
     public: fed.services['beacon-public'],
     registered: fed.services['beacon-registered'],
@@ -41,7 +42,7 @@ test('service-info lists what each service says of itself', (t) => {
   const j = JSON.parse(r.stdout);
   assert.deepEqual(j.failed, []);
   const kinds = j.services.map((s) => s.kind).sort();
-  assert.deepEqual(kinds, ['beacon', 'beacon', 'beacon', 'drs', 'storage', 'tes', 'trs', 'trs', 'wes']);
+  assert.deepEqual(kinds, ['archive', 'beacon', 'beacon', 'beacon', 'drs', 'storage', 'tes', 'trs', 'trs', 'wes']);
   const wes = j.services.find((s) => s.kind === 'wes');
   assert.equal(wes.type.artifact, 'wes');
   assert.equal(wes.type.version, '1.1.0');

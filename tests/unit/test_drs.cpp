@@ -520,3 +520,50 @@ TEST_CASE("a DRS server gets the token by the one rule: same origin as one of th
   CHECK_FALSE(auth::is_profile_service(st.profile, other.base_url));
   CHECK(creds.token_for.empty());  // locating asks for no token
 }
+
+TEST_CASE("DRS: a Crypt4GH object is written decrypted when asked, from segment-aligned ranges past its header") {
+  namespace c4gh = impact::crypt4gh;
+  const auto reader = c4gh::generate_key_pair();
+  std::string plain;
+  for (int i = 0; i < 200000; ++i) plain += static_cast<char>('a' + (i * 11) % 26);
+  std::string file;
+  c4gh::Encryptor enc({reader.public_key}, [&](std::string_view b) { file.append(b); });
+  enc.update(plain);
+  enc.finish();
+  impact::test::TempDir dir;
+  const std::string sha = BigObject::sha_of(file, dir);
+  std::string self;
+  MiniServer s([&](const auto& rq) {
+    if (rq.method == "OPTIONS") return reply(200, R"({"supported_types":["None"]})", json_reply_headers());
+    if (rq.target == "/data") {
+      auto r = rq.headers.find("range");
+      if (r == rq.headers.end()) return reply(200, file);
+      std::size_t a = 0, b = file.size() - 1;
+      std::sscanf(r->second.c_str(), "bytes=%zu-%zu", &a, &b);
+      b = std::min(b, file.size() - 1);
+      return reply(206, file.substr(a, b - a + 1),
+                   "Content-Range: bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(file.size()) + "\r\n");
+    }
+    return object_reply("enc", "secret.txt.c4gh", file.size(), {{{"type", "sha-256"}, {"checksum", sha}}}, self);
+  });
+  self = s.url("/data");
+  drs::Client c{settings_for(s, nullptr)};
+  drs::DownloadOptions opt;
+  opt.dest = dir.path() / "out";
+  opt.part_size = 100000;  // parts that do not start on a segment: the segment holding each start is fetched
+  opt.decrypt_with = &reader;
+  std::filesystem::create_directories(opt.dest);
+  const std::string uri = "drs://127.0.0.1:" + std::to_string(s.port()) + "/enc";
+  auto res = drs::download(c, {uri}, opt);
+  REQUIRE(res.size() == 1);
+  CHECK(res[0].error == "");
+  CHECK(res[0].verified == "size,crypt4gh");
+  CHECK(res[0].path == "secret.txt");
+  std::ifstream in(opt.dest / "secret.txt", std::ios::binary);
+  CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == plain);
+  // without the key the object is written as it is, checked against its checksum
+  opt.decrypt_with = nullptr;
+  res = drs::download(c, {uri}, opt);
+  CHECK(res[0].verified == "size,sha256");
+  CHECK(drs::file_digest(opt.dest / "secret.txt.c4gh", "sha-256") == sha);
+}

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "impact/crypt4gh.hpp"
 #include "impact/config.hpp"
 #include "impact/credentials.hpp"
 #include "impact/http.hpp"
@@ -141,6 +142,11 @@ struct DownloadOptions {
   // An object with no checksum impact can verify is refused (not fetched) unless this is set; then it is
   // downloaded and checked by size only (its `verified` says "size").
   bool allow_unverified = false;
+  // With a key: an object whose bytes are a Crypt4GH stream for it is written decrypted (its name without
+  // ".c4gh"): the header read once from the first bytes, the segments in ranges decrypted on the fly, each
+  // authenticated; the object's checksums are of the encrypted bytes, so the file is checked by size and the
+  // segments' MACs (`verified` "size,crypt4gh"). Other objects are written as they are.
+  const crypt4gh::KeyPair* decrypt_with = nullptr;
 };
 
 // One object's outcome: the engine's result with its `id` the DRS URI (for bundle members, the member's).

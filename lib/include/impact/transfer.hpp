@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,16 @@ using Range = std::pair<std::uint64_t, std::uint64_t>;  // first and last byte, 
 // upper case, ...). Values: hex (any case) or base64 of the digest. An empty value is a checksum that was
 // declared but cannot be computed from the file (an S3 composite checksum of parts): noted, not checked.
 using Checksums = std::map<std::string, std::string>;
+
+// Turns the bytes of one response into the file's bytes (a Crypt4GH stream decrypted on the fly). Made for
+// each attempt; `update` may keep bytes back (a partial segment) and `finish`, at the end of a successful
+// response, gives what is left. Either throws Error to fail the source.
+class Filter {
+ public:
+  virtual ~Filter() = default;
+  virtual void update(std::string_view in, std::string& out) = 0;
+  virtual void finish(std::string& out) = 0;
+};
 
 struct Source {
   std::string id;                      // what the results name (an S3 key, a DRS URI)
@@ -60,6 +71,10 @@ struct Source {
   // Optional: called once while planning a source that will be fetched in ranged parts, to add checksums
   // that only a separate look-up gives (S3 HeadObject). Throwing fails the source.
   std::function<void(Checksums&)> more_checksums;
+  // Optional: the response's bytes are not the file's. Called after `request` for the same range (file
+  // offsets; nullopt: the whole file); what the filter gives is written at the range's offsets. `size`,
+  // `checksums` and the ranges are then the file's, and `request` maps them to the wire.
+  std::function<std::unique_ptr<Filter>(std::optional<Range>)> filter;
 };
 
 struct Result {

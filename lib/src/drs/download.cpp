@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "impact/archive.hpp"
 #include "impact/drs.hpp"
 #include "impact/error.hpp"
 #include "impact/transfer.hpp"
@@ -25,6 +26,8 @@ struct Plan {
   AccessUrl access;
   std::string access_id;  // set when `access` came from the access endpoint (it can be asked again)
   bool transfer = false;
+  std::shared_ptr<const crypt4gh::Header> c4gh;  // a Crypt4GH stream decrypted on the way (its header)
+  std::uint64_t header_length = 0;
 };
 
 template <class... A>
@@ -235,6 +238,54 @@ transfer::Source source_for(Client& c, Plan& p) {
   return s;
 }
 
+// With a key to decrypt with: whether the object is a Crypt4GH stream for it (its first bytes read once), and
+// then the source gives the plaintext: its ranges map to whole encrypted segments past the header, decrypted
+// on the fly. Checked by size and by each segment's MAC (the object's checksums are of the encrypted bytes).
+void decrypting(Client& c, transfer::Source& s, Plan& p, const DownloadOptions& opt) {
+  if (!opt.decrypt_with) return;
+  http::Client http(c.settings().http);
+  std::string header;
+  auto h = archive::read_stream_header(
+      [&](std::size_t want) {
+        http::Request req = access_request(p.access);
+        req.headers.push_back({"Range", fmt::format("bytes=0-{}", want - 1)});
+        auto r = http.send(std::move(req));
+        if (!r.ok()) http::throw_for_status(r, "reading the start of " + p.uri);
+        if (r.status == 200 && r.body.size() > want) r.body.resize(want);
+        return std::move(r.body);
+      },
+      *opt.decrypt_with, p.uri, &header);
+  if (!h) return;
+  const std::uint64_t size = *s.size;
+  const auto plain = size >= header.size() ? archive::plaintext_size(size - header.size()) : std::nullopt;
+  if (!plain)
+    throw Error(ErrorKind::protocol, fmt::format("{}: {} bytes are not a Crypt4GH header and whole segments", p.uri, size));
+  p.c4gh = h;
+  p.header_length = header.size();
+  const std::uint64_t body = size - header.size();
+  if (p.rel.extension() == ".c4gh") p.rel.replace_extension();
+  s.path = p.rel;
+  s.size = *plain;
+  s.checksums.clear();
+  s.version = "c4gh:" + s.version;
+  s.request = [&p, body](std::optional<transfer::Range> range) {
+    http::Request req = access_request(p.access);
+    const std::uint64_t h0 = p.header_length;
+    if (range) {
+      const auto enc = archive::segments_range(*range, body);
+      req.headers.push_back({"Range", fmt::format("bytes={}-{}", h0 + enc.first, h0 + enc.second)});
+    } else {
+      req.headers.push_back({"Range", fmt::format("bytes={}-", h0)});
+    }
+    return req;
+  };
+  s.filter = [&p, plain](std::optional<transfer::Range> range) -> std::unique_ptr<transfer::Filter> {
+    const std::uint64_t first = range ? range->first : 0;
+    const std::uint64_t length = range ? range->second - range->first + 1 : *plain;
+    return archive::decrypting_filter(p.c4gh, first / crypt4gh::segment_size, first % crypt4gh::segment_size, length);
+  };
+}
+
 void set_error(DownloadResult& r, std::exception_ptr ep) {
   r.status = DownloadResult::Status::failed;
   try {
@@ -273,7 +324,16 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
       if (observer) observer->on_item(results[i]);
       continue;
     }
-    sources.push_back(source_for(c, plans[i]));
+    try {
+      transfer::Source s = source_for(c, plans[i]);
+      decrypting(c, s, plans[i], opt);
+      sources.push_back(std::move(s));
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      set_error(results[i], std::current_exception());
+      if (observer) observer->on_item(results[i]);
+      continue;
+    }
     index.push_back(i);
   }
   transfer::Options t;
@@ -284,6 +344,7 @@ std::vector<DownloadResult> download(Client& c, const std::vector<std::string>& 
   for (std::size_t k = 0; k < index.size(); ++k) {
     DownloadResult& r = results[index[k]];
     static_cast<transfer::Result&>(r) = std::move(done.results[k]);
+    if (plans[index[k]].c4gh && r.status != transfer::Result::Status::failed) r.verified = "size,crypt4gh";
   }
   return results;
 }

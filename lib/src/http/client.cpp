@@ -194,7 +194,7 @@ Response Client::send(Request request) {
 
 namespace {
 // The server's own words for an error, from the common JSON shapes (GA4GH {msg}, Beacon
-// {error:{errorMessage}}, OAuth {error, error_description}), shortened to one line.
+// {error:{errorMessage}}, OAuth {error, error_description}, RFC 9457 {title, detail}), shortened to one line.
 std::string server_message(const Response& r) {
   std::string msg;
   auto ct = r.header("Content-Type");
@@ -208,6 +208,11 @@ std::string server_message(const Response& r) {
       else if (j.contains("error") && j["error"].is_object() && j["error"].contains("errorMessage"))
         msg = str(j["error"]["errorMessage"]);
       else if (j.contains("error")) msg = str(j["error"]);
+      else if (j.contains("detail") || j.contains("title")) {  // RFC 9457 problem details
+        const std::string title = j.contains("title") ? str(j["title"]) : std::string();
+        const std::string detail = j.contains("detail") ? str(j["detail"]) : std::string();
+        msg = title.empty() || detail.empty() ? title + detail : title + ": " + detail;
+      }
     }
   } else if (ct && ct->find("text/plain") != std::string_view::npos) {
     msg = r.body;

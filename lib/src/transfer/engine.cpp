@@ -104,7 +104,7 @@ http::Request make_request(Run& run, Item it) {
   http::Request req;
   if (j->grid()) req.group = j->group;
   req.receive_buffer = static_cast<std::size_t>(std::min<std::uint64_t>(p->length(), kReceiveBuffer));
-  req.prepare = [j, range](http::Request& r) {
+  req.prepare = [j, p, range](http::Request& r) {
     // Another part of the object failed before this one started: the object is lost for this run.
     if (j->failed()) throw Error(ErrorKind::generic, "not fetched");
     open_temp(*j);
@@ -113,9 +113,16 @@ http::Request make_request(Run& run, Item it) {
     r.url = std::move(made.url);
     r.headers = std::move(made.headers);
     r.server_url = made.server_url;
+    if (j->src.filter) p->filter = j->src.filter(range);
   };
   Observer* obs = run.observer;
   req.sink = [j, p, obs](std::string_view chunk) {
+    if (p->filter) {
+      p->filtered.clear();
+      p->filter->update(chunk, p->filtered);
+      chunk = p->filtered;
+      if (chunk.empty()) return;
+    }
     write_part(*j, *p, chunk);
     if (obs) obs->on_bytes(chunk.size());
   };
@@ -136,7 +143,7 @@ bool may_renew(const Job& j, const http::Response& r) {
 }
 
 // What a response says about one part; false when the part waits for a renewed URL.
-bool check_response(Job& j, Part& part, const http::Response& r) {
+bool check_response(Job& j, Part& part, const http::Response& r, Observer* observer) {
   const bool ranged = needs_range(j, part);
   if (may_renew(j, r)) {
     part.renew = true;
@@ -153,6 +160,14 @@ bool check_response(Job& j, Part& part, const http::Response& r) {
   if (ranged && r.status != 206 && j.parts.size() > 1) {
     j.discard = !j.grid();
     return fail(j, "the server ignored the Range header", "download it in one piece (a part size larger than the object)"), true;
+  }
+  if (part.filter) {
+    part.filtered.clear();
+    part.filter->finish(part.filtered);
+    if (!part.filtered.empty()) write_part(j, part, part.filtered);
+    if (observer) observer->on_bytes(part.filtered.size());
+    part.filter.reset();
+    std::string().swap(part.filtered);
   }
   end_part(j, part);
   if (j.size_known && part.received != part.length())
@@ -185,7 +200,7 @@ bool restart_whole(Job& j, Observer* observer) {
 bool check_outcome(Job& j, Part& part, http::Outcome& out, Observer* observer) {
   try {
     if (out.error) std::rethrow_exception(out.error);
-    return check_response(j, part, *out.response);
+    return check_response(j, part, *out.response, observer);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::cancelled) throw;
     if (restart_whole(j, observer)) return false;

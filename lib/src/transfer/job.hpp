@@ -29,6 +29,8 @@ struct Part {
   std::string pending;                // libcurl hands over 16 KiB at a time: collected for fewer, larger writes
   bool done = false;
   bool renew = false;                 // refused (401/403): fetched again once the source has a fresh URL
+  std::shared_ptr<Filter> filter;     // this attempt's (Source::filter), and what it gave last
+  std::string filtered;
   std::uint64_t length() const { return last - first + 1; }
   std::uint64_t on_disk() const { return received - pending.size(); }
 };

@@ -114,7 +114,7 @@ test('up with every part that exists, registry lists them, down leaves no proces
   if (fs.existsSync(path.join(ROOT, 'oidc/server.js'))) parts.push('oidc');
   // Ceph takes a while and needs its packages; use it only when installed
   if (fs.existsSync(path.join(ROOT, 's3/start.sh')) && fs.existsSync('/usr/bin/radosgw')) parts.push('s3');
-  for (const p of ['beacon', 'drs', 'wes', 'trs', 'tes', 'htsget']) if (fs.existsSync(path.join(ROOT, p, 'server.js'))) parts.push(p);
+  for (const p of ['beacon', 'drs', 'wes', 'trs', 'tes', 'htsget', 'sda']) if (fs.existsSync(path.join(ROOT, p, 'server.js'))) parts.push(p);
   const args = ['--base-port', String(base), '--state', state, '--no-install', '--timeout', '120'];
   if (parts.length) args.push('--only', parts.join(','));
   else args.push('--only', 'registry');
@@ -135,7 +135,7 @@ test('up with every part that exists, registry lists them, down leaves no proces
   const names = pids.map((p) => p.name);
   if (names.includes('oidc')) assert.ok(listed.some((s) => s.url === fed.issuer));
   if (names.includes('s3')) assert.ok(listed.some((s) => s.type.artifact === 's3' && s.url === fed.s3.url));
-  for (const n of ['beacon-public', 'beacon-registered', 'beacon-controlled', 'drs', 'wes', 'trs-workflowhub', 'trs-dockstore', 'tes']) {
+  for (const n of ['beacon-public', 'beacon-registered', 'beacon-controlled', 'drs', 'wes', 'trs-workflowhub', 'trs-dockstore', 'tes', 'sda']) {
     if (names.includes(n)) assert.ok(listed.some((s) => s.url === fed.services[n]), `${n} not listed: ${JSON.stringify(listed.map((s) => s.url))}`);
   }
   // htsget: one entry per data type, url = the ticket endpoint without the id (htsget.md); the block origin is not listed
