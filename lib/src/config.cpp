@@ -20,13 +20,14 @@ namespace {
 // A profile's settings by name, for reading, writing and showing them in one way.
 template <class Owner, class T, std::size_t N>
 using Fields = std::array<std::pair<std::string_view, T Owner::*>, N>;
-constexpr Fields<Profile, std::string, 8> kProfileText{{{"registry", &Profile::registry},
+constexpr Fields<Profile, std::string, 9> kProfileText{{{"registry", &Profile::registry},
                                                         {"issuer", &Profile::issuer},
                                                         {"client_id", &Profile::client_id},
                                                         {"client_secret_file", &Profile::client_secret_file},
                                                         {"wes", &Profile::wes},
                                                         {"wes_engine", &Profile::wes_engine},
                                                         {"tes", &Profile::tes},
+                                                        {"htsget", &Profile::htsget},
                                                         {"drs_resolver", &Profile::drs_resolver}}};
 constexpr Fields<Profile, std::map<std::string, std::string>, 4> kProfileMaps{
     {{"beacons", &Profile::beacons}, {"drs", &Profile::drs}, {"trusted_visa_issuers", &Profile::trusted_visa_issuers},
@@ -66,6 +67,7 @@ void Profile::validate() const {
   check(issuer, "issuer");
   check(wes, "WES endpoint");
   check(tes, "TES endpoint");
+  check(htsget, "htsget endpoint");
   check(drs_resolver, "DRS resolver");
   for (const auto& [n, u] : beacons) check(u, "beacon '" + n + "'");
   for (const auto& [n, u] : drs) check(u, "DRS server '" + n + "'");

@@ -67,6 +67,10 @@ Discovery discover(http::Client& client, const std::string& registry_url, const 
         if (!p.tes.empty()) d.notes.push_back("several TES services listed; using " + p.tes + ", not " + s.url);
         else p.tes = s.url;
         break;
+      case ServiceKind::htsget:
+        if (!p.htsget.empty()) d.notes.push_back("several htsget services listed; using " + p.htsget + ", not " + s.url);
+        else p.htsget = s.url;
+        break;
       case ServiceKind::drs: p.drs[short_service_name(s.id, p.drs)] = s.url; break;
       case ServiceKind::beacon: p.beacons[short_service_name(s.id, p.beacons)] = s.url; break;
       case ServiceKind::trs: p.trs[short_service_name(s.id, p.trs)] = s.url; break;

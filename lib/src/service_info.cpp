@@ -23,6 +23,7 @@ std::string_view to_string(ServiceKind kind) noexcept {
     case ServiceKind::identity: return "identity";
     case ServiceKind::visa_issuer: return "visa-issuer";
     case ServiceKind::trs: return "trs";
+    case ServiceKind::htsget: return "htsget";
     case ServiceKind::other: return "other";
   }
   return "other";
@@ -41,6 +42,7 @@ ServiceKind kind_of(const ServiceType& type) {
     return ServiceKind::identity;
   if (a == "visa-issuer" || a == "passport-visa-issuer") return ServiceKind::visa_issuer;
   if (a == "trs" || a == "tool-registry") return ServiceKind::trs;
+  if (a == "htsget") return ServiceKind::htsget;
   return ServiceKind::other;
 }
 

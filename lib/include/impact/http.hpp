@@ -169,6 +169,10 @@ class Batch {
     std::function<void(std::size_t, Outcome)> done;   // (index in the order `next` gave them, outcome)
     // Requests taken ahead of a free place: enough to find startable ones past a full group's.
     std::size_t lookahead = 1024;
+    // Optional: true when `next` has nothing to give yet but may have later (a caller bounding the bytes it
+    // holds, or one that will repeat a request). Asked again as transfers end; not asked while nothing is in
+    // flight or queued, so `next` is then called (and must give a request or end the feed).
+    std::function<bool()> hold;
   };
   // What `next` or `done` throws ends the run (transfers in flight are dropped) and is rethrown.
   void run(Feed feed);

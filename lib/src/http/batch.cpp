@@ -119,6 +119,7 @@ void Run::loop() {
 // Keeps the queue topped up from the feed.
 void Run::top_up() {
   while (!exhausted_ && queue_.size() < lookahead_) {
+    if (feed_.hold && !trackers_.empty() && feed_.hold()) return;
     std::optional<Request> r = feed_.next();
     if (!r) {
       exhausted_ = true;
