@@ -2,7 +2,7 @@
 // Request / response validation against the bundled GA4GH OpenAPI 3.0 documents in specs/.
 //
 //   const openapi = require('../lib/openapi');
-//   const api = openapi.load('drs');               // 'wes' | 'wes-strict' | 'drs' | 'service-info' | 'tes'
+//   const api = openapi.load('drs');               // 'wes' | 'wes-strict' | 'drs' | 'service-info' | 'tes' | 'trs' | 'htsget'
 //   api.checkRequest({ method: 'GET', path: '/ga4gh/drs/v1/objects/x', query: {expand: 'true'} })  // -> [] or ['...']
 //   api.checkResponse({ method: 'GET', path: '/ga4gh/drs/v1/objects/x', status: 200, body })     // -> [] or ['...']
 //   api.validate('DrsObject', obj)                 // -> errors against one component schema
@@ -35,6 +35,7 @@ const FILES = {
   'service-info': 'service-info-1.0.0/service-info.yaml',
   trs: 'trs-2.1.0/openapi.bundled.json',
   tes: 'tes-1.1.0/openapi.json',
+  htsget: 'htsget-1.3.0/openapi.bundled.yaml',
 };
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 

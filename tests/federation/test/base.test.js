@@ -114,7 +114,7 @@ test('up with every part that exists, registry lists them, down leaves no proces
   if (fs.existsSync(path.join(ROOT, 'oidc/server.js'))) parts.push('oidc');
   // Ceph takes a while and needs its packages; use it only when installed
   if (fs.existsSync(path.join(ROOT, 's3/start.sh')) && fs.existsSync('/usr/bin/radosgw')) parts.push('s3');
-  for (const p of ['beacon', 'drs', 'wes', 'trs', 'tes']) if (fs.existsSync(path.join(ROOT, p, 'server.js'))) parts.push(p);
+  for (const p of ['beacon', 'drs', 'wes', 'trs', 'tes', 'htsget']) if (fs.existsSync(path.join(ROOT, p, 'server.js'))) parts.push(p);
   const args = ['--base-port', String(base), '--state', state, '--no-install', '--timeout', '120'];
   if (parts.length) args.push('--only', parts.join(','));
   else args.push('--only', 'registry');
@@ -137,6 +137,17 @@ test('up with every part that exists, registry lists them, down leaves no proces
   if (names.includes('s3')) assert.ok(listed.some((s) => s.type.artifact === 's3' && s.url === fed.s3.url));
   for (const n of ['beacon-public', 'beacon-registered', 'beacon-controlled', 'drs', 'wes', 'trs-workflowhub', 'trs-dockstore', 'tes']) {
     if (names.includes(n)) assert.ok(listed.some((s) => s.url === fed.services[n]), `${n} not listed: ${JSON.stringify(listed.map((s) => s.url))}`);
+  }
+  // htsget: one entry per data type, url = the ticket endpoint without the id (htsget.md); the block origin is not listed
+  if (names.includes('htsget')) {
+    for (const n of ['htsget-reads', 'htsget-variants']) {
+      const s = listed.find((x) => x.url === fed.services[n]);
+      assert.ok(s, `${n} not listed`);
+      assert.strictEqual(s.htsget.datatype, n.slice(7));
+    }
+    assert.strictEqual(fed.services['htsget-reads'], `http://127.0.0.1:${base + 14}/reads`);
+    assert.strictEqual(fed.services['htsget-blocks'], `http://127.0.0.1:${base + 15}`);
+    assert.ok(!listed.some((s) => s.url.startsWith(fed.services['htsget-blocks'])));
   }
   // the WES dialects (wes/README.md#dialects): started with wes, at their own ports, not in the registry
   if (names.includes('wes')) {
