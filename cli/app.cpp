@@ -185,6 +185,7 @@ const CommandGroup kCommandGroups[] = {
     {{"task"}, register_task},
     {{"keys"}, register_keys},
     {{"encrypt", "decrypt"}, register_crypt},
+    {{"htsget"}, register_htsget},
     {{"service-info"}, register_service_info},
     {{"doctor"}, register_doctor},
     {{"version"}, register_version},

@@ -143,20 +143,6 @@ class Output {
   int fd_ = -1;
 };
 
-std::string default_key() {
-  std::vector<std::string> names;
-  for (const auto& k : c4gh::list_keys())
-    if (k.has_secret) names.push_back(k.name);
-  if (names.size() == 1) return names[0];
-  for (const auto& n : names)
-    if (n == "default") return n;
-  if (names.empty())
-    throw Error(ErrorKind::usage, "no Crypt4GH private key to decrypt with",
-                "create one (impact keys generate), import one (impact keys import FILE) or pass --key FILE");
-  throw Error(ErrorKind::usage, fmt::format("{} Crypt4GH keys are stored and none is named 'default'", names.size()),
-              "pass --key NAME (see: impact keys list)");
-}
-
 void encrypt(Context& ctx, const std::string& in, const std::vector<std::string>& recipients, const std::string& out) {
   std::vector<c4gh::Key> keys;
   for (const auto& r : recipients) keys.push_back(c4gh::load_public_key(r));
@@ -169,7 +155,7 @@ void encrypt(Context& ctx, const std::string& in, const std::vector<std::string>
 }
 
 void decrypt(Context& ctx, const std::string& in, std::string key, const std::string& out) {
-  if (key.empty()) key = default_key();
+  if (key.empty()) key = default_key_name();
   c4gh::KeyPair reader = c4gh::load_private_key(key, passphrase_source("Crypt4GH key '" + key + "'"));
   Input input(in);
   Output output(ctx, out, /*binary=*/false);

@@ -12,7 +12,7 @@ namespace {
 
 struct AddOptions {
   std::string name;
-  std::string registry, issuer, client_id, client_secret_file, wes, wes_engine, tes, storage, bucket, sts, region, resolver, keys_file;
+  std::string registry, issuer, client_id, client_secret_file, wes, wes_engine, tes, htsget, storage, bucket, sts, region, resolver, keys_file;
   std::vector<std::string> scopes, beacons, drs, trust;
   std::vector<std::string> trs;
   bool make_default = false;
@@ -63,6 +63,7 @@ void add(Context& ctx, const AddOptions& o) {
   if (!o.wes.empty()) p.wes = o.wes;
   if (!o.wes_engine.empty()) p.wes_engine = o.wes_engine;
   if (!o.tes.empty()) p.tes = o.tes;
+  if (!o.htsget.empty()) p.htsget = o.htsget;
   if (!o.resolver.empty()) p.drs_resolver = o.resolver;
   for (const auto& b : o.beacons) {
     auto [n, u] = named_url(b, "--beacon");
@@ -93,10 +94,10 @@ void add(Context& ctx, const AddOptions& o) {
       throw Error(ErrorKind::usage, "--bucket, --sts and --region need --storage URL (or a registry that lists storage)");
   }
   if (!p.issuer.empty() && p.client_id.empty()) p.client_id = "impact-cli";
-  if (p.registry.empty() && p.issuer.empty() && p.wes.empty() && p.tes.empty() && p.beacons.empty() && p.drs.empty() &&
+  if (p.registry.empty() && p.issuer.empty() && p.wes.empty() && p.tes.empty() && p.htsget.empty() && p.beacons.empty() && p.drs.empty() &&
       !p.storage && p.trs.empty())
     throw Error(ErrorKind::usage, "the profile would have no services",
-                "give --registry URL, or services with --issuer, --beacon, --drs, --wes, --tes, --storage, --trs");
+                "give --registry URL, or services with --issuer, --beacon, --drs, --wes, --tes, --htsget, --storage, --trs");
   try {
     p.validate();
   } catch (const Error& e) {
@@ -113,7 +114,7 @@ void add(Context& ctx, const AddOptions& o) {
     ctx.term().print_json(p);
     return;
   }
-  const std::size_t services = p.beacons.size() + p.drs.size() + p.trs.size() + (p.wes.empty() ? 0 : 1) + (p.tes.empty() ? 0 : 1) + (p.storage ? 1 : 0) +
+  const std::size_t services = p.beacons.size() + p.drs.size() + p.trs.size() + (p.wes.empty() ? 0 : 1) + (p.tes.empty() ? 0 : 1) + (p.htsget.empty() ? 0 : 1) + (p.storage ? 1 : 0) +
                                (p.issuer.empty() ? 0 : 1);
   ctx.term().note("Saved profile '" + o.name + "' with " + std::to_string(services) + " service(s) to " +
                   config.path().string() + (becomes_default ? " (default)" : ""));
@@ -141,6 +142,7 @@ Table profile_table(const Profile& p) {
   row("wes_engine", p.wes_engine);
   for (const auto& [n, u] : p.trs) row("trs." + n, u);
   row("tes", p.tes);
+  row("htsget", p.htsget);
   if (p.storage) {
     row("storage.url", p.storage->url);
     row("storage.bucket", p.storage->bucket);
@@ -260,6 +262,7 @@ void register_profile(CLI::App& app, Context& ctx) {
   add_cmd->add_option("--trs", o->trs, "GA4GH TRS registry base URL (…/ga4gh/trs/v2), or NAME=URL (repeatable)")
       ->group("Services");
   add_cmd->add_option("--tes", o->tes, "TES API base URL (…/ga4gh/tes/v1)")->group("Services");
+  add_cmd->add_option("--htsget", o->htsget, "GA4GH htsget base URL (the one below which /reads and /variants are)")->group("Services");
   add_cmd->add_option("--storage", o->storage, "S3-compatible endpoint URL")->group("Storage");
   add_cmd->add_option("--bucket", o->bucket, "Results bucket")->group("Storage");
   add_cmd->add_option("--sts", o->sts, "STS endpoint for temporary credentials (AssumeRoleWithWebIdentity)")->group("Storage");

@@ -102,6 +102,7 @@ void register_workflow(CLI::App& app, Context& ctx);  // impact workflow: GA4GH 
 void register_task(CLI::App& app, Context& ctx);  // TES tasks
 void register_keys(CLI::App& app, Context& ctx);   // impact keys
 void register_crypt(CLI::App& app, Context& ctx);  // impact encrypt, impact decrypt
+void register_htsget(CLI::App& app, Context& ctx);  // impact htsget: GA4GH htsget
 void print_version(Context& ctx);  // `impact version` and `impact --version`
 
 // The program: parses, dispatches, maps errors to exit codes. Returns the exit code. The first form is

@@ -2,7 +2,7 @@
 function __impact_subs
     switch $argv[1]
         case ''
-            echo profile login logout token auth passport search beacon drs run results workflow task keys encrypt decrypt service-info doctor version completion
+            echo profile login logout token auth passport search beacon drs run results workflow task keys encrypt decrypt htsget service-info doctor version completion
         case 'profile'
             echo add list show use remove
         case 'auth'
@@ -23,11 +23,13 @@ function __impact_subs
             echo submit list show logs cancel wait
         case 'keys'
             echo generate list show import remove
+        case 'htsget'
+            echo reads variants
     end
 end
 function __impact_takes_value
     switch $argv[1]
-        case '--all' '--allow-unverified' '--allow-url-credentials' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--class' '--client-credentials' '--client-id' '--client-secret-file' '--cmd' '--comment' '--config' '--cpu' '--debug' '--default' '--disk' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--executor' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--image' '--include' '--input' '--issuer' '--json' '--key' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--name' '--name-prefix' '--no-browser' '--no-color' '--no-descendants' '--no-passphrase' '--no-qr' '--output' '--page-size' '--parallel' '--params' '--part-size' '--pem' '--poll-interval' '--profile' '--qr' '--ram' '--raw' '--recipient' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--tes' '--timeout' '--trs' '--trs-as' '--trs-registry' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--view' '--wait' '--wes' '--wes-engine' '-f' '-h' '-k' '-o' '-r' '-v'
+        case '--all' '--allow-unverified' '--allow-url-credentials' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--class' '--client-credentials' '--client-id' '--client-secret-file' '--cmd' '--comment' '--config' '--cpu' '--debug' '--default' '--disk' '--drs' '--drs-resolver' '--encrypted' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--executor' '--fields' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--header-only' '--help' '--help-exit-codes' '--htsget' '--image' '--include' '--input' '--issuer' '--json' '--keep-encrypted' '--key' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--name' '--name-prefix' '--no-browser' '--no-color' '--no-descendants' '--no-passphrase' '--no-qr' '--notags' '--output' '--page-size' '--parallel' '--params' '--part-size' '--pem' '--poll-interval' '--profile' '--qr' '--ram' '--raw' '--recipient' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--tags' '--task' '--tes' '--timeout' '--trs' '--trs-as' '--trs-registry' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--view' '--wait' '--wes' '--wes-engine' '-f' '-h' '-k' '-o' '-r' '-v'
             return 0
     end
     return 1
@@ -72,6 +74,7 @@ complete -c impact -n '__impact_at \'\'' -a 'task' -d 'Run and manage single con
 complete -c impact -n '__impact_at \'\'' -a 'keys' -d 'Manage Crypt4GH keys (to receive and decrypt controlled data)'
 complete -c impact -n '__impact_at \'\'' -a 'encrypt' -d 'Encrypt a file with Crypt4GH for one or more recipients'
 complete -c impact -n '__impact_at \'\'' -a 'decrypt' -d 'Decrypt a Crypt4GH file (edit lists, several readers)'
+complete -c impact -n '__impact_at \'\'' -a 'htsget' -d 'Fetch slices of indexed BAM/CRAM/VCF/BCF files (GA4GH htsget 1.3)'
 complete -c impact -n '__impact_at \'\'' -a 'service-info' -d 'Show what each configured service says of itself (GA4GH service-info)'
 complete -c impact -n '__impact_at \'\'' -a 'doctor' -d 'Check each service of the profile: reachability (DNS, TCP, TLS), service-info, clock skew'
 complete -c impact -n '__impact_at \'\'' -a 'version' -d 'Print impact\'s version and the versions of the libraries it uses'
@@ -107,6 +110,7 @@ complete -c impact -n '__impact_at \'profile add\'' -l wes -x -d 'WES API base U
 complete -c impact -n '__impact_at \'profile add\'' -l wes-engine -x -d 'Workflow engine to send where the WES requires one (e.g. cwltool)'
 complete -c impact -n '__impact_at \'profile add\'' -l trs -x -d 'GA4GH TRS registry base URL (…/ga4gh/trs/v2), or NAME=URL (repeatable)'
 complete -c impact -n '__impact_at \'profile add\'' -l tes -x -d 'TES API base URL (…/ga4gh/tes/v1)'
+complete -c impact -n '__impact_at \'profile add\'' -l htsget -x -d 'GA4GH htsget base URL (the one below which /reads and /variants are)'
 complete -c impact -n '__impact_at \'profile add\'' -l storage -x -d 'S3-compatible endpoint URL'
 complete -c impact -n '__impact_at \'profile add\'' -l bucket -x -d 'Results bucket'
 complete -c impact -n '__impact_at \'profile add\'' -l sts -x -d 'STS endpoint for temporary credentials (AssumeRoleWithWebIdentity)'
@@ -381,6 +385,32 @@ complete -c impact -n '__impact_at \'encrypt\'' -s o -l output -x -a '(__fish_co
 complete -c impact -n '__impact_at \'decrypt\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'decrypt\'' -s k -l key -x -d 'Private key: a stored key\'s NAME or a key FILE (default: the only, or \'default\')'
 complete -c impact -n '__impact_at \'decrypt\'' -s o -l output -x -a '(__fish_complete_directories)' -d 'Where to write (default: standard output); a file appears only when complete'
+complete -c impact -n '__impact_at \'htsget\'' -a 'reads' -d 'Fetch reads (BAM or CRAM) of one id, whole or by region'
+complete -c impact -n '__impact_at \'htsget\'' -a 'variants' -d 'Fetch variants (VCF or BCF) of one id, whole or by region'
+complete -c impact -n '__impact_at \'htsget\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'htsget reads\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'htsget reads\'' -s r -l region -x -d 'CHR, CHR:START-END or CHR:START- (1-based, inclusive, as samtools writes them; repeatable)'
+complete -c impact -n '__impact_at \'htsget reads\'' -l format -x -a 'table tsv json' -d 'BAM (default) or CRAM'
+complete -c impact -n '__impact_at \'htsget reads\'' -l header-only -x -d 'Only the header (class=header)'
+complete -c impact -n '__impact_at \'htsget reads\'' -l fields -x -d 'Fields to include, comma-separated (QNAME,FLAG,POS,...)'
+complete -c impact -n '__impact_at \'htsget reads\'' -l tags -x -d 'Tags to include, comma-separated'
+complete -c impact -n '__impact_at \'htsget reads\'' -l notags -x -d 'Tags to leave out, comma-separated'
+complete -c impact -n '__impact_at \'htsget reads\'' -l encrypted -x -d 'Ask for Crypt4GH data encrypted for your key, and decrypt it here'
+complete -c impact -n '__impact_at \'htsget reads\'' -l keep-encrypted -x -d 'With --encrypted: write the Crypt4GH data as it came'
+complete -c impact -n '__impact_at \'htsget reads\'' -l key -x -d 'With --encrypted: the Crypt4GH key to use, a stored NAME or a FILE (default: your key)'
+complete -c impact -n '__impact_at \'htsget reads\'' -s o -l output -x -a '(__fish_complete_directories)' -d 'File to write, or - for standard output (the default)'
+complete -c impact -n '__impact_at \'htsget reads\'' -l parallel -x -d 'Block requests at once (default 8)'
+complete -c impact -n '__impact_at \'htsget variants\'' -s h -l help -x -d 'Print this help message and exit'
+complete -c impact -n '__impact_at \'htsget variants\'' -s r -l region -x -d 'CHR, CHR:START-END or CHR:START- (1-based, inclusive, as samtools writes them; repeatable)'
+complete -c impact -n '__impact_at \'htsget variants\'' -l format -x -a 'table tsv json' -d 'VCF (default) or BCF'
+complete -c impact -n '__impact_at \'htsget variants\'' -l header-only -x -d 'Only the header (class=header)'
+complete -c impact -n '__impact_at \'htsget variants\'' -l tags -x -d 'Tags to include, comma-separated'
+complete -c impact -n '__impact_at \'htsget variants\'' -l notags -x -d 'Tags to leave out, comma-separated'
+complete -c impact -n '__impact_at \'htsget variants\'' -l encrypted -x -d 'Ask for Crypt4GH data encrypted for your key, and decrypt it here'
+complete -c impact -n '__impact_at \'htsget variants\'' -l keep-encrypted -x -d 'With --encrypted: write the Crypt4GH data as it came'
+complete -c impact -n '__impact_at \'htsget variants\'' -l key -x -d 'With --encrypted: the Crypt4GH key to use, a stored NAME or a FILE (default: your key)'
+complete -c impact -n '__impact_at \'htsget variants\'' -s o -l output -x -a '(__fish_complete_directories)' -d 'File to write, or - for standard output (the default)'
+complete -c impact -n '__impact_at \'htsget variants\'' -l parallel -x -d 'Block requests at once (default 8)'
 complete -c impact -n '__impact_at \'service-info\'' -a 'wes drs beacon storage'
 complete -c impact -n '__impact_at \'service-info\'' -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -n '__impact_at \'doctor\'' -s h -l help -x -d 'Print this help message and exit'

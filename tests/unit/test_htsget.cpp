@@ -119,6 +119,10 @@ TEST_CASE("htsget ticket requests: GET query and POST body") {
   CHECK(body["class"] == "header");
   CHECK(body["regions"] == json::parse(R"([{"referenceName":"chr1","start":0,"end":100},{"referenceName":"chr2"}])"));
   CHECK(body["fields"] == json::array({"QNAME", "POS"}));
+  CHECK(body["encryptionScheme"] == "C4GH");
+  CHECK(htsget::base_url_of("http://h:1/api/reads/") == "http://h:1/api");
+  CHECK(htsget::base_url_of("http://h:1/api/variants") == "http://h:1/api");
+  CHECK(htsget::base_url_of("http://h:1/readsx") == "http://h:1/readsx");
 }
 
 TEST_CASE("htsget data: URIs, base64 and percent-encoded") {
@@ -189,6 +193,28 @@ TEST_CASE("htsget tickets of several regions: the header blocks of all but the f
   b.blocks[0].data_class.clear();
   b.blocks[1].data_class.clear();
   CHECK_THROWS_AS(htsget::assemble_order({a, b}), Error);
+
+  // Neighbouring regions share compressed blocks: what an earlier ticket covers is not written again, and
+  // tickets go in file order whatever the order of the regions.
+  auto ranged_block = [](std::uint64_t first, std::uint64_t last) {
+    htsget::Block blk;
+    blk.url = "https://data.example/f.bam";
+    blk.data_class = "body";
+    blk.range = transfer::Range{first, last};
+    blk.headers = {{"Range", "bytes=" + std::to_string(first) + "-" + std::to_string(last)}, {"X-T", "t"}};
+    return blk;
+  };
+  htsget::Ticket later, earlier;
+  earlier.blocks = {h, ranged_block(100, 199), ranged_block(300, 399)};
+  later.blocks = {h, ranged_block(350, 499), ranged_block(320, 340)};
+  order = htsget::assemble_order({later, earlier});
+  REQUIRE(order.size() == 4);
+  CHECK(*order[0].data == "H");
+  CHECK(order[1].range == transfer::Range{100, 199});
+  CHECK(order[2].range == transfer::Range{300, 399});
+  CHECK(order[3].range == transfer::Range{400, 499});
+  CHECK(order[3].headers[0].value == "bytes=400-499");
+  CHECK(order[3].headers[1].value == "t");
 }
 
 TEST_CASE("htsget fetch: blocks in parallel, written in ticket order, with exactly their headers") {
@@ -268,6 +294,37 @@ TEST_CASE("htsget client: the user's token goes to the ticket server only, never
   CHECK(blocks[0].headers.count("authorization") == 0);
   const auto reqs = server.requests();
   CHECK(reqs.front().headers.at("authorization") == "Bearer user-token-xyz-123");
+}
+
+TEST_CASE("htsget fetch: redirects keep the block's headers, but its credentials never cross origins") {
+  const std::string data = content(3000);
+  std::mutex m;
+  std::vector<SeenRequest> other_seen;
+  MiniServer other([&](const SeenRequest& r) {
+    std::lock_guard l(m);
+    other_seen.push_back(r);
+    return ranged(data, r);
+  });
+  MiniServer first([&](const SeenRequest& r) {
+    if (r.target == "/away") return reply(302, "", "Location: " + other.url("/moved") + "\r\n");
+    if (r.target == "/here") return reply(307, "", "Location: /moved-here\r\n");
+    return ranged(data, r);
+  });
+  json t{{"htsget",
+          {{"urls",
+            {block(first.url("/away"), {{"Range", range(0, 999)}, {"Authorization", "Bearer block-secret-1"}, {"X-Trace", "t1"}}),
+             block(first.url("/here"), {{"Range", range(1000, 2999)}, {"Authorization", "Bearer block-secret-2"}})}}}}};
+  Collected out;
+  htsget::fetch(htsget::parse_ticket(t, "t").blocks, fast(), {}, out.sink());
+  CHECK(out.bytes == data);
+  REQUIRE(other_seen.size() == 1);
+  CHECK(other_seen[0].headers.at("range") == "bytes=0-999");
+  CHECK(other_seen[0].headers.at("x-trace") == "t1");
+  CHECK(other_seen[0].headers.count("authorization") == 0);
+  bool same_origin_kept = false;
+  for (const auto& r : first.requests())
+    if (r.target == "/moved-here") same_origin_kept = r.headers.count("authorization") && r.headers.at("authorization") == "Bearer block-secret-2";
+  CHECK(same_origin_kept);
 }
 
 TEST_CASE("htsget client: one POST for several regions, GETs when the server refuses POST") {

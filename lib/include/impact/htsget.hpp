@@ -98,6 +98,10 @@ std::string ticket_url(const std::string& base_url, const Query& q, const Region
 // The JSON body of a POST with all the query's regions.
 nlohmann::json post_body(const Query& q);
 
+// The service's base URL from a URL a user or a registry gives: a trailing "/reads" or "/variants" (a
+// registry lists each endpoint) and trailing slashes removed.
+std::string base_url_of(std::string url);
+
 using TokenFn = std::function<std::string()>;  // empty function: ask without a token
 
 class Client {
@@ -120,9 +124,13 @@ class Client {
   TokenFn token_;
 };
 
-// The blocks to write, in order, from the tickets of one query: the first ticket whole, then the body of each
-// further one (its blocks marked class "header" left out). Throws Error(protocol) when a further ticket does
-// not mark its header blocks (they cannot be told apart) or the tickets disagree on the format.
+// The blocks to write, in order, from the tickets of one query (one per region): the tickets in file order
+// (by the first byte range of their body), the first whole, then the body of each further one (its blocks
+// marked class "header" left out), and byte ranges of a URL already covered by an earlier ticket left out or
+// cut to what is new (servers answer whole compressed blocks, so neighbouring regions share blocks: written
+// twice they would repeat records out of order), and so are inline blocks written before (but for the last
+// block, the EOF marker). Throws Error(protocol) when a further ticket does not mark
+// its header blocks (they cannot be told apart) or the tickets disagree on the format.
 std::vector<Block> assemble_order(const std::vector<Ticket>& tickets);
 
 struct FetchOptions {

@@ -6,6 +6,7 @@
 #include "impact/error.hpp"
 #include "impact/htsget.hpp"
 #include "impact/redact.hpp"
+#include "impact/url.hpp"
 #include "json_fields.hpp"
 
 namespace impact::htsget {
@@ -39,15 +40,24 @@ constexpr std::size_t kMaxTicketBytes = 64u << 20;
   throw e;
 }
 
-std::string base_of(std::string url) {
+}  // namespace
+
+std::string base_url_of(std::string url) {
   while (!url.empty() && url.back() == '/') url.pop_back();
+  for (std::string_view end : {"/reads", "/variants"})
+    if (url.size() > end.size() && url.compare(url.size() - end.size(), end.size(), end) == 0) {
+      url.resize(url.size() - end.size());
+      break;
+    }
   return url;
 }
+
+namespace {
 
 }  // namespace
 
 Client::Client(http::Client& http, std::string base_url, TokenFn token)
-    : http_(http), base_(base_of(std::move(base_url))), token_(std::move(token)) {}
+    : http_(http), base_(base_url_of(std::move(base_url))), token_(std::move(token)) {}
 
 EndpointInfo Client::info(Endpoint e) {
   http::Request rq;
@@ -80,14 +90,8 @@ Ticket Client::get(const Query& q, const Region* region) {
 }
 
 std::optional<Ticket> Client::post(const Query& q) {
-  Query no_regions = q;
-  no_regions.regions.clear();
-  no_regions.format.clear();
-  no_regions.header_only = false;
-  no_regions.fields.clear();
-  no_regions.tags.clear();
-  no_regions.notags.clear();
-  http::Request rq = request(http::Method::post, ticket_url(base_, no_regions, nullptr), q);
+  // Everything goes in the body: a POST with query parameters is InvalidInput.
+  http::Request rq = request(http::Method::post, base_ + "/" + std::string(to_string(q.endpoint)) + "/" + percent_encode(q.id, true), q);
   rq.headers.push_back({"Content-Type", "application/json"});
   rq.body = post_body(q).dump();
   rq.retry_safe = true;  // asking for a ticket changes nothing on the server

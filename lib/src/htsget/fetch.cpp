@@ -178,6 +178,7 @@ class Assembler {
     http::Request rq;
     rq.url = part.source->url;
     rq.server_url = true;
+    rq.listed_headers = true;
     for (const auto& h : part.source->headers) {
       if (part.own_range && text::iequals(h.name, "range"))
         rq.headers.push_back({h.name, fmt::format("bytes={}-{}", part.range->first, part.range->second)});

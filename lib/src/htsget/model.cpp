@@ -1,6 +1,9 @@
 // htsget: regions, service-info, tickets and data: URIs; pure functions over text and JSON.
 #include <algorithm>
 #include <cctype>
+#include <limits>
+#include <map>
+#include <set>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -297,6 +300,7 @@ json post_body(const Query& q) {
   if (!q.fields.empty()) body["fields"] = q.fields;
   if (!q.tags.empty()) body["tags"] = q.tags;
   if (!q.notags.empty()) body["notags"] = q.notags;
+  if (q.public_key) body["encryptionScheme"] = "C4GH";
   if (!q.regions.empty()) {
     json regions = json::array();
     for (const auto& r : q.regions) {
@@ -310,15 +314,46 @@ json post_body(const Query& q) {
   return body;
 }
 
-std::vector<Block> assemble_order(const std::vector<Ticket>& tickets) {
+std::vector<Block> assemble_order(const std::vector<Ticket>& given) {
+  if (given.size() == 1) return given[0].blocks;
+  // File order: by the first byte range of a body block (tickets without one last, in the order given).
+  std::vector<const Ticket*> tickets;
+  for (const auto& t : given) tickets.push_back(&t);
+  auto first_range = [](const Ticket* t) {
+    for (const auto& b : t->blocks)
+      if (b.range && b.data_class != "header") return b.range->first;
+    return std::numeric_limits<std::uint64_t>::max();
+  };
+  std::stable_sort(tickets.begin(), tickets.end(), [&](const Ticket* a, const Ticket* b) { return first_range(a) < first_range(b); });
+  std::map<std::string, std::uint64_t> covered;  // URL -> one past the last byte already written from it
+  std::set<std::string> inline_seen;             // data: blocks already written (records the server recompressed)
+  auto take = [&](std::vector<Block>& out, Block b, bool last) {
+    if (b.data) {
+      // The same inline block again (the records sharing the header's last block, an EOF marker) is left out,
+      // but for the very last block: the file must end with its EOF marker.
+      if (!inline_seen.insert(*b.data).second && !last) return;
+    }
+    if (b.range) {
+      auto it = covered.find(b.url);
+      if (it != covered.end() && b.range->first < it->second) {
+        if (b.range->second < it->second) return;  // all of it written already
+        b.range->first = it->second;
+        for (auto& h : b.headers)
+          if (text::iequals(h.name, "range")) h.value = fmt::format("bytes={}-{}", b.range->first, b.range->second);
+      }
+      auto& end = covered[b.url];
+      end = std::max(end, b.range->second + 1);
+    }
+    out.push_back(std::move(b));
+  };
   std::vector<Block> out;
   for (std::size_t k = 0; k < tickets.size(); ++k) {
-    const Ticket& t = tickets[k];
-    if (k > 0 && !t.format.empty() && !tickets[0].format.empty() && t.format != tickets[0].format)
+    const Ticket& t = *tickets[k];
+    if (k > 0 && !t.format.empty() && !tickets[0]->format.empty() && t.format != tickets[0]->format)
       throw Error(ErrorKind::protocol, fmt::format("the htsget server answered {} for one region and {} for another",
-                                                   tickets[0].format, t.format));
+                                                   tickets[0]->format, t.format));
     if (k == 0) {
-      out.insert(out.end(), t.blocks.begin(), t.blocks.end());
+      for (const auto& b : t.blocks) take(out, b, false);
       continue;
     }
     const bool marked = std::any_of(t.blocks.begin(), t.blocks.end(), [](const Block& b) { return !b.data_class.empty(); });
@@ -327,8 +362,8 @@ std::vector<Block> assemble_order(const std::vector<Ticket>& tickets) {
                   "the htsget server does not mark the header blocks of its tickets, so the answers for several "
                   "regions cannot be joined into one file",
                   "ask for one region at a time");
-    for (const auto& b : t.blocks)
-      if (b.data_class != "header") out.push_back(b);
+    for (std::size_t i = 0; i < t.blocks.size(); ++i)
+      if (t.blocks[i].data_class != "header") take(out, t.blocks[i], k + 1 == tickets.size() && i + 1 == t.blocks.size());
   }
   return out;
 }
