@@ -18,6 +18,7 @@
 #include "impact/error.hpp"
 #include "impact/htsget.hpp"
 #include "impact/redact.hpp"
+#include "internal.hpp"
 #include "text.hpp"
 #include "transfer/hash.hpp"
 
@@ -49,20 +50,11 @@ std::optional<ContentRange> parse_content_range(std::string_view v) {
   v.remove_prefix(6);
   const auto dash = v.find('-'), slash = v.find('/');
   if (dash == std::string_view::npos || slash == std::string_view::npos || dash > slash) return std::nullopt;
-  auto num = [](std::string_view s) -> std::optional<std::uint64_t> {
-    if (s.empty() || s.size() > 18) return std::nullopt;
-    std::uint64_t n = 0;
-    for (char c : s) {
-      if (c < '0' || c > '9') return std::nullopt;
-      n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return n;
-  };
-  auto a = num(v.substr(0, dash)), b = num(v.substr(dash + 1, slash - dash - 1));
+  auto a = parse_byte_offset(v.substr(0, dash)), b = parse_byte_offset(v.substr(dash + 1, slash - dash - 1));
   if (!a || !b || *b < *a) return std::nullopt;
   ContentRange cr{*a, *b, std::nullopt};
   if (v.substr(slash + 1) != "*") {
-    cr.total = num(v.substr(slash + 1));
+    cr.total = parse_byte_offset(v.substr(slash + 1));
     if (!cr.total) return std::nullopt;
   }
   return cr;

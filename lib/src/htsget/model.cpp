@@ -12,6 +12,7 @@
 #include "impact/htsget.hpp"
 #include "impact/redact.hpp"
 #include "impact/url.hpp"
+#include "internal.hpp"
 #include "json_fields.hpp"
 #include "text.hpp"
 
@@ -252,22 +253,23 @@ Ticket parse_ticket(const json& doc, std::string_view origin) {
   return t;
 }
 
+std::optional<std::uint64_t> parse_byte_offset(std::string_view s) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  std::uint64_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return n;
+}
+
 std::optional<transfer::Range> parse_byte_range(std::string_view v) {
   v = text::trim(v);
   if (v.size() < 7 || !text::iequals(v.substr(0, 6), "bytes=")) return std::nullopt;
   v.remove_prefix(6);
   const auto dash = v.find('-');
   if (dash == std::string_view::npos || dash == 0 || dash + 1 == v.size()) return std::nullopt;
-  auto num = [](std::string_view s) -> std::optional<std::uint64_t> {
-    if (s.empty() || s.size() > 18) return std::nullopt;
-    std::uint64_t n = 0;
-    for (char c : s) {
-      if (c < '0' || c > '9') return std::nullopt;
-      n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return n;
-  };
-  auto a = num(v.substr(0, dash)), b = num(v.substr(dash + 1));
+  auto a = parse_byte_offset(v.substr(0, dash)), b = parse_byte_offset(v.substr(dash + 1));
   if (!a || !b || *b < *a) return std::nullopt;
   return transfer::Range{*a, *b};
 }
