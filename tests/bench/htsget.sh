@@ -44,7 +44,7 @@ FED_STATE=$work/fed node "$root/tests/federation/htsget/server.js" --port "$port
 server_pid=$!
 url=http://127.0.0.1:$port
 for _ in $(seq 100); do curl -sf "$url/service-info" > /dev/null && break; sleep 0.1; done
-"$impact" profile add bench --htsget "$url" > /dev/null
+"$impact" profile add bench --htsget "$url" > /dev/null 2>&1
 
 regions=()
 for s in $(seq 4999976 5000 5095000); do regions+=("11:$s-$((s + 999))"); done  # 20 regions of 1 kb on 11

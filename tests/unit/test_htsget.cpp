@@ -87,7 +87,7 @@ TEST_CASE("htsget regions: samtools' 1-based inclusive form becomes 0-based half
   CHECK(htsget::to_string(htsget::parse_region("chr2:5-10")) == "chr2:5-10");
   CHECK(htsget::to_string(htsget::parse_region("1:1-1")) == "1:1-1");
 
-  for (const char* bad : {"", "chr1:0-5", "chr1:10-5", ":1-5", "chr 1", "{x:1-2"}) {
+  for (const char* bad : {"", "chr1:0-5", "chr1:10-5", ":1-5", "chr 1", "{x:1-2", "{a b}:1-2", "{}"}) {
     CAPTURE(bad);
     try {
       htsget::parse_region(bad);

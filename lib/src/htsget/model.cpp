@@ -125,13 +125,11 @@ Region parse_region(std::string_view text) {
     if (close == std::string_view::npos || close == 1) bad_region(text, "a '{' without a name and '}'");
     r.reference = std::string(text.substr(1, close - 1));
     const std::string_view rest = text.substr(close + 1);
-    if (rest.empty()) return r;
-    if (rest.front() != ':' || !looks_like_range(rest.substr(1))) bad_region(text, "expected :START-END after the name");
-    apply_range(r, text, rest.substr(1));
-    return r;
-  }
-  const auto colon = text.rfind(':');
-  if (colon != std::string_view::npos && looks_like_range(text.substr(colon + 1))) {
+    if (!rest.empty()) {
+      if (rest.front() != ':' || !looks_like_range(rest.substr(1))) bad_region(text, "expected :START-END after the name");
+      apply_range(r, text, rest.substr(1));
+    }
+  } else if (const auto colon = text.rfind(':'); colon != std::string_view::npos && looks_like_range(text.substr(colon + 1))) {
     r.reference = std::string(text.substr(0, colon));
     if (r.reference.empty()) bad_region(text, "no reference name");
     apply_range(r, text, text.substr(colon + 1));
