@@ -3,6 +3,7 @@
 
 #include "context.hpp"
 #include "impact/error.hpp"
+#include "impact/htsget.hpp"
 #include "impact/registry.hpp"
 #include "impact/session.hpp"
 #include "impact/url.hpp"
@@ -63,7 +64,7 @@ void add(Context& ctx, const AddOptions& o) {
   if (!o.wes.empty()) p.wes = o.wes;
   if (!o.wes_engine.empty()) p.wes_engine = o.wes_engine;
   if (!o.tes.empty()) p.tes = o.tes;
-  if (!o.htsget.empty()) p.htsget = o.htsget;
+  if (!o.htsget.empty()) p.htsget = htsget::base_url_of(o.htsget);  // …/reads or …/variants: the service's base
   if (!o.resolver.empty()) p.drs_resolver = o.resolver;
   for (const auto& b : o.beacons) {
     auto [n, u] = named_url(b, "--beacon");
