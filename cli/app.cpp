@@ -197,6 +197,7 @@ const CommandGroup kCommandGroups[] = {
     {{"keys"}, register_keys},
     {{"encrypt", "decrypt"}, register_crypt},
     {{"archive"}, register_archive},
+    {{"htsget"}, register_htsget},
     {{"service-info"}, register_service_info},
     {{"doctor"}, register_doctor},
     {{"version"}, register_version},

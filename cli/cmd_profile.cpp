@@ -3,6 +3,7 @@
 
 #include "context.hpp"
 #include "impact/error.hpp"
+#include "impact/htsget.hpp"
 #include "impact/registry.hpp"
 #include "impact/session.hpp"
 #include "impact/url.hpp"
@@ -12,7 +13,7 @@ namespace {
 
 struct AddOptions {
   std::string name;
-  std::string registry, issuer, client_id, client_secret_file, wes, wes_engine, tes, archive, storage, bucket, sts, region, resolver, keys_file;
+  std::string registry, issuer, client_id, client_secret_file, wes, wes_engine, tes, archive, htsget, storage, bucket, sts, region, resolver, keys_file;
   std::string cacert;
   std::vector<std::string> scopes, beacons, drs, trust;
   std::vector<std::string> trs;
@@ -69,6 +70,7 @@ void add(Context& ctx, const AddOptions& o) {
   if (!o.wes_engine.empty()) p.wes_engine = o.wes_engine;
   if (!o.tes.empty()) p.tes = o.tes;
   if (!o.archive.empty()) p.archive = o.archive;
+  if (!o.htsget.empty()) p.htsget = htsget::base_url_of(o.htsget);  // …/reads or …/variants: the service's base
   if (!o.resolver.empty()) p.drs_resolver = o.resolver;
   if (!cacert.empty()) p.cacert = cacert;
   for (const auto& b : o.beacons) {
@@ -100,10 +102,10 @@ void add(Context& ctx, const AddOptions& o) {
       throw Error(ErrorKind::usage, "--bucket, --sts and --region need --storage URL (or a registry that lists storage)");
   }
   if (!p.issuer.empty() && p.client_id.empty()) p.client_id = "impact-cli";
-  if (p.registry.empty() && p.issuer.empty() && p.wes.empty() && p.tes.empty() && p.archive.empty() && p.beacons.empty() && p.drs.empty() &&
+  if (p.registry.empty() && p.issuer.empty() && p.wes.empty() && p.tes.empty() && p.archive.empty() && p.htsget.empty() && p.beacons.empty() && p.drs.empty() &&
       !p.storage && p.trs.empty())
     throw Error(ErrorKind::usage, "the profile would have no services",
-                "give --registry URL, or services with --issuer, --beacon, --drs, --wes, --tes, --archive, --storage, --trs");
+                "give --registry URL, or services with --issuer, --beacon, --drs, --wes, --tes, --archive, --htsget, --storage, --trs");
   try {
     p.validate();
   } catch (const Error& e) {
@@ -120,7 +122,7 @@ void add(Context& ctx, const AddOptions& o) {
     ctx.term().print_json(p);
     return;
   }
-  const std::size_t services = p.beacons.size() + p.drs.size() + p.trs.size() + (p.wes.empty() ? 0 : 1) + (p.tes.empty() ? 0 : 1) + (p.archive.empty() ? 0 : 1) + (p.storage ? 1 : 0) +
+  const std::size_t services = p.beacons.size() + p.drs.size() + p.trs.size() + (p.wes.empty() ? 0 : 1) + (p.tes.empty() ? 0 : 1) + (p.archive.empty() ? 0 : 1) + (p.htsget.empty() ? 0 : 1) + (p.storage ? 1 : 0) +
                                (p.issuer.empty() ? 0 : 1);
   ctx.term().note("Saved profile '" + o.name + "' with " + std::to_string(services) + " service(s) to " +
                   config.path().string() + (becomes_default ? " (default)" : ""));
@@ -151,6 +153,7 @@ Table profile_table(const Profile& p) {
   for (const auto& [n, u] : p.trs) row("trs." + n, u);
   row("tes", p.tes);
   row("archive", p.archive);
+  row("htsget", p.htsget);
   if (p.storage) {
     row("storage.url", p.storage->url);
     row("storage.bucket", p.storage->bucket);
@@ -296,6 +299,7 @@ void register_profile(CLI::App& app, Context& ctx) {
   add_cmd->add_option("--tes", o->tes, "TES API base URL (…/ga4gh/tes/v1)")->group("Services");
   add_cmd->add_option("--archive", o->archive, "SDA download API URL of a GDI / Federated EGA archive (its origin)")
       ->group("Services");
+  add_cmd->add_option("--htsget", o->htsget, "GA4GH htsget base URL (the one below which /reads and /variants are)")->group("Services");
   add_cmd->add_option("--storage", o->storage, "S3-compatible endpoint URL")->group("Storage");
   add_cmd->add_option("--bucket", o->bucket, "Results bucket")->group("Storage");
   add_cmd->add_option("--sts", o->sts, "STS endpoint for temporary credentials (AssumeRoleWithWebIdentity)")->group("Storage");

@@ -1,9 +1,10 @@
-// impact service-info [wes|tes|drs|beacon|storage|trs|archive]
+// impact service-info [wes|tes|drs|beacon|storage|trs|archive|htsget]
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
 #include "outcome.hpp"
 #include "impact/error.hpp"
+#include "impact/htsget.hpp"
 #include "impact/redact.hpp"
 #include "impact/service_info.hpp"
 #include "impact/url.hpp"
@@ -34,6 +35,22 @@ ServiceInfo storage_info(http::Client& client, const StorageConfig& st) {
   return s;
 }
 
+// htsget answers service-info per endpoint (/reads/service-info, /variants/service-info): the endpoint's
+// formats and parameters go into `extra`.
+ServiceInfo htsget_info(Context& ctx, http::Client& client, const Profile& p, const Entry& e) {
+  const auto endpoint = e.label == "htsget reads" ? htsget::Endpoint::reads : htsget::Endpoint::variants;
+  htsget::TokenFn token;
+  if (auth::Credentials* creds = ctx.login_if_any(p)) token = [creds, url = e.url] { return creds->bearer_token(url); };
+  htsget::EndpointInfo info = htsget::Client(client, e.url, std::move(token)).info(endpoint);
+  ServiceInfo s = std::move(info.service);
+  s.url = e.url + "/" + std::string(htsget::to_string(endpoint));
+  s.extra["formats"] = info.formats;
+  if (!info.datatype.empty()) s.extra["datatype"] = info.datatype;
+  if (info.fields_effective) s.extra["fieldsParametersEffective"] = *info.fields_effective;
+  if (info.tags_effective) s.extra["tagsParametersEffective"] = *info.tags_effective;
+  return s;
+}
+
 void run(Context& ctx, const std::string& which) {
   Config config = ctx.load_config();
   const Profile& p = ctx.profile(config);
@@ -48,6 +65,10 @@ void run(Context& ctx, const std::string& which) {
     for (const auto& [n, u] : p.beacons) entries.push_back({"beacon " + n, ServiceKind::beacon, u});
   if (want("trs"))
     for (const auto& [n, u] : p.trs) entries.push_back({"trs " + n, ServiceKind::trs, u});
+  if (want("htsget") && !p.htsget.empty()) {
+    entries.push_back({"htsget reads", ServiceKind::htsget, p.htsget});
+    entries.push_back({"htsget variants", ServiceKind::htsget, p.htsget});
+  }
   if (want("storage") && p.storage) entries.push_back({"storage", ServiceKind::storage, p.storage->url});
   if (entries.empty())
     throw Error(ErrorKind::config,
@@ -63,6 +84,7 @@ void run(Context& ctx, const std::string& which) {
     try {
       ServiceInfo s = e.kind == ServiceKind::storage ? storage_info(client, *p.storage)
                       : e.kind == ServiceKind::wes   ? wes::Client(client, e.url, {}).service_info()  // finds the API root
+                      : e.kind == ServiceKind::htsget ? htsget_info(ctx, client, p, e)
                                                      : fetch_service_info(client, e.url, e.label);
       if (!s.note.empty() && !ctx.json()) ctx.term().note(e.label + ": " + s.note);
       if (s.url.empty()) s.url = e.url;
@@ -93,7 +115,7 @@ void run(Context& ctx, const std::string& which) {
 void register_service_info(CLI::App& app, Context& ctx) {
   auto which = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand("service-info", "Show what each configured service says of itself (GA4GH service-info)");
-  cmd->add_option("service", *which, "Only this kind of service")->check(CLI::IsMember({"wes", "tes", "drs", "beacon", "storage", "trs", "archive"}));
+  cmd->add_option("service", *which, "Only this kind of service")->check(CLI::IsMember({"wes", "tes", "drs", "beacon", "storage", "trs", "archive", "htsget"}));
   cmd->footer("Examples:\n  impact service-info\n  impact service-info wes --json");
   cmd->callback(ctx.action([&ctx, which] { run(ctx, *which); }));
 }

@@ -115,6 +115,7 @@ void register_task(CLI::App& app, Context& ctx);  // TES tasks
 void register_keys(CLI::App& app, Context& ctx);   // impact keys
 void register_crypt(CLI::App& app, Context& ctx);  // impact encrypt, impact decrypt
 void register_archive(CLI::App& app, Context& ctx);  // impact archive: the SDA download API
+void register_htsget(CLI::App& app, Context& ctx);  // impact htsget: GA4GH htsget
 // `impact version` (loaded: the libraries in use, loading them) and `impact --version` (built against).
 void print_version(Context& ctx, bool loaded);
 

@@ -53,6 +53,20 @@ crypt4gh::PassphraseSource passphrase_source(const std::string& what) {
   };
 }
 
+std::string default_key_name() {
+  std::vector<std::string> names;
+  for (const auto& k : crypt4gh::list_keys())
+    if (k.has_secret) names.push_back(k.name);
+  if (names.size() == 1) return names[0];
+  for (const auto& n : names)
+    if (n == "default") return n;
+  if (names.empty())
+    throw Error(ErrorKind::usage, "no Crypt4GH private key to decrypt with",
+                "create one (impact keys generate), import one (impact keys import FILE) or pass --key FILE");
+  throw Error(ErrorKind::usage, std::to_string(names.size()) + " Crypt4GH keys are stored and none is named 'default'",
+              "pass --key NAME (see: impact keys list)");
+}
+
 std::string new_passphrase() {
   if (const char* v = std::getenv(env_var)) {
     if (!*v) throw Error(ErrorKind::usage, std::string(env_var) + " is empty", "pass --no-passphrase for a key without one");

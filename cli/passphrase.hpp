@@ -10,6 +10,9 @@ namespace impact::cli {
 
 // For opening a key: asks once, when the library needs it.
 crypt4gh::PassphraseSource passphrase_source(const std::string& what);
+// The stored key to decrypt with when none is named: the only one with a secret, else the one named
+// "default". Error(usage) with a hint naming --key otherwise.
+std::string default_key_name();
 // For a new key: the environment, or asked twice on the terminal. Error(usage) when neither is possible.
 std::string new_passphrase();
 // The stored private key to use when none is named: the only one, else "default"; Error(usage) otherwise.

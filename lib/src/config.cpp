@@ -28,6 +28,7 @@ constexpr Fields<Profile, std::string, 9> kProfileText{{{"registry", &Profile::r
                                                         {"wes_engine", &Profile::wes_engine},
                                                         {"tes", &Profile::tes},
                                                         {"archive", &Profile::archive},
+                                                        {"htsget", &Profile::htsget},
                                                         {"drs_resolver", &Profile::drs_resolver},
                                                         {"cacert", &Profile::cacert}}};
 constexpr Fields<Profile, std::map<std::string, std::string>, 4> kProfileMaps{
@@ -69,6 +70,7 @@ void Profile::validate() const {
   check(wes, "WES endpoint");
   check(tes, "TES endpoint");
   check(archive, "archive");
+  check(htsget, "htsget endpoint");
   check(drs_resolver, "DRS resolver");
   for (const auto& [n, u] : beacons) check(u, "beacon '" + n + "'");
   for (const auto& [n, u] : drs) check(u, "DRS server '" + n + "'");

@@ -1,4 +1,5 @@
 #include "impact/registry.hpp"
+#include "impact/htsget.hpp"
 
 #include "impact/error.hpp"
 #include "impact/url.hpp"
@@ -71,6 +72,13 @@ Discovery discover(http::Client& client, const std::string& registry_url, const 
         if (!p.archive.empty()) d.notes.push_back("several archives listed; using " + p.archive + ", not " + s.url);
         else p.archive = s.url;
         break;
+      case ServiceKind::htsget: {
+        // Registries list the reads and the variants endpoint of one server as two services.
+        const std::string base = htsget::base_url_of(s.url);
+        if (p.htsget.empty()) p.htsget = base;
+        else if (p.htsget != base) d.notes.push_back("several htsget services listed; using " + p.htsget + ", not " + base);
+        break;
+      }
       case ServiceKind::drs: p.drs[short_service_name(s.id, p.drs)] = s.url; break;
       case ServiceKind::beacon: p.beacons[short_service_name(s.id, p.beacons)] = s.url; break;
       case ServiceKind::trs: p.trs[short_service_name(s.id, p.trs)] = s.url; break;

@@ -24,6 +24,7 @@ std::string_view to_string(ServiceKind kind) noexcept {
     case ServiceKind::visa_issuer: return "visa-issuer";
     case ServiceKind::trs: return "trs";
     case ServiceKind::archive: return "archive";
+    case ServiceKind::htsget: return "htsget";
     case ServiceKind::other: return "other";
   }
   return "other";
@@ -43,6 +44,7 @@ ServiceKind kind_of(const ServiceType& type) {
   if (a == "visa-issuer" || a == "passport-visa-issuer") return ServiceKind::visa_issuer;
   if (a == "trs" || a == "tool-registry") return ServiceKind::trs;
   if (a == "sda-download" || a == "archive") return ServiceKind::archive;
+  if (a == "htsget") return ServiceKind::htsget;
   return ServiceKind::other;
 }
 

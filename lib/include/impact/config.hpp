@@ -33,6 +33,7 @@ struct Profile {
   std::string wes_engine;                     // the workflow engine to send where the WES requires one
   std::string tes;                            // TES base URL (…/ga4gh/tes/v1)
   std::string archive;                        // SDA download API base URL (the service's origin)
+  std::string htsget;                         // htsget base URL (the one below which /reads and /variants are)
   std::optional<StorageConfig> storage;
   std::map<std::string, std::string> trusted_visa_issuers;  // visa iss -> jku URL
   std::string drs_resolver;                   // compact identifier resolver (identifiers.org style)

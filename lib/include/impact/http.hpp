@@ -49,6 +49,11 @@ struct Request {
   std::vector<FormPart> form;     // sent as multipart/form-data when not empty
   bool retry_safe = false;        // a non-idempotent request that is known to be safe to repeat
   bool server_url = false;        // the URL came from a server's answer: refusing it is a protocol error, not usage
+  // A redirect to another origin drops the headers that look like credentials (redact.hpp's
+  // is_sensitive_header). For headers a server listed for this very URL (an htsget ticket's block headers,
+  // which a client must send again after a redirect), set this: only Authorization, Proxy-Authorization and
+  // Cookie are dropped then.
+  bool listed_headers = false;
   std::size_t max_body = 0;       // cap for a body read into memory; 0 = the client's default
   Sink sink;                      // stream the body here instead of into Response::body
   std::size_t receive_buffer = 0; // bytes read from the socket at a time for a sink; 0 = libcurl's 16 KiB
@@ -172,6 +177,10 @@ class Batch {
     // Optional: true when `next` would first have to fetch something (a listing page). It is then called
     // only once every request taken before has started (and, at first, one was answered), so those go first.
     std::function<bool()> slow;
+    // Optional: true when `next` has nothing to give yet but may have later (a caller bounding the bytes it
+    // holds, or one that will repeat a request). Asked again as transfers end; not asked while nothing is in
+    // flight or queued, so `next` is then called (and must give a request or end the feed).
+    std::function<bool()> hold;
   };
   // What `next` or `done` throws ends the run (transfers in flight are dropped) and is rethrown.
   void run(Feed feed);

@@ -10,7 +10,7 @@
 
 namespace impact {
 
-enum class ServiceKind { wes, tes, drs, beacon, registry, storage, identity, visa_issuer, trs, archive, other };
+enum class ServiceKind { wes, tes, drs, beacon, registry, storage, identity, visa_issuer, trs, archive, htsget, other };
 std::string_view to_string(ServiceKind kind) noexcept;
 
 struct ServiceType {

@@ -106,7 +106,7 @@ std::vector<std::string> default_scopes() { return {"openid", "offline_access", 
 bool is_profile_service(const Profile& p, std::string_view url) {
   auto target = Url::parse(url);
   if (!target) return false;
-  std::vector<std::string> bases{p.issuer, p.wes, p.tes, p.archive};
+  std::vector<std::string> bases{p.issuer, p.wes, p.tes, p.archive, p.htsget};
   for (const auto& [name, u] : p.beacons) bases.push_back(u);
   for (const auto& [name, u] : p.drs) bases.push_back(u);
   if (p.storage) {

@@ -123,6 +123,7 @@ void Run::top_up() {
     // A slow feed waits until every request taken has started and, at first, until one has been answered
     // (so that a request was surely sent before the feed's own).
     if (feed_.slow && (!queue_.empty() || (!active_.empty() && !answered_)) && feed_.slow()) return;
+    if (feed_.hold && !trackers_.empty() && feed_.hold()) return;
     std::optional<Request> r = feed_.next();
     if (!r) {
       exhausted_ = true;

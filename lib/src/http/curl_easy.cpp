@@ -174,7 +174,10 @@ void Transfer::set_tls(CURL* h) {
 void Transfer::set_headers(CURL* h) {
   headers_.clear();
   for (const auto& hd : request_.headers) {
-    if (strip_credentials_ && is_sensitive_header(hd.name)) continue;
+    if (strip_credentials_ && (request_.listed_headers ? iequals(hd.name, "authorization") || iequals(hd.name, "cookie") ||
+                                                             iequals(hd.name, "proxy-authorization")
+                                                       : is_sensitive_header(hd.name)))
+      continue;
     if (!send_body_ && iequals(hd.name, "content-type")) continue;
     headers_.append(hd.name + ": " + hd.value);
   }
