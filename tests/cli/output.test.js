@@ -245,3 +245,63 @@ test('doctor with colour on: the escape codes do not shift the columns', async (
   assert.match(coloured.stdout, /\x1b\[32mok\x1b\[0m/);
   assert.doesNotMatch(coloured.stdout, /\^\[/, 'no escape code made visible');
 });
+
+// A DRS server with one object whose bytes it serves itself.
+async function drsHome(t, id = 'obj-5a1e0c7d-6b2f-4e8a-9c3d-1f2e3d4c5b6a') {
+  const dir = home(t);
+  const bytes = Buffer.from('hello, federation\n');
+  const sha = require('node:crypto').createHash('sha256').update(bytes).digest('hex');
+  let base = '';
+  const srv = await server(t, (req) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname === '/drs/service-info') return { status: 200, body: serviceInfo('t.drs', 'drs', '') };
+    if (u.pathname === `/data/${id}`) return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: bytes.toString() };
+    if (u.pathname === `/drs/objects/${id}` && req.method === 'GET') {
+      return { status: 200, body: { id, name: 'a file with a rather long and descriptive name.txt', self_uri: `drs://x/${id}`,
+        size: bytes.length, created_time: '2024-01-01T00:00:00Z', checksums: [{ type: 'sha-256', checksum: sha }],
+        access_methods: [{ type: 'https', access_url: { url: `${base}/data/${id}` } }] } };
+    }
+    return { status: 404, body: { msg: 'no such object', status_code: 404 } };
+  });
+  base = srv.url;
+  assert.equal(impact(dir, ['profile', 'add', 'x', '--drs', `d=${srv.url}/drs`]).code, 0);
+  return { dir, uri: `drs://${new URL(srv.url).host}/${id}`, sha };
+}
+
+test('drs info of one object at 80 columns: the URI and the checksum whole', async (t) => {
+  const { dir, uri, sha } = await drsHome(t);
+  const r = await inTerminal(t, dir, ['drs', 'info', uri], { width: 80 });
+  assert.equal(r.code, 0, r.screen);
+  assert.ok(r.screen.includes(uri), r.screen);
+  assert.ok(r.screen.includes(sha), r.screen);
+});
+
+test('a download into a folder that cannot be made: the error once, naming the folder, not the .impact-part file', async (t) => {
+  const { dir, uri } = await drsHome(t);
+  const file = path.join(dir, 'a-file');
+  fs.writeFileSync(file, 'not a folder');
+  const r = await impactAsync(dir, ['drs', 'download', uri, '-o', path.join(file, 'sub')]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, `impact: ${uri}: cannot create ${path.join(file, 'sub')}: Not a directory\nhint: check the folder's permissions\n`);
+  // A folder where no file can be made (sysfs: root too is refused): the file asked for, once.
+  const ro = await impactAsync(dir, ['drs', 'download', uri, '-o', '/sys/kernel']);
+  assert.equal(ro.code, 1);
+  assert.equal(ro.stderr, `impact: ${uri}: cannot create a file with a rather long and descriptive name.txt in /sys/kernel: Permission denied\nhint: check the folder's permissions\n`);
+  const gone = await impactAsync(dir, ['drs', 'download', uri, '-o', '/proc/1']);
+  assert.equal(gone.code, 1);
+  assert.doesNotMatch(gone.stderr, /impact-part|does not exist/);
+  assert.equal(gone.stderr.split('\n').filter((l) => l.startsWith('impact:')).length, 1, gone.stderr);
+});
+
+test('run cancel of an unknown run: the error once, the run named once, exit 1', async (t) => {
+  const { dir, env } = await wesHome(t);
+  const r = await impactAsync(dir, ['run', 'cancel', 'nope-run'], { env });
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, 'impact: cancelling run nope-run failed: HTTP 404: run not found\n');
+  const two = await impactAsync(dir, ['run', 'cancel', 'nope-run', 'other-run'], { env });
+  assert.equal(two.code, 1);
+  assert.equal(two.stderr, 'impact: cancelling run nope-run failed: HTTP 404: run not found\n' +
+    'impact: cancelling run other-run failed: HTTP 404: run not found\n' +
+    'impact: all 2 runs failed; the first: cancelling run nope-run failed: HTTP 404: run not found\n');
+});
