@@ -27,7 +27,7 @@ function __impact_subs
 end
 function __impact_takes_value
     switch $argv[1]
-        case '--all' '--allow-unverified' '--allow-url-credentials' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--class' '--client-credentials' '--client-id' '--client-secret-file' '--cmd' '--comment' '--config' '--cpu' '--debug' '--default' '--disk' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--executor' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--help' '--help-exit-codes' '--image' '--include' '--input' '--issuer' '--json' '--key' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--name' '--name-prefix' '--no-browser' '--no-color' '--no-descendants' '--no-passphrase' '--no-qr' '--output' '--page-size' '--parallel' '--params' '--part-size' '--pem' '--poll-interval' '--profile' '--qr' '--ram' '--raw' '--recipient' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--tes' '--timeout' '--trs' '--trs-as' '--trs-registry' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--view' '--wait' '--wes' '--wes-engine' '-f' '-h' '-k' '-o' '-r' '-v'
+        case '--all' '--allow-unverified' '--allow-url-credentials' '--alt' '--anonymous' '--assembly' '--attach' '--batch' '--beacon' '--bucket' '--cacert' '--chrom' '--class' '--client-credentials' '--client-id' '--client-secret-file' '--cmd' '--comment' '--config' '--cpu' '--debug' '--default' '--disk' '--drs' '--drs-resolver' '--end' '--engine' '--engine-param' '--engine-version' '--exclude' '--executor' '--filter' '--follow' '--force' '--format' '--gene' '--granularity' '--header' '--help' '--help-exit-codes' '--image' '--include' '--input' '--issuer' '--jq' '--json' '--key' '--limit' '--max-in-flight' '--max-length' '--min-length' '--min-valid' '--name' '--name-prefix' '--no-browser' '--no-color' '--no-descendants' '--no-passphrase' '--no-qr' '--output' '--page-size' '--parallel' '--params' '--part-size' '--pem' '--poll-interval' '--profile' '--qr' '--ram' '--raw' '--recipient' '--ref' '--refresh' '--region' '--registry' '--scope' '--skip' '--start' '--state' '--stderr' '--storage' '--storage-keys-file' '--sts' '--tag' '--task' '--tes' '--timeout' '--trs' '--trs-as' '--trs-registry' '--trust-visa-issuer' '--type' '--type-version' '--verbose' '--version' '--view' '--wait' '--wes' '--wes-engine' '--wide' '-f' '-h' '-k' '-o' '-r' '-v'
             return 0
     end
     return 1
@@ -78,7 +78,10 @@ complete -c impact -n '__impact_at \'\'' -a 'version' -d 'Print impact\'s versio
 complete -c impact -n '__impact_at \'\'' -a 'completion' -d 'Print the shell completion script for bash, zsh or fish'
 complete -c impact -s h -l help -x -d 'Print this help message and exit'
 complete -c impact -l profile -x -a '(impact __complete profile 2>/dev/null)' -d 'Profile to use (default: $IMPACT_PROFILE, then the default profile)'
-complete -c impact -l json -x -d 'Print JSON (the library\'s data model)'
+complete -c impact -l json -x -d 'Print JSON (the library\'s data model; impact-json(7)). --json FIELDS (or --json=FIELDS): only those fields of each item, e.g. --json run_id,state'
+complete -c impact -l jq -x -d 'Filter the JSON through a jq program (implies --json), e.g. --jq \'.runs[].run_id\''
+complete -c impact -l wide -x -d 'Never shorten table cells (ids are never shortened in any case)'
+complete -c impact -l header -x -d 'Start TSV output with a line of column names'
 complete -c impact -l format -x -a 'table tsv json' -d 'Output format'
 complete -c impact -s v -l verbose -x -d 'Print one line per HTTP request on stderr'
 complete -c impact -l debug -x -d 'Also print HTTP headers (secrets redacted)'
