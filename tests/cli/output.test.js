@@ -305,3 +305,10 @@ test('run cancel of an unknown run: the error once, the run named once, exit 1',
     'impact: cancelling run other-run failed: HTTP 404: run not found\n' +
     'impact: all 2 runs failed; the first: cancelling run nope-run failed: HTTP 404: run not found\n');
 });
+
+test('service-info at 80 columns: the URL keeps its port; the free-text name gives way', async (t) => {
+  const { dir, base, env } = await wesHome(t);
+  const r = await inTerminal(t, dir, ['service-info'], { width: 80, env });
+  assert.equal(r.code, 0, r.screen);
+  assert.ok(r.screen.includes(base), `${base} whole in: ${r.screen}`);
+});
