@@ -32,26 +32,21 @@ std::string when(std::int64_t epoch, std::int64_t now) {
   return "in " + format_duration(seconds(epoch - now));
 }
 
-std::string date_of(std::int64_t epoch) {
+// A Unix time in UTC as `format` (strftime) says; "" when unknown (0).
+std::string utc(std::int64_t epoch, const char* format) {
   if (epoch == 0) return "";
   std::time_t t = static_cast<std::time_t>(epoch);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, format, &tm);
   return buf;
 }
 
+std::string date_of(std::int64_t epoch) { return utc(epoch, "%Y-%m-%d"); }
+
 // A Unix time as RFC 3339 UTC for --json, like every other time impact prints; null when unknown (0).
-json rfc3339(std::int64_t epoch) {
-  if (epoch == 0) return nullptr;
-  std::time_t t = static_cast<std::time_t>(epoch);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+json rfc3339(std::int64_t epoch) { return epoch == 0 ? json(nullptr) : json(utc(epoch, "%Y-%m-%dT%H:%M:%SZ")); }
 
 bool env_set(const char* name) {
   const char* v = std::getenv(name);

@@ -671,7 +671,9 @@ void cancel(Context& ctx, const std::vector<std::string>& ids) {
     }
     nlohmann::json f = {{"run_id", id}};
     if (!o.state.empty()) f["state"] = o.state;
-    failed.push_back(o.error ? outcome.failed(std::move(f), *o.error, id) : outcome.not_done(std::move(f), o.problem, id));
+    // "cancelling run ID failed: ..." names the run already: no "ID: " before it
+    const std::string label = o.error && std::string_view(o.error->what()).find(id) != std::string_view::npos ? "" : id;
+    failed.push_back(o.error ? outcome.failed(std::move(f), *o.error, label) : outcome.not_done(std::move(f), o.problem, id));
   }
   if (ctx.json()) ctx.term().print_json({{"runs", done}, {"failed", failed}}, false, "runs");
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());

@@ -4,15 +4,6 @@
 
 namespace impact::cli {
 
-namespace {
-// "LABEL: message", or the message alone when it names the item already ("cancelling run X failed: ..."
-// needs no "X: " before it).
-std::string labelled(const std::string& label, const std::string& message) {
-  if (label.empty() || message.find(label) != std::string::npos) return message;
-  return label + ": " + message;
-}
-}  // namespace
-
 nlohmann::json Outcome::failed(nlohmann::json record, const Error& e, const std::string& label, const std::string& hint) {
   ++failed_;
   const std::string h = hint.empty() ? ctx_.hint_for(e) : hint;
@@ -20,7 +11,7 @@ nlohmann::json Outcome::failed(nlohmann::json record, const Error& e, const std:
     first_ = e;
     first_hint_ = h;
   }
-  if (!ctx_.json()) ctx_.term().error(labelled(label, e.what()), h);
+  if (!ctx_.json()) ctx_.term().error(label.empty() ? std::string(e.what()) : label + ": " + e.what(), h);
   if (!record.is_object()) record = nlohmann::json::object();
   record["error"] = e.what();
   record["kind"] = to_string(e.kind());
@@ -31,7 +22,7 @@ nlohmann::json Outcome::failed(nlohmann::json record, const Error& e, const std:
 nlohmann::json Outcome::not_done(nlohmann::json record, const std::string& why, const std::string& label) {
   ++failed_;
   only_errors_ = false;
-  if (!ctx_.json()) ctx_.term().error(labelled(label, why));
+  if (!ctx_.json()) ctx_.term().error(label.empty() ? why : label + ": " + why);
   if (!record.is_object()) record = nlohmann::json::object();
   record["error"] = why;
   record["kind"] = to_string(ErrorKind::partial);

@@ -169,8 +169,10 @@ void open_temp(Job& j) {
   try {
     j.fd = j.root->open_file(j.temp, O_RDWR | O_CREAT | (keep ? 0 : O_TRUNC), 0644).release();
   } catch (const Error& e) {
-    // The error names the file asked for, never the ".impact-part" file impact writes it through.
+    // A file that cannot be made is named as the file asked for, not the ".impact-part" file impact writes
+    // it through; a link or odd file planted at that name is named as it is (the user must look at it).
     std::string msg = e.what();
+    if (msg.rfind("cannot create ", 0) != 0) throw;
     const std::string temp = j.temp.string(), rel = j.rel.string();
     for (auto at = msg.find(temp); at != std::string::npos; at = msg.find(temp, at + rel.size())) msg.replace(at, temp.size(), rel);
     throw Error(e.kind(), msg, e.hint());
