@@ -335,8 +335,7 @@ int run(int argc, char** argv, Terminal terminal) {
   app.add_option("--profile", g.profile, "Profile to use (default: $IMPACT_PROFILE, then the default profile)")
       ->group("Global options");
   app.add_flag("--json", g.json,
-               "Print JSON (the library's data model; impact-json(7)). --json FIELDS (or --json=FIELDS): only "
-               "those fields of each item, e.g. --json run_id,state")
+               "Print JSON (impact-json(7)); --json FIELDS: only those fields, e.g. --json run_id,state")
       ->group("Global options");
   app.add_option("--jq", g.jq, "Filter the JSON through a jq program (implies --json), e.g. --jq '.runs[].run_id'")
       ->type_name("EXPR")
