@@ -312,3 +312,19 @@ test('service-info at 80 columns: the URL keeps its port; the free-text name giv
   assert.equal(r.code, 0, r.screen);
   assert.ok(r.screen.includes(base), `${base} whole in: ${r.screen}`);
 });
+
+test('every table the commands print has its columns in impact(1), OUTPUT', () => {
+  const page = fs.readFileSync(path.resolve(__dirname, '../../man/impact.1'), 'utf8');
+  const section = /^\.SH OUTPUT\n([\s\S]*?)^\.SH /m.exec(page)[1].replace(/\n(?!\.)/g, ' ');
+  const cli = path.resolve(__dirname, '../../cli');
+  let found = 0;
+  for (const file of fs.readdirSync(cli).filter((f) => /^cmd_.*\.cpp$/.test(f))) {
+    const src = fs.readFileSync(path.join(cli, file), 'utf8');
+    for (const m of src.matchAll(/Table \w+\{\{((?:"[^"]*",? ?)+)\}/g)) {
+      const columns = [...m[1].matchAll(/"([^"]*)"/g)].map((c) => c[1]).join(', ');
+      assert.ok(section.includes(columns), `${file}: the columns ${columns} are not documented in impact(1)`);
+      found += 1;
+    }
+  }
+  assert.ok(found >= 20, `only ${found} tables found: the pattern no longer matches the sources`);
+});
