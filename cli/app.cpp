@@ -2,12 +2,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
 #include "help.hpp"
+#include "jq.hpp"
 #include "impact/cancel.hpp"
 #include "impact/error.hpp"
 #include "impact/paths.hpp"
@@ -30,10 +32,35 @@ void VerboseObserver::on_exchange(const http::Exchange& ex) {
 }
 
 Format Context::format() const {
-  if (globals.json || globals.format == "json") return Format::json;
+  if (globals.json || !globals.json_fields.empty() || !globals.jq.empty() || globals.format == "json") return Format::json;
   if (globals.format == "tsv") return Format::tsv;
   if (globals.format == "table") return Format::table;
   return term_.out_tty() ? Format::table : Format::tsv;
+}
+
+void Context::apply_output_options() {
+  if (globals.no_color) term_.disable_color();
+  term_.set_wide(globals.wide);
+  term_.set_tsv_header(globals.header);
+  const bool json = globals.json || !globals.json_fields.empty() || !globals.jq.empty();
+  // gh refuses flags that ask for two things at once (cmdutil.MutuallyExclusive); so do we, rather than
+  // pick one silently.
+  if (json && !globals.format.empty() && globals.format != "json")
+    throw Error(ErrorKind::usage,
+                "--" + std::string(globals.jq.empty() ? "json" : "jq") + " and --format " + globals.format +
+                    " ask for two output formats",
+                "use one of them: --json (or --format json) for JSON, --format " + globals.format + " for " +
+                    (globals.format == "tsv" ? "tab-separated lines" : "the table"));
+  std::vector<std::string> fields;
+  for (std::size_t start = 0; start < globals.json_fields.size();) {
+    std::size_t comma = globals.json_fields.find(',', start);
+    if (comma == std::string::npos) comma = globals.json_fields.size();
+    if (comma > start) fields.push_back(globals.json_fields.substr(start, comma - start));
+    start = comma + 1;
+  }
+  std::shared_ptr<JqProgram> jq;
+  if (!globals.jq.empty()) jq = std::make_shared<JqProgram>(globals.jq);
+  term_.set_json_filter(std::move(fields), std::move(jq));
 }
 
 std::filesystem::path Context::config_path() const {
@@ -210,7 +237,7 @@ std::string_view command_word(int argc, char** argv) {
     const std::string_view a = argv[i];
     if (a == "--") return {};
     if (a.empty() || a[0] != '-') return a;
-    if (a == "--profile" || a == "--format" || a == "--config" || a == "--cacert") ++i;  // its value follows
+    if (a == "--profile" || a == "--format" || a == "--config" || a == "--cacert" || a == "--jq") ++i;  // its value follows
   }
   return {};
 }
@@ -229,6 +256,63 @@ void register_commands(CLI::App& app, Context& ctx, int argc, char** argv) {
     }
   }
   for (const auto& group : kCommandGroups) group.add(app, ctx);
+}
+
+// A word that reads as --json's FIELDS: names of letters, digits and _, separated by commas.
+bool field_list(std::string_view w) {
+  if (w.empty() || w.front() == ',' || w.back() == ',') return false;
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const char c = w[i];
+    const bool name = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9');
+    if (!name && !(c == ',' && w[i - 1] != ',')) return false;
+  }
+  return true;
+}
+
+// Every command word of the tree (top-level and sub), for telling `--json run` from `--json run_id`.
+bool command_name(std::string_view w) {
+  for (const auto& group : kCommandGroups)
+    for (const auto name : group.commands)
+      if (name == w) return true;
+  std::ostringstream sink;
+  Context scratch(Terminal::with_traits(sink, sink, {}));
+  CLI::App app;
+  for (const auto& group : kCommandGroups) group.add(app, scratch);
+  std::function<bool(const CLI::App&)> walk = [&](const CLI::App& a) {
+    for (const auto* sub : a.get_subcommands([](const CLI::App*) { return true; }))
+      if (sub->get_name() == w || walk(*sub)) return true;
+    return false;
+  };
+  return walk(app);
+}
+
+// --json FIELDS (as gh's): `--json=a,b` always; `--json a,b` when the word after --json reads as a field list
+// and is not a command word (`impact --json run list` stays plain --json; a run id with a '-' is never taken).
+// The fields are taken out of argv, so CLI11 sees a plain --json flag.
+std::vector<std::string> take_json_fields(int argc, char** argv, std::string& fields) {
+  std::vector<std::string> out;
+  bool rest = false;
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (i == 0 || rest) {
+      out.emplace_back(a);
+      continue;
+    }
+    if (a == "--") rest = true;
+    if (a.rfind("--json=", 0) == 0) {
+      fields = std::string(a.substr(7));
+      if (!field_list(fields))
+        throw Error(ErrorKind::usage, "--json=" + fields + ": not a list of field names",
+                    "name the fields with commas between them, e.g. --json=run_id,state");
+      out.emplace_back("--json");
+      continue;
+    }
+    out.emplace_back(a);
+    if (a == "--json" && i + 1 < argc && field_list(argv[i + 1]) && !command_name(argv[i + 1])) fields = argv[++i];
+    else if ((a == "--profile" || a == "--format" || a == "--config" || a == "--cacert" || a == "--jq") && i + 1 < argc)
+      out.emplace_back(argv[++i]);  // a global option's value is never FIELDS
+  }
+  return out;
 }
 
 }  // namespace
@@ -259,6 +343,18 @@ int run(int argc, char** argv, Terminal terminal) {
     argv = help_argv.data();
   }
   Context ctx(std::move(terminal));
+  std::vector<std::string> args;
+  try {
+    args = take_json_fields(argc, argv, ctx.globals.json_fields);
+  } catch (const Error& e) {
+    ctx.term().error(e.what(), e.hint());
+    return exit_code::usage;
+  }
+  std::vector<char*> arg_ptrs;
+  for (auto& a : args) arg_ptrs.push_back(a.data());
+  arg_ptrs.push_back(nullptr);
+  argc = static_cast<int>(args.size());
+  argv = arg_ptrs.data();
 
   CLI::App app{"impact: a command-line client for GA4GH federated biomedical clouds", "impact"};
   app.fallthrough();
@@ -269,7 +365,15 @@ int run(int argc, char** argv, Terminal terminal) {
   auto& g = ctx.globals;
   app.add_option("--profile", g.profile, "Profile to use (default: $IMPACT_PROFILE, then the default profile)")
       ->group("Global options");
-  app.add_flag("--json", g.json, "Print JSON (the library's data model)")->group("Global options");
+  app.add_flag("--json", g.json,
+               "Print JSON (impact-json(7)); --json FIELDS: only those fields, e.g. --json run_id,state")
+      ->group("Global options");
+  app.add_option("--jq", g.jq, "Filter the JSON through a jq program (implies --json), e.g. --jq '.runs[].run_id'")
+      ->type_name("EXPR")
+      ->group("Global options");
+  app.add_flag("--wide", g.wide, "Never shorten table cells (ids are never shortened in any case)")
+      ->group("Global options");
+  app.add_flag("--header", g.header, "Start TSV output with a line of column names")->group("Global options");
   app.add_option("--format", g.format, "Output format")
       ->check(CLI::IsMember({"table", "tsv", "json"}))
       ->group("Global options");

@@ -34,15 +34,21 @@ std::string when(std::int64_t epoch, std::int64_t now) {
   return "in " + format_duration(seconds(epoch - now));
 }
 
-std::string date_of(std::int64_t epoch) {
+// A Unix time in UTC as `format` (strftime) says; "" when unknown (0).
+std::string utc(std::int64_t epoch, const char* format) {
   if (epoch == 0) return "";
   std::time_t t = static_cast<std::time_t>(epoch);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, format, &tm);
   return buf;
 }
+
+std::string date_of(std::int64_t epoch) { return utc(epoch, "%Y-%m-%d"); }
+
+// A Unix time as RFC 3339 UTC for --json, like every other time impact prints; null when unknown (0).
+json rfc3339(std::int64_t epoch) { return epoch == 0 ? json(nullptr) : json(utc(epoch, "%Y-%m-%dT%H:%M:%SZ")); }
 
 bool env_set(const char* name) {
   const char* v = std::getenv(name);
@@ -104,7 +110,7 @@ class LoginObserver final : public oidc::DeviceObserver {
 
 json visa_json(const auth::Visa& v) {
   return {{"type", v.type}, {"value", v.value}, {"source", v.source}, {"by", v.by}, {"issuer", v.iss},
-          {"asserted", v.asserted}, {"expires", v.exp}, {"verified", v.verified}, {"problem", v.problem}};
+          {"asserted", rfc3339(v.asserted)}, {"expires", rfc3339(v.exp)}, {"verified", v.verified}, {"problem", v.problem}};
 }
 
 std::string passport_summary(const std::vector<auth::Visa>& visas) {
@@ -141,7 +147,7 @@ void login(Context& ctx, const LoginOptions& o) {
   if (ctx.json()) {
     json out = {{"profile", session.profile().name}, {"issuer", s.issuer}, {"subject", s.subject},
                 {"username", s.username}, {"grant", s.grant}, {"scope", s.scope},
-                {"access_expires", s.access_expires}, {"refresh_expires", s.refresh_expires},
+                {"access_expires", rfc3339(s.access_expires)}, {"refresh_expires", rfc3339(s.refresh_expires)},
                 {"visas", json::array()}};
     for (const auto& v : visas) out["visas"].push_back(visa_json(v));
     ctx.term().print_json(out);
@@ -212,7 +218,7 @@ void token(Context& ctx, const std::string& min_valid) {
     throw err;
   }
   if (ctx.json()) {
-    ctx.term().print_json({{"access_token", s.access_token}, {"token_type", "Bearer"}, {"expires", s.access_expires}});
+    ctx.term().print_json({{"access_token", s.access_token}, {"token_type", "Bearer"}, {"expires", rfc3339(s.access_expires)}});
   } else {
     ctx.term().out() << s.access_token << '\n';
   }
@@ -319,8 +325,8 @@ void status(Context& ctx, const std::string& min_valid) {
   if (ctx.json()) {
     json out = {{"profile", profile.name}, {"issuer", s.issuer}, {"client_id", s.client_id}, {"grant", s.grant},
                 {"subject", s.subject}, {"username", s.username}, {"name", s.name}, {"email", s.email},
-                {"scope", s.scope}, {"access_expires", s.access_expires},
-                {"access_lifetime", auth::Session::lifetime(s).count()}, {"refresh_expires", s.refresh_expires},
+                {"scope", s.scope}, {"access_expires", rfc3339(s.access_expires)},
+                {"access_lifetime", auth::Session::lifetime(s).count()}, {"refresh_expires", rfc3339(s.refresh_expires)},
                 {"refresh_lifetime", s.refresh_lifetime}, {"has_refresh_token", !s.refresh_token.empty()}, {"visas", json::array()},
                 {"min_valid", need.count()}, {"ok", problems.empty()}, {"problems", problems}};
     for (const auto& v : visas) out["visas"].push_back(visa_json(v));
@@ -368,7 +374,7 @@ void passport(Context& ctx, bool refresh, bool raw) {
     json out = json::array();
     for (const auto& v : visas) out.push_back(visa_json(v));
     json doc = {{"visas", out}};
-    if (broker) doc["broker_passport"] = {{"issuer", stored->issuer}, {"expires", stored->passport_expires}};
+    if (broker) doc["broker_passport"] = {{"issuer", stored->issuer}, {"expires", rfc3339(stored->passport_expires)}};
     ctx.term().print_json(doc);
     return;
   }

@@ -139,7 +139,7 @@ void info(Context& ctx, const std::string& which, const BeaconSelection& sel) {
   json failures = json::array();
   Outcome outcome = report_failures(ctx, s.targets, fetched, D::info, failures);
   json list = json::array();
-  Table t{{"BEACON", "ID", "NAME", "API", "ORGANIZATION", "SECURITY", "ENTRY TYPES"}, {}};
+  Table t{{"BEACON", "ID", "NAME", "API", "ORGANIZATION", "SECURITY", "ENTRY TYPES"}, {}, {2, 4}};
   for (std::size_t i = 0; i < s.targets.size(); ++i) {
     const auto& f = fetched[i];
     auto doc = [&](D d) { return f.docs.count(d) ? f.docs.at(d) : json(nullptr); };
@@ -154,7 +154,7 @@ void info(Context& ctx, const std::string& which, const BeaconSelection& sel) {
                       str(inf, {"organization", "name"}), str(conf, {"securityAttributes", "securityLevels"}), joined(ets)});
   }
   if (ctx.json())
-    ctx.term().print_json({{"beacons", list}, {"failed", failures}});
+    ctx.term().print_json({{"beacons", list}, {"failed", failures}}, false, "beacons");
   else if (outcome.ok() > 0 || outcome.failures() == 0)
     ctx.term().print_table(t, ctx.format());
   outcome.finish();
@@ -166,7 +166,7 @@ void filters(Context& ctx, const std::string& which, const BeaconSelection& sel)
   json failures = json::array();
   Outcome outcome = report_failures(ctx, s.targets, fetched, beacon::Document::filtering_terms, failures);
   json list = json::array();
-  Table t{{"BEACON", "TYPE", "ID", "LABEL", "SCOPES"}, {}};
+  Table t{{"BEACON", "TYPE", "ID", "LABEL", "SCOPES"}, {}, {3}};
   for (std::size_t i = 0; i < s.targets.size(); ++i) {
     auto it = fetched[i].docs.find(beacon::Document::filtering_terms);
     if (it == fetched[i].docs.end()) continue;
@@ -177,7 +177,7 @@ void filters(Context& ctx, const std::string& which, const BeaconSelection& sel)
       t.rows.push_back({s.targets[i].name, str(term, {"type"}), str(term, {"id"}), str(term, {"label"}), str(term, {"scopes"})});
   }
   if (ctx.json())
-    ctx.term().print_json({{"beacons", list}, {"failed", failures}});
+    ctx.term().print_json({{"beacons", list}, {"failed", failures}}, false, "beacons");
   else if (outcome.ok() > 0 || outcome.failures() == 0)
     ctx.term().print_table(t, ctx.format());
   outcome.finish();
@@ -193,7 +193,7 @@ void list(Context& ctx) {
     t.rows.push_back({name, redact_url(url)});
   }
   if (ctx.json())
-    ctx.term().print_json(j);
+    ctx.term().print_json({{"beacons", j}}, false, "beacons");
   else
     ctx.term().print_table(t, ctx.format());
 }

@@ -22,21 +22,22 @@ void run(Context& ctx) {
   if (ctx.json()) {
     nlohmann::json j = rep;
     j["profile"] = p.name;
-    ctx.term().print_json(j);
+    ctx.term().print_json(j, false, "checks");
   } else {
     const auto& term = ctx.term();
-    Table t{{"SERVICE", "CHECK", "STATUS", "DETAIL"}, {}};
+    Table t{{"SERVICE", "CHECK", "STATUS", "DETAIL"}, {}, {3}};
     for (const auto& c : rep.checks) {
       std::string status(to_string(c.status));
-      if (ctx.format() == Format::table) {
-        status = c.status == CheckStatus::ok     ? term.style("ok", Terminal::Style::green)
-                 : c.status == CheckStatus::warn ? term.style("warn", Terminal::Style::yellow)
-                                                 : term.style("FAIL", Terminal::Style::red);
-      }
+      if (ctx.format() == Format::table) status = c.status == CheckStatus::fail ? "FAIL" : status;
       std::string detail = c.detail;
       if (!c.hint.empty() && c.status != CheckStatus::ok) detail += " (hint: " + c.hint + ")";
       t.rows.push_back({c.service, c.name, status, detail});
     }
+    t.style = [&rep](std::size_t row, std::size_t col) -> std::optional<TextStyle> {
+      if (col != 2) return std::nullopt;
+      const auto st = rep.checks[row].status;
+      return st == CheckStatus::ok ? TextStyle::green : st == CheckStatus::warn ? TextStyle::yellow : TextStyle::red;
+    };
     term.print_table(t, ctx.format());
     std::size_t failed = 0;
     for (const auto& c : rep.checks) failed += c.status == CheckStatus::fail;

@@ -68,7 +68,7 @@ void info(Context& ctx, const DrsOptions& o) {
   }
   auto fetched = client.objects(locs, false);
   nlohmann::json objects = nlohmann::json::array();
-  Table t{{"URI", "NAME", "SIZE", "CREATED", "UPDATED", "CHECKSUMS", "ACCESS", "ALIASES"}, {}};
+  Table t{{"URI", "NAME", "SIZE", "CREATED", "UPDATED", "CHECKSUMS", "ACCESS", "ALIASES"}, {}, {1}};
   for (const auto& f : fetched) {
     if (f.error) {
       failures.push_back(report_failure(outcome, f.where.uri, f.error));
@@ -88,7 +88,7 @@ void info(Context& ctx, const DrsOptions& o) {
                       obj.updated_time, fmt::format("{}", fmt::join(sums, ",")), fmt::format("{}", fmt::join(access, ",")),
                       fmt::format("{}", fmt::join(obj.aliases, ","))});
   }
-  if (ctx.json()) ctx.term().print_json({{"objects", objects}, {"failed", failures}});
+  if (ctx.json()) ctx.term().print_json({{"objects", objects}, {"failed", failures}}, false, "objects");
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
   outcome.finish();
 }
@@ -137,7 +137,7 @@ void download(Context& ctx, const DrsOptions& o) {
     }
     files.push_back(std::move(j));
   }
-  if (ctx.json()) ctx.term().print_json({{"destination", o.dest}, {"files", files}});
+  if (ctx.json()) ctx.term().print_json({{"destination", o.dest}, {"files", files}}, false, "files");
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
   outcome.finish();
 }

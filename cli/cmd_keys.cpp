@@ -59,7 +59,7 @@ void list(Context& ctx) {
   if (ctx.json()) {
     auto arr = nlohmann::json::array();
     for (const auto& k : keys) arr.push_back(key_json(k));
-    ctx.term().print_json(arr);
+    ctx.term().print_json({{"keys", arr}}, false, "keys");
     return;
   }
   if (keys.empty()) {

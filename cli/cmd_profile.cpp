@@ -177,7 +177,7 @@ void list(Context& ctx) {
       j["default"] = name == config.default_profile();
       arr.push_back(j);
     }
-    ctx.term().print_json(arr);
+    ctx.term().print_json({{"profiles", arr}}, false, "profiles");
     return;
   }
   if (config.profiles().empty()) {

@@ -102,7 +102,7 @@ void run_ls(Context& ctx, const Options& o) {
   if (ctx.json()) {
     nlohmann::json j{{"bucket", r.bucket}, {"prefix", r.prefix}, {"objects", r.objects}};
     if (r.from_outputs) j["skipped_outputs"] = skipped_json(ctx, r);
-    ctx.term().print_json(j);
+    ctx.term().print_json(j, false, "objects");
     return;
   }
   warn_skipped(ctx, r);
@@ -146,7 +146,7 @@ void run_download(Context& ctx, const Options& o) {
                      {"seconds", std::round(summary.seconds * 1000) / 1000},
                      {"files", summary.files}};
     if (res.from_outputs) j["skipped_outputs"] = skipped_json(ctx, res);
-    ctx.term().print_json(j);
+    ctx.term().print_json(j, false, "files");
   } else {
     const double rate = summary.seconds > 0 ? static_cast<double>(summary.bytes) / summary.seconds : 0;
     ctx.term().out() << fmt::format("downloaded {} file{} ({}) in {:.2f} s ({}/s); skipped {} identical; {} failed\n", ok,

@@ -544,16 +544,29 @@ void list(Context& ctx, const ListFlags& f) {
     return a.start_time > b.start_time;
   });
   if (ctx.json()) {
-    ctx.term().print_json({{"runs", runs}});
+    ctx.term().print_json({{"runs", runs}}, false, "runs");
     return;
   }
-  Table t{{"RUN_ID", "STATE", "STARTED", "ENDED", "TAGS"}, {}};
+  Table t{{"RUN_ID", "STATE", "STARTED", "ENDED", "TAGS"}, {}, {4}};
   for (const auto& r : runs) {
     std::string tags;
-    for (const auto& [k, v] : r.tags) tags += (tags.empty() ? "" : ",") + k + "=" + v;
+    for (const auto& [k, v] : r.tags)
+      if (k != wes::kRequestIdTag) tags += (tags.empty() ? "" : ",") + k + "=" + v;  // impact's own tag: --json only
     t.rows.push_back({r.run_id, std::string(wes::to_string(r.state)), r.start_time, r.end_time, tags});
   }
   ctx.term().print_table(t, ctx.format());
+}
+
+// `run show` in TSV: "exit_code" for "Exit code"; a field with its tabs and newlines as spaces, controls visible.
+std::string tsv_key(std::string_view k) {
+  std::string out(k);
+  for (auto& c : out) c = c == ' ' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+std::string tsv_field(std::string v) {
+  for (auto& c : v)
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+  return visible(v);
 }
 
 // A server that cannot give a run's details before it finishes (WESkit answers 500): the run from /status.
@@ -572,8 +585,12 @@ bool show_from_status(Context& ctx, wes::Client& client, const std::string& id, 
     return true;
   }
   auto& out = ctx.term().out();
-  out << ctx.term().style(fmt::format("{:<10}", "Run"), Terminal::Style::bold) << id << '\n';
-  out << ctx.term().style(fmt::format("{:<10}", "State"), Terminal::Style::bold) << wes::to_string(state) << '\n';
+  if (ctx.format() != Format::table) {
+    out << "run\t" << tsv_field(id) << "\nstate\t" << wes::to_string(state) << '\n';
+  } else {
+    out << ctx.term().style(fmt::format("{:<10}", "Run"), Terminal::Style::bold) << id << '\n';
+    out << ctx.term().style(fmt::format("{:<10}", "State"), Terminal::Style::bold) << wes::to_string(state) << '\n';
+  }
   ctx.term().note(note);
   return true;
 }
@@ -617,8 +634,13 @@ void show(Context& ctx, const std::string& id) {
     return;
   }
   auto& out = ctx.term().out();
+  // A table on a terminal; in TSV every line names what it holds in its first field ("state\tCOMPLETE",
+  // "task\tID\tNAME\tEXIT\tSTARTED\tENDED"), so a script never meets a row it cannot place.
+  const bool tsv = ctx.format() != Format::table;
   auto line = [&](const char* k, const std::string& v) {
-    if (!v.empty()) out << ctx.term().style(fmt::format("{:<10}", k), Terminal::Style::bold) << visible(v) << '\n';
+    if (v.empty()) return;
+    if (tsv) out << tsv_key(k) << '\t' << tsv_field(v) << '\n';
+    else out << ctx.term().style(fmt::format("{:<10}", k), Terminal::Style::bold) << visible(v) << '\n';
   };
   const auto& rq = run.request;
   line("Run", run.run_id);
@@ -629,7 +651,8 @@ void show(Context& ctx, const std::string& id) {
   line("Ended", run.run_log.end_time);
   if (run.run_log.exit_code) line("Exit code", std::to_string(*run.run_log.exit_code));
   std::string tags;
-  for (const auto& [k, v] : run.tags()) tags += (tags.empty() ? "" : ", ") + k + "=" + v;
+  for (const auto& [k, v] : run.tags())
+    if (k != wes::kRequestIdTag) tags += (tags.empty() ? "" : ", ") + k + "=" + v;
   line("Tags", tags);
   if (rq.contains("workflow_params")) line("Params", rq["workflow_params"].dump());
   for (const auto& [k, v] : run.outputs.items()) {
@@ -641,12 +664,19 @@ void show(Context& ctx, const std::string& id) {
   }
   for (const auto& msg : run.run_log.system_logs) line("Log", msg);
   if (tasks.empty()) return;
+  if (tsv) {
+    for (const auto& task : tasks)
+      out << "task\t" << tsv_field(task.id) << '\t' << tsv_field(task.name) << '\t'
+          << (task.exit_code ? std::to_string(*task.exit_code) : "") << '\t' << tsv_field(task.start_time) << '\t'
+          << tsv_field(task.end_time) << '\n';
+    return;
+  }
   out << '\n';
-  Table t{{"TASK", "NAME", "EXIT", "STARTED", "ENDED"}, {}};
+  Table t{{"TASK", "NAME", "EXIT", "STARTED", "ENDED"}, {}, {1}};
   for (const auto& task : tasks)
     t.rows.push_back({task.id, task.name, task.exit_code ? std::to_string(*task.exit_code) : "", task.start_time,
                       task.end_time});
-  ctx.term().print_table(t, ctx.format() == Format::json ? Format::table : ctx.format());
+  ctx.term().print_table(t, Format::table);
 }
 
 struct LogsFlags {
@@ -789,9 +819,11 @@ void cancel(Context& ctx, const std::vector<std::string>& ids) {
     }
     nlohmann::json f = {{"run_id", id}};
     if (!o.state.empty()) f["state"] = o.state;
-    failed.push_back(o.error ? outcome.failed(std::move(f), *o.error, id) : outcome.not_done(std::move(f), o.problem, id));
+    // "cancelling run ID failed: ..." names the run already: no "ID: " before it
+    const std::string label = o.error && std::string_view(o.error->what()).find(id) != std::string_view::npos ? "" : id;
+    failed.push_back(o.error ? outcome.failed(std::move(f), *o.error, label) : outcome.not_done(std::move(f), o.problem, id));
   }
-  if (ctx.json()) ctx.term().print_json({{"runs", done}, {"failed", failed}});
+  if (ctx.json()) ctx.term().print_json({{"runs", done}, {"failed", failed}}, false, "runs");
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
   outcome.finish();
 }

@@ -67,11 +67,11 @@ void report(Context& ctx, const beacon::SearchResult& res, Outcome& outcome) {
       ctx.term().warn(fmt::format("{}: the beacon did not echo '{}'; it may have ignored it", b.name, p));
   }
   if (ctx.json()) {
-    ctx.term().print_json(res);
+    ctx.term().print_json(res, false, "beacons");
     return;
   }
   if (requested == beacon::Granularity::record) {
-    Table t{{"BEACON", "ID", "DETAIL"}, {}};
+    Table t{{"BEACON", "ID", "DETAIL"}, {}, {2}};
     for (const auto& b : res.beacons) {
       if (!b.answered) continue;
       for (const auto& r : b.answer.records) t.rows.push_back({b.name, record_id(r), record_detail(r)});
@@ -82,7 +82,7 @@ void report(Context& ctx, const beacon::SearchResult& res, Outcome& outcome) {
     ctx.term().print_table(t, ctx.format());
     return;
   }
-  Table t{{"BEACON", "ANSWERED", "EXISTS", "COUNT", "GRANULARITY", "NOTE"}, {}};
+  Table t{{"BEACON", "ANSWERED", "EXISTS", "COUNT", "GRANULARITY", "NOTE"}, {}, {5}};
   for (const auto& b : res.beacons) {
     if (!b.answered) {
       t.rows.push_back({b.name, "no", "-", "-", "-", b.supported ? "failed: see above" : "entry type not offered"});

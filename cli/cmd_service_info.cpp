@@ -97,9 +97,9 @@ void run(Context& ctx, const std::string& which) {
     }
   }
   if (ctx.json()) {
-    ctx.term().print_json({{"services", found}, {"failed", failures}});
+    ctx.term().print_json({{"services", found}, {"failed", failures}}, false, "services");
   } else if (!found.empty()) {
-    Table t{{"SERVICE", "NAME", "TYPE", "VERSION", "ORGANIZATION", "URL"}, {}};
+    Table t{{"SERVICE", "NAME", "TYPE", "VERSION", "ORGANIZATION", "URL"}, {}, {1, 4}};
     for (std::size_t i = 0; i < found.size(); ++i) {
       const auto& s = found[i];
       t.rows.push_back({labels[i], s.name, s.type.group + ":" + s.type.artifact + ":" + s.type.version, s.version,

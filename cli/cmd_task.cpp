@@ -164,10 +164,10 @@ void list(Context& ctx, const ListFlags& f) {
                 fmt::format("the TES task list did not end within {} pages or {} s", filter.max_pages, filter.max_time.count()),
                 "narrow the list with --state, --name-prefix, --tag or --limit");
   if (ctx.json()) {
-    ctx.term().print_json({{"tasks", tasks}});
+    ctx.term().print_json({{"tasks", tasks}}, false, "tasks");
     return;
   }
-  Table t{{"TASK_ID", "STATE", "NAME", "CREATED", "TAGS"}, {}, {0}};
+  Table t{{"TASK_ID", "STATE", "NAME", "CREATED", "TAGS"}, {}, {2, 4}};
   for (const auto& task : tasks)
     t.rows.push_back({task.id, std::string(wes::to_string(task.state)), task.name, task.creation_time, tags_text(task.tags, ",")});
   ctx.term().print_table(t, ctx.format());
@@ -257,7 +257,7 @@ void logs(Context& ctx, const LogsFlags& f) {
 void cancel(Context& ctx, const std::vector<std::string>& ids) {
   auto s = connect(ctx);
   nlohmann::json done = nlohmann::json::array(), failed = nlohmann::json::array();
-  Table t{{"TASK_ID", "STATE"}, {}, {0}};
+  Table t{{"TASK_ID", "STATE"}, {}};
   std::optional<Error> last;
   for (const auto& id : ids) {
     std::string problem, state;
@@ -289,7 +289,7 @@ void cancel(Context& ctx, const std::vector<std::string>& ids) {
     failed.push_back(std::move(fj));
     if (!ctx.json()) ctx.term().error(id + ": " + problem);
   }
-  if (ctx.json()) ctx.term().print_json({{"tasks", done}, {"failed", failed}});
+  if (ctx.json()) ctx.term().print_json({{"tasks", done}, {"failed", failed}}, false, "tasks");
   else if (!t.rows.empty()) ctx.term().print_table(t, ctx.format());
   if (failed.empty()) return;
   ctx.exit_code = done.empty() && failed.size() == 1 && last ? exit_code_for(last->kind()) : exit_code::partial;

@@ -48,47 +48,10 @@ std::string cut_to(const std::string& cell, std::size_t room) {
   return out + "…";
 }
 
-// A table whose `flexible` column is cut to what the terminal leaves, so no other column (ids) is ever
-// cut: when even the other columns do not fit, the rows are printed as TSV with a header.
-void print_fitting(Context& ctx, Table t, std::size_t flexible) {
-  const Format f = ctx.format();
-  if (f != Format::table) {
-    ctx.term().print_table(t, f);
-    return;
-  }
-  const std::size_t cols = t.headers.size();
-  std::vector<std::size_t> w(cols, 0);
-  for (std::size_t i = 0; i < cols; ++i) w[i] = display_width(t.headers[i]);
-  for (const auto& row : t.rows)
-    for (std::size_t i = 0; i < cols && i < row.size(); ++i) w[i] = std::max(w[i], display_width(visible(row[i])));
-  std::size_t fixed = 2 * (cols - 1);
-  for (std::size_t i = 0; i < cols; ++i)
-    if (i != flexible) fixed += w[i];
-  const auto width = static_cast<std::size_t>(ctx.term().width());
-  if (fixed + std::min<std::size_t>(w[flexible], 8) > width && fixed - 2 <= width) {
-    // no room for the flexible column: the table without it
-    Table rest{{}, {}};
-    for (std::size_t i = 0; i < cols; ++i)
-      if (i != flexible) rest.headers.push_back(t.headers[i]);
-    for (auto& row : t.rows) {
-      std::vector<std::string> r;
-      for (std::size_t i = 0; i < row.size(); ++i)
-        if (i != flexible) r.push_back(std::move(row[i]));
-      rest.rows.push_back(std::move(r));
-    }
-    ctx.term().print_table(rest, f);
-    return;
-  }
-  if (fixed + std::min<std::size_t>(w[flexible], 8) > width) {
-    Table tsv{{}, {t.headers}};
-    for (auto& r : t.rows) tsv.rows.push_back(std::move(r));
-    ctx.term().print_table(tsv, Format::tsv);
-    return;
-  }
-  const std::size_t room = width - fixed;
-  for (auto& row : t.rows)
-    if (flexible < row.size()) row[flexible] = cut_to(visible(row[flexible]), room);
-  ctx.term().print_table(t, f);
+// A table whose free-text columns (names, descriptions, authors) may be cut to fit the terminal; ids never are.
+void print_fitting(Context& ctx, Table t, std::vector<std::size_t> free_text) {
+  t.free_text = std::move(free_text);
+  ctx.term().print_table(t, ctx.format());
 }
 
 // An HTTP client for registry calls: each answer must be complete within a minute (a registry that trickles
@@ -203,8 +166,8 @@ void search(Context& ctx, const WorkflowFlags& f) {
       last = e;
     }
   }
-  if (ctx.json()) ctx.term().print_json({{"tools", tools}, {"failed", failed}});
-  else if (!t.rows.empty()) print_fitting(ctx, std::move(t), 5);
+  if (ctx.json()) ctx.term().print_json({{"tools", tools}, {"failed", failed}}, false, "tools");
+  else if (!t.rows.empty()) print_fitting(ctx, std::move(t), {2, 5});
   else if (ok > 0) ctx.term().note("no workflows found");
   if (ok == 0 && last) ctx.exit_code = exit_code_for(last->kind());
   else if (!failed.empty()) ctx.exit_code = exit_code::partial;
@@ -282,21 +245,19 @@ void show(Context& ctx, const WorkflowFlags& f) {
   row("types", join(tool.descriptor_types()));
   row("url", tool.url);
   row("description", tool.description);
-  // Only the description gives way; an id or URL wider than the terminal makes the table TSV.
-  const auto room = static_cast<std::size_t>(std::max(ctx.term().width() - 14, 8));
-  bool fits = true;
-  for (auto& r : kv.rows) {
-    if (r[0] == "description") r[1] = cut_to(visible(r[1]), room);
-    else fits = fits && display_width(visible(r[1])) <= room;
+  // Only the description gives way (on a terminal, without --wide); an id or URL is never cut.
+  if (ctx.term().cuts()) {
+    const auto room = static_cast<std::size_t>(std::max(ctx.term().width() - 14, 8));
+    for (auto& r : kv.rows)
+      if (r[0] == "description") r[1] = cut_to(visible(r[1]), room);
   }
-  if (!fits && ctx.format() == Format::table) kv.rows.insert(kv.rows.begin(), kv.headers);
-  ctx.term().print_table(kv, fits ? ctx.format() : Format::tsv);
+  ctx.term().print_table(kv, ctx.format());
   ctx.term().out() << '\n';
   Table vt{{"VERSION", "TYPES", "PRODUCTION", "AUTHORS"}, {}};
   for (const auto& v : tool.versions)
     vt.rows.push_back({v.name.empty() ? v.id : v.name, join(v.descriptor_types),
                        v.is_production ? (*v.is_production ? "yes" : "no") : "", join(v.authors, ", ")});
-  print_fitting(ctx, std::move(vt), 3);
+  print_fitting(ctx, std::move(vt), {3});
   if (ref.version.empty()) return;
   Table ft{{"TYPE", "PATH", "FILE_TYPE", "CHECKSUM"}, {}};
   for (const auto& [type, files] : s.files) {
@@ -330,7 +291,7 @@ void files(Context& ctx, const WorkflowFlags& f) {
   else list.push_back({"(primary descriptor)", "PRIMARY_DESCRIPTOR", l.primary.checksums});
   if (ctx.json()) {
     ctx.term().print_json({{"registry", l.registry}, {"id", ref.id}, {"version", ref.version}, {"type", l.type},
-                           {"listed", l.files.has_value()}, {"files", list}});
+                           {"listed", l.files.has_value()}, {"files", list}}, false, "files");
     return;
   }
   if (!l.files) ctx.term().note(l.registry + " does not list files (/files): only the primary descriptor is known");

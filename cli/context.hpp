@@ -20,6 +20,10 @@ struct Globals {
   std::string profile;
   std::string format;   // table | tsv | json; empty = table on a TTY, tsv otherwise
   bool json = false;
+  std::string json_fields;  // --json FIELDS (comma-separated; taken from argv before parsing, see app.cpp)
+  std::string jq;           // --jq EXPR
+  bool wide = false;        // --wide
+  bool header = false;      // --header
   int verbose = 0;
   bool debug = false;
   bool no_color = false;
@@ -82,10 +86,13 @@ class Context {
   template <class F>
   std::function<void()> action(F f) {
     return [this, f] {
-      if (globals.no_color) term_.disable_color();
+      apply_output_options();
       f();
     };
   }
+  // Colour, --wide, --header, --json FIELDS and --jq onto the terminal; Error(usage) for output flags that
+  // contradict each other (--json with --format tsv).
+  void apply_output_options();
 
  private:
   Terminal term_;

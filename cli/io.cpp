@@ -1,7 +1,9 @@
 #include "io.hpp"
+#include "jq.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "impact/cancel.hpp"
+#include "impact/error.hpp"
 #include "impact/redact.hpp"
 
 namespace impact::cli {
@@ -151,6 +154,7 @@ Terminal Terminal::from_environment(std::ostream& out, std::ostream& err) {
   if (width <= 0)
     if (const char* c = std::getenv("COLUMNS"); c && *c) width = std::atoi(c);
   t.width_ = width > 20 ? std::min(width, 1000) : 80;
+  t.fit_ = t.out_tty_ || (std::getenv("IMPACT_WIDTH") && *std::getenv("IMPACT_WIDTH"));
   // The progress line on stderr follows the terminal's width as it changes, unless a width was forced.
   t.query_err_width_ = t.err_tty_ && !forced && !(std::getenv("IMPACT_WIDTH") && *std::getenv("IMPACT_WIDTH"));
   return t;
@@ -163,6 +167,7 @@ Terminal Terminal::with_traits(std::ostream& out, std::ostream& err, Traits trai
   t.out_tty_ = t.err_tty_ = traits.tty;
   t.color_ = t.err_color_ = traits.tty && traits.color;
   t.width_ = traits.width;
+  t.fit_ = traits.tty;
   return t;
 }
 
@@ -188,6 +193,10 @@ std::string Terminal::err_style(std::string_view text, Style s) const { return p
 
 void Terminal::print_table(const Table& t, Format format) const {
   if (format == Format::tsv) {
+    if (tsv_header_ && !t.headers.empty()) {
+      for (std::size_t i = 0; i < t.headers.size(); ++i) *out_ << (i ? "\t" : "") << t.headers[i];
+      *out_ << '\n';
+    }
     for (std::size_t r = 0; r < t.rows.size(); ++r) {
       if (r % 256 == 0) throw_if_cancelled();
       const auto& row = t.rows[r];
@@ -201,47 +210,118 @@ void Terminal::print_table(const Table& t, Format format) const {
   for (std::size_t i = 0; i < cols; ++i) w[i] = display_width(t.headers[i]);
   for (const auto& row : t.rows)
     for (std::size_t i = 0; i < cols && i < row.size(); ++i) w[i] = std::max(w[i], display_width(clean(row[i])));
-  // Shrink the widest columns until the table fits.
+  // Shrink the widest free-text columns until the table fits; ids and the like stay whole even when the
+  // table is then wider than the terminal (it wraps, as kubectl's does).
   const std::size_t gap = 2;
   auto total = [&] {
     std::size_t s = 0;
     for (auto x : w) s += x;
     return s + gap * (cols ? cols - 1 : 0);
   };
-  std::vector<std::size_t> room = w;  // what each column may shrink to: nothing for whole columns
-  for (auto i : t.whole)
-    if (i < cols) room[i] = 0;
-  while (total() > static_cast<std::size_t>(width_)) {
+  std::vector<std::size_t> room(cols, 0);  // what each column may shrink to: nothing but for free text
+  for (auto i : t.free_text)
+    if (i < cols) room[i] = w[i];
+  while (fit_ && !wide_ && total() > static_cast<std::size_t>(width_)) {
     std::size_t widest = cols;
     for (std::size_t i = 0; i < cols; ++i)
       if (room[i] != 0 && (widest == cols || w[i] > w[widest])) widest = i;
     if (widest == cols || w[widest] <= 8) break;
     room[widest] = --w[widest];
   }
-  auto line = [&](const std::vector<std::string>& cells, bool header) {
-    std::string text;
+  auto line = [&](const std::vector<std::string>& cells, std::optional<std::size_t> row) {
+    std::string text, pad;
     for (std::size_t i = 0; i < cols; ++i) {
       std::string cell = cut(i < cells.size() ? clean(cells[i]) : "", w[i]);
-      const bool last = i + 1 == cols;
-      std::string padded = cell + (last ? "" : std::string(w[i] - display_width(cell) + gap, ' '));
-      text += header ? style(padded, Style::bold) : padded;
+      const std::size_t width = display_width(cell);
+      if (cell.empty()) {
+      } else if (!row) {
+        cell = style(cell, Style::bold);
+      } else if (t.style) {
+        if (const auto st = t.style(*row, i)) cell = style(cell, *st);
+      }
+      text += pad + cell;
+      pad.assign(i + 1 == cols ? 0 : w[i] - width + gap, ' ');  // padding goes before the next cell
     }
     while (!text.empty() && text.back() == ' ') text.pop_back();
     *out_ << text << '\n';
   };
-  line(t.headers, true);
+  line(t.headers, std::nullopt);
   for (std::size_t r = 0; r < t.rows.size(); ++r) {
     if (r % 256 == 0) throw_if_cancelled();
-    line(t.rows[r], false);
+    line(t.rows[r], r);
   }
 }
 
-void Terminal::print_json(const nlohmann::json& j, bool one_line) const {
+void Terminal::write_json(const nlohmann::json& j, bool one_line) const {
   auto output = std::make_shared<SafeJsonOutput>(*out_);
   nlohmann::detail::serializer<nlohmann::json> serializer(output, ' ', nlohmann::json::error_handler_t::replace);
   serializer.dump(j, !one_line, false, one_line ? 0 : 2);
   output->finish();
   *out_ << '\n';
+}
+
+void Terminal::set_json_filter(std::vector<std::string> fields, std::shared_ptr<JqProgram> jq) {
+  json_fields_ = std::move(fields);
+  jq_ = std::move(jq);
+}
+
+namespace {
+// --json FIELDS: each record cut to the fields asked for, in their order. A field that no record has is
+// refused, naming the fields there are (gh's "Unknown JSON field"), unless there is no record to tell.
+nlohmann::json select_fields(const nlohmann::json& j, const std::vector<std::string>& fields, std::string_view listing,
+                             bool check) {
+  const bool listed = !listing.empty() && j.is_object() && j.contains(listing) && j[std::string(listing)].is_array();
+  std::vector<const nlohmann::json*> records;
+  if (listed) {
+    for (const auto& item : j[std::string(listing)]) records.push_back(&item);
+  } else {
+    records.push_back(&j);
+  }
+  if (check) {
+    std::vector<std::string> known;
+    for (const auto* r : records)
+      if (r->is_object())
+        for (const auto& [key, value] : r->items())
+          if (std::find(known.begin(), known.end(), key) == known.end()) known.push_back(key);
+    if (!known.empty()) {
+      for (const auto& f : fields) {
+        if (std::find(known.begin(), known.end(), f) != known.end()) continue;
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        throw Error(ErrorKind::usage, "unknown JSON field '" + f + "'", "the fields here are: " + list);
+      }
+    }
+  }
+  auto pick = [&](const nlohmann::json& r) {
+    if (!r.is_object()) return r;
+    nlohmann::json o = nlohmann::json::object();
+    for (const auto& f : fields)
+      if (auto it = r.find(f); it != r.end()) o[f] = *it;
+    return o;
+  };
+  if (!listed) return pick(j);
+  nlohmann::json out = j;
+  auto& items = out[std::string(listing)];
+  for (auto& item : items) item = pick(item);
+  return out;
+}
+}  // namespace
+
+void Terminal::print_json(const nlohmann::json& j, bool one_line, std::string_view listing) const {
+  if (json_fields_.empty() && !jq_) return write_json(j, one_line);
+  // NDJSON events differ in their keys: a field is only checked against a whole document.
+  const nlohmann::json doc = json_fields_.empty() ? j : select_fields(j, json_fields_, listing, !one_line);
+  if (!jq_) return write_json(doc, one_line);
+  jq_->run(doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), [&](const std::string& text) {
+    const auto value = nlohmann::json::parse(text, nullptr, false);
+    if (value.is_string()) {
+      // jq -r: a string as its text (made visible on a terminal; scripts get it as it is)
+      const auto& str = value.get_ref<const std::string&>();
+      *out_ << (out_tty_ ? visible(str, true) : str) << '\n';
+    } else {
+      write_json(value, one_line || !out_tty_);  // one value per line in a pipe, as jq -c
+    }
+  });
 }
 
 void Terminal::error(std::string_view message, std::string_view hint) const {

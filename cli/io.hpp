@@ -5,9 +5,12 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <optional>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -16,11 +19,20 @@ namespace impact::cli {
 enum class Format { table, tsv, json };
 
 class Progress;
+class JqProgram;
+
+enum class TextStyle { bold, dim, red, green, yellow, cyan };
 
 struct Table {
   std::vector<std::string> headers;
   std::vector<std::vector<std::string>> rows;
-  std::vector<std::size_t> whole = {};  // columns never shortened to fit the terminal (ids a user copies)
+  // Columns of free text (names, descriptions, notes, tags) that may be cut, ending in "…", to fit the
+  // terminal. Every other column (run and task ids, keys, URIs, URLs, checksums, ETags, states, times) is
+  // always printed whole, in every format: an id that cannot be copied from a listing is no use.
+  std::vector<std::size_t> free_text = {};
+  // The colour of a body cell (row, column) on a terminal with colour on, applied after the cell is laid out,
+  // so that escape codes never count as width; cells never carry escape codes themselves (they are made visible).
+  std::function<std::optional<TextStyle>(std::size_t row, std::size_t column)> style = {};
 };
 
 class Terminal {
@@ -46,17 +58,27 @@ class Terminal {
   int width() const noexcept { return width_; }
   int err_width() const;  // stderr's width now (the terminal may have been resized); width() when unknown
   void disable_color() noexcept { color_ = err_color_ = false; }
+  // --wide: no cell is ever cut. Otherwise free-text cells are cut to fit, but only on a terminal (or a width
+  // forced with $IMPACT_WIDTH): `--format table` in a pipe is never cut.
+  void set_wide(bool wide) noexcept { wide_ = wide; }
+  bool cuts() const noexcept { return fit_ && !wide_; }  // free text is cut to width()
+  // --header: TSV starts with the column names (as the table's header).
+  void set_tsv_header(bool header) noexcept { tsv_header_ = header; }
 
-  enum class Style { bold, dim, red, green, yellow, cyan };
+  using Style = TextStyle;
   std::string style(std::string_view text, Style s) const;  // for stdout; plain when colour is off
   std::string err_style(std::string_view text, Style s) const;  // for stderr
 
-  // Table on a TTY (aligned, bold header, cells cut to fit the width), tab-separated lines without a
-  // header otherwise — or whatever `format` asks for.
+  // Table on a TTY (aligned, bold header, free-text cells cut to fit the width), tab-separated lines
+  // without a header (with one after --header) otherwise — or whatever `format` asks for.
   void print_table(const Table& t, Format format) const;
   // Pretty-printed (2 spaces) as it is serialised, never held whole in memory; control characters inside strings
   // are escaped (C1 and DEL too, not only what JSON requires). Ctrl-C ends it (Error cancelled).
-  void print_json(const nlohmann::json& j, bool one_line = false) const;  // one_line: NDJSON events
+  // `listing`: the key of the document's list of items ("runs"), whose items --json FIELDS cuts to those
+  // fields; without it the document itself is cut. Then --jq's program, if any, runs over the result.
+  void print_json(const nlohmann::json& j, bool one_line = false, std::string_view listing = {}) const;
+  // --json FIELDS and --jq EXPR (see print_json).
+  void set_json_filter(std::vector<std::string> fields, std::shared_ptr<JqProgram> jq);
 
   // "impact: <message>" and an optional hint line, on stderr; messages pass through redact() and visible().
   void error(std::string_view message, std::string_view hint = {}) const;
@@ -90,6 +112,12 @@ class Terminal {
   bool color_ = false;
   bool err_color_ = false;
   int width_ = 80;
+  bool fit_ = false;  // tables are cut to width_ (stdout is a terminal, or $IMPACT_WIDTH is set)
+  bool wide_ = false;
+  bool tsv_header_ = false;
+  std::vector<std::string> json_fields_;
+  std::shared_ptr<JqProgram> jq_;
+  void write_json(const nlohmann::json& j, bool one_line) const;
   bool query_err_width_ = false;
   mutable Progress* progress_ = nullptr;  // the line being drawn, if any
   mutable std::string interrupt_hint_;

@@ -16,7 +16,7 @@ _impact_subs() {
 }
 _impact_flags() {
   case "$1" in
-    '') echo '-h --help --profile --json --format -v --verbose --debug --no-color --config --cacert --version --help-exit-codes' ;;
+    '') echo '-h --help --profile --json --jq --wide --header --format -v --verbose --debug --no-color --config --cacert --version --help-exit-codes' ;;
     'profile') echo '-h --help' ;;
     'profile add') echo '-h --help --registry --issuer --client-id --client-secret-file --scope --trust-visa-issuer --beacon --drs --drs-resolver --wes --wes-engine --trs --tes --storage --bucket --sts --storage-keys-file --region --cacert --default --force' ;;
     'profile list') echo '-h --help' ;;
@@ -120,12 +120,14 @@ _impact_flag_kind() {
     '--format') echo 'word:table tsv json' ;;
     '--gene') echo 'value' ;;
     '--granularity') echo 'word:boolean count record' ;;
+    '--header') echo 'value' ;;
     '--help') echo 'value' ;;
     '--help-exit-codes') echo 'value' ;;
     '--image') echo 'value' ;;
     '--include') echo 'value' ;;
     '--input') echo 'value' ;;
     '--issuer') echo 'value' ;;
+    '--jq') echo 'value' ;;
     '--json') echo 'value' ;;
     '--key') echo 'value' ;;
     '--limit') echo 'value' ;;
@@ -181,6 +183,7 @@ _impact_flag_kind() {
     '--wait') echo 'value' ;;
     '--wes') echo 'value' ;;
     '--wes-engine') echo 'value' ;;
+    '--wide') echo 'value' ;;
     '-f') echo 'value' ;;
     '-h') echo 'value' ;;
     '-k') echo 'value' ;;

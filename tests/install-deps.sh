@@ -13,7 +13,7 @@ if [ "${1:-}" = --no-federation ]; then federation=0; shift; fi
 
 packages=(build-essential cmake ninja-build pkg-config
           libcli11-dev nlohmann-json3-dev libfmt-dev libssl-dev libcurl4-openssl-dev doctest-dev
-          libtomlplusplus-dev libqrencode-dev libpugixml-dev util-linux zsh fish procps
+          libtomlplusplus-dev libqrencode-dev libpugixml-dev libjq-dev util-linux zsh fish procps
           curl python3-requests python3-cryptography mandoc dpkg-dev lintian samtools bcftools "$@")
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 missing=()

@@ -226,7 +226,8 @@ test('a confidential client also gets a broker-signed Passport by token exchange
   assert.equal(s['success:urn:ietf:params:oauth:grant-type:token-exchange'], 1, JSON.stringify(s));
   const pp = JSON.parse(impact(dir, ['passport', '--json']).stdout);
   assert.equal(pp.broker_passport.issuer, fed.issuer);
-  assert.ok(pp.broker_passport.expires > Date.now() / 1000);
+  assert.match(pp.broker_passport.expires, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'RFC 3339 like every other time');
+  assert.ok(Date.parse(pp.broker_passport.expires) > Date.now());
   assert.equal(pp.visas.filter((v) => v.verified).length, 4);
 });
 

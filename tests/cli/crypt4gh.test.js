@@ -54,7 +54,7 @@ test('keys generate, list, show, import and remove; files 0600 in a 0700 folder;
   assert.equal(r.code, 0, r.stderr);
   r = impact(dir, ['--json', 'keys', 'list']);
   assert.equal(r.code, 0, r.stderr);
-  const list = JSON.parse(r.stdout);
+  const list = JSON.parse(r.stdout).keys;
   assert.deepEqual(list.map((k) => [k.name, k.private, k.kdf]), [['alice', false, null], ['me', true, 'scrypt'], ['open', true, 'none']]);
   assert.equal(list[0].public_key, fs.readFileSync(path.join(RUST, 'c4gh/keys/alice.pub'), 'utf8').split('\n')[1]);
   assert.match(list[1].fingerprint, /^[0-9a-f]{16}$/);

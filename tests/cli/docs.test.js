@@ -91,7 +91,7 @@ test('impact-config(5) documents every key the configuration reader knows, and i
   fs.rmSync(path.dirname(file), { recursive: true, force: true });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '', 'no unknown keys');
-  const profiles = JSON.parse(r.stdout);
+  const profiles = JSON.parse(r.stdout).profiles;
   assert.deepEqual(profiles.map((p) => p.name).sort(), ['ci', 'local']);
   assert.equal(profiles.find((p) => p.name === 'local').storage.result_prefix, 'runs/{run_id}/');
 });

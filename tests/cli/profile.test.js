@@ -20,7 +20,7 @@ test('add, list, show, use and remove round trip', (t) => {
   r = impact(dir, ['profile', 'add', 'node2', '--wes', 'https://other.example.org/ga4gh/wes/v1']);
   assert.equal(r.code, 0, r.stderr);
 
-  const list = JSON.parse(impact(dir, ['profile', 'list', '--json']).stdout);
+  const list = JSON.parse(impact(dir, ['profile', 'list', '--json']).stdout).profiles;
   assert.deepEqual(list.map((p) => [p.name, p.default]), [['node1', true], ['node2', false]]);
 
   const shown = JSON.parse(impact(dir, ['profile', 'show', 'node1', '--json']).stdout);
@@ -41,7 +41,7 @@ test('add, list, show, use and remove round trip', (t) => {
   assert.equal(impact(dir, ['profile', 'use', 'node2']).code, 0);
   assert.equal(JSON.parse(impact(dir, ['profile', 'show', '--json']).stdout).name, 'node2');
   assert.equal(impact(dir, ['profile', 'remove', 'node2']).code, 0);
-  const after = JSON.parse(impact(dir, ['profile', 'list', '--json']).stdout);
+  const after = JSON.parse(impact(dir, ['profile', 'list', '--json']).stdout).profiles;
   assert.deepEqual(after.map((p) => [p.name, p.default]), [['node1', false]]);
   // With one profile left it is used even though none is the default.
   assert.equal(JSON.parse(impact(dir, ['profile', 'show', '--json']).stdout).name, 'node1');
@@ -67,7 +67,7 @@ test('IMPACT_CONFIG and --config choose the file', (t) => {
   assert.ok(fs.existsSync(alt));
   assert.ok(!fs.existsSync(cfg(dir)));
   const r = impact(dir, ['profile', 'list', '--json'], { env: { IMPACT_CONFIG: alt } });
-  assert.deepEqual(JSON.parse(r.stdout).map((p) => p.name), ['y']);
+  assert.deepEqual(JSON.parse(r.stdout).profiles.map((p) => p.name), ['y']);
 });
 
 test('refusals: duplicate name, plain http to a remote host, bad names, empty profiles', (t) => {

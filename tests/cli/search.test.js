@@ -296,6 +296,14 @@ test('beacon list, info and filters', (t) => {
   const list = impact(dir, ['beacon', 'list']);
   assert.equal(list.code, 0);
   assert.equal(list.stdout, `controlled\t${fed.services['beacon-controlled']}\npublic\t${fed.services['beacon-public']}\nregistered\t${fed.services['beacon-registered']}\n`);
+  const listed = impact(dir, ['beacon', 'list', '--json']);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(JSON.parse(listed.stdout), { beacons: [
+    { name: 'controlled', url: fed.services['beacon-controlled'] },
+    { name: 'public', url: fed.services['beacon-public'] },
+    { name: 'registered', url: fed.services['beacon-registered'] }] }, 'an object like every listing');
+  const header = impact(dir, ['beacon', 'list', '--header']);
+  assert.equal(header.stdout.split('\n')[0], 'NAME\tURL');
 
   const info = impact(dir, ['beacon', 'info', '--json']);
   assert.equal(info.code, 0, info.stderr);

@@ -180,7 +180,7 @@ test('run show: a run whose details answer 500 until it finishes is shown from i
   const dir = anonHome(t, srv.url);
   const r = await run(dir, ['run', 'show', 's']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /State\s+RUNNING/);
+  assert.match(r.stdout, /^state\tRUNNING$/m, 'in a pipe each line names what it holds');
   assert.match(r.stderr, /available once the run finishes/);
 });
 

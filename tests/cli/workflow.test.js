@@ -64,7 +64,7 @@ test('search lists the workflows of both registries; text, type and registry fil
   assert.equal(none.stdout, '');
 });
 
-test('tables never cut ids: the description gives way, then goes; pipes get TSV', (t) => {
+test('tables never cut ids: the name and description give way; pipes get TSV', (t) => {
   const s = setup(t);
   const tty = (width) => s.run(['workflow', 'search', 'count', '--trs', 'dockstore'], { env: { IMPACT_FORCE_TTY: '1', IMPACT_WIDTH: String(width), NO_COLOR: '1' } });
   const wide = tty(150);
@@ -76,7 +76,8 @@ test('tables never cut ids: the description gives way, then goes; pipes get TSV'
     assert.ok(r.stdout.includes(`${MULTI} `), r.stdout);
     for (const line of r.stdout.trimEnd().split('\n')) assert.ok([...line].length <= width, `${width}: ${line}`);
   }
-  assert.doesNotMatch(tty(110).stdout, /DESCRIPTION/);
+  // narrower: the name and the description give way (with …), never the id
+  assert.match(tty(110).stdout, new RegExp(`^dockstore +${MULTI.replace(/[./]/g, '\\$&')} +count-varia… +CWL +v1\\.0,main +Counts the v…$`, 'm'));
   const tsv = s.run(['workflow', 'search', 'count', '--trs', 'dockstore']);
   const rows = tsv.stdout.trimEnd().split('\n').map((l) => l.split('\t'));
   assert.ok(rows.some((r) => r[0] === 'dockstore' && r[1] === MULTI && r[3] === 'CWL' && r[5].endsWith('tools/)')), tsv.stdout);

@@ -246,7 +246,7 @@ TEST_CASE("profile add, list and show in a temporary home") {
   SUBCASE("list --json marks the default") {
     auto list = run_impact({"profile", "list", "--json"});
     REQUIRE(list.code == 0);
-    const auto j = nlohmann::json::parse(list.out);
+    const auto j = nlohmann::json::parse(list.out).at("profiles");  // a listing is an object, like every other
     REQUIRE(j.size() == 2);
     CHECK(j[0].at("name") == "node1");
     CHECK(j[0].at("default") == true);
@@ -260,19 +260,17 @@ TEST_CASE("profile add, list and show in a temporary home") {
           "node1\t*\t\t1\t0\tyes\t-\n"
           "node2\t\thttps://login.example.org/realms/x\t0\t0\t-\t-\n");
   }
-  SUBCASE("list: an aligned table with a bold header on a colour terminal, cut to its width") {
+  SUBCASE("list: an aligned table with a bold header on a colour terminal; the issuer URL whole though wider") {
     auto list = run_impact({"profile", "list"}, {.tty = true, .color = true, .width = 60});
     REQUIRE(list.code == 0);
     CHECK(list.out.rfind("\033[1mNAME", 0) == 0);
     std::istringstream lines(list.out);
     std::string line;
     int n = 0;
-    while (std::getline(lines, line)) {
-      ++n;
-      if (n > 1) CHECK(impact::cli::display_width(line) <= 60);
-    }
+    while (std::getline(lines, line)) ++n;
     CHECK(n == 3);
-    CHECK(list.out.find("…") != std::string::npos);  // the issuer did not fit
+    CHECK(list.out.find("https://login.example.org/realms/x  0") != std::string::npos);  // a URL is never cut
+    CHECK(list.out.find("…") == std::string::npos);
     // --no-color wins over the terminal.
     CHECK(run_impact({"--no-color", "profile", "list"}, {.tty = true, .color = true, .width = 60}).out.find('\033') ==
           std::string::npos);

@@ -157,9 +157,12 @@ Fd SafeDir::open_file(const fs::path& rel, int flags, mode_t mode) const {
     const bool there = ::fstatat(p.fd.get(), p.leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (there && S_ISLNK(st.st_mode)) refuse(rel, "is a symbolic link");
     if (there && !S_ISREG(st.st_mode)) refuse(rel, "is not a regular file");
-    if (e == ENOENT) throw Error(ErrorKind::not_found, fmt::format("{} does not exist in {}", shown(rel), root_.string()));
-    throw Error(ErrorKind::io, fmt::format("cannot open {} in {}: {}", shown(rel), root_.string(), errno_text(e)),
-                e == EACCES ? "check the folder's permissions" : "");
+    if (e == ENOENT && !(flags & O_CREAT))
+      throw Error(ErrorKind::not_found, fmt::format("{} does not exist in {}", shown(rel), root_.string()));
+    throw Error(ErrorKind::io,
+                fmt::format("cannot {} {} in {}: {}", flags & O_CREAT ? "create" : "open", shown(rel), root_.string(),
+                            errno_text(e)),
+                e == EACCES || e == EROFS ? "check the folder's permissions" : "");
   }
   Fd out(fd);
   struct stat st{};

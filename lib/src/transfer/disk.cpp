@@ -166,7 +166,17 @@ void open_temp(Job& j) {
   // is an error naming it); ftruncate works on the descriptor, never on a path.
   if (j.rel.has_parent_path()) (void)j.root->dir(j.rel.parent_path(), true);
   const bool keep = j.result.resumed;
-  j.fd = j.root->open_file(j.temp, O_RDWR | O_CREAT | (keep ? 0 : O_TRUNC), 0644).release();
+  try {
+    j.fd = j.root->open_file(j.temp, O_RDWR | O_CREAT | (keep ? 0 : O_TRUNC), 0644).release();
+  } catch (const Error& e) {
+    // A file that cannot be made is named as the file asked for, not the ".impact-part" file impact writes
+    // it through; a link or odd file planted at that name is named as it is (the user must look at it).
+    std::string msg = e.what();
+    if (msg.rfind("cannot create ", 0) != 0) throw;
+    const std::string temp = j.temp.string(), rel = j.rel.string();
+    for (auto at = msg.find(temp); at != std::string::npos; at = msg.find(temp, at + rel.size())) msg.replace(at, temp.size(), rel);
+    throw Error(e.kind(), msg, e.hint());
+  }
   j.own_temp = true;
   try {
     if (j.grid() && ::ftruncate(j.fd, static_cast<off_t>(j.size)) != 0)
