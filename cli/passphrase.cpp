@@ -84,18 +84,4 @@ std::string new_passphrase() {
   return first;
 }
 
-std::string default_key_name() {
-  std::vector<std::string> names;
-  for (const auto& k : crypt4gh::list_keys())
-    if (k.has_secret) names.push_back(k.name);
-  if (names.size() == 1) return names[0];
-  for (const auto& n : names)
-    if (n == "default") return n;
-  if (names.empty())
-    throw Error(ErrorKind::usage, "no Crypt4GH private key to decrypt with",
-                "create one (impact keys generate), import one (impact keys import FILE) or pass --key FILE");
-  throw Error(ErrorKind::usage, fmt::format("{} Crypt4GH keys are stored and none is named 'default'", names.size()),
-              "pass --key NAME (see: impact keys list)");
-}
-
 }  // namespace impact::cli

@@ -15,7 +15,5 @@ crypt4gh::PassphraseSource passphrase_source(const std::string& what);
 std::string default_key_name();
 // For a new key: the environment, or asked twice on the terminal. Error(usage) when neither is possible.
 std::string new_passphrase();
-// The stored private key to use when none is named: the only one, else "default"; Error(usage) otherwise.
-std::string default_key_name();
 
 }  // namespace impact::cli

@@ -20,7 +20,7 @@ namespace {
 // A profile's settings by name, for reading, writing and showing them in one way.
 template <class Owner, class T, std::size_t N>
 using Fields = std::array<std::pair<std::string_view, T Owner::*>, N>;
-constexpr Fields<Profile, std::string, 9> kProfileText{{{"registry", &Profile::registry},
+constexpr Fields<Profile, std::string, 11> kProfileText{{{"registry", &Profile::registry},
                                                         {"issuer", &Profile::issuer},
                                                         {"client_id", &Profile::client_id},
                                                         {"client_secret_file", &Profile::client_secret_file},
