@@ -1,14 +1,15 @@
 // impact encrypt | decrypt: Crypt4GH files, streaming between files, stdin and stdout in bounded memory.
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
+#include <iostream>
 
 #include "context.hpp"
+#include "file_input.hpp"
 #include "impact/cancel.hpp"
 #include "impact/crypt4gh.hpp"
 #include "impact/error.hpp"
@@ -19,73 +20,22 @@ namespace c4gh = crypt4gh;
 namespace fs = std::filesystem;
 namespace {
 
-constexpr std::size_t chunk_size = 256u << 10;  // stays in the L2 cache for the decryption that follows
-constexpr std::size_t window_size = 2u << 20;   // a multiple of the page size
-
 std::string errno_text() { return std::strerror(errno); }
 
-// Reads FILE or stdin ("-") in chunks.
-class Input {
- public:
-  explicit Input(const std::string& path) : name_(path == "-" ? "standard input" : path) {
-    if (path == "-") {
-      fd_ = 0;
-      return;
-    }
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0)
-      throw Error(errno == ENOENT ? ErrorKind::not_found : ErrorKind::io,
-                  fmt::format("cannot open {}: {}", path, errno_text()));
-    own_ = true;
-  }
-  ~Input() { if (own_) ::close(fd_); }
-  Input(const Input&) = delete;
-  Input& operator=(const Input&) = delete;
-  // Calls `f` with each chunk until the end. A regular file is mapped a window at a time, populated up front
-  // (no copy into a buffer, no page fault per page, at most one window resident); anything else is read.
-  template <class F>
-  void each(F f) {
-    struct stat st {};
-    if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-      const auto size = static_cast<std::uint64_t>(st.st_size);
-      std::uint64_t off = 0;
-      for (; off < size; off += window_size) {
-        throw_if_cancelled();
-        const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(window_size, size - off));
-        void* p = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd_, static_cast<off_t>(off));
-        if (p == MAP_FAILED) break;  // read from here on
-        struct Unmap { void* p; std::size_t n; ~Unmap() { ::munmap(p, n); } } unmap{p, len};
-        f(std::string_view(static_cast<const char*>(p), len));
-      }
-      if (off >= size) return;
-      if (::lseek(fd_, static_cast<off_t>(off), SEEK_SET) < 0)
-        throw Error(ErrorKind::io, fmt::format("cannot read {}: {}", name_, errno_text()));
-    }
-    std::string buf(chunk_size, '\0');
-    while (true) {
-      throw_if_cancelled();
-      ssize_t n = ::read(fd_, buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw Error(ErrorKind::io, fmt::format("cannot read {}: {}", name_, errno_text()));
-      if (n == 0) return;
-      f(std::string_view(buf.data(), static_cast<std::size_t>(n)));
-    }
-  }
-
- private:
-  std::string name_;
-  int fd_ = -1;
-  bool own_ = false;
-};
-
 // Writes stdout ("-") or FILE; a file is written beside its path under a temporary name and renamed into
-// place only by commit(), so a failure never leaves a file at the path.
+// place only by commit(), so a failure never leaves a file at the path. The streams hand over large pieces
+// (about 1 MiB), which go to the file descriptor in one write each (standard output too, when the terminal's
+// stream is std::cout, once what it holds is flushed).
 class Output {
  public:
   Output(Context& ctx, const std::string& path, bool binary) : ctx_(ctx), path_(path) {
     if (path == "-") {
       if (binary && ctx.term().out_tty())
         throw Error(ErrorKind::usage, "refusing to write encrypted bytes to the terminal", "pass -o FILE or redirect");
+      if (&ctx.term().out() == &std::cout) {
+        std::cout.flush();
+        stdout_ = true;
+      }
       return;
     }
     fs::path target(path);
@@ -105,20 +55,17 @@ class Output {
   Output& operator=(const Output&) = delete;
 
   void write(std::string_view data) {
+    if (stdout_) return write_fd(1, data, "standard output");
     if (fd_ < 0) {
       ctx_.term().out().write(data.data(), static_cast<std::streamsize>(data.size()));
       if (!ctx_.term().out()) throw Error(ErrorKind::io, "cannot write to standard output");
       return;
     }
-    while (!data.empty()) {
-      ssize_t n = ::write(fd_, data.data(), data.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", path_, errno_text()));
-      data.remove_prefix(static_cast<std::size_t>(n));
-    }
+    write_fd(fd_, data, path_);
   }
 
   void commit() {
+    if (stdout_) return;
     if (fd_ < 0) {
       ctx_.term().out().flush();
       return;
@@ -137,19 +84,29 @@ class Output {
   }
 
  private:
+  static void write_fd(int fd, std::string_view data, const std::string& name) {
+    while (!data.empty()) {
+      ssize_t n = ::write(fd, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", name, errno_text()));
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
   Context& ctx_;
   std::string path_;
   std::string tmp_;
   int fd_ = -1;
+  bool stdout_ = false;  // "-" straight to file descriptor 1
 };
 
 void encrypt(Context& ctx, const std::string& in, const std::vector<std::string>& recipients, const std::string& out) {
   std::vector<c4gh::Key> keys;
   for (const auto& r : recipients) keys.push_back(c4gh::load_public_key(r));
-  Input input(in);
+  FileInput input(in);
   Output output(ctx, out, /*binary=*/true);
   c4gh::Encryptor enc(keys, [&](std::string_view b) { output.write(b); });
-  input.each([&](std::string_view chunk) { enc.update(chunk); });
+  // Whole 64 KiB segments per chunk: sealed straight from the buffer.
+  input.each([&](std::string_view chunk) { enc.update(chunk); }, 16 * c4gh::segment_size);
   enc.finish();
   output.commit();
 }
@@ -157,11 +114,11 @@ void encrypt(Context& ctx, const std::string& in, const std::vector<std::string>
 void decrypt(Context& ctx, const std::string& in, std::string key, const std::string& out) {
   if (key.empty()) key = default_key_name();
   c4gh::KeyPair reader = c4gh::load_private_key(key, passphrase_source("Crypt4GH key '" + key + "'"));
-  Input input(in);
+  FileInput input(in);
   Output output(ctx, out, /*binary=*/false);
   c4gh::Decryptor dec(reader, [&](std::string_view b) { output.write(b); });
   try {
-    input.each([&](std::string_view chunk) { dec.update(chunk); });
+    input.each([&](std::string_view chunk) { dec.update(chunk); }, 16 * c4gh::cipher_segment_size);
     dec.finish();
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::forbidden)

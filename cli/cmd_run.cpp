@@ -23,6 +23,7 @@
 #include "impact/run_ids_cache.hpp"
 #include "impact/trs.hpp"
 #include "impact/wes.hpp"
+#include "service_session.hpp"
 #include "workflow.hpp"
 #include "waiting.hpp"
 
@@ -31,14 +32,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The profile's WES service, with the user's token when the profile has a login (else anonymous, as for
-// Beacon: an open WES needs none); lives for one command.
-struct Session {
-  Config config;
-  http::Client http;
-  std::unique_ptr<wes::Client> client;
-};
-
 // Forgets the profile's cached run ids (completion) when the command ends, however it ends: the runs it
 // submitted or cancelled change the list.
 struct ForgetRunIds {
@@ -46,17 +39,10 @@ struct ForgetRunIds {
   ~ForgetRunIds() { wes::forget_run_ids(profile); }
 };
 
-std::unique_ptr<Session> connect(Context& ctx) {
-  auto s = std::make_unique<Session>(Session{ctx.load_config(), ctx.client(), nullptr});
-  const Profile& p = ctx.profile(s->config);
-  if (p.wes.empty())
-    throw Error(ErrorKind::config, "profile '" + p.name + "' has no WES service",
-                "run: impact profile add NAME --wes URL (or --registry URL)");
-  const std::string url = p.wes;
-  wes::TokenFn token;
-  if (auth::Credentials* creds = ctx.login_if_any(p)) token = [creds, url] { return creds->bearer_token(url); };
-  s->client = std::make_unique<wes::Client>(s->http, url, std::move(token));
-  return s;
+// The profile's WES (service_session.hpp).
+std::unique_ptr<ServiceSession<wes::Client>> connect(Context& ctx) {
+  return connect_service<wes::Client>(ctx, &Profile::wes, "WES",
+                                      [](const Profile&) { return "run: impact profile add NAME --wes URL (or --registry URL)"; });
 }
 
 // A run command's body. A 401 to an anonymous profile becomes "the service needs a login", with how to get

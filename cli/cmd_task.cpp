@@ -11,30 +11,17 @@
 #include "impact/paths.hpp"
 #include "impact/redact.hpp"
 #include "impact/tes.hpp"
+#include "service_session.hpp"
 #include "waiting.hpp"
 
 namespace impact::cli {
 namespace {
 
-struct TesSession {
-  Config config;
-  http::Client http;
-  std::unique_ptr<tes::Client> client;
-};
-
-// The profile's TES, with the user's token when the profile has a login; the token is asked for on every
-// request, so a long wait or --follow gets it refreshed as it nears its end.
-std::unique_ptr<TesSession> connect(Context& ctx) {
-  auto s = std::make_unique<TesSession>(TesSession{ctx.load_config(), ctx.client(), nullptr});
-  const Profile& p = ctx.profile(s->config);
-  if (p.tes.empty())
-    throw Error(ErrorKind::config, "profile '" + p.name + "' has no TES service",
-                "run: impact profile add " + p.name + " --force --tes URL ... (or --registry URL)");
-  const std::string url = p.tes;
-  tes::TokenFn token;
-  if (auth::Credentials* creds = ctx.login_if_any(p)) token = [creds, url] { return creds->bearer_token(url); };
-  s->client = std::make_unique<tes::Client>(s->http, url, std::move(token));
-  return s;
+// The profile's TES (service_session.hpp).
+std::unique_ptr<ServiceSession<tes::Client>> connect(Context& ctx) {
+  return connect_service<tes::Client>(ctx, &Profile::tes, "TES", [](const Profile& p) {
+    return "run: impact profile add " + p.name + " --force --tes URL ... (or --registry URL)";
+  });
 }
 
 const WaitWords kTaskWords{"task", "task_id", "TASK_ID", "tasks", "TES"};

@@ -263,3 +263,41 @@ TEST_CASE("crypt4gh: the key store keeps 0600 files in a 0700 folder") {
   CHECK(kind_of([&] { c4gh::remove_key("mine"); }) == impact::ErrorKind::not_found);
   ::unsetenv("XDG_DATA_HOME");
 }
+
+TEST_CASE("crypt4gh: the streams hand their sink large batches, and what precedes a bad segment") {
+  const auto reader = c4gh::generate_key_pair();
+  const std::string plain = pattern(3 * c4gh::Decryptor::batch_size + 5);
+  std::vector<std::size_t> sealed;
+  std::string file;
+  {
+    c4gh::Encryptor e({reader.public_key}, [&](std::string_view p) {
+      sealed.push_back(p.size());
+      file.append(p);
+    });
+    e.update(plain);
+    e.finish();
+  }
+  REQUIRE(sealed.size() == 5);  // the header; three batches of 16 segments; the short last segment
+  for (std::size_t i = 1; i < 4; ++i) CHECK(sealed[i] == c4gh::Encryptor::batch_size);
+  CHECK(sealed[4] == 5 + c4gh::segment_overhead);
+
+  std::vector<std::size_t> opened;
+  std::string out;
+  c4gh::Decryptor d(reader, [&](std::string_view p) {
+    opened.push_back(p.size());
+    out.append(p);
+  });
+  d.update(file);
+  d.finish();
+  CHECK(out == plain);
+  CHECK(opened == std::vector<std::size_t>{c4gh::Decryptor::batch_size, c4gh::Decryptor::batch_size,
+                                           c4gh::Decryptor::batch_size, 5});
+
+  // A flipped byte in segment 20: the 20 segments before it still reach the sink, then the error.
+  std::string bad = file;
+  bad[sealed[0] + 20 * c4gh::cipher_segment_size + 40] ^= 1;
+  out.clear();
+  c4gh::Decryptor d2(reader, [&](std::string_view p) { out.append(p); });
+  CHECK(kind_of([&] { d2.update(bad); }) == impact::ErrorKind::protocol);
+  CHECK(out == plain.substr(0, 20 * c4gh::segment_size));
+}

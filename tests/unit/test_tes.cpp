@@ -14,16 +14,10 @@
 
 using namespace impact;
 using namespace impact::tes;
-using impact::test::MiniServer;
-using impact::test::Reply;
-using impact::test::SeenRequest;
+using namespace impact::test;  // client_fixture.hpp, mini_server.hpp
 using nlohmann::json;
 
 namespace {
-
-using impact::test::fast;
-using impact::test::js;
-using impact::test::starts;
 
 std::string request_id_of(const std::string& body) {
   auto j = json::parse(body, nullptr, false);
@@ -31,7 +25,7 @@ std::string request_id_of(const std::string& body) {
   return j["tags"].value("impact_request_id", "");
 }
 
-struct Fixture : impact::test::ClientFixture<Client> {
+struct Fixture : ClientFixture<Client> {
   explicit Fixture(MiniServer::Handler h) : ClientFixture(std::move(h), "/ga4gh/tes/v1", "tok-tes-123") {}
 };
 

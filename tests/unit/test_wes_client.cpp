@@ -14,16 +14,10 @@
 
 using namespace impact;
 using namespace impact::wes;
-using impact::test::MiniServer;
-using impact::test::Reply;
-using impact::test::SeenRequest;
+using namespace impact::test;  // client_fixture.hpp, mini_server.hpp
 using nlohmann::json;
 
 namespace {
-
-using impact::test::fast;
-using impact::test::js;
-using impact::test::starts;
 
 // The client request id a submission carried in its tags field.
 std::string request_id_of(const std::string& body) {
@@ -32,7 +26,7 @@ std::string request_id_of(const std::string& body) {
   return std::regex_search(body, m, re) ? m[1].str() : std::string();
 }
 
-struct Fixture : impact::test::ClientFixture<Client> {
+struct Fixture : ClientFixture<Client> {
   explicit Fixture(MiniServer::Handler h) : ClientFixture(std::move(h), "/ga4gh/wes/v1", "tok-123") {}
 };
 

@@ -115,9 +115,12 @@ std::string read_range(const Header& header, std::uint64_t offset, std::uint64_t
 
 using Sink = std::function<void(std::string_view)>;
 
-// Takes the encrypted bytes in any chunking, emits plaintext (edit list applied) in bounded memory.
+// Takes the encrypted bytes in any chunking, emits plaintext (edit list applied) in bounded memory. The
+// plaintext is gathered and handed to the sink in pieces of up to `batch_size` bytes: when that much is
+// ready, and at the end of every update() and of finish() (so a slow stream is not held back).
 class Decryptor {
  public:
+  static constexpr std::size_t batch_size = 16 * segment_size;
   Decryptor(const KeyPair& reader, Sink sink);
   ~Decryptor();
   void update(std::string_view bytes);
@@ -126,12 +129,15 @@ class Decryptor {
   std::uint64_t segments() const { return segment_index_; }
 
  private:
-  void emit(std::string_view plain);
+  void feed(std::string_view bytes);
   void take_segment(std::string_view segment);
+  std::size_t keep(char* plain, std::size_t n);  // applies the edit list in place: the length kept
+  void flush();
   const KeyPair& reader_;
   Sink sink_;
-  std::string buffer_;
-  std::string plain_;
+  std::string buffer_;  // the header, or a segment split across update() calls
+  std::string out_;     // plaintext ready for the sink: out_len_ bytes of batch_size
+  std::size_t out_len_ = 0;
   std::optional<Header> header_;
   std::uint64_t segment_index_ = 0;
   std::size_t edit_index_ = 0;
@@ -139,9 +145,12 @@ class Decryptor {
   bool finished_ = false;
 };
 
-// Takes plaintext in any chunking and emits a Crypt4GH file for every recipient.
+// Takes plaintext in any chunking and emits a Crypt4GH file for every recipient: the header at once, then
+// the encrypted segments gathered into pieces of up to about `batch_size` bytes (handed over when full and
+// at the end of every update() and of finish()).
 class Encryptor {
  public:
+  static constexpr std::size_t batch_size = 16 * cipher_segment_size;
   Encryptor(const std::vector<Key>& recipients, Sink sink, const std::vector<std::uint64_t>* edit_list = nullptr);
   ~Encryptor();
   void update(std::string_view plain);
@@ -149,10 +158,12 @@ class Encryptor {
 
  private:
   void seal(std::string_view plain);
+  void flush();
   Key data_key_{};
   Sink sink_;
-  std::string buffer_;
-  std::string out_;
+  std::string buffer_;  // a segment's plaintext split across update() calls
+  std::string out_;     // sealed segments ready for the sink: out_len_ bytes of batch_size
+  std::size_t out_len_ = 0;
   bool finished_ = false;
 };
 

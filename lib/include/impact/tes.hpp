@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "impact/api_client.hpp"
 #include "impact/http.hpp"
 #include "impact/service_info.hpp"
 #include "impact/wes.hpp"
@@ -117,12 +118,11 @@ inline constexpr std::size_t kLookupPages = 20;
 inline constexpr std::size_t kLookupReads = 50;
 inline constexpr std::chrono::seconds kLookupTime{60};
 
-class Client {
+class Client : public impact::detail::ApiClient {
  public:
   // `base_url` is the TES API root (…/ga4gh/tes/v1) or the server's origin (the root is then discovered).
   Client(http::Client& http, std::string base_url, TokenFn token);
 
-  const std::string& base_url() const { return base_; }
   ServiceInfo service_info();
   // Creates the task once. Its tags get kRequestIdTag (kept when the document has one). After a lost answer
   // (network error, timeout) or a 5xx, the server is asked for tasks with that tag (tag_key/tag_value, and
@@ -140,15 +140,6 @@ class Client {
   // the filter (a server that ignores one) are not visited.
   bool list(const std::function<bool(const Task&)>& visit, const ListFilter& filter);
   void cancel(const std::string& id);
-
- private:
-  http::Request request(http::Method m, const std::string& path);
-  void discover();
-
-  http::Client& http_;
-  std::string base_;
-  TokenFn token_;
-  bool discovered_ = false;
 };
 
 // Polls until every task is in a final state (or one outside the spec) or the timeout passes: `run wait`'s

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "impact/api_client.hpp"
 #include "impact/http.hpp"
 #include "impact/service_info.hpp"
 
@@ -207,13 +208,12 @@ inline constexpr std::size_t kLookupListPages = 50;     // list requests per lis
 inline constexpr std::size_t kLookupReads = 50;         // GET /runs/{id} of new runs without tags in the list
 inline constexpr std::chrono::seconds kLookupTime{60};  // per listing or search, plus one request in flight
 
-class Client {
+class Client : public impact::detail::ApiClient {
  public:
   // `base_url` is the WES API root (…/ga4gh/wes/v1) or the server's origin (the root is then discovered).
   // Without `token` (an anonymous profile) requests carry no Authorization header.
   Client(http::Client& http, std::string base_url, TokenFn token);
 
-  const std::string& base_url() const { return base_; }
   ServiceInfo service_info();  // also settles the API root; WES 1.0 service-info and a missing one are fine
   // Calls `visit` for each run, page by page, until it returns false or the list ends. Returns true when
   // the list ended (the server had no more), false when `visit` or the page bound stopped it.
@@ -255,13 +255,7 @@ class Client {
 
  private:
   http::Response get_json(const std::string& path, std::string_view what);
-  http::Request request(http::Method m, const std::string& path);
-  void discover();
 
-  http::Client& http_;
-  std::string base_;
-  TokenFn token_;
-  bool discovered_ = false;
   std::function<void(const std::string&)> on_adjustment_;
 };
 

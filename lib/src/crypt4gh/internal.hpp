@@ -25,6 +25,8 @@ bool aead_open_into(const unsigned char* key, const unsigned char* nonce, std::s
 // One segment into `dst` (room for segment_size bytes): its plaintext length. Throws as decrypt_segment.
 std::size_t decrypt_segment_into(const Header& header, std::uint64_t index, std::string_view segment, unsigned char* dst);
 void aead_seal(const unsigned char* key, const unsigned char* nonce, std::string_view plain, std::string& out);
+// The same into `dst` (room for plain.size() + 16 bytes: ciphertext, then the tag).
+void aead_seal_into(const unsigned char* key, const unsigned char* nonce, std::string_view plain, unsigned char* dst);
 
 std::string base64_encode(std::string_view bytes);
 // Strict base64 (whitespace ignored); nullopt-like: returns false for bad input.

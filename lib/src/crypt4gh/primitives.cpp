@@ -98,11 +98,8 @@ bool aead_open(const unsigned char* key, const unsigned char* nonce, std::string
   return ok;
 }
 
-void aead_seal(const unsigned char* key, const unsigned char* nonce, std::string_view plain, std::string& out) {
+void aead_seal_into(const unsigned char* key, const unsigned char* nonce, std::string_view plain, unsigned char* dst) {
   EVP_CIPHER_CTX* ctx = cipher_ctx(true);
-  const std::size_t old = out.size();
-  out.resize(old + plain.size() + 16);
-  auto* dst = reinterpret_cast<unsigned char*>(out.data() + old);
   int len = 0, fin = 0;
   bool ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, key, nonce) == 1 &&
             (plain.empty() ||
@@ -110,6 +107,12 @@ void aead_seal(const unsigned char* key, const unsigned char* nonce, std::string
             EVP_EncryptFinal_ex(ctx, dst + len, &fin) == 1 &&
             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, dst + plain.size()) == 1;
   if (!ok) crypto_failure("ChaCha20-Poly1305");
+}
+
+void aead_seal(const unsigned char* key, const unsigned char* nonce, std::string_view plain, std::string& out) {
+  const std::size_t old = out.size();
+  out.resize(old + plain.size() + 16);
+  aead_seal_into(key, nonce, plain, reinterpret_cast<unsigned char*>(out.data() + old));
 }
 
 std::string base64_encode(std::string_view in) {

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "crypt4gh/internal.hpp"
 #include "impact/error.hpp"
@@ -11,10 +12,18 @@ using namespace detail;
 
 Decryptor::Decryptor(const KeyPair& reader, Sink sink) : reader_(reader), sink_(std::move(sink)) {}
 
-Decryptor::~Decryptor() { wipe(plain_); }
+Decryptor::~Decryptor() {
+  wipe(out_);
+  wipe(buffer_);
+}
 
 void Decryptor::update(std::string_view in) {
   if (finished_) throw Error(ErrorKind::generic, "Crypt4GH decryptor used after finish");
+  feed(in);
+  flush();
+}
+
+void Decryptor::feed(std::string_view in) {
   if (!header_) {
     buffer_.append(in);
     std::size_t need = 0;
@@ -23,7 +32,7 @@ void Decryptor::update(std::string_view in) {
     if (header_->edit_list) edit_left_ = (*header_->edit_list)[0];
     std::string rest = buffer_.substr(header_->length);
     buffer_.clear();
-    update(rest);
+    feed(rest);
     return;
   }
   if (!buffer_.empty()) {  // complete the segment begun by an earlier chunk
@@ -53,37 +62,55 @@ void Decryptor::finish() {
   }
   if (!buffer_.empty()) take_segment(buffer_);  // the short last segment (or a truncated one: an error)
   buffer_.clear();
+  flush();
   finished_ = true;
 }
 
+// Each segment is decrypted straight into the batch, where the edit list (if any) squeezes out what it skips.
 void Decryptor::take_segment(std::string_view segment) {
-  if (plain_.size() != segment_size) plain_.resize(segment_size);
-  std::size_t n = detail::decrypt_segment_into(*header_, segment_index_, segment,
-                                               reinterpret_cast<unsigned char*>(plain_.data()));
+  if (out_.size() != batch_size) out_.resize(batch_size);
+  if (batch_size - out_len_ < segment_size) flush();
+  char* dst = out_.data() + out_len_;
+  std::size_t n = 0;
+  try {
+    n = detail::decrypt_segment_into(*header_, segment_index_, segment, reinterpret_cast<unsigned char*>(dst));
+  } catch (...) {
+    flush();  // what came before the bad segment, as when each segment was handed over on its own
+    throw;
+  }
   ++segment_index_;
-  emit(std::string_view(plain_.data(), n));
+  out_len_ += keep(dst, n);
 }
 
-void Decryptor::emit(std::string_view plain) {
-  if (!header_->edit_list) {
-    if (!plain.empty()) sink_(plain);
-    return;
-  }
+void Decryptor::flush() {
+  if (out_len_ == 0) return;
+  const std::size_t n = out_len_;
+  out_len_ = 0;
+  sink_(std::string_view(out_.data(), n));
+}
+
+std::size_t Decryptor::keep(char* plain, std::size_t n) {
+  if (!header_->edit_list) return n;
   const auto& el = *header_->edit_list;
+  std::size_t kept = 0, pos = 0;
   while (true) {
     while (edit_index_ < el.size() && edit_left_ == 0) {
       ++edit_index_;
       if (edit_index_ < el.size()) edit_left_ = el[edit_index_];
     }
-    if (plain.empty()) return;
-    if (edit_index_ >= el.size()) {
-      if (el.size() % 2 == 1) sink_(plain);  // the list ended with a skip: the rest is kept
-      return;
+    if (pos == n) return kept;
+    if (edit_index_ >= el.size()) {  // the list ended with a skip (an odd length): the rest is kept
+      if (el.size() % 2 == 0) return kept;
+      std::memmove(plain + kept, plain + pos, n - pos);
+      return kept + (n - pos);
     }
-    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(edit_left_, plain.size()));
-    if (edit_index_ % 2 == 1) sink_(plain.substr(0, n));
-    plain.remove_prefix(n);
-    edit_left_ -= n;
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(edit_left_, n - pos));
+    if (edit_index_ % 2 == 1) {
+      std::memmove(plain + kept, plain + pos, take);
+      kept += take;
+    }
+    pos += take;
+    edit_left_ -= take;
   }
 }
 
@@ -114,21 +141,32 @@ void Encryptor::update(std::string_view plain) {
     plain.remove_prefix(segment_size);
   }
   buffer_.append(plain);
+  flush();
 }
 
 void Encryptor::finish() {
   if (finished_) return;
   if (!buffer_.empty()) seal(buffer_);
   wipe(buffer_);
+  flush();
   finished_ = true;
 }
 
+// nonce || ciphertext || MAC, sealed straight into the batch.
 void Encryptor::seal(std::string_view plain) {
-  unsigned char nonce[12];
-  random_bytes(nonce, sizeof nonce);
-  out_.assign(reinterpret_cast<const char*>(nonce), sizeof nonce);
-  aead_seal(data_key_.data(), nonce, plain, out_);
-  sink_(out_);
+  if (out_.size() != batch_size) out_.resize(batch_size);
+  if (batch_size - out_len_ < plain.size() + segment_overhead) flush();
+  auto* dst = reinterpret_cast<unsigned char*>(out_.data() + out_len_);
+  random_bytes(dst, 12);
+  aead_seal_into(data_key_.data(), dst, plain, dst + 12);
+  out_len_ += plain.size() + segment_overhead;
+}
+
+void Encryptor::flush() {
+  if (out_len_ == 0) return;
+  const std::size_t n = out_len_;
+  out_len_ = 0;
+  sink_(std::string_view(out_.data(), n));
 }
 
 }  // namespace impact::crypt4gh

@@ -43,24 +43,8 @@ bool transient(const Error& e) { return e.kind() == ErrorKind::network || e.kind
 }  // namespace
 
 Client::Client(http::Client& http, std::string base_url, TokenFn token)
-    : http_(http), base_(detail::api_base(std::move(base_url))), token_(std::move(token)) {}
-
-http::Request Client::request(http::Method m, const std::string& path) { return detail::api_request(m, base_, path, token_); }
-
-void Client::discover() {
-  if (discovered_) return;
-  discovered_ = true;
-  if (base_.find("/ga4gh/tes/") != std::string::npos) return;
-  http::Request r;
-  r.url = base_ + std::string(kApiRoot) + "/service-info";
-  try {
-    auto resp = http_.send(std::move(r));
-    auto j = detail::parse_json(resp.body);
-    if (resp.ok() && j.is_object() && j.contains("type")) base_ += kApiRoot;
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::cancelled) throw;
-  }
-}
+    : impact::detail::ApiClient(http, std::move(base_url), std::move(token), kApiRoot,
+                [](const json& j) { return j.is_object() && j.contains("type"); }) {}
 
 ServiceInfo Client::service_info() {
   discover();

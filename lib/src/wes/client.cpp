@@ -76,27 +76,10 @@ bool transient(const Error& e) {
 
 }  // namespace
 
+// Recognised by its WES fields too: WES 1.0 service-info has no GA4GH `type`.
 Client::Client(http::Client& http, std::string base_url, TokenFn token)
-    : http_(http), base_(detail::api_base(std::move(base_url))), token_(std::move(token)) {}
-
-http::Request Client::request(http::Method m, const std::string& path) { return detail::api_request(m, base_, path, token_); }
-
-void Client::discover() {
-  if (discovered_) return;
-  discovered_ = true;
-  if (base_.find("/ga4gh/wes/") != std::string::npos) return;
-  // Given the server's origin (or a prefix): the spec's root below it answers service-info.
-  http::Request r;
-  r.url = base_ + std::string(kApiRoot) + "/service-info";
-  try {
-    auto resp = http_.send(std::move(r));
-    auto j = body_json(resp);
-    // Recognised by its WES fields too: WES 1.0 service-info has no GA4GH `type`.
-    if (resp.ok() && looks_like_wes_service_info(j)) base_ += kApiRoot;
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::cancelled) throw;
-  }
-}
+    : impact::detail::ApiClient(http, std::move(base_url), std::move(token), kApiRoot,
+                [](const nlohmann::json& j) { return looks_like_wes_service_info(j); }) {}
 
 http::Response Client::get_json(const std::string& path, std::string_view what) {
   discover();
