@@ -135,6 +135,8 @@ void register_archive(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<ArchiveOptions>();
   auto* cmd = app.add_subcommand("archive", "Controlled data from a GDI / Federated EGA archive (NeIC SDA download API)");
   cmd->require_subcommand(1);
+  cmd->footer("Examples:\n  impact archive datasets\n  impact archive files EGAD00001000001 --prefix samples/\n"
+              "  impact archive download EGAD00001000001 --prefix samples/ -o data/");
 
   auto* ds = cmd->add_subcommand("datasets", "List the datasets your passport grants");
   ds->footer("Examples:\n  impact archive datasets\n  impact archive datasets --json");

@@ -182,6 +182,8 @@ void run(Context& ctx, htsget::Endpoint endpoint, const Flags& f) {
 void register_htsget(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("htsget", "Fetch slices of indexed BAM/CRAM/VCF/BCF files (GA4GH htsget 1.3)");
   cmd->require_subcommand(1);
+  cmd->footer("Examples:\n  impact htsget reads NA12878 --region chr20:1000000-1100000 -o slice.bam\n"
+              "  impact htsget variants sample1 --region chr1 --header-only -o -");
   for (const auto endpoint : {htsget::Endpoint::reads, htsget::Endpoint::variants}) {
     auto f = std::make_shared<Flags>();
     const bool reads = endpoint == htsget::Endpoint::reads;

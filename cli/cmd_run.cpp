@@ -129,8 +129,10 @@ void do_wait(Context& ctx, wes::Client& client, const std::vector<std::string>& 
   }
   if (!others.empty()) {
     const std::string impact = ctx.impact_command();
-    ctx.term().note(fmt::format("{} more runs failed; the stderr of each: {} run logs {} --stderr (and so on for {})",
-                                others.size(), impact, others.front(), fmt::join(others, " ")));
+    // One bounded line: the ids are in the states printed above, not repeated here.
+    ctx.term().note(fmt::format("{} more runs failed (their ids are in the states above); the stderr of each: {} run logs "
+                                "RUN_ID --stderr, e.g. {} run logs {} --stderr",
+                                others.size(), impact, impact, others.front()));
   }
 }
 

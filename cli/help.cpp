@@ -97,7 +97,7 @@ void wrap_example(std::string_view line, std::size_t width, std::ostringstream& 
 // The global options, in one line for the pages of subcommands.
 std::string global_options(const CLI::App& root, std::size_t width) {
   static const std::map<std::string, std::string> kValue = {
-      {"--profile", "NAME"}, {"--format", "table|tsv|json"}, {"--config", "FILE"}, {"--cacert", "FILE"}};
+      {"--profile", "NAME"}, {"--format", "table|tsv|json"}, {"--config", "FILE"}, {"--cacert", "FILE"}, {"--jq", "EXPR"}};
   std::vector<std::string> items;
   for (const CLI::Option* o : root.get_options([](const CLI::Option* opt) { return opt->nonpositional(); })) {
     if (o->get_group() != "Global options") continue;

@@ -450,6 +450,7 @@ Progress::~Progress() {
     if (std::uncaught_exceptions() > uncaught_ && cancel_requested()) {
       // Ctrl-C: the last figures stay on screen, the cursor goes to a new line for the "interrupted" message.
       if (drawn_) {
+        draw(true);  // the figures as they are now, not as last drawn (up to 100 ms before)
         drawn_ = false;
         term_.err() << '\n' << std::flush;
       }

@@ -230,7 +230,7 @@ test('every command shows examples of itself, names the global options, and fits
     const shown = ex ? ex[1].replace(/ \\\n\s+/g, ' ').replace(/ --(profile|format) \S+| --json| -v\b/g, '') : '';
     if (cmd.length && !shown.includes(`impact ${cmd.join(' ')}`)) missing.push(cmd.join(' '));
     for (const l of text.split('\n')) assert.ok([...l].length <= 80, `impact ${cmd.join(' ')} --help: a line longer than 80 columns: ${l}`);
-    if (cmd.length) assert.match(text, /\nGlobal options \(see impact --help\):\n {2}--profile NAME, --json, --format table\|tsv\|json, -v\/--verbose/, cmd.join(' '));
+    if (cmd.length) assert.match(text, /\nGlobal options \(see impact --help\):\n {2}--profile NAME, --json, --jq EXPR, --wide, --header,\s+--format table\|tsv\|json,\s+-v\/--verbose/, cmd.join(' '));
     const subs = /\nSubcommands:\n([\s\S]*?)(\n\n|$)/.exec(text);
     if (subs && depth < 2) for (const l of subs[1].split('\n')) { const n = /^ {2}(\S+)/.exec(l); if (n) walk([...cmd, n[1].replace(/,$/, "")], depth + 1); }
   };

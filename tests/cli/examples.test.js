@@ -228,7 +228,7 @@ test('SPE4HD (WESkit): a Snakemake run submitted, waited for, its log read, show
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const runId = /^([0-9a-f-]{36})\tCOMPLETE$/m.exec(r.stdout)[1];
   assert.match(r.stdout, /^\$ impact run logs /m);
-  assert.match(r.stdout, /Output\s+S3: .*results\/total\.txt\?.*=REDACTED/);
+  assert.match(r.stdout, /^output\tS3: .*results\/total\.txt\?.*=REDACTED/m);
   const vcf = path.join(EXAMPLES, 'spe4hd', 'example.vcf');
   assert.equal(Number(fs.readFileSync(path.join(dir, 'results', 'results', 'total.txt'), 'utf8')), records(vcf));
   assert.match(r.stdout, new RegExp(`Done: run ${runId}`));

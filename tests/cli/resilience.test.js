@@ -214,5 +214,7 @@ test('run wait on 50 runs of a WES failing every 10th request: the right states 
   t.diagnostic(`run wait: ${w.stderr.split('\n').filter((l) => l.startsWith('* ')).length} requests, ${fivehundreds} answered 500`);
   assert.ok(fivehundreds >= 1, 'the WES failed some of the polls');
   assert.equal(s.json(['list']).runs.length, 50, 'no submission was duplicated');
+  // The first failed runs show their stderr; the others are named in one bounded line.
+  assert.match(w.stderr, new RegExp(`^${real.length - 3} more runs failed \\(their ids are in the states above\\); .* run logs RUN_ID --stderr`, 'm'));
   assertCleanStderr(w.stderr);
 });

@@ -141,12 +141,12 @@ test('download with temporary keys from the STS for the user\'s token, cached 06
   assert.equal(issued(), before);
 });
 
-test('the STS refuses a bad token: exit 4 with a login hint', async (t) => {
+test('the STS refuses a bad IMPACT_TOKEN: exit 4, and the hint says that token was refused', async (t) => {
   const dir = setup(t);
   const r = await impactAsync(dir, ['results', 'ls', RUN], { env: { IMPACT_TOKEN: 'not-a-valid-token' }, timeout: 30000 });
   assert.equal(r.code, 4, r.stderr);
   assert.match(r.stderr, /STS did not accept/);
-  assert.match(r.stderr, /impact login/);
+  assert.match(r.stderr, /hint: the token in IMPACT_TOKEN was refused/);
 });
 
 // Starts a ranged download of the 256 MiB object and stops it with `signal` once `stopAt` parts are on

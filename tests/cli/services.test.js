@@ -42,7 +42,7 @@ test('service-info lists what each service says of itself', (t) => {
   const j = JSON.parse(r.stdout);
   assert.deepEqual(j.failed, []);
   const kinds = j.services.map((s) => s.kind).sort();
-  assert.deepEqual(kinds, ['archive', 'beacon', 'beacon', 'beacon', 'drs', 'storage', 'tes', 'trs', 'trs', 'wes']);
+  assert.deepEqual(kinds, ['archive', 'beacon', 'beacon', 'beacon', 'drs', 'htsget', 'htsget', 'storage', 'tes', 'trs', 'trs', 'wes']);
   const wes = j.services.find((s) => s.kind === 'wes');
   assert.equal(wes.type.artifact, 'wes');
   assert.equal(wes.type.version, '1.1.0');
@@ -171,7 +171,7 @@ test('a registry with malformed entries: bad ones are skipped with a warning', a
         serviceInfo('ok.wes', 'wes', 'http://127.0.0.1:1/ga4gh/wes/v1'),
         { id: 'broken' },
         serviceInfo('remote.drs', 'drs', 'http://drs.example.org/ga4gh/drs/v1'),
-        serviceInfo('odd.thing', 'htsget', 'https://htsget.example.org'),
+        serviceInfo('odd.thing', 'rnaget', 'https://rnaget.example.org'),
         serviceInfo('a.tes', 'tes', 'https://tes.example.org/ga4gh/tes/v1'),
       ] };
     }
@@ -181,7 +181,7 @@ test('a registry with malformed entries: bad ones are skipped with a warning', a
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /warning: skipped an entry: invalid service-info/);
   assert.match(r.stderr, /warning: skipped remote\.drs: refusing plain http to drs\.example\.org/);
-  assert.match(r.stderr, /warning: ignored odd\.thing \(type org\.ga4gh:htsget\)/);
+  assert.match(r.stderr, /warning: ignored odd\.thing \(type org\.ga4gh:rnaget\)/);
   const p = JSON.parse(impact(dir, ['profile', 'show', '--json']).stdout);
   assert.equal(p.wes, 'http://127.0.0.1:1/ga4gh/wes/v1');
   assert.equal(p.tes, 'https://tes.example.org/ga4gh/tes/v1');  // type tes: the profile's TES
