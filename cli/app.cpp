@@ -269,26 +269,9 @@ bool field_list(std::string_view w) {
   return true;
 }
 
-// Every command word of the tree (top-level and sub), for telling `--json run` from `--json run_id`.
-bool command_name(std::string_view w) {
-  for (const auto& group : kCommandGroups)
-    for (const auto name : group.commands)
-      if (name == w) return true;
-  std::ostringstream sink;
-  Context scratch(Terminal::with_traits(sink, sink, {}));
-  CLI::App app;
-  for (const auto& group : kCommandGroups) group.add(app, scratch);
-  std::function<bool(const CLI::App&)> walk = [&](const CLI::App& a) {
-    for (const auto* sub : a.get_subcommands([](const CLI::App*) { return true; }))
-      if (sub->get_name() == w || walk(*sub)) return true;
-    return false;
-  };
-  return walk(app);
-}
-
-// --json FIELDS (as gh's): `--json=a,b` always; `--json a,b` when the word after --json reads as a field list
-// and is not a command word (`impact --json run list` stays plain --json; a run id with a '-' is never taken).
-// The fields are taken out of argv, so CLI11 sees a plain --json flag.
+// --json=FIELDS: only with the '=' (the word after a plain --json is never taken: it may be an id, as in
+// `impact task get --json ID`, that reads like a field name). The fields are taken out of argv, so CLI11 sees a
+// plain --json flag.
 std::vector<std::string> take_json_fields(int argc, char** argv, std::string& fields) {
   std::vector<std::string> out;
   bool rest = false;
@@ -308,8 +291,7 @@ std::vector<std::string> take_json_fields(int argc, char** argv, std::string& fi
       continue;
     }
     out.emplace_back(a);
-    if (a == "--json" && i + 1 < argc && field_list(argv[i + 1]) && !command_name(argv[i + 1])) fields = argv[++i];
-    else if ((a == "--profile" || a == "--format" || a == "--config" || a == "--cacert" || a == "--jq") && i + 1 < argc)
+    if ((a == "--profile" || a == "--format" || a == "--config" || a == "--cacert" || a == "--jq") && i + 1 < argc)
       out.emplace_back(argv[++i]);  // a global option's value is never FIELDS
   }
   return out;
@@ -366,7 +348,7 @@ int run(int argc, char** argv, Terminal terminal) {
   app.add_option("--profile", g.profile, "Profile to use (default: $IMPACT_PROFILE, then the default profile)")
       ->group("Global options");
   app.add_flag("--json", g.json,
-               "Print JSON (impact-json(7)); --json FIELDS: only those fields, e.g. --json run_id,state")
+               "Print JSON (impact-json(7)); --json=FIELDS: only those fields, e.g. --json=run_id,state")
       ->group("Global options");
   app.add_option("--jq", g.jq, "Filter the JSON through a jq program (implies --json), e.g. --jq '.runs[].run_id'")
       ->type_name("EXPR")

@@ -153,7 +153,7 @@ void run(Context& ctx, htsget::Endpoint endpoint, const Flags& f) {
     if (dec) dec->finish();
   } catch (const Error& e) {
     progress.finish();
-    if (dec && e.kind() == ErrorKind::forbidden)
+    if (dec && e.kind() == ErrorKind::forbidden && !e.http_status())  // the key, not a refused block
       throw Error(e.kind(), fmt::format("the data is not encrypted for your key: {}", e.what()),
                   "the server must encrypt for the key you pass with --key");
     throw;

@@ -204,7 +204,10 @@ void collect_param_files(const nlohmann::json& v, const std::string& where, std:
   }
 }
 
-void check_param_files(Context& ctx, const wes::RunRequest& r, const fs::path& root) {
+// `strict`: the workflow is sent with the run (a local file, or fetched from a registry), so a relative path
+// can only mean an attachment and a missing one is refused; with a workflow the server has (a URL, file:),
+// the server may hold the file beside it, so impact only warns.
+void check_param_files(Context& ctx, const wes::RunRequest& r, const fs::path& root, bool strict) {
   std::vector<ParamFile> named;
   std::size_t budget = 100000;
   collect_param_files(r.params, "", named, 0, budget);
@@ -229,19 +232,23 @@ void check_param_files(Context& ctx, const wes::RunRequest& r, const fs::path& r
     if (rel.empty() || rel.rfind("..", 0) == 0) rel = here.generic_string();
     const bool outside = fs::path(v).lexically_normal().generic_string().rfind("..", 0) == 0;
     if (p.typed) {
-      if (outside)
-        throw Error(ErrorKind::usage, fmt::format("the params name {} ({}), outside the workflow's folder", p.value, p.where),
-                    "attachments keep their path below the workflow's folder: move the file there, or give a URL");
-      if (exists && !p.directory)
-        throw Error(ErrorKind::usage, fmt::format("the params name {} ({}), which is not attached", p.value, p.where),
-                    fmt::format("send it with the run: --attach {}", rel));
-      if (exists)
-        throw Error(ErrorKind::usage,
-                    fmt::format("the params name the folder {} ({}), and no file in it is attached", p.value, p.where),
-                    fmt::format("attach its files, each with --attach {}/FILE", rel));
-      throw Error(ErrorKind::usage,
-                  fmt::format("the params name {} ({}), which is neither attached nor a file at {}", p.value, p.where, rel),
-                  "fix the path (relative to the workflow's folder), attach the file with --attach, or give a URL");
+      std::string what, hint;
+      if (outside) {
+        what = fmt::format("the params name {} ({}), outside the workflow's folder", p.value, p.where);
+        hint = "attachments keep their path below the workflow's folder: move the file there, or give a URL";
+      } else if (exists && !p.directory) {
+        what = fmt::format("the params name {} ({}), which is not attached", p.value, p.where);
+        hint = fmt::format("send it with the run: --attach {}", rel);
+      } else if (exists) {
+        what = fmt::format("the params name the folder {} ({}), and no file in it is attached", p.value, p.where);
+        hint = fmt::format("attach its files, each with --attach {}/FILE", rel);
+      } else {
+        what = fmt::format("the params name {} ({}), which is neither attached nor a file at {}", p.value, p.where, rel);
+        hint = "fix the path (relative to the workflow's folder), attach the file with --attach, or give a URL";
+      }
+      if (strict) throw Error(ErrorKind::usage, what, hint);
+      ctx.term().warn(what + "; unless the server has it beside the workflow: " + hint);
+      continue;
     }
     if (exists && !outside && fs::is_regular_file(here, ec))
       ctx.term().warn(fmt::format("the params value {} ({}) is a file here but is not attached: the run sees it only if "
@@ -293,7 +300,7 @@ wes::RunRequest build_request(Context& ctx, const SubmitFlags& f, fs::path& loca
       throw Error(ErrorKind::usage, "--attach " + a + ": the registered workflow has a file of that name already");
     if (name != r.workflow_url) r.attachments.push_back({file, name});
   }
-  check_param_files(ctx, r, root);
+  check_param_files(ctx, r, root, /*strict=*/!local.empty() || !f.trs.empty());
   return r;
 }
 

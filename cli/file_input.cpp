@@ -34,7 +34,9 @@ FileInput::FileInput(const std::string& path) : name_(path == "-" ? "standard in
   struct stat st {};
   if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) {
     regular_ = true;
-    size_ = static_cast<std::uint64_t>(st.st_size);
+    // What is left to read: stdin may be a file already partly read (`{ head -c 10 >/dev/null; impact …; } < f`).
+    const off_t at = ::lseek(fd_, 0, SEEK_CUR);
+    size_ = static_cast<std::uint64_t>(st.st_size) - (at > 0 && at <= st.st_size ? static_cast<std::uint64_t>(at) : 0);
     ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);  // a hint: a larger read-ahead
   }
 }

@@ -79,6 +79,9 @@ run impact keys generate demo --no-passphrase
 run impact archive datasets
 run impact archive download EGAD-CONTROLLED-1 --prefix samples/ -o "$DEMO/archive"
 
+say "4c. Read one region of a genome through htsget: only the blocks that hold it, in order, as one BAM"
+run impact htsget reads htsnexus_test_NA12878 --region 11:5000000-5010000 -o "$DEMO/slice.bam"
+
 say "5. Find the analysis in the node's workflow registry (GA4GH TRS) and look at what it holds"
 run impact workflow search variants --type CWL
 WF='#workflow/github.com/impact-fed/count-variants-multi:main'   # the node's Dockstore-like registry

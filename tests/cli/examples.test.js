@@ -8,7 +8,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const { BIN, FED_STATE, federation, home, impact, userToken } = require('./helpers');
 
 const fed = federation();
@@ -82,6 +82,17 @@ test('quickstart: profile, login, search, DRS download, run, results, logout', a
   // the archive's files, decrypted: byte-identical to the plaintexts the archive encrypted
   const plain = path.join(fed.state, 'data', 'sda', 'plain', 'EGAD-CONTROLLED-1', 'samples', 's1.vcf');
   assert.ok(fs.readFileSync(path.join(demo, 'archive', 'samples', 's1.vcf')).equals(fs.readFileSync(plain)), 'archive download decrypted');
+  // the htsget slice: every record samtools finds in that region of the local indexed BAM, and a valid BAM
+  const bam = path.join(ROOT, 'tests/data/crypt4gh/htsget-rs/plain/htsnexus_test_NA12878.bam');
+  const bai = path.join(ROOT, 'tests/data/htsget/htsnexus_test_NA12878.bam.bai');
+  const view = (...args) => {
+    const v = spawnSync('samtools', ['view', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    assert.equal(v.status, 0, v.stderr);
+    return v.stdout.split('\n').filter(Boolean);
+  };
+  const want = view('-X', bam, bai, '11:5000000-5010000');
+  const got = new Set(view(path.join(demo, 'slice.bam')));
+  assert.ok(want.length > 0 && want.every((l) => got.has(l)), `htsget slice: ${got.size} records, ${want.length} expected in it`);
   const runId = /^([0-9a-f-]{36})\tCOMPLETE$/m.exec(r.stdout)[1];
   // The results came home and agree with the input: every record counted once.
   const counts = fs.readFileSync(path.join(demo, 'results', 'counts.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t'));

@@ -256,6 +256,12 @@ test('run submit: a CWL File the params name must be attached (exit 2, before an
   const plain = await impactAsync(dir, ['run', 'submit', wf, '--params', params({ 'main.reads': 'data/x.vcf', 'main.n': 'three' })]);
   assert.ok(plain.stderr.includes(`warning: the params value data/x.vcf (main.reads) is a file here but is not attached: the run sees it only if the server has it too; to send it: --attach ${work}/data/x.vcf\n`), plain.stderr);
   assert.doesNotMatch(plain.stderr, /three/);
+  // a workflow the server has (a URL): a relative File may live beside it there, so impact warns and sends
+  const sent = wes.seen.length;
+  const remote = await impactAsync(dir, ['run', 'submit', 'https://example.org/wf.cwl', '--params', params({ reads: { class: 'File', location: 'data/z.vcf' } })]);
+  assert.ok(remote.stderr.includes('warning: the params name data/z.vcf (reads.location), which is neither attached nor a file at '), remote.stderr);
+  assert.match(remote.stderr, /unless the server has it beside the workflow: fix the path/);
+  assert.ok(wes.seen.length > sent, 'the run was sent');
 });
 
 // ---- item 9: private CAs and proxies

@@ -136,7 +136,7 @@ test('run show in a pipe: every line names what it holds, tasks included', async
 
 test('--json FIELDS selects fields of each item; an unknown field exits 2 naming the fields there are', async (t) => {
   const { dir, env } = await wesHome(t);
-  for (const args of [['run', 'list', '--json', 'run_id,state'], ['--json=run_id,state', 'run', 'list'], ['--json', 'run_id,state', 'run', 'list']]) {
+  for (const args of [['run', 'list', '--json=run_id,state'], ['--json=run_id,state', 'run', 'list']]) {
     const r = await impactAsync(dir, args, { env });
     assert.equal(r.code, 0, `${args}: ${r.stderr}`);
     assert.deepEqual(JSON.parse(r.stdout), { runs: [{ run_id: RUN_IDS[1], state: 'COMPLETE' }, { run_id: RUN_IDS[0], state: 'COMPLETE' }] });
@@ -144,10 +144,10 @@ test('--json FIELDS selects fields of each item; an unknown field exits 2 naming
   const plain = await impactAsync(dir, ['--json', 'run', 'list'], { env });
   assert.equal(plain.code, 0, plain.stderr);
   assert.ok('start_time' in JSON.parse(plain.stdout).runs[0], 'plain --json is unchanged');
-  const one = await impactAsync(dir, ['run', 'show', RUN_IDS[0], '--json', 'state'], { env });
+  const one = await impactAsync(dir, ['run', 'show', RUN_IDS[0], '--json=state'], { env });
   assert.equal(one.code, 0, one.stderr);
   assert.deepEqual(JSON.parse(one.stdout), { state: 'COMPLETE' });
-  const bad = await impactAsync(dir, ['run', 'list', '--json', 'id,state'], { env });
+  const bad = await impactAsync(dir, ['run', 'list', '--json=id,state'], { env });
   assert.equal(bad.code, 2);
   assert.equal(bad.stdout, '');
   assert.equal(bad.stderr, "impact: unknown JSON field 'id'\nhint: the fields here are: end_time, run_id, start_time, state, tags\n");
@@ -161,7 +161,7 @@ test('--jq filters with libjq: strings as text, other values one per line; bad p
   const ids = await impactAsync(dir, ['run', 'list', '--jq', '.runs[].run_id'], { env });
   assert.equal(ids.code, 0, ids.stderr);
   assert.equal(ids.stdout, `${RUN_IDS[1]}\n${RUN_IDS[0]}\n`);
-  const objs = await impactAsync(dir, ['run', 'list', '--json', 'run_id', '--jq', '.runs[]'], { env });
+  const objs = await impactAsync(dir, ['run', 'list', '--json=run_id', '--jq', '.runs[]'], { env });
   assert.equal(objs.stdout, `{"run_id":"${RUN_IDS[1]}"}\n{"run_id":"${RUN_IDS[0]}"}\n`);
   const bad = impact(dir, ['profile', 'list', '--jq', '.[[']);
   assert.equal(bad.code, 2);
@@ -206,7 +206,11 @@ test('--json (or --jq) with --format tsv or table is refused, exit 2; --format j
 test('listings are objects: profile list and keys list', (t) => {
   const dir = home(t);
   assert.equal(impact(dir, ['profile', 'add', 'a', '--wes', 'https://wes.example.org/ga4gh/wes/v1']).code, 0);
-  const r = impact(dir, ['profile', 'list', '--json', 'name,default']);
+  const r = impact(dir, ['profile', 'list', '--json=name,default']);
+  // The word after a plain --json is never FIELDS: it may be an id that reads like a field name.
+  const shown = impact(dir, ['profile', 'show', '--json', 'a']);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.equal(JSON.parse(shown.stdout).name, 'a');
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { profiles: [{ name: 'a', default: true }] });
   const k = impact(dir, ['keys', 'list', '--json']);

@@ -423,6 +423,44 @@ TEST_CASE("htsget fetch: the md5 of the ticket is checked") {
   CHECK(s.md5 == "900150983cd24fb0d6963f7d28e17f72");
 }
 
+TEST_CASE("htsget fetch: a ticket whose ranges would need too many parts is refused before any request") {
+  int requests = 0;
+  MiniServer server([&](const SeenRequest&) {
+    ++requests;
+    return reply(200, "x");
+  });
+  json t{{"htsget", {{"urls", {block(server.url("/huge"), {{"Range", "bytes=0-999999999999999999"}})}}}}};
+  auto ticket = htsget::parse_ticket(t, "t");
+  Collected out;
+  try {
+    htsget::fetch(ticket.blocks, fast(), {}, out.sink());
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::protocol);
+    CHECK(std::string(e.what()).find("more than") != std::string::npos);
+  }
+  CHECK(requests == 0);
+}
+
+TEST_CASE("htsget: two outputs to one path never share a temporary; the last commit wins whole") {
+  TempDir dir;
+  const auto path = dir.path() / "out.bam";
+  {
+    htsget::AtomicFile a(path);
+    htsget::AtomicFile b(path);
+    a.write("first");
+    b.write("second");
+    a.commit();
+    b.commit();
+  }
+  std::ifstream in(path);
+  std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(got == "second");
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
+  CHECK(entries == 1);
+}
+
 TEST_CASE("htsget fetch: a failed block fails the output, and nothing is left at the path") {
   TempDir dir;
   const auto path = dir.path() / "out.bam";

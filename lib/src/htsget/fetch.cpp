@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <random>
 #include <fmt/format.h>
 
 #include "fs/safe_dir.hpp"
@@ -60,9 +61,20 @@ std::optional<ContentRange> parse_content_range(std::string_view v) {
   return cr;
 }
 
+// At most this many parts in one fetch: a ticket cannot make impact plan without bound (a range of 10^18
+// bytes would be 10^11 parts before the first request).
+constexpr std::uint64_t kMaxParts = 1u << 20;
+
 std::vector<Part> plan(const std::vector<Block>& blocks, const FetchOptions& o) {
   std::vector<Part> parts;
   const std::uint64_t size = std::max<std::uint64_t>(o.part_size, 64u << 10);
+  std::uint64_t count = 0;
+  for (const Block& blk : blocks) {
+    count += blk.range ? (blk.range->second - blk.range->first) / size + 1 : 1;
+    if (count > kMaxParts)
+      throw Error(ErrorKind::protocol,
+                  fmt::format("the htsget ticket's byte ranges add up to more than {} parts of {} bytes", kMaxParts, size));
+  }
   for (std::size_t b = 0; b < blocks.size(); ++b) {
     const Block& blk = blocks[b];
     Part p;
@@ -300,6 +312,13 @@ FetchSummary fetch(const std::vector<Block>& blocks, const http::Options& http, 
 
 // ---- AtomicFile -----------------------------------------------------------------------------------------
 
+namespace {
+std::mt19937_64& random_engine() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return engine;
+}
+}  // namespace
+
 struct AtomicFile::Impl {
   SafeDir dir;
   std::filesystem::path name, temp, shown;
@@ -314,8 +333,10 @@ AtomicFile::AtomicFile(const std::filesystem::path& path) {
     throw Error(ErrorKind::usage, fmt::format("{} is not a file name", path.string()));
   SafeDir dir = SafeDir::open(parent, /*create=*/false);
   dir.require_file_or_nothing(name);
-  const std::filesystem::path temp = "." + name.string() + ".impact-part";
-  Fd fd = dir.open_file(temp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // A name of this run's own (created, never reused): two runs writing the same output never share a temporary.
+  const std::filesystem::path temp =
+      fmt::format(".{}.{:016x}.impact-part", name.string(), std::uniform_int_distribution<std::uint64_t>()(random_engine()));
+  Fd fd = dir.open_file(temp, O_WRONLY | O_CREAT | O_EXCL, 0644);
   impl_ = std::make_unique<Impl>(Impl{std::move(dir), name, temp, path, std::move(fd), false});
 }
 

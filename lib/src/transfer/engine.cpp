@@ -318,8 +318,15 @@ Summary run_download(SourceStream next_batch, const http::Options& http, const O
     fetch(run, std::move(items), nullptr);
     if (run.cancelled || cancel_requested()) wind_down(run);
   }
-  // What is left would need a third round: recorded as it stands.
-  for (auto& [index, j] : run.jobs) record(run, j->result, index);
+  // What is left would need a third round: failed (never counted as downloaded), its parts kept for a resume.
+  for (auto& [index, j] : run.jobs) {
+    if (!j->failed())
+      fail(*j, "some of its parts were refused again after a second try", "run the same command again to resume",
+           ErrorKind::network);
+    close_fd(*j);
+    record(run, j->result, index);
+    if (run.observer) run.observer->on_item(j->result);
+  }
   run.summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return run.summary;
 }

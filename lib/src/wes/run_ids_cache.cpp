@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "impact/error.hpp"
+#include "impact/config.hpp"
 #include "impact/paths.hpp"
 
 namespace impact::wes {
@@ -20,10 +21,8 @@ std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// A profile name that could step out of the cache folder is never used as a file name.
-bool usable(std::string_view profile) {
-  return !profile.empty() && profile.find('/') == std::string_view::npos && profile != "." && profile != "..";
-}
+// Only a valid profile name (config's rule) is used as a file name: none steps out of the cache folder.
+bool usable(std::string_view profile) { return valid_profile_name(profile); }
 
 }  // namespace
 
