@@ -354,13 +354,13 @@ TEST_CASE("crypt4gh: whole segments decrypt on two threads, in order, and the fi
   }
   CHECK(during == before);
 
-  // Batches hold segments 16k..16k+15: the second thread takes 16k+8..16k+15.
+  // Whole-file updates put segments 32..47 in one two-thread run; 16-segment chunks put 32..46 in one.
   auto flip = [&](std::string& f, std::size_t segment) { f[header_length + segment * c4gh::cipher_segment_size + 40] ^= 1; };
   std::string msg;
   for (std::size_t chunk : {16 * c4gh::cipher_segment_size, file.size()}) {
     CAPTURE(chunk);
     std::string bad = file;
-    flip(bad, 44);  // the second half of the third batch (32..47)
+    flip(bad, 44);  // late in its run: the worker or this thread may take it
     std::string out;
     auto run = [&] {
       c4gh::Decryptor d(reader, [&](std::string_view p) { out.append(p); });
@@ -371,7 +371,7 @@ TEST_CASE("crypt4gh: whole segments decrypt on two threads, in order, and the fi
     CHECK(msg.find("segment 44 ") != std::string::npos);
     CHECK(out == plain.substr(0, 44 * c4gh::segment_size));
 
-    flip(bad, 35);  // now also one in the first half of the same batch: that one is reported
+    flip(bad, 35);  // now also an earlier one in the same run: that one is reported
     out.clear();
     CHECK(kind_of(run, &msg) == impact::ErrorKind::protocol);
     CHECK(msg.find("segment 35 ") != std::string::npos);

@@ -120,7 +120,7 @@ using Sink = std::function<void(std::string_view)>;
 // plaintext is gathered and handed to the sink in pieces of up to `batch_size` bytes: when that much is
 // ready, and at the end of every update() and of finish() (so a slow stream is not held back).
 // A run of at least `parallel_min_segments` whole segments in one update() (and no edit list) is decrypted
-// on two threads, half each; the second thread is started by the first such run and joined by the destructor.
+// on two threads, which share its segments; the second thread is started by the first such run and joined by the destructor.
 class Decryptor {
  public:
   static constexpr std::size_t batch_size = 16 * segment_size;

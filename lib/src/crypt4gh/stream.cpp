@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <exception>
@@ -150,38 +151,44 @@ void Decryptor::take_segment(std::string_view segment) {
   out_len_ += keep(dst, n);
 }
 
-// `count` whole segments (room for them in the batch, no edit list): this thread decrypts the first half, the
-// worker the second, each with its own cipher context. On failure the plaintext before the first bad segment is
-// handed over and that segment's error thrown, as in the one-at-a-time path.
+// `count` whole segments (room for them in the batch, no edit list), shared by this thread and the worker: each
+// takes the next segment not yet taken, with its own cipher context, so a thread the scheduler holds back does
+// less. A failure stops the taking of later segments; every earlier one is still decrypted. On failure the
+// plaintext before the first bad segment is handed over and that segment's error thrown, as one at a time.
 void Decryptor::take_segments(std::string_view run, std::size_t count) {
-  struct Part {
-    std::size_t done = 0;
+  struct Failure {
+    std::size_t index = static_cast<std::size_t>(-1);
     std::exception_ptr error;
   };
   unsigned char* dst = reinterpret_cast<unsigned char*>(out_.data() + out_len_);
   const std::uint64_t first = segment_index_;
   const Header& header = *header_;
-  auto work = [&](std::size_t from, std::size_t to, Part& part) noexcept {
-    try {
-      for (std::size_t i = from; i < to; ++i, ++part.done)
+  std::atomic<std::size_t> next{0}, limit{count};
+  auto work = [&](Failure& failure) noexcept {
+    for (std::size_t i = next.fetch_add(1); i < limit.load(); i = next.fetch_add(1)) {
+      try {
         detail::decrypt_segment_into(header, first + i, run.substr(i * cipher_segment_size, cipher_segment_size),
                                      dst + i * segment_size);
-    } catch (...) {
-      part.error = std::current_exception();
+      } catch (...) {
+        if (i < failure.index) failure = {i, std::current_exception()};
+        std::size_t seen = limit.load();
+        while (i < seen && !limit.compare_exchange_weak(seen, i)) {
+        }
+      }
     }
   };
-  const std::size_t half = count / 2;
-  Part head, tail;
+  Failure mine, theirs;
   if (!worker_) worker_ = std::make_unique<Worker>();
-  worker_->start([&] { work(half, count, tail); });
-  work(0, half, head);
-  worker_->wait();  // always: `tail` and `dst` are the worker's until it is done
-  const std::size_t good = head.error ? head.done : half + tail.done;
+  worker_->start([&] { work(theirs); });
+  work(mine);
+  worker_->wait();  // always: `theirs`, `next`, `limit` and `dst` are shared until the worker is done
+  const Failure& bad = mine.index < theirs.index ? mine : theirs;
+  const std::size_t good = bad.error ? bad.index : count;
   segment_index_ += good;
   out_len_ += good * segment_size;
-  if (head.error || tail.error) {
+  if (bad.error) {
     flush();
-    std::rethrow_exception(head.error ? head.error : tail.error);
+    std::rethrow_exception(bad.error);
   }
 }
 
