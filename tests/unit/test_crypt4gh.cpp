@@ -1,6 +1,7 @@
 // Crypt4GH: the test vectors of two other implementations, round trips, edit lists, random access, and
 // damaged or hostile input.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <chrono>
 #include <fstream>
@@ -376,6 +377,18 @@ TEST_CASE("crypt4gh: whole segments decrypt on two threads, in order, and the fi
     CHECK(kind_of(run, &msg) == impact::ErrorKind::protocol);
     CHECK(msg.find("segment 35 ") != std::string::npos);
     CHECK(out == plain.substr(0, 35 * c4gh::segment_size));
+  }
+  // Every segment in turn, whichever thread takes it: its number, and exactly the plaintext before it.
+  const std::size_t segments = (plain.size() + c4gh::segment_size - 1) / c4gh::segment_size;
+  for (std::size_t k = 0; k < segments; ++k) {
+    CAPTURE(k);
+    std::string bad = file;
+    flip(bad, k);
+    std::string out;
+    c4gh::Decryptor d(reader, [&](std::string_view p) { out.append(p); });
+    CHECK(kind_of([&] { d.update(bad); d.finish(); }, &msg) == impact::ErrorKind::protocol);
+    CHECK(msg.find(fmt::format("segment {} ", k)) != std::string::npos);
+    CHECK(out == plain.substr(0, k * c4gh::segment_size));
   }
   CHECK(threads_settled_at(before) == before);
 }
