@@ -1,9 +1,12 @@
 // Crypt4GH: the test vectors of two other implementations, round trips, edit lists, random access, and
 // damaged or hostile input.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "impact/crypt4gh.hpp"
 #include "impact/error.hpp"
@@ -300,4 +303,92 @@ TEST_CASE("crypt4gh: the streams hand their sink large batches, and what precede
   c4gh::Decryptor d2(reader, [&](std::string_view p) { out.append(p); });
   CHECK(kind_of([&] { d2.update(bad); }) == impact::ErrorKind::protocol);
   CHECK(out == plain.substr(0, 20 * c4gh::segment_size));
+}
+
+namespace {
+std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+// A joined thread may still be listed for a moment after pthread_join returns: poll, bounded.
+std::size_t threads_settled_at(std::size_t want) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::size_t n = thread_count();
+  while (n != want && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+    n = thread_count();
+  }
+  return n;
+}
+}  // namespace
+
+TEST_CASE("crypt4gh: whole segments decrypt on two threads, in order, and the first bad segment is named") {
+  const auto reader = c4gh::generate_key_pair();
+  const std::string plain = pattern(5 * c4gh::Decryptor::batch_size + 3 * c4gh::segment_size + 17);
+  const std::string file = encrypt_all({reader.public_key}, plain);
+  const std::size_t header_length = c4gh::parse_header(file, reader)->length;
+  const std::size_t before = thread_count();
+
+  // Chunked as the CLI reads (16 cipher segments), whole, and in chunks too small for the two-thread path.
+  CHECK(decrypt_all(reader, file, 16 * c4gh::cipher_segment_size) == plain);
+  CHECK(decrypt_all(reader, file, file.size()) == plain);
+  CHECK(decrypt_all(reader, file, 3 * c4gh::cipher_segment_size + 11) == plain);
+
+  REQUIRE(threads_settled_at(before) == before);
+  // The second thread exists while a large stream is decrypted; a small one (fewer than
+  // parallel_min_segments segments per update) runs on the caller's thread only. Both are gone after.
+  std::size_t during = 0;
+  {
+    c4gh::Decryptor d(reader, [&](std::string_view) { during = std::max(during, thread_count()); });
+    d.update(file);
+    d.finish();
+    CHECK(during == before + 1);
+  }
+  CHECK(threads_settled_at(before) == before);
+  during = 0;
+  const std::string small = encrypt_all({reader.public_key}, plain.substr(0, 3 * c4gh::segment_size));
+  {
+    c4gh::Decryptor d(reader, [&](std::string_view) { during = std::max(during, thread_count()); });
+    d.update(small);
+    d.finish();
+  }
+  CHECK(during == before);
+
+  // Whole-file updates put segments 32..47 in one two-thread run; 16-segment chunks put 32..46 in one.
+  auto flip = [&](std::string& f, std::size_t segment) { f[header_length + segment * c4gh::cipher_segment_size + 40] ^= 1; };
+  std::string msg;
+  for (std::size_t chunk : {16 * c4gh::cipher_segment_size, file.size()}) {
+    CAPTURE(chunk);
+    std::string bad = file;
+    flip(bad, 44);  // late in its run: the worker or this thread may take it
+    std::string out;
+    auto run = [&] {
+      c4gh::Decryptor d(reader, [&](std::string_view p) { out.append(p); });
+      for (std::size_t i = 0; i < bad.size(); i += chunk) d.update(std::string_view(bad).substr(i, chunk));
+      d.finish();
+    };
+    CHECK(kind_of(run, &msg) == impact::ErrorKind::protocol);
+    CHECK(msg.find("segment 44 ") != std::string::npos);
+    CHECK(out == plain.substr(0, 44 * c4gh::segment_size));
+
+    flip(bad, 35);  // now also an earlier one in the same run: that one is reported
+    out.clear();
+    CHECK(kind_of(run, &msg) == impact::ErrorKind::protocol);
+    CHECK(msg.find("segment 35 ") != std::string::npos);
+    CHECK(out == plain.substr(0, 35 * c4gh::segment_size));
+  }
+  // Every segment in turn, whichever thread takes it: its number, and exactly the plaintext before it.
+  const std::size_t segments = (plain.size() + c4gh::segment_size - 1) / c4gh::segment_size;
+  for (std::size_t k = 0; k < segments; ++k) {
+    CAPTURE(k);
+    std::string bad = file;
+    flip(bad, k);
+    std::string out;
+    c4gh::Decryptor d(reader, [&](std::string_view p) { out.append(p); });
+    CHECK(kind_of([&] { d.update(bad); d.finish(); }, &msg) == impact::ErrorKind::protocol);
+    CHECK(msg.find(fmt::format("segment {} ", k)) != std::string::npos);
+    CHECK(out == plain.substr(0, k * c4gh::segment_size));
+  }
+  CHECK(threads_settled_at(before) == before);
 }

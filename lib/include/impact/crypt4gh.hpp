@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -118,10 +119,15 @@ using Sink = std::function<void(std::string_view)>;
 // Takes the encrypted bytes in any chunking, emits plaintext (edit list applied) in bounded memory. The
 // plaintext is gathered and handed to the sink in pieces of up to `batch_size` bytes: when that much is
 // ready, and at the end of every update() and of finish() (so a slow stream is not held back).
+// A run of at least `parallel_min_segments` whole segments in one update() (and no edit list) is decrypted
+// on two threads, which share its segments; the second thread is started by the first such run and joined by the destructor.
 class Decryptor {
  public:
   static constexpr std::size_t batch_size = 16 * segment_size;
+  static constexpr std::size_t parallel_min_segments = 4;
   Decryptor(const KeyPair& reader, Sink sink);
+  Decryptor(const Decryptor&) = delete;
+  Decryptor& operator=(const Decryptor&) = delete;
   ~Decryptor();
   void update(std::string_view bytes);
   void finish();  // throws Error(protocol) for a truncated file
@@ -131,6 +137,7 @@ class Decryptor {
  private:
   void feed(std::string_view bytes);
   void take_segment(std::string_view segment);
+  void take_segments(std::string_view run, std::size_t count);  // `count` whole segments on two threads
   std::size_t keep(char* plain, std::size_t n);  // applies the edit list in place: the length kept
   void flush();
   const KeyPair& reader_;
@@ -143,6 +150,8 @@ class Decryptor {
   std::size_t edit_index_ = 0;
   std::uint64_t edit_left_ = 0;
   bool finished_ = false;
+  struct Worker;
+  std::unique_ptr<Worker> worker_;  // the second decrypting thread, once needed
 };
 
 // Takes plaintext in any chunking and emits a Crypt4GH file for every recipient: the header at once, then

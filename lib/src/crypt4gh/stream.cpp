@@ -2,7 +2,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include "crypt4gh/internal.hpp"
 #include "impact/error.hpp"
@@ -10,9 +15,59 @@
 namespace impact::crypt4gh {
 using namespace detail;
 
+// A thread that runs one job at a time for the decryptor: start() hands it over, wait() returns when it is
+// done. Jobs catch their own exceptions. The destructor stops and joins the thread.
+struct Decryptor::Worker {
+  Worker() : thread_([this] { run(); }) {}
+  ~Worker() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void start(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = std::move(job);
+      pending_ = true;
+      done_ = false;
+    }
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this] { return done_; });
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+      cv_.wait(lock, [this] { return stop_ || pending_; });
+      if (!pending_) return;  // stopped with nothing to do
+      std::function<void()> job = std::move(job_);
+      pending_ = false;
+      lock.unlock();
+      job();  // noexcept by contract
+      job = nullptr;
+      lock.lock();
+      done_ = true;
+      cv_.notify_all();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::function<void()> job_;
+  bool pending_ = false, done_ = false, stop_ = false;
+  std::thread thread_;  // last: starts once the fields above exist
+};
+
 Decryptor::Decryptor(const KeyPair& reader, Sink sink) : reader_(reader), sink_(std::move(sink)) {}
 
 Decryptor::~Decryptor() {
+  worker_.reset();
   wipe(out_);
   wipe(buffer_);
 }
@@ -44,8 +99,22 @@ void Decryptor::feed(std::string_view in) {
     buffer_.clear();
   }
   while (in.size() >= cipher_segment_size) {  // whole segments straight from the caller's bytes
-    take_segment(in.substr(0, cipher_segment_size));
-    in.remove_prefix(cipher_segment_size);
+    if (out_.size() != batch_size) out_.resize(batch_size);
+    std::size_t room = (batch_size - out_len_) / segment_size;
+    if (room == 0) {
+      flush();
+      room = batch_size / segment_size;
+    }
+    const std::size_t count = std::min(in.size() / cipher_segment_size, room);
+    if (!header_->edit_list && count >= parallel_min_segments) {
+      take_segments(in.substr(0, count * cipher_segment_size), count);
+      in.remove_prefix(count * cipher_segment_size);
+    } else {
+      for (std::size_t i = 0; i < count; ++i) {
+        take_segment(in.substr(0, cipher_segment_size));
+        in.remove_prefix(cipher_segment_size);
+      }
+    }
   }
   buffer_.assign(in);
 }
@@ -80,6 +149,47 @@ void Decryptor::take_segment(std::string_view segment) {
   }
   ++segment_index_;
   out_len_ += keep(dst, n);
+}
+
+// `count` whole segments (room for them in the batch, no edit list), shared by this thread and the worker: each
+// takes the next segment not yet taken, with its own cipher context, so a thread the scheduler holds back does
+// less. A failure stops the taking of later segments; every earlier one is still decrypted. On failure the
+// plaintext before the first bad segment is handed over and that segment's error thrown, as one at a time.
+void Decryptor::take_segments(std::string_view run, std::size_t count) {
+  struct Failure {
+    std::size_t index = static_cast<std::size_t>(-1);
+    std::exception_ptr error;
+  };
+  unsigned char* dst = reinterpret_cast<unsigned char*>(out_.data() + out_len_);
+  const std::uint64_t first = segment_index_;
+  const Header& header = *header_;
+  std::atomic<std::size_t> next{0}, limit{count};
+  auto work = [&](Failure& failure) noexcept {
+    for (std::size_t i = next.fetch_add(1); i < limit.load(); i = next.fetch_add(1)) {
+      try {
+        detail::decrypt_segment_into(header, first + i, run.substr(i * cipher_segment_size, cipher_segment_size),
+                                     dst + i * segment_size);
+      } catch (...) {
+        if (i < failure.index) failure = {i, std::current_exception()};
+        std::size_t seen = limit.load();
+        while (i < seen && !limit.compare_exchange_weak(seen, i)) {
+        }
+      }
+    }
+  };
+  Failure mine, theirs;
+  if (!worker_) worker_ = std::make_unique<Worker>();
+  worker_->start([&] { work(theirs); });
+  work(mine);
+  worker_->wait();  // always: `theirs`, `next`, `limit` and `dst` are shared until the worker is done
+  const Failure& bad = mine.index < theirs.index ? mine : theirs;
+  const std::size_t good = bad.error ? bad.index : count;
+  segment_index_ += good;
+  out_len_ += good * segment_size;
+  if (bad.error) {
+    flush();
+    std::rethrow_exception(bad.error);
+  }
 }
 
 void Decryptor::flush() {
