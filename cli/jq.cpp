@@ -17,8 +17,6 @@ extern "C" {
 namespace impact::cli {
 
 namespace {
-constexpr const char* kLibrary = "libjq.so.1";
-
 [[noreturn]] void unavailable(const std::string& why) {
   throw Error(ErrorKind::generic, "--jq needs libjq, which cannot be used: " + why,
               "install libjq (Debian and Ubuntu: the libjq1 package), or pipe --json into jq(1)");
@@ -26,6 +24,10 @@ constexpr const char* kLibrary = "libjq.so.1";
 }  // namespace
 
 #ifdef IMPACT_HAVE_JQ
+
+namespace {
+constexpr const char* kLibrary = "libjq.so.1";
+}  // namespace
 
 #define IMPACT_JQ_FUNCTIONS(X)                                                                            \
   X(jq_init) X(jq_set_error_cb) X(jq_compile) X(jq_start) X(jq_next) X(jq_teardown) X(jv_parse_sized)    \
