@@ -104,6 +104,7 @@ JqProgram::JqProgram(const std::string& program) : state_(std::make_unique<State
     if (why.rfind("jq: error: ", 0) == 0) why.erase(0, 11);
     if (const auto nl = why.find('\n'); nl != std::string::npos) why.erase(nl);
     if (!why.empty() && why.back() == ':') why.pop_back();
+    a.jq_teardown(&state_->jq);  // a throwing constructor runs no destructor
     throw Error(ErrorKind::usage, "--jq: " + why, "see jq(1) for the language; e.g. --jq '.runs[].run_id'");
   }
 }

@@ -102,7 +102,7 @@ complete -c impact -n '__impact_at \'\'' -a 'completion' -d 'Print the shell com
 complete -c impact -n '__impact_at \'\'' -a 'help' -d 'Help about a command: impact help run submit'
 complete -c impact -s h -l help -d 'Print this help message and exit'
 complete -c impact -l profile -x -a '(impact __complete profile 2>/dev/null)' -d 'Profile to use (default: $IMPACT_PROFILE, then the default profile)'
-complete -c impact -l json -d 'Print JSON (impact-json(7)); --json FIELDS: only those fields, e.g. --json run_id,state'
+complete -c impact -l json -d 'Print JSON (impact-json(7)); --json=FIELDS: only those fields, e.g. --json=run_id,state'
 complete -c impact -l jq -x -d 'Filter the JSON through a jq program (implies --json), e.g. --jq \'.runs[].run_id\''
 complete -c impact -l wide -d 'Never shorten table cells (ids are never shortened in any case)'
 complete -c impact -l header -d 'Start TSV output with a line of column names'
