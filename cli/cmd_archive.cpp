@@ -36,7 +36,7 @@ std::unique_ptr<ArchiveSession> connect(Context& ctx) {
   const Profile& p = ctx.profile(s->config);
   if (p.archive.empty())
     throw Error(ErrorKind::config, "profile '" + p.name + "' has no archive (SDA download service)",
-                "run: impact profile add " + p.name + " --force --archive URL ... (or --registry URL)");
+                "run: impact profile set " + p.name + " --archive URL");
   const std::string url = p.archive;
   archive::TokenFn token;
   if (auth::Credentials* creds = ctx.login_if_any(p))

@@ -81,7 +81,7 @@ void run(Context& ctx, htsget::Endpoint endpoint, const Flags& f) {
   const Profile& p = ctx.profile(config);
   if (p.htsget.empty())
     throw Error(ErrorKind::config, "profile '" + p.name + "' has no htsget service",
-                "run: impact profile add " + p.name + " --force --htsget URL ... (or --registry URL)");
+                "run: impact profile set " + p.name + " --htsget URL");
 
   // The key before any request: a wrong passphrase should cost nothing.
   std::optional<c4gh::KeyPair> reader;

@@ -213,7 +213,7 @@ void show(Context& ctx, const std::string& name) {
 }
 
 struct SetOptions {
-  std::string name, cacert;
+  std::string name, cacert, wes, tes, archive, htsget;
   bool no_cacert = false;
 };
 
@@ -223,16 +223,26 @@ void set(Context& ctx, const SetOptions& o) {
   auto it = config.profiles().find(o.name);
   if (it == config.profiles().end())
     throw Error(ErrorKind::not_found, "no profile named '" + o.name + "'", "run: impact profile list");
-  if (o.cacert.empty() && !o.no_cacert) throw Error(ErrorKind::usage, "nothing to set", "give --cacert FILE (or --no-cacert)");
+  const bool services = !o.wes.empty() || !o.tes.empty() || !o.archive.empty() || !o.htsget.empty();
+  const bool ca = !o.cacert.empty() || o.no_cacert;
+  if (!services && !ca)
+    throw Error(ErrorKind::usage, "nothing to set", "give --wes, --tes, --archive or --htsget URL, or --cacert FILE (or --no-cacert)");
   Profile& p = it->second;
-  p.cacert = o.no_cacert ? std::string() : std::filesystem::absolute(o.cacert).string();
+  if (ca) p.cacert = o.no_cacert ? std::string() : std::filesystem::absolute(o.cacert).string();
+  if (!o.wes.empty()) p.wes = o.wes;
+  if (!o.tes.empty()) p.tes = o.tes;
+  if (!o.archive.empty()) p.archive = o.archive;
+  if (!o.htsget.empty()) p.htsget = htsget::base_url_of(o.htsget);
+  p.validate();
   config.save();
   if (ctx.json()) {
     ctx.term().print_json(p);
     return;
   }
-  ctx.term().note(p.cacert.empty() ? "Profile '" + o.name + "' uses the default CA store again"
-                                   : "Profile '" + o.name + "' trusts the CAs in " + p.cacert + " for every request");
+  if (services) ctx.term().note("Profile '" + o.name + "' updated; its other settings are as they were");
+  if (ca)
+    ctx.term().note(p.cacert.empty() ? "Profile '" + o.name + "' uses the default CA store again"
+                                     : "Profile '" + o.name + "' trusts the CAs in " + p.cacert + " for every request");
 }
 
 void use(Context& ctx, const std::string& name) {
@@ -336,7 +346,13 @@ void register_profile(CLI::App& app, Context& ctx) {
   auto* set_ca = set_cmd->add_option("--cacert", so->cacert, "CA bundle (PEM) to trust for every request of this profile")
                      ->check(CLI::ExistingFile);
   set_cmd->add_flag("--no-cacert", so->no_cacert, "Use the default CA store again")->excludes(set_ca);
-  set_cmd->footer("Examples:\n  impact profile set node --cacert /etc/pki/node-ca.pem");
+  set_cmd->add_option("--wes", so->wes, "WES API base URL (…/ga4gh/wes/v1)")->group("Services");
+  set_cmd->add_option("--tes", so->tes, "TES API base URL (…/ga4gh/tes/v1)")->group("Services");
+  set_cmd->add_option("--archive", so->archive, "SDA download API URL of an archive (its origin)")->group("Services");
+  set_cmd->add_option("--htsget", so->htsget, "GA4GH htsget base URL (the one below which /reads and /variants are)")
+      ->group("Services");
+  set_cmd->footer("Examples:\n  impact profile set node --cacert /etc/pki/node-ca.pem\n"
+                  "  impact profile set node --htsget https://htsget.example.org");
   set_cmd->callback(ctx.action([&ctx, so] { set(ctx, *so); }));
 
   auto use_name = std::make_shared<std::string>();

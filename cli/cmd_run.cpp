@@ -42,7 +42,7 @@ struct ForgetRunIds {
 // The profile's WES (service_session.hpp).
 std::unique_ptr<ServiceSession<wes::Client>> connect(Context& ctx) {
   return connect_service<wes::Client>(ctx, &Profile::wes, "WES",
-                                      [](const Profile&) { return "run: impact profile add NAME --wes URL (or --registry URL)"; });
+                                      [](const Profile& p) { return "run: impact profile set " + p.name + " --wes URL"; });
 }
 
 // A run command's body. A 401 to an anonymous profile becomes "the service needs a login", with how to get

@@ -20,7 +20,7 @@ namespace {
 // The profile's TES (service_session.hpp).
 std::unique_ptr<ServiceSession<tes::Client>> connect(Context& ctx) {
   return connect_service<tes::Client>(ctx, &Profile::tes, "TES", [](const Profile& p) {
-    return "run: impact profile add " + p.name + " --force --tes URL ... (or --registry URL)";
+    return "run: impact profile set " + p.name + " --tes URL";
   });
 }
 

@@ -23,7 +23,7 @@ _impact_flags() {
     'profile add') echo '-h --help --registry --issuer --client-id --client-secret-file --scope --trust-visa-issuer --beacon --drs --drs-resolver --wes --wes-engine --trs --tes --archive --htsget --storage --bucket --sts --storage-keys-file --region --cacert --default --force' ;;
     'profile list') echo '-h --help' ;;
     'profile show') echo '-h --help' ;;
-    'profile set') echo '-h --help --cacert --no-cacert' ;;
+    'profile set') echo '-h --help --cacert --no-cacert --wes --tes --archive --htsget' ;;
     'profile use') echo '-h --help' ;;
     'profile remove') echo '-h --help' ;;
     'login') echo '-h --help --no-browser --qr --no-qr --scope --client-credentials' ;;

@@ -98,6 +98,26 @@ test('refusals: duplicate name, plain http to a remote host, bad names, empty pr
   assert.equal(JSON.parse(impact(dir, ['profile', 'show', 'a', '--json']).stdout).wes, 'https://other.example.org');
 });
 
+test('profile set changes one service and keeps the rest; the missing-service hints name it as it works', (t) => {
+  const dir = home(t);
+  assert.equal(impact(dir, ['profile', 'add', 'w', '--wes', 'https://wes.example.org/ga4gh/wes/v1']).code, 0);
+  const missing = impact(dir, ['htsget', 'reads', 'NA12878', '-o', 'x.bam']);
+  assert.equal(missing.code, 1, missing.stderr);
+  assert.match(missing.stderr, /\nhint: run: impact profile set w --htsget URL\n$/);
+  const set = impact(dir, ['profile', 'set', 'w', '--htsget', 'https://htsget.example.org/reads', '--tes', 'https://tes.example.org/ga4gh/tes/v1']);
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stderr, /Profile 'w' updated; its other settings are as they were/);
+  const shown = JSON.parse(impact(dir, ['--json', 'profile', 'show', 'w']).stdout);
+  assert.equal(shown.htsget, 'https://htsget.example.org');
+  assert.equal(shown.tes, 'https://tes.example.org/ga4gh/tes/v1');
+  assert.equal(shown.wes, 'https://wes.example.org/ga4gh/wes/v1');
+  const nothing = impact(dir, ['profile', 'set', 'w']);
+  assert.equal(nothing.code, 2);
+  assert.match(nothing.stderr, /nothing to set\nhint: give --wes, --tes, --archive or --htsget URL/);
+  const plain = impact(dir, ['profile', 'set', 'w', '--archive', 'http://archive.example.org']);
+  assert.notEqual(plain.code, 0, 'plain http to a remote host is refused as in profile add');
+});
+
 test('unknown profiles are reported with a hint', (t) => {
   const dir = home(t);
   let r = impact(dir, ['profile', 'show']);
