@@ -1,11 +1,9 @@
 #include "jq.hpp"
 
-#include <dlfcn.h>
-
-#include <cstring>
 #include <vector>
 
 #include "impact/error.hpp"
+#include "impact/lazy_library.hpp"
 
 #ifdef IMPACT_HAVE_JQ
 extern "C" {
@@ -17,17 +15,11 @@ extern "C" {
 namespace impact::cli {
 
 namespace {
-[[noreturn]] void unavailable(const std::string& why) {
-  throw Error(ErrorKind::generic, "--jq needs libjq, which cannot be used: " + why,
-              "install libjq (Debian and Ubuntu: the libjq1 package), or pipe --json into jq(1)");
-}
+constexpr const char* kPurpose = "--jq needs libjq, which cannot be used";
+constexpr const char* kInstall = "install libjq (Debian and Ubuntu: the libjq1 package), or pipe --json into jq(1)";
 }  // namespace
 
 #ifdef IMPACT_HAVE_JQ
-
-namespace {
-constexpr const char* kLibrary = "libjq.so.1";
-}  // namespace
 
 #define IMPACT_JQ_FUNCTIONS(X)                                                                            \
   X(jq_init) X(jq_set_error_cb) X(jq_compile) X(jq_start) X(jq_next) X(jq_teardown) X(jv_parse_sized)    \
@@ -41,23 +33,11 @@ struct Api {
 #undef IMPACT_JQ_POINTER
 };
 
-template <class F>
-void resolve(void* lib, const char* name, F& out) {
-  void* sym = dlsym(lib, name);
-  if (!sym) unavailable(std::string(kLibrary) + " has no " + name);
-  static_assert(sizeof(F) == sizeof(sym));
-  std::memcpy(&out, &sym, sizeof out);
-}
-
 const Api& api() {
   static const Api loaded = [] {
-    void* lib = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);  // never closed: one program per process
-    if (!lib) {
-      const char* why = dlerror();
-      unavailable(why ? why : std::string(kLibrary) + " was not found");
-    }
+    const LazyLibrary lib("libjq.so.1", kPurpose, kInstall);  // never closed: one program per process
     Api a;
-#define IMPACT_JQ_RESOLVE(name) resolve(lib, #name, a.name);
+#define IMPACT_JQ_RESOLVE(name) lib.bind(#name, a.name);
     IMPACT_JQ_FUNCTIONS(IMPACT_JQ_RESOLVE)
 #undef IMPACT_JQ_RESOLVE
     return a;
@@ -90,7 +70,7 @@ JqProgram::JqProgram(const std::string& program) : state_(std::make_unique<State
   const Api& a = api();
   state_->a = &a;
   state_->jq = a.jq_init();
-  if (!state_->jq) unavailable("jq_init failed");
+  if (!state_->jq) throw Error(ErrorKind::generic, std::string(kPurpose) + ": jq_init failed", kInstall);
   a.jq_set_error_cb(
       state_->jq,
       [](void* data, jv msg) {
@@ -139,7 +119,10 @@ void JqProgram::run(std::string_view json, const std::function<void(const std::s
 #else  // built without jq.h
 
 struct JqProgram::State {};
-JqProgram::JqProgram(const std::string&) { unavailable("impact was built without libjq's header (libjq-dev)"); }
+JqProgram::JqProgram(const std::string&) {
+  throw Error(ErrorKind::generic, std::string(kPurpose) + ": impact was built without libjq's header (libjq-dev)",
+              kInstall);
+}
 JqProgram::~JqProgram() = default;
 void JqProgram::run(std::string_view, const std::function<void(const std::string&)>&) {}
 

@@ -2,14 +2,45 @@
 
 #ifdef IMPACT_HAVE_QRENCODE
 #include <qrencode.h>
+
+#include "impact/error.hpp"
+#include "impact/lazy_library.hpp"
 #endif
 
 namespace impact::cli {
 
+#ifdef IMPACT_HAVE_QRENCODE
+namespace {
+// libqrencode is opened when a login shows its first QR code (see impact/lazy_library.hpp); without it the
+// login prints the URL and code alone, as when impact is built without its header.
+struct Api {
+  decltype(&::QRcode_encodeString) encode = nullptr;
+  decltype(&::QRcode_free) free = nullptr;
+};
+
+const Api* api() {
+  static const Api loaded = []() -> Api {
+    try {
+      const LazyLibrary lib("libqrencode.so.4", "cannot use libqrencode", "install libqrencode4");
+      Api a;
+      lib.bind("QRcode_encodeString", a.encode);
+      lib.bind("QRcode_free", a.free);
+      return a;
+    } catch (const Error&) {
+      return {};
+    }
+  }();
+  return loaded.encode ? &loaded : nullptr;
+}
+}  // namespace
+#endif
+
 std::string qr_code([[maybe_unused]] std::string_view text) {
 #ifdef IMPACT_HAVE_QRENCODE
+  const Api* a = api();
+  if (a == nullptr) return {};
   std::string input(text);
-  QRcode* qr = QRcode_encodeString(input.c_str(), 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+  QRcode* qr = a->encode(input.c_str(), 0, QR_ECLEVEL_L, QR_MODE_8, 1);
   if (qr == nullptr) return {};
   const int n = qr->width;
   const int quiet = 2;
@@ -27,7 +58,7 @@ std::string qr_code([[maybe_unused]] std::string_view text) {
     }
     out += '\n';
   }
-  QRcode_free(qr);
+  a->free(qr);
   return out;
 #else
   return {};

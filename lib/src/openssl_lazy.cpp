@@ -6,12 +6,7 @@
 // before, and the compiler checks each definition here against them). Freeing a null pointer and
 // OPENSSL_cleanse (explicit_bzero) need no library, so a destructor never loads it. When libcrypto.so.3
 // cannot be loaded, the first call throws impact::Error.
-#include <dlfcn.h>
-
-#include <cstring>
-#include <string>
-
-#include "impact/error.hpp"
+#include "impact/lazy_library.hpp"
 
 // Everything declared from here on (the OpenSSL functions defined below) stays inside the binary: were they
 // exported, libcrypto itself (loaded later, also by libcurl) could bind its own calls to them.
@@ -51,29 +46,12 @@ struct Api {
 #undef IMPACT_OPENSSL_POINTER
 };
 
-constexpr const char* kLibrary = "libcrypto.so.3";
-
-[[noreturn]] void unavailable(const std::string& why) {
-  throw impact::Error(impact::ErrorKind::generic, "cannot use libcrypto (OpenSSL 3): " + why,
-                      "install OpenSSL 3 (Debian and Ubuntu: the libssl3 package)");
-}
-
-template <class F>
-void resolve(void* lib, const char* name, F& out) {
-  void* sym = dlsym(lib, name);
-  if (!sym) unavailable(std::string(kLibrary) + " has no " + name);
-  static_assert(sizeof(F) == sizeof(sym));
-  std::memcpy(&out, &sym, sizeof out);  // an object pointer to a function pointer, without a cast
-}
-
 Api load() {
-  void* lib = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);  // never closed: OpenSSL keeps global state
-  if (!lib) {
-    const char* why = dlerror();
-    unavailable(why ? why : std::string(kLibrary) + " was not found");
-  }
+  // Never closed: OpenSSL keeps global state.
+  const impact::LazyLibrary lib("libcrypto.so.3", "cannot use libcrypto (OpenSSL 3)",
+                        "install OpenSSL 3 (Debian and Ubuntu: the libssl3 package)");
   Api api;
-#define IMPACT_OPENSSL_RESOLVE(name) resolve(lib, #name, api.name);
+#define IMPACT_OPENSSL_RESOLVE(name) lib.bind(#name, api.name);
   IMPACT_OPENSSL_FUNCTIONS(IMPACT_OPENSSL_RESOLVE)
 #undef IMPACT_OPENSSL_RESOLVE
   return api;
