@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "help.hpp"
@@ -84,11 +85,12 @@ Config Context::load_config(bool to_create) const {
 const Profile& Context::profile(const Config& config) const {
   const Profile& p = config.select(globals.profile.empty() ? std::nullopt : std::optional<std::string>(globals.profile));
   active_profile_ = p.name;
+  profile_cacert_ = p.cacert;  // the command has read the configuration: no need to read it again for this
   return p;
 }
 
 // The CA bundle of the profile in use ("" when none, or when no profile can be chosen: the command says why
-// soon enough). Read once per command.
+// soon enough). Read once per command, and not at all once the command has chosen its profile.
 const std::string& Context::profile_cacert() const {
   if (!profile_cacert_) {
     profile_cacert_.emplace();
@@ -206,29 +208,38 @@ std::string command_line(int argc, char** argv) {
   return line.size() <= 300 ? line : std::string();
 }
 
-// The top-level commands each register function adds, in the order of `impact --help`.
-struct CommandGroup {
-  std::initializer_list<std::string_view> commands;
+// The top-level commands, in the order of `impact --help`: name, the summary that help lists, and the function
+// that registers the command with its flags and subcommands.
+struct Command {
+  std::string_view name;
+  const char* summary;
   void (*add)(CLI::App&, Context&);
 };
-const CommandGroup kCommandGroups[] = {
-    {{"profile"}, register_profile},
-    {{"login", "logout", "token", "auth", "passport"}, register_auth},
-    {{"search"}, register_search},
-    {{"beacon"}, register_beacon},
-    {{"drs"}, register_drs},
-    {{"run"}, register_run},
-    {{"results"}, register_results},
-    {{"workflow"}, register_workflow},
-    {{"task"}, register_task},
-    {{"keys"}, register_keys},
-    {{"encrypt", "decrypt"}, register_crypt},
-    {{"archive"}, register_archive},
-    {{"htsget"}, register_htsget},
-    {{"service-info"}, register_service_info},
-    {{"doctor"}, register_doctor},
-    {{"version"}, register_version},
-    {{"__complete"}, register_completion},  // `completion` walks the whole tree: it is not listed here
+const Command kCommands[] = {
+    {"profile", "Manage profiles: the services of each federation node you use", register_profile},
+    {"login", "Log in with the device flow (or a CI client's credentials)", register_login},
+    {"logout", "Revoke the tokens (RFC 7009) and forget them", register_logout},
+    {"token", "Print a valid access token, refreshing it if needed", register_token},
+    {"auth", "Inspect the login state", register_auth},
+    {"passport", "List the visas of your GA4GH Passport, verified", register_passport},
+    {"search", "Ask every Beacon of the profile at once and merge the answers", register_search},
+    {"beacon", "The profile's Beacon v2 services: what they are and which filters they know", register_beacon},
+    {"drs", "Resolve and download GA4GH DRS objects (passport-aware, verified, resumable)", register_drs},
+    {"run", "Submit, follow and manage workflow runs (GA4GH WES)", register_run},
+    {"results", "List and download a run's results from the node's object storage", register_results},
+    {"workflow", "Find and fetch registered workflows (GA4GH TRS registries)", register_workflow},
+    {"task", "Run and manage single containerised tasks (GA4GH TES)", register_task},
+    {"keys", "Manage Crypt4GH keys (to receive and decrypt controlled data)", register_keys},
+    {"encrypt", "Encrypt a file with Crypt4GH for one or more recipients", register_encrypt},
+    {"decrypt", "Decrypt a Crypt4GH file (edit lists, several readers)", register_decrypt},
+    {"archive", "Controlled data from a GDI / Federated EGA archive (NeIC SDA download API)", register_archive},
+    {"htsget", "Fetch slices of indexed BAM/CRAM/VCF/BCF files (GA4GH htsget 1.3)", register_htsget},
+    {"service-info", "Show what each configured service says of itself (GA4GH service-info)", register_service_info},
+    {"doctor", "Check each service of the profile: reachability (DNS, TCP, TLS), service-info, clock skew",
+     register_doctor},
+    {"version", "Print impact's version and the versions of the libraries it uses", register_version},
+    {"completion", "Print the shell completion script for bash, zsh or fish", register_completion},
+    {"__complete", "", register_complete},  // for the completion scripts, not for people: hidden
 };
 
 // The command word of argv: the first argument that is neither an option nor a global option's value.
@@ -242,20 +253,27 @@ std::string_view command_word(int argc, char** argv) {
   return {};
 }
 
-// Building CLI11's tree of every command and flag costs more than running `impact token` itself (a third
-// of its instructions). When argv names a command, only that command's group is registered; the whole tree
-// only when needed: no command (the overview, --help, --version), an unknown word (its error), `completion`.
+// Building CLI11's tree of every command and flag costs more than running `impact token` itself. So only
+// what argv needs is registered: the command it names, with its flags and subcommands; with no command at all
+// (--version, --help, the overview), none: the top-level help lists the commands from kCommands. The whole
+// tree only for `completion`, which walks it, and for a word that names no command (its error suggests the
+// nearest).
 void register_commands(CLI::App& app, Context& ctx, int argc, char** argv) {
   const std::string_view word = command_word(argc, argv);
-  for (const auto& group : kCommandGroups) {
-    for (const auto name : group.commands) {
-      if (name == word) {
-        group.add(app, ctx);
-        return;
-      }
+  if (word.empty()) return;
+  for (const auto& c : kCommands) {
+    if (c.name == word && c.name != "completion") {
+      c.add(app, ctx);
+      return;
     }
   }
-  for (const auto& group : kCommandGroups) group.add(app, ctx);
+  for (const auto& c : kCommands) c.add(app, ctx);
+}
+
+std::vector<CommandSummary> command_summaries() {
+  std::vector<CommandSummary> out;
+  for (const auto& c : kCommands) out.push_back({c.name, c.summary});
+  return out;
 }
 
 // A word that reads as --json's FIELDS: names of letters, digits and _, separated by commas.
@@ -298,6 +316,16 @@ std::vector<std::string> take_json_fields(int argc, char** argv, std::string& fi
 }
 
 }  // namespace
+
+CLI::App* add_command(CLI::App& app, std::string_view name) {
+  for (const auto& c : kCommands) {
+    if (c.name != name) continue;
+    auto* cmd = app.add_subcommand(std::string(name), c.summary);
+    if (!*c.summary) cmd->group("");  // hidden
+    return cmd;
+  }
+  throw std::logic_error("add_command: no command " + std::string(name));
+}
 
 int run(int argc, char** argv) {
   install_signal_handlers();
@@ -369,7 +397,7 @@ int run(int argc, char** argv, Terminal terminal) {
   app.add_flag("--version", show_version, "Print the version and exit")->group("Global options");
   app.add_flag("--help-exit-codes", exit_codes, "Print the table of exit codes")->group("Global options");
 
-  app.formatter(help_formatter(ctx.term().width()));
+  app.formatter(help_formatter(ctx.term().width(), command_summaries()));
   register_commands(app, ctx, argc, argv);
 
   auto& term = ctx.term();

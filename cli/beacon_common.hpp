@@ -3,6 +3,7 @@
 
 #include <string>
 #include <vector>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "impact/beacon.hpp"

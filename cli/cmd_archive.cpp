@@ -3,6 +3,7 @@
 //   (GDI / Federated EGA nodes), files decrypted on the fly with the user's Crypt4GH key.
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "flags.hpp"
@@ -133,7 +134,7 @@ void download(Context& ctx, const ArchiveOptions& o) {
 
 void register_archive(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<ArchiveOptions>();
-  auto* cmd = app.add_subcommand("archive", "Controlled data from a GDI / Federated EGA archive (NeIC SDA download API)");
+  auto* cmd = add_command(app, "archive");
   cmd->require_subcommand(1);
   cmd->footer("Examples:\n  impact archive datasets\n  impact archive files EGAD00001000001 --prefix samples/\n"
               "  impact archive download EGAD00001000001 --prefix samples/ -o data/");

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "flags.hpp"
@@ -129,7 +130,8 @@ struct LoginOptions {
 
 void login(Context& ctx, const LoginOptions& o) {
   Config config = ctx.load_config();
-  auth::Session session(ctx.profile(config), ctx.http_options());
+  const Profile& profile = ctx.profile(config);
+  auth::Session session(profile, ctx.http_options(profile));
   if (env_set("IMPACT_TOKEN")) ctx.term().warn("IMPACT_TOKEN is set: commands use it instead of this login until you unset it");
   auth::TokenState s;
   if (o.client_credentials) {
@@ -205,7 +207,8 @@ void token(Context& ctx, const std::string& min_valid) {
     return;
   }
   Config config = ctx.load_config();
-  auth::Session session(ctx.profile(config), ctx.http_options());
+  const Profile& profile = ctx.profile(config);
+  auth::Session session(profile, ctx.http_options(profile));
   auth::TokenState s;
   try {
     s = session.fresh(need, min_valid.empty() ? auth::Session::Demand::best_effort : auth::Session::Demand::required);
@@ -361,7 +364,8 @@ void status(Context& ctx, const std::string& min_valid) {
 
 void passport(Context& ctx, bool refresh, bool raw) {
   Config config = ctx.load_config();
-  auth::Session session(ctx.profile(config), ctx.http_options());
+  const Profile& profile = ctx.profile(config);
+  auth::Session session(profile, ctx.http_options(profile));
   auto visas = session.passport(refresh);
   const auto now = auth::epoch_now();
   if (raw) {  // the JWTs themselves, one per line: credentials, for piping into another tool
@@ -394,9 +398,9 @@ void passport(Context& ctx, bool refresh, bool raw) {
 
 }  // namespace
 
-void register_auth(CLI::App& app, Context& ctx) {
+void register_login(CLI::App& app, Context& ctx) {
   auto lo = std::make_shared<LoginOptions>();
-  auto* login_cmd = app.add_subcommand("login", "Log in with the device flow (or a CI client's credentials)");
+  auto* login_cmd = add_command(app, "login");
   login_cmd->add_flag("--no-browser", lo->no_browser, "Do not try to open a browser (implied without a display)");
   auto* qr = login_cmd->add_flag("--qr", lo->qr, "Show a QR code of the login URL (default on a terminal)");
   login_cmd->add_flag("--no-qr", lo->no_qr, "Never show a QR code")->excludes(qr);
@@ -405,15 +409,19 @@ void register_auth(CLI::App& app, Context& ctx) {
                       "Use the profile's confidential client (secret from its client_secret_file or IMPACT_CLIENT_SECRET)");
   login_cmd->footer("Examples:\n  impact login\n  impact --profile ci login --client-credentials");
   login_cmd->callback(ctx.action([&ctx, lo] { login(ctx, *lo); }));
+}
 
+void register_logout(CLI::App& app, Context& ctx) {
   auto all = std::make_shared<bool>(false);
-  auto* logout_cmd = app.add_subcommand("logout", "Revoke the tokens (RFC 7009) and forget them");
+  auto* logout_cmd = add_command(app, "logout");
   logout_cmd->add_flag("--all", *all, "Every profile, not just the current one");
   logout_cmd->footer("Examples:\n  impact logout\n  impact logout --all");
   logout_cmd->callback(ctx.action([&ctx, all] { logout(ctx, *all); }));
+}
 
+void register_token(CLI::App& app, Context& ctx) {
   auto token_min = std::make_shared<std::string>();
-  auto* token_cmd = app.add_subcommand("token", "Print a valid access token, refreshing it if needed");
+  auto* token_cmd = add_command(app, "token");
   duration_flag(token_cmd->add_option("--min-valid", *token_min,
                                       "How long the token must stay valid, e.g. 10m (default: the freshest token; exit 4 "
                                       "if the provider's tokens live shorter)"),
@@ -421,8 +429,10 @@ void register_auth(CLI::App& app, Context& ctx) {
   token_cmd->footer("Examples:\n  curl -H @<(printf 'Authorization: Bearer %s\\n' \"$(impact token)\") URL\n"
                     "  impact token --min-valid 10m");
   token_cmd->callback(ctx.action([&ctx, token_min] { token(ctx, *token_min); }));
+}
 
-  auto* auth_grp = app.add_subcommand("auth", "Inspect the login state");
+void register_auth(CLI::App& app, Context& ctx) {
+  auto* auth_grp = add_command(app, "auth");
   auth_grp->require_subcommand(1);
   auth_grp->footer("Examples:\n  impact auth status\n  impact auth status --min-valid 48h || impact login");
   auto status_min = std::make_shared<std::string>();
@@ -433,10 +443,12 @@ void register_auth(CLI::App& app, Context& ctx) {
                 flag_range::min_valid);
   status_cmd->footer("Examples:\n  impact auth status\n  impact auth status --min-valid 72h || impact login");
   status_cmd->callback(ctx.action([&ctx, status_min] { status(ctx, *status_min); }));
+}
 
+void register_passport(CLI::App& app, Context& ctx) {
   auto refresh = std::make_shared<bool>(false);
   auto raw = std::make_shared<bool>(false);
-  auto* passport_cmd = app.add_subcommand("passport", "List the visas of your GA4GH Passport, verified");
+  auto* passport_cmd = add_command(app, "passport");
   passport_cmd->add_flag("--refresh", *refresh, "Fetch the passport again from the identity provider");
   passport_cmd->add_flag("--raw", *raw, "Print the visa JWTs themselves, one per line (they are credentials)");
   passport_cmd->footer("Examples:\n  impact passport\n  impact passport --refresh --json");

@@ -1,6 +1,7 @@
 // impact beacon list | info [BEACON] | filters [BEACON]
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "beacon_common.hpp"
 #include "flags.hpp"
@@ -201,7 +202,7 @@ void list(Context& ctx) {
 }  // namespace
 
 void register_beacon(CLI::App& app, Context& ctx) {
-  auto* grp = app.add_subcommand("beacon", "The profile's Beacon v2 services: what they are and which filters they know");
+  auto* grp = add_command(app, "beacon");
   grp->require_subcommand(1);
   grp->footer("Examples:\n  impact beacon list\n  impact beacon info public\n  impact beacon filters controlled --json");
 

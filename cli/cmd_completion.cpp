@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "impact/credentials.hpp"
@@ -373,14 +374,16 @@ std::string completion_script(const CLI::App& root, const std::string& shell) {
 
 void register_completion(CLI::App& app, Context& ctx) {
   auto shell = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("completion", "Print the shell completion script for bash, zsh or fish");
+  auto* cmd = add_command(app, "completion");
   cmd->add_option("shell", *shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
   cmd->footer("Examples:\n  source <(impact completion bash)\n  impact completion zsh > \"${fpath[1]}/_impact\"\n"
               "  impact completion fish > ~/.config/fish/completions/impact.fish");
   cmd->callback(ctx.action([&ctx, &app, shell] { ctx.term().out() << completion_script(app, *shell); }));
+}
 
+void register_complete(CLI::App& app, Context& ctx) {
   auto kind = std::make_shared<std::string>();
-  auto* hidden = app.add_subcommand("__complete", "")->group("");  // for the scripts, not for people
+  auto* hidden = add_command(app, "__complete");  // for the scripts, not for people
   hidden->add_option("kind", *kind)->required()->check(CLI::IsMember({"profile", "beacon", "run"}));
   hidden->callback(ctx.action([&ctx, kind] { complete_values(ctx, *kind); }));
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <iostream>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "file_input.hpp"
@@ -131,10 +132,10 @@ void decrypt(Context& ctx, const std::string& in, std::string key, const std::st
 
 }  // namespace
 
-void register_crypt(CLI::App& app, Context& ctx) {
+void register_encrypt(CLI::App& app, Context& ctx) {
   struct EncOptions { std::string in, out = "-"; std::vector<std::string> recipients; };
   auto e = std::make_shared<EncOptions>();
-  auto* enc = app.add_subcommand("encrypt", "Encrypt a file with Crypt4GH for one or more recipients");
+  auto* enc = add_command(app, "encrypt");
   enc->add_option("file", e->in, "File to encrypt, or - for standard input")->required();
   enc->add_option("-r,--recipient", e->recipients, "Public key of a reader: a stored key's NAME, a key FILE, or base64 (repeatable)")
       ->required();
@@ -142,10 +143,12 @@ void register_crypt(CLI::App& app, Context& ctx) {
   enc->footer("Examples:\n  impact encrypt sample.bam -r alice.pub -r bob -o sample.bam.c4gh\n"
               "  tar c results | impact encrypt - -r ToQrpj4UfuLgxZRe1wSGIZtXC19fOEHUHe3RQy63qwM= > results.tar.c4gh");
   enc->callback(ctx.action([&ctx, e] { encrypt(ctx, e->in, e->recipients, e->out); }));
+}
 
+void register_decrypt(CLI::App& app, Context& ctx) {
   struct DecOptions { std::string in, key, out = "-"; };
   auto d = std::make_shared<DecOptions>();
-  auto* dec = app.add_subcommand("decrypt", "Decrypt a Crypt4GH file (edit lists, several readers)");
+  auto* dec = add_command(app, "decrypt");
   dec->add_option("file", d->in, "File to decrypt, or - for standard input")->required();
   dec->add_option("-k,--key", d->key, "Private key: a stored key's NAME or a key FILE (default: the only, or 'default')");
   dec->add_option("-o,--output", d->out, "Where to write (default: standard output); a file appears only when complete");

@@ -1,5 +1,6 @@
 // impact doctor
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "impact/cancel.hpp"
@@ -49,8 +50,7 @@ void run(Context& ctx) {
 }  // namespace
 
 void register_doctor(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand(
-      "doctor", "Check each service of the profile: reachability (DNS, TCP, TLS), service-info, clock skew");
+  auto* cmd = add_command(app, "doctor");
   cmd->footer("Exits 0 when no check fails, 1 otherwise.\n\nExamples:\n  impact doctor\n  impact --profile ega doctor --json");
   cmd->callback(ctx.action([&ctx] { run(ctx); }));
 }

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "flags.hpp"
@@ -146,7 +147,7 @@ void download(Context& ctx, const DrsOptions& o) {
 
 void register_drs(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<DrsOptions>();
-  auto* drs = app.add_subcommand("drs", "Resolve and download GA4GH DRS objects (passport-aware, verified, resumable)");
+  auto* drs = add_command(app, "drs");
   drs->require_subcommand(1);
   drs->footer("Examples:\n  impact drs info drs://drs.example.org/abc123\n  impact drs download drs://drs.example.org/abc123 -o data/");
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "impact/crypt4gh.hpp"
@@ -180,7 +181,7 @@ void run(Context& ctx, htsget::Endpoint endpoint, const Flags& f) {
 }  // namespace
 
 void register_htsget(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("htsget", "Fetch slices of indexed BAM/CRAM/VCF/BCF files (GA4GH htsget 1.3)");
+  auto* cmd = add_command(app, "htsget");
   cmd->require_subcommand(1);
   cmd->footer("Examples:\n  impact htsget reads NA12878 --region chr20:1000000-1100000 -o slice.bam\n"
               "  impact htsget variants sample1 --region chr1 --header-only -o -");

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "impact/crypt4gh.hpp"
@@ -124,7 +125,7 @@ void import_key(Context& ctx, const std::string& file, std::string name) {
 }  // namespace
 
 void register_keys(CLI::App& app, Context& ctx) {
-  auto* grp = app.add_subcommand("keys", "Manage Crypt4GH keys (to receive and decrypt controlled data)");
+  auto* grp = add_command(app, "keys");
   grp->require_subcommand(1);
   grp->footer("Keys live in $XDG_DATA_HOME/impact/keys (0600 files in a 0700 folder). A passphrase comes from\n"
               "IMPACT_C4GH_PASSPHRASE or a prompt on the terminal, never from the command line.\n\n"

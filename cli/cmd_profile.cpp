@@ -1,5 +1,6 @@
 // impact profile add|list|show|use|remove
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "impact/error.hpp"
@@ -275,7 +276,7 @@ void remove(Context& ctx, const std::string& name) {
 }  // namespace
 
 void register_profile(CLI::App& app, Context& ctx) {
-  auto* grp = app.add_subcommand("profile", "Manage profiles: the services of each federation node you use");
+  auto* grp = add_command(app, "profile");
   grp->require_subcommand(1);
   grp->footer(
       "Examples:\n"

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "flags.hpp"
@@ -160,7 +161,7 @@ void run_download(Context& ctx, const Options& o) {
 }  // namespace
 
 void register_results(CLI::App& app, Context& ctx) {
-  auto* group = app.add_subcommand("results", "List and download a run's results from the node's object storage");
+  auto* group = add_command(app, "results");
   group->require_subcommand(1);
   group->footer("Examples:\n  impact results ls RUN_ID\n  impact results download RUN_ID -o results/");
   const char* target_help = "RUN_ID, s3://BUCKET/PREFIX, s3://BUCKET/KEY or a presigned https URL";

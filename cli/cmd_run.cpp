@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "flags.hpp"
@@ -826,7 +827,7 @@ void cancel(Context& ctx, const std::vector<std::string>& ids) {
 }  // namespace
 
 void register_run(CLI::App& app, Context& ctx) {
-  auto* run = app.add_subcommand("run", "Submit, follow and manage workflow runs (GA4GH WES)");
+  auto* run = add_command(app, "run");
   run->require_subcommand(1);
   run->footer("Examples:\n  impact run submit workflow.cwl --params params.json --wait\n  impact run list --state RUNNING\n"
               "  impact run logs RUN_ID --stderr");

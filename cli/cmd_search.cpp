@@ -3,6 +3,7 @@
 #include <map>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "beacon_common.hpp"
 #include "outcome.hpp"
@@ -207,7 +208,7 @@ void add_variant_options(CLI::App* cmd, SearchOpts& o) {
 }  // namespace
 
 void register_search(CLI::App& app, Context& ctx) {
-  auto* grp = app.add_subcommand("search", "Ask every Beacon of the profile at once and merge the answers");
+  auto* grp = add_command(app, "search");
   grp->require_subcommand(1);
   grp->footer(
       "Exit code 6 when some beacons failed or timed out (the others' answers are printed).\n"

@@ -1,5 +1,6 @@
 // impact service-info [wes|tes|drs|beacon|storage|trs|archive|htsget]
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "outcome.hpp"
@@ -114,7 +115,7 @@ void run(Context& ctx, const std::string& which) {
 
 void register_service_info(CLI::App& app, Context& ctx) {
   auto which = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("service-info", "Show what each configured service says of itself (GA4GH service-info)");
+  auto* cmd = add_command(app, "service-info");
   cmd->add_option("service", *which, "Only this kind of service")->check(CLI::IsMember({"wes", "tes", "drs", "beacon", "storage", "trs", "archive", "htsget"}));
   cmd->footer("Examples:\n  impact service-info\n  impact service-info wes --json");
   cmd->callback(ctx.action([&ctx, which] { run(ctx, *which); }));

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "impact/error.hpp"
@@ -285,7 +286,7 @@ void cancel(Context& ctx, const std::vector<std::string>& ids) {
 }  // namespace
 
 void register_task(CLI::App& app, Context& ctx) {
-  auto* task = app.add_subcommand("task", "Run and manage single containerised tasks (GA4GH TES)");
+  auto* task = add_command(app, "task");
   task->require_subcommand(1);
   task->footer("Examples:\n  impact task submit --image alpine --cmd 'echo hello' --wait\n  impact task list --state RUNNING\n"
                "  impact task logs TASK_ID --stderr");

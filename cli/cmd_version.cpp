@@ -1,4 +1,5 @@
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "impact/about.hpp"
@@ -20,7 +21,7 @@ void print_version(Context& ctx, bool loaded) {
 }
 
 void register_version(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("version", "Print impact's version and the versions of the libraries it uses");
+  auto* cmd = add_command(app, "version");
   cmd->footer("Examples:\n  impact version\n  impact version --json");
   cmd->callback(ctx.action([&ctx] { print_version(ctx, true); }));
 }

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
 #include "context.hpp"
 #include "impact/error.hpp"
@@ -344,7 +345,7 @@ TrsFetched fetch_trs_workflow(Context& ctx, const std::string& ref_text, const s
 
 void register_workflow(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<WorkflowFlags>();
-  auto* wf = app.add_subcommand("workflow", "Find and fetch registered workflows (GA4GH TRS registries)");
+  auto* wf = add_command(app, "workflow");
   wf->require_subcommand(1);
   wf->footer("Examples:\n  impact workflow search variants --type CWL\n  impact workflow show 2\n"
              "  impact workflow fetch '#workflow/github.com/org/repo:main' -o wf/");

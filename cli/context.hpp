@@ -6,13 +6,18 @@
 #include <optional>
 #include <string>
 
-#include <CLI/CLI.hpp>
 
 #include "impact/config.hpp"
 #include "impact/credentials.hpp"
 #include "impact/error.hpp"
 #include "impact/http.hpp"
 #include "io.hpp"
+
+// CLI11 itself only where commands are built (it costs every file that includes it a static initialisation
+// at each start): here, its App is named only.
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace impact::cli {
 
@@ -104,23 +109,32 @@ class Context {
   http::Options http_options_with(const std::string& profile_ca);
 };
 
-// One registration function per command group, each in its own file.
+// One registration function per top-level command, in the file of its group. Each starts with
+// add_command(app, NAME), which adds the command with its one-line summary (kept in app.cpp's table of
+// commands, which `impact --help` lists without registering the commands themselves).
+CLI::App* add_command(CLI::App& app, std::string_view name);
 void register_profile(CLI::App& app, Context& ctx);
+void register_login(CLI::App& app, Context& ctx);
+void register_logout(CLI::App& app, Context& ctx);
+void register_token(CLI::App& app, Context& ctx);
 void register_auth(CLI::App& app, Context& ctx);
+void register_passport(CLI::App& app, Context& ctx);
 void register_service_info(CLI::App& app, Context& ctx);
 void register_doctor(CLI::App& app, Context& ctx);
 void register_drs(CLI::App& app, Context& ctx);
 void register_version(CLI::App& app, Context& ctx);
 void register_search(CLI::App& app, Context& ctx);  // and register_beacon: `impact search`, `impact beacon`
 void register_beacon(CLI::App& app, Context& ctx);
-void register_completion(CLI::App& app, Context& ctx);  // register last: it reads the whole tree
+void register_completion(CLI::App& app, Context& ctx);  // `completion` reads the whole tree
+void register_complete(CLI::App& app, Context& ctx);    // `__complete`, for the completion scripts
 std::string completion_script(const CLI::App& root, const std::string& shell);
 void register_run(CLI::App& app, Context& ctx);
 void register_results(CLI::App& app, Context& ctx);
 void register_workflow(CLI::App& app, Context& ctx);  // impact workflow: GA4GH TRS
 void register_task(CLI::App& app, Context& ctx);  // TES tasks
 void register_keys(CLI::App& app, Context& ctx);   // impact keys
-void register_crypt(CLI::App& app, Context& ctx);  // impact encrypt, impact decrypt
+void register_encrypt(CLI::App& app, Context& ctx);  // impact encrypt, impact decrypt: Crypt4GH
+void register_decrypt(CLI::App& app, Context& ctx);
 void register_archive(CLI::App& app, Context& ctx);  // impact archive: the SDA download API
 void register_htsget(CLI::App& app, Context& ctx);  // impact htsget: GA4GH htsget
 // `impact version` (loaded: the libraries in use, loading them) and `impact --version` (built against).

@@ -57,14 +57,14 @@ std::size_t hanging_indent(std::string_view line, std::size_t width) {
 // Lays `words` out in lines of at most `width` columns (a word longer than that stays whole): the first line
 // starts with `first`, the others with `indent` spaces; `joiner` ends every line but the last.
 void lay_out(const std::vector<std::string>& words, const std::string& first, std::size_t indent, std::string_view joiner,
-             std::size_t width, std::ostringstream& out) {
+             std::size_t width, std::string& out) {
   std::string current = first;
   std::size_t used = display_width(current);
   bool line_start = true;
   for (const auto& w : words) {
     const std::size_t ww = display_width(w);
     if (!line_start && used + 1 + ww + joiner.size() > width) {
-      out << current << joiner << '\n';
+      out.append(current).append(joiner) += '\n';
       current.assign(indent, ' ');
       used = indent;
       line_start = true;
@@ -77,19 +77,31 @@ void lay_out(const std::vector<std::string>& words, const std::string& first, st
     used += ww;
     line_start = false;
   }
-  out << current << '\n';
+  out.append(current) += '\n';
 }
 
-void wrap_words(std::string_view line, std::size_t width, std::ostringstream& out) {
-  const std::size_t indent = hanging_indent(line, width);
+// The words of `s`: its runs of characters other than spaces and tabs.
+std::vector<std::string> words_of(std::string_view s) {
   std::vector<std::string> words;
-  std::istringstream in{std::string(line.substr(indent))};
-  for (std::string w; in >> w;) words.push_back(w);
+  for (std::size_t i = 0; i < s.size();) {
+    const auto start = s.find_first_not_of(" \t", i);
+    if (start == std::string_view::npos) break;
+    auto end = s.find_first_of(" \t", start);
+    if (end == std::string_view::npos) end = s.size();
+    words.emplace_back(s.substr(start, end - start));
+    i = end;
+  }
+  return words;
+}
+
+void wrap_words(std::string_view line, std::size_t width, std::string& out) {
+  const std::size_t indent = hanging_indent(line, width);
+  const std::vector<std::string> words = words_of(line.substr(indent));
   lay_out(words, std::string(line.substr(0, indent)), indent, "", width, out);
 }
 
 // An example command too long for the line goes on over several lines joined with " \", as a shell reads it.
-void wrap_example(std::string_view line, std::size_t width, std::ostringstream& out) {
+void wrap_example(std::string_view line, std::size_t width, std::string& out) {
   const std::size_t lead = leading_spaces(line);
   lay_out(shell_words(line.substr(lead)), std::string(lead, ' '), lead + 4, " \\", width, out);
 }
@@ -128,7 +140,25 @@ std::string global_options(const CLI::App& root, std::size_t width) {
 
 class HelpFormatter : public CLI::Formatter {
  public:
-  explicit HelpFormatter(int width) : width_(static_cast<std::size_t>(std::max(width, 40))) {}
+  HelpFormatter(int width, std::vector<CommandSummary> commands)
+      : width_(static_cast<std::size_t>(std::max(width, 40))), commands_(std::move(commands)) {}
+
+  // The top-level help without its commands registered: the list of commands, as CLI11 would print them.
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    std::string usage = CLI::Formatter::make_usage(app, std::move(name));
+    if (!listed(app) || usage.empty() || usage.back() != '\n') return usage;
+    usage.pop_back();
+    return usage + " [SUBCOMMAND]\n";
+  }
+
+  std::string make_subcommands(const CLI::App* app, CLI::AppFormatMode mode) const override {
+    if (!listed(app)) return CLI::Formatter::make_subcommands(app, mode);
+    std::ostringstream out;
+    out << "\nSubcommands:\n";
+    for (const auto& c : commands_)
+      if (!c.summary.empty()) CLI::detail::format_help(out, std::string(c.name), std::string(c.summary), column_width_);
+    return out.str();
+  }
 
   std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override {
     std::string text = CLI::Formatter::make_help(app, std::move(name), mode);
@@ -148,7 +178,12 @@ class HelpFormatter : public CLI::Formatter {
   }
 
  private:
+  bool listed(const CLI::App* app) const {
+    return !commands_.empty() && app->get_parent() == nullptr && app->get_subcommands({}).empty();
+  }
+
   std::size_t width_;
+  std::vector<CommandSummary> commands_;
 };
 
 // Optimal string alignment distance (Levenshtein with transpositions).
@@ -203,10 +238,12 @@ std::string upper(std::string s) {
 
 }  // namespace
 
-std::shared_ptr<CLI::Formatter> help_formatter(int width) { return std::make_shared<HelpFormatter>(width); }
+std::shared_ptr<CLI::Formatter> help_formatter(int width, std::vector<CommandSummary> commands) {
+  return std::make_shared<HelpFormatter>(width, std::move(commands));
+}
 
 std::string wrap_help(std::string_view text, std::size_t width) {
-  std::ostringstream out;
+  std::string out;  // not a string stream: each would cost a locale look-up, a real share of `impact --help`
   bool examples = false;
   std::size_t start = 0;
   while (start < text.size()) {
@@ -216,20 +253,19 @@ std::string wrap_help(std::string_view text, std::size_t width) {
     start = last ? text.size() : nl + 1;
     if (line.empty()) examples = false;
     if (display_width(line) <= width) {
-      out << line;
-      if (!last) out << '\n';
+      out += line;
+      if (!last) out += '\n';
     } else {
       if (examples && leading_spaces(line) > 0) wrap_example(line, width, out);
       else wrap_words(line, width, out);
       if (last) {
-        std::string s = out.str();
-        s.pop_back();
-        return s;
+        out.pop_back();
+        return out;
       }
     }
     if (line.size() >= 9 && line.substr(line.size() - 9) == "Examples:") examples = true;
   }
-  return out.str();
+  return out;
 }
 
 std::vector<std::string> close_matches(std::string_view word, const std::vector<std::string>& candidates) {

@@ -12,8 +12,15 @@
 
 namespace impact::cli {
 
-// The formatter every command's help goes through; `width` is the terminal's (80 in a pipe).
-std::shared_ptr<CLI::Formatter> help_formatter(int width);
+// A top-level command as `impact --help` lists it.
+struct CommandSummary {
+  std::string_view name;
+  std::string_view summary;
+};
+
+// The formatter every command's help goes through; `width` is the terminal's (80 in a pipe). `commands`: what
+// the top-level help lists when no command is registered (`impact --help` builds none of them: start-up).
+std::shared_ptr<CLI::Formatter> help_formatter(int width, std::vector<CommandSummary> commands = {});
 
 // Wraps help text to `width` columns at spaces: a long description continues under its own column, a long
 // example line (under "Examples:") continues after a " \" so that it still pastes as one command. Words

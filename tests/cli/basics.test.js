@@ -122,6 +122,23 @@ test('a URL wider than the terminal is never cut, in a table or with --format ta
   assert.ok(piped.stdout.includes(long), piped.stdout);
 });
 
+// Start-up (issue 23): a command that needs no network opens none of the libraries impact opens on first use
+// (libcurl, libcrypto, libqrencode, libjq). LD_DEBUG=files makes the dynamic loader name every object it opens;
+// `impact version`, which reports libcurl's version, shows that the check sees a library that is opened.
+test('the commands that need no network open none of the libraries loaded on first use', (t) => {
+  const dir = home(t);
+  assert.equal(impact(dir, ['profile', 'add', 'local', '--wes', 'http://127.0.0.1:9/ga4gh/wes/v1']).code, 0);
+  const opened = (args) => {
+    const r = impact(dir, args, { env: { LD_DEBUG: 'files' } });
+    assert.equal(r.signal, null);
+    return [...r.stderr.matchAll(/file=(lib(?:curl|crypto|ssl|qrencode|jq)\.so[.\d]*)/g)].map((m) => m[1]);
+  };
+  for (const args of [['--version'], ['--help'], ['profile', 'list'], ['__complete', 'profile'], ['auth', 'status'],
+    ['token'], ['run', '--help']])
+    assert.deepEqual(opened(args), [], `impact ${args.join(' ')}`);
+  assert.ok(opened(['version']).includes('libcurl.so.4'));
+});
+
 // libcurl is opened on the first request (dlopen), not at start-up: with a libcurl.so.4 that cannot be loaded
 // first on the library path, the commands that need no network still work, and one that needs it fails with
 // a one-line error naming libcurl (exit 1), not a crash.
