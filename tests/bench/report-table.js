@@ -14,6 +14,13 @@ const ratio = (a, b) => (a && b ? (a / b).toFixed(2) : 'n/a');
 const rows = [];
 const row = (bench, mine, peer, theirs, r, note = '') => rows.push(`| ${bench} | ${mine} | ${peer} | ${theirs} | ${r} | ${note} |`);
 
+// startup.sh: | impact CMD | median ms | x /bin/true | CPU ms |, after the /bin/true row
+const startup = read('startup.out');
+const trueMs = (/^\| \/bin\/true \| ([\d.]+) \|/m.exec(startup) || [])[1];
+const startRuns = (/median of (\d+) runs/.exec(startup) || [])[1];
+for (const m of startup.matchAll(/^\| (impact [^|]+) \| ([\d.]+) \| ([\d.]+) \| [\d.]+ \|$/gm))
+  row(`\`${m[1].trim()}\`, start-up (hyperfine, median of ${startRuns}; no network)`, `${m[2]} ms`, '`/bin/true`', `${trueMs} ms`, m[3],
+    `limit 2.00: ${Number(m[3]) <= 2 ? 'met' : 'NOT met'}`);
 const tok = json('token');
 if (tok) row(`\`impact token\`, cached valid token (one process per call, median of ${tok.runs})`, `${tok.impact_token_ms} ms`, tok.peer ? `\`${tok.peer}\`` : 'none installed',
   tok.peer_ms ? `${tok.peer_ms} ms` : '', ratio(tok.impact_token_ms, tok.peer_ms), `limit < 10 ms: ${tok.ok ? 'met' : 'NOT met'}; starting any process (/bin/true) took ${tok.process_start_ms} ms here`);
@@ -62,7 +69,7 @@ if (manyRows.impact) {
   }
 }
 
-const loads = ['token', 'beacon', 'drs', 'wes', 'drs_s3', 's3', 'many'].map((n) => {
+const loads = ['startup', 'token', 'beacon', 'drs', 'wes', 'drs_s3', 's3', 'many'].map((n) => {
   const [before, after, secs] = read(`${n}.load`).trim().split('|');
   const rc = read(`${n}.rc`).trim();
   return `| ${n} | ${before} | ${after} | ${secs} | ${rc === '0' ? 'ok' : `exit ${rc} (over its limit, or failed)`} |`;
@@ -87,6 +94,10 @@ ${rows.join('\n')}
 | benchmark | load average before (1, 5, 15 min) | after | seconds | result |
 |---|---|---|---:|---|
 ${loads.join('\n')}
+
+## Start-up, in full (tests/bench/startup.sh)
+
+${startup.trim() || '(not run)'}
 
 ## S3 results download, in full (tests/bench/run.sh)
 

@@ -6,7 +6,7 @@
 #   cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release && cmake --build build-rel --target impact
 #   tests/bench/report.sh --state /tmp/fed [--runs 5] [--impact build-rel/cli/impact] [--out FILE.md]
 #
-# Benchmarks: token.js (impact token, cached token, vs aws-cli's credential command), beacon-search.js (16
+# Benchmarks: startup.sh (the commands that need no network vs /bin/true, hyperfine), token.js (impact token, cached token, vs aws-cli's credential command), beacon-search.js (16
 # beacons in parallel vs 1), drs-download.js (200 objects vs a sequential curl loop), wes-run.test.js
 # (run list over 10,000 runs; run wait on 200 runs), drs-vs-results.js (DRS download vs results download of
 # the same bytes), run.sh (S3 results download vs curl, rclone, aws-cli), many.sh (100,000 small objects:
@@ -50,6 +50,7 @@ step() {
   if "$@" > "$WORK/$name.out"; then echo 0 > "$WORK/$name.rc"; else echo $? > "$WORK/$name.rc"; fi
   echo "$before|$(cut -d' ' -f1-3 /proc/loadavg)|$(( $(date +%s) - t0 ))" > "$WORK/$name.load"
 }
+step startup "$HERE/startup.sh" --runs 40 --impact "$IMPACT"
 step token node "$HERE/token.js" --runs 30 --bin "$IMPACT"
 step beacon node "$HERE/beacon-search.js" --runs 7 --bin "$IMPACT"
 step drs node "$HERE/drs-download.js" --runs 3
