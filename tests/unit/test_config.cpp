@@ -135,6 +135,15 @@ TEST_CASE("malformed files give a config error with line and column") {
   CHECK(kind_of_failure("[profiles.x]\nscopes = \"openid\"") == ErrorKind::config);
   CHECK(kind_of_failure("[profiles.\"bad name\"]\n") == ErrorKind::config);
   CHECK(kind_of_failure(std::string("a = \"\xff\"")) == ErrorKind::config);
+  // A table header cut by a line break: toml++ reaches an internal check of its own there (an abort in a
+  // debug build, an optimiser assumption under NDEBUG); impact compiles it without them (config.cpp).
+  CHECK(kind_of_failure("default_profile = \"local\"\n\n[\ndepr2o") == ErrorKind::config);
+  CHECK(kind_of_failure("[\nx") == ErrorKind::config);
+  // A character toml++'s tables do not cover (U+0213) where it asks "is this whitespace?": an error, not
+  // undefined behaviour; in strings and comments it is text like any other.
+  CHECK(kind_of_failure("default_profile = 1 \xc8\x93\n") == ErrorKind::config);
+  CHECK(kind_of_failure("default_profile = \"\"\"\\\xc8\x93\"\"\"\n") == ErrorKind::config);
+  CHECK(kind_of_failure("a = \"\"\"\\\n  \xc8\x93\"\"\"\n# \xc8\x93\n[profiles.x]\nissuer = 1\n") == ErrorKind::config);
 }
 
 TEST_CASE("unknown keys are kept as warnings, not errors") {
