@@ -242,11 +242,12 @@ const Command kCommands[] = {
     {"__complete", "", register_complete},  // for the completion scripts, not for people: hidden
 };
 
-// The command word of argv: the first argument that is neither an option nor a global option's value.
+// The command word of argv: the first argument that is neither an option nor a global option's value; "--"
+// when that separator comes first (no command is named; CLI11 makes of it what it always did).
 std::string_view command_word(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
-    if (a == "--") return {};
+    if (a == "--") return a;
     if (a.empty() || a[0] != '-') return a;
     if (a == "--profile" || a == "--format" || a == "--config" || a == "--cacert" || a == "--jq") ++i;  // its value follows
   }

@@ -74,8 +74,8 @@ void open_browser(const std::string& url) {
 
 class LoginObserver final : public oidc::DeviceObserver {
  public:
-  LoginObserver(Context& ctx, std::string profile, bool qr, bool browser)
-      : ctx_(ctx), profile_(std::move(profile)), qr_(qr), browser_(browser) {}
+  LoginObserver(Context& ctx, std::string profile, bool qr, bool qr_asked, bool browser)
+      : ctx_(ctx), profile_(std::move(profile)), qr_(qr), qr_asked_(qr_asked), browser_(browser) {}
 
   void on_code(const oidc::DeviceCode& c) override {
     auto& err = ctx_.term().err();
@@ -86,6 +86,8 @@ class LoginObserver final : public oidc::DeviceObserver {
     if (!c.verification_uri_complete.empty()) {
       err << fmt::format("(or open {} , which has the code in it)\n", visible(c.verification_uri_complete));
       if (qr_) err << qr_code(c.verification_uri_complete);
+      if (qr_asked_ && !qr_available())
+        ctx_.term().warn("no QR code: libqrencode cannot be used (install it: Debian and Ubuntu's libqrencode4)");
     }
     err << fmt::format("Waiting for approval; the code expires in {}. Ctrl-C cancels.\n", format_duration(c.expires_in));
     err.flush();
@@ -105,7 +107,7 @@ class LoginObserver final : public oidc::DeviceObserver {
  private:
   Context& ctx_;
   std::string profile_;
-  bool qr_;
+  bool qr_, qr_asked_;
   bool browser_;
 };
 
@@ -139,7 +141,7 @@ void login(Context& ctx, const LoginOptions& o) {
   } else {
     const bool display = env_set("DISPLAY") || env_set("WAYLAND_DISPLAY");
     const bool qr = o.qr || (!o.no_qr && ctx.term().err_tty());
-    LoginObserver observer(ctx, session.profile().name, qr, display && !o.no_browser);
+    LoginObserver observer(ctx, session.profile().name, qr, o.qr, display && !o.no_browser);
     s = session.login_device(observer, o.scopes);
   }
   wes::forget_run_ids(session.profile().name);  // another user may see other runs (completion's cache)

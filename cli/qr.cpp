@@ -35,6 +35,14 @@ const Api* api() {
 }  // namespace
 #endif
 
+bool qr_available() {
+#ifdef IMPACT_HAVE_QRENCODE
+  return api() != nullptr;
+#else
+  return false;
+#endif
+}
+
 std::string qr_code([[maybe_unused]] std::string_view text) {
 #ifdef IMPACT_HAVE_QRENCODE
   const Api* a = api();

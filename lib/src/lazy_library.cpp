@@ -9,16 +9,16 @@ namespace impact {
 LazyLibrary::LazyLibrary(const char* soname, std::string purpose, std::string hint)
     : soname_(soname), purpose_(std::move(purpose)), hint_(std::move(hint)) {
   // RTLD_LOCAL: the library's symbols serve only the pointers bound here.
-  handle_ = dlopen(soname_, RTLD_NOW | RTLD_LOCAL);
+  handle_ = dlopen(soname_.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle_) {
     const char* why = dlerror();
-    unavailable(why ? why : std::string(soname_) + " was not found");
+    unavailable(why ? why : soname_ + " was not found");
   }
 }
 
 void* LazyLibrary::symbol(const char* name) const {
   void* sym = dlsym(handle_, name);
-  if (!sym) unavailable(std::string(soname_) + " has no " + name + " (too old?)");
+  if (!sym) unavailable(soname_ + " has no " + name + " (too old?)");
   return sym;
 }
 

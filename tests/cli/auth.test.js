@@ -75,6 +75,31 @@ test('device flow end to end: code on stderr, approval, private token state, pas
   assert.match(table.stdout, /TYPE\s+VALUE\s+SOURCE\s+BY\s+ASSERTED\s+EXPIRES\s+VERIFIED/);
 });
 
+// libqrencode is opened when a login first draws its QR code (start-up, issue 23): with it, --qr draws one;
+// with a libqrencode.so.4 that cannot be loaded first on the library path, the login warns and goes on.
+test('login --qr draws a QR code; without a usable libqrencode it warns and logs in all the same', async (t) => {
+  for (const broken of [false, true]) {
+    const dir = home(t);
+    assert.equal(impact(dir, ['profile', 'add', 'local', '--registry', fed.registry]).code, 0);
+    const env = {};
+    if (broken) {
+      const libs = path.join(dir, 'libs');
+      fs.mkdirSync(libs);
+      fs.writeFileSync(path.join(libs, 'libqrencode.so.4'), '');  // not an ELF file: dlopen fails
+      env.LD_LIBRARY_PATH = libs;
+    }
+    const r = await login(dir, ['--qr', '--no-browser'], (code) => approve(code), { env });
+    assert.equal(r.code, 0, r.stderr);
+    if (broken) {
+      assert.match(r.stderr, /warning: no QR code: libqrencode cannot be used/);
+      assert.doesNotMatch(r.stderr, /[\u2580\u2584\u2588]/);
+    } else {
+      assert.match(r.stderr, /[\u2580\u2584\u2588]{10}/);
+      assert.doesNotMatch(r.stderr, /no QR code/);
+    }
+  }
+});
+
 test('auth status --min-valid is a preflight: a visa that ends sooner fails it (exit 4)', async (t) => {
   const dir = await loggedIn(t);
   assert.equal(impact(dir, ['auth', 'status', '--min-valid', '30s']).code, 0);

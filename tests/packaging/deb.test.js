@@ -75,7 +75,9 @@ test('cpack -G DEB: a package that depends on the Debian libraries it links and 
   // profile's default set; pedantic and experimental tags are not asked for).
   const lint = spawnSync('lintian', ['--no-tag-display-limit', '--display-info', deb], { encoding: 'utf8', timeout: 300000 });
   assert.ok(!lint.error, `lintian runs (tests/install-deps.sh installs it): ${lint.error}`);
-  const tags = lint.stdout.split('\n').filter((l) => /^[EWI]: /.test(l));
+  // The one override (packaging/debian/lintian-overrides: "words" in machine code) is unused in a build whose
+  // code happens to hold none: that is not a finding either.
+  const tags = lint.stdout.split('\n').filter((l) => /^[EWI]: /.test(l) && !/unused-override spelling-error-in-binary/.test(l));
   assert.deepEqual(tags, [], lint.stdout + lint.stderr);
   assert.equal(lint.status, 0, lint.stdout + lint.stderr);
 });

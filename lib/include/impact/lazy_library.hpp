@@ -5,6 +5,7 @@
 // is an impact::Error (generic) that says so, never a crash.
 #include <cstring>
 #include <string>
+#include <utility>
 
 namespace impact {
 
@@ -27,8 +28,7 @@ class LazyLibrary {
  private:
   void* symbol(const char* name) const;
 
-  const char* soname_;
-  std::string purpose_, hint_;
+  std::string soname_, purpose_, hint_;
   void* handle_ = nullptr;
 };
 
