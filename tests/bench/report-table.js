@@ -81,9 +81,9 @@ Made by \`tests/bench/report.sh\` on ${new Date().toISOString().slice(0, 16)}Z: 
 ${cpus} CPUs, every server on 127.0.0.1 (the local federation: Ceph RGW, reference DRS/WES/Beacon servers).
 Times are medians; **impact / peer** is impact's median divided by the peer's (below 1: impact is faster).
 
-The machine is a shared VM: other jobs were running during this report (load averages below, on ${cpus} CPUs),
-so absolute times are inflated and noisy; the runs of impact and its peers are interleaved, so the ratios
-are the figures to read. Rerun on a quiet machine with the commands at the end.
+The machine is a VM of ${cpus} CPUs that the clients share with the servers they talk to (Ceph RGW and OSD, the
+reference servers): the load averages below are mostly theirs. Nothing else should run during a report; the
+runs of impact and its peers are interleaved, so the ratios are the figures to read.
 
 | benchmark | impact | peer | peer | impact / peer | note |
 |---|---|---|---|---:|---|
