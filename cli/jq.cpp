@@ -17,6 +17,11 @@ namespace impact::cli {
 namespace {
 constexpr const char* kPurpose = "--jq needs libjq, which cannot be used";
 constexpr const char* kInstall = "install libjq (Debian and Ubuntu: the libjq1 package), or pipe --json into jq(1)";
+
+// The error of a libjq that cannot serve, in the words LazyLibrary uses when it cannot be opened.
+[[noreturn]] void unavailable(const std::string& why) {
+  throw Error(ErrorKind::generic, std::string(kPurpose) + ": " + why, kInstall);
+}
 }  // namespace
 
 #ifdef IMPACT_HAVE_JQ
@@ -70,7 +75,7 @@ JqProgram::JqProgram(const std::string& program) : state_(std::make_unique<State
   const Api& a = api();
   state_->a = &a;
   state_->jq = a.jq_init();
-  if (!state_->jq) throw Error(ErrorKind::generic, std::string(kPurpose) + ": jq_init failed", kInstall);
+  if (!state_->jq) unavailable("jq_init failed");
   a.jq_set_error_cb(
       state_->jq,
       [](void* data, jv msg) {
@@ -119,10 +124,7 @@ void JqProgram::run(std::string_view json, const std::function<void(const std::s
 #else  // built without jq.h
 
 struct JqProgram::State {};
-JqProgram::JqProgram(const std::string&) {
-  throw Error(ErrorKind::generic, std::string(kPurpose) + ": impact was built without libjq's header (libjq-dev)",
-              kInstall);
-}
+JqProgram::JqProgram(const std::string&) { unavailable("impact was built without libjq's header (libjq-dev)"); }
 JqProgram::~JqProgram() = default;
 void JqProgram::run(std::string_view, const std::function<void(const std::string&)>&) {}
 
